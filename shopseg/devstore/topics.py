@@ -1,0 +1,63 @@
+"""Webhook topics devstore knows: REST form (`orders/create`) <-> GraphQL enum (`ORDERS_CREATE`)."""
+from __future__ import annotations
+
+TOPICS: dict[str, str] = {
+    "orders/create": "ORDERS_CREATE",
+    "orders/updated": "ORDERS_UPDATED",
+    "orders/paid": "ORDERS_PAID",
+    "orders/cancelled": "ORDERS_CANCELLED",
+    "orders/delete": "ORDERS_DELETE",
+    "refunds/create": "REFUNDS_CREATE",
+    "checkouts/create": "CHECKOUTS_CREATE",
+    "checkouts/update": "CHECKOUTS_UPDATE",
+    "checkouts/delete": "CHECKOUTS_DELETE",
+    "carts/create": "CARTS_CREATE",
+    "carts/update": "CARTS_UPDATE",
+    "customers/create": "CUSTOMERS_CREATE",
+    "customers/update": "CUSTOMERS_UPDATE",
+    "customers/delete": "CUSTOMERS_DELETE",
+    "customers/merge": "CUSTOMERS_MERGE",
+    "customers/email_marketing_consent_update": "CUSTOMERS_EMAIL_MARKETING_CONSENT_UPDATE",
+    "customers/marketing_consent_update": "CUSTOMERS_MARKETING_CONSENT_UPDATE",
+    "customer.tags_added": "CUSTOMER_TAGS_ADDED",
+    "customer.tags_removed": "CUSTOMER_TAGS_REMOVED",
+    "products/create": "PRODUCTS_CREATE",
+    "products/update": "PRODUCTS_UPDATE",
+    "products/delete": "PRODUCTS_DELETE",
+    "app/uninstalled": "APP_UNINSTALLED",
+    "app/scopes_update": "APP_SCOPES_UPDATE",
+    "shop/update": "SHOP_UPDATE",
+    "bulk_operations/finish": "BULK_OPERATIONS_FINISH",
+}
+
+# Mandatory compliance topics: configured in the app's TOML / Partner Dashboard, never through the
+# API (webhookSubscriptionCreate refuses them), so devstore delivers them to the app's configured
+# compliance URI (see apps.app_url + COMPLIANCE_PATH).
+COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
+
+ENUM_TO_REST: dict[str, str] = {enum: rest for rest, enum in TOPICS.items()}
+
+# Topics that need a scope; delivered only when the installation has it.
+TOPIC_SCOPES: dict[str, str] = {
+    "orders/": "read_orders",
+    "refunds/": "read_orders",
+    "checkouts/": "read_orders",
+    "carts/": "read_orders",
+    "customers/": "read_customers",
+    "customer.": "read_customers",
+    "products/": "read_products",
+}
+
+
+def required_scope(rest_topic: str) -> str | None:
+    for prefix, scope in TOPIC_SCOPES.items():
+        if rest_topic.startswith(prefix):
+            return scope
+    return None
+
+
+def scope_granted(granted: set[str], needed: str | None) -> bool:
+    """write_X implies read_X, as on Shopify."""
+    if needed is None:
+        return True
+    return needed in granted or needed.replace("read_", "write_", 1) in granted

@@ -1,0 +1,135 @@
+"""Django settings for shopseg, read from the environment (see .env.example).
+
+SHOPSEG_ENV=development (the default) runs with SQLite and in-process tasks so the demo needs only
+Python; SHOPSEG_ENV=production requires real secrets and passes `manage.py check --deploy`.
+"""
+from pathlib import Path
+
+import dj_database_url
+
+from shopseg.env import as_bool, as_list, env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SHOPSEG_ENV = env("SHOPSEG_ENV", "development")
+if SHOPSEG_ENV not in ("development", "production"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("SHOPSEG_ENV must be 'development' or 'production'.")
+PRODUCTION = SHOPSEG_ENV == "production"
+
+DEBUG = env("DJANGO_DEBUG", False, cast=as_bool)
+# Development gets a fixed, obviously unsafe key so a fresh clone runs; production must set its own.
+SECRET_KEY = env("DJANGO_SECRET_KEY") if PRODUCTION else env("DJANGO_SECRET_KEY", "dev-only-" + "x" * 50)
+ALLOWED_HOSTS = env("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"],
+                    cast=as_list)
+CSRF_TRUSTED_ORIGINS = env("DJANGO_CSRF_TRUSTED_ORIGINS", [], cast=as_list)
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "segments",
+    "webhooks",
+    "shopseg.devstore",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "shopseg.urls"
+WSGI_APPLICATION = "shopseg.wsgi.application"
+ASGI_APPLICATION = "shopseg.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=60, conn_health_checks=True
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Security ---------------------------------------------------------------------------------
+# The admin is framed by Shopify; frame-ancestors is set per shop by our CSP middleware, and the
+# app keeps no cookie-based login (session tokens authenticate every request).
+X_FRAME_OPTIONS = "SAMEORIGIN"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_SSL_REDIRECT = env("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION, cast=as_bool)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+SECURE_HSTS_SECONDS = env("DJANGO_HSTS_SECONDS", 31536000 if PRODUCTION else 0, cast=int)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env("DJANGO_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION, cast=as_bool)
+SECURE_HSTS_PRELOAD = env("DJANGO_HSTS_PRELOAD", PRODUCTION, cast=as_bool)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env("SHOPSEG_MAX_BODY_BYTES", 5 * 1024 * 1024, cast=int)
+
+# --- Celery -----------------------------------------------------------------------------------
+REDIS_URL = env("REDIS_URL", "")
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL  # embedded default: tasks run in-process
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True              # a crashed worker's task is redelivered; tasks are idempotent
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# --- Shopify ----------------------------------------------------------------------------------
+SHOPIFY_API_KEY = env("SHOPIFY_API_KEY") if PRODUCTION else env("SHOPIFY_API_KEY", "shopseg-dev-key")
+SHOPIFY_API_SECRET = (env("SHOPIFY_API_SECRET") if PRODUCTION
+                      else env("SHOPIFY_API_SECRET", "shopseg-dev-secret-0123456789abcdef0123456789"))
+# During a secret rotation Shopify may sign with the old secret for a while: accept both.
+SHOPIFY_API_SECRET_PREVIOUS = env("SHOPIFY_API_SECRET_PREVIOUS", "")
+SHOPIFY_API_VERSION = env("SHOPIFY_API_VERSION", "2026-10")
+SHOPIFY_SCOPES = env("SHOPIFY_SCOPES", "read_customers,write_customers,read_orders,read_products")
+SHOPIFY_OPTIONAL_SCOPES = env("SHOPIFY_OPTIONAL_SCOPES", "read_all_orders")
+# The app's public URL (Shopify's application_url); callbacks and webhook URIs hang off it.
+SHOPSEG_APP_URL = env("SHOPSEG_APP_URL") if PRODUCTION else env("SHOPSEG_APP_URL", "http://127.0.0.1:8000")
+# Where a shop's Admin API lives. Shopify: https://{shop}; devstore: http://127.0.0.1:8765/shops/{shop}.
+SHOPIFY_SHOP_BASE_URL = env("SHOPIFY_SHOP_BASE_URL", "https://{shop}")
+SHOPIFY_APP_BRIDGE_URL = env("SHOPIFY_APP_BRIDGE_URL", "https://cdn.shopify.com/shopifycloud/app-bridge.js")
+SHOPIFY_OAUTH_MAX_AGE_SECONDS = env("SHOPIFY_OAUTH_MAX_AGE_SECONDS", 24 * 3600, cast=int)
+SHOPIFY_HTTP_TIMEOUT_SECONDS = env("SHOPIFY_HTTP_TIMEOUT_SECONDS", 10.0, cast=float)
+# Fernet keys (comma-separated, newest first) that encrypt tokens at rest; rotate by prepending.
+SHOPSEG_TOKEN_KEYS = (env("SHOPSEG_TOKEN_KEYS", cast=as_list) if PRODUCTION
+                      else env("SHOPSEG_TOKEN_KEYS", ["ZGV2LW9ubHktdG9rZW4ta2V5LWRvLW5vdC11c2UtISE="], cast=as_list))
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("SHOPSEG_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,12 @@
+"""Top-level URL routes."""
+from django.http import JsonResponse
+from django.urls import path
+
+
+def healthz(request):
+    return JsonResponse({"ok": True})
+
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+]

@@ -1,0 +1,1 @@
+"""Shared fixtures. Every test uses the real database and real services; see README "Tests"."""

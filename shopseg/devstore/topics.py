@@ -61,3 +61,4 @@ def scope_granted(granted: set[str], needed: str | None) -> bool:
     if needed is None:
         return True
     return needed in granted or needed.replace("read_", "write_", 1) in granted
+COMPLIANCE_PATH = "/webhooks/shopify"  # the app receives every topic, compliance included, at one endpoint

@@ -1,0 +1,227 @@
+"""devstore's control API (`/_control/...`): what tests, the demo and benchmarks use to drive it.
+
+Seed and reset shops, register the app, read a customer's tags as Shopify holds them, edit them
+"by hand" (drift), inject faults, run live traffic, uninstall the app, send compliance requests.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING
+
+from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
+
+from . import oauth
+from .state import parse_iso
+
+if TYPE_CHECKING:
+    from .server import DevstoreApp
+
+# Tables holding a shop's data, cleared by reset (apps are global and survive).
+SHOP_TABLES = ("installations", "oauth_codes", "tokens", "products", "variants", "customers", "orders",
+               "line_items", "refunds", "checkouts", "carts", "deleted_resources", "webhook_subscriptions",
+               "webhook_deliveries", "bulk_operations", "staged_uploads", "faults")
+
+
+def rules(shop: str) -> list[Rule]:
+    return [
+        Rule("/_control/health", endpoint="health", methods=["GET"]),
+        Rule("/_control/apps", endpoint="app_register", methods=["POST"]),
+        Rule("/_control/shops", endpoint="shop_create", methods=["POST"]),
+        Rule(f"/_control/shops/{shop}/seed", endpoint="seed", methods=["POST"]),
+        Rule(f"/_control/shops/{shop}/reset", endpoint="reset", methods=["POST"]),
+        Rule(f"/_control/shops/{shop}/install-url/<api_key>", endpoint="install_url", methods=["GET"]),
+        Rule(f"/_control/shops/{shop}/session-token/<api_key>", endpoint="session_token_mint", methods=["GET"]),
+        Rule(f"/_control/shops/{shop}/uninstall/<api_key>", endpoint="uninstall", methods=["POST"]),
+        Rule(f"/_control/shops/{shop}/tokens/<api_key>/expire", endpoint="tokens_expire", methods=["POST"]),
+        Rule(f"/_control/shops/{shop}/customers/<int:customer_id>/tags", endpoint="customer_tags",
+             methods=["GET", "POST"]),
+        Rule(f"/_control/shops/{shop}/simulate", endpoint="simulate", methods=["POST"]),
+        Rule(f"/_control/shops/{shop}/webhooks", endpoint="webhooks", methods=["GET"]),
+        Rule(f"/_control/shops/{shop}/compliance/<kind>", endpoint="compliance", methods=["POST"]),
+        Rule("/_control/faults", endpoint="faults", methods=["POST", "DELETE"]),
+        Rule("/_control/webhooks/flush", endpoint="webhooks_flush", methods=["POST"]),
+    ]
+
+
+def _json(body, status: int = 200) -> Response:
+    return Response(json.dumps(body, default=str), status=status, mimetype="application/json")
+
+
+def _body(request: Request) -> dict:
+    if not request.get_data():
+        return {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest("Expected a JSON object")
+    return data
+
+
+def _shop(app: DevstoreApp, shop: str):
+    row = app.store.shop(shop)
+    if row is None:
+        raise NotFound(f"No shop {shop}")
+    return row
+
+
+def health(app: DevstoreApp, request: Request) -> Response:
+    return _json({"ok": True, "shops": [row["domain"] for row in app.store.shops()]})
+
+
+def app_register(app: DevstoreApp, request: Request) -> Response:
+    body = _body(request)
+    try:
+        app.store.app_register(api_key=body["api_key"], api_secret=body["api_secret"], app_url=body["app_url"],
+                               redirect_urls=body.get("redirect_urls"), previous_secret=body.get("previous_secret"))
+    except KeyError as exc:
+        raise BadRequest(f"missing {exc.args[0]}") from None
+    return _json({"ok": True})
+
+
+def shop_create(app: DevstoreApp, request: Request) -> Response:
+    body = _body(request)
+    domain = body.get("domain", "")
+    if not domain.endswith(".myshopify.com"):
+        raise BadRequest("domain must be a *.myshopify.com name")
+    row = app.store.shop_create(domain, name=body.get("name"), currency=body.get("currency", "USD"),
+                                iana_timezone=body.get("iana_timezone", "America/New_York"),
+                                plan=body.get("plan", "shopify"))
+    return _json({**dict(row), "base_url": app.config.shop_base_url(domain)})
+
+
+def seed(app: DevstoreApp, request: Request, shop: str) -> Response:
+    from .generator import seed_shop
+
+    _shop(app, shop)
+    body = _body(request)
+    now = parse_iso(body["now"]) if body.get("now") else None
+    report = seed_shop(app.store, shop, customers=int(body.get("customers", 1000)), seed=int(body.get("seed", 1)),
+                       now=now)
+    return _json(report.__dict__ if hasattr(report, "__dict__") else report)
+
+
+def reset(app: DevstoreApp, request: Request, shop: str) -> Response:
+    _shop(app, shop)
+    with app.store.tx() as conn:
+        for table in SHOP_TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE shop = ?", (shop,))  # noqa: S608 - fixed names
+    return _json({"ok": True})
+
+
+def install_url(app: DevstoreApp, request: Request, shop: str, api_key: str) -> Response:
+    _shop(app, shop)
+    return _json({"url": oauth.install_url(app.store, shop, api_key)})
+
+
+def session_token_mint(app: DevstoreApp, request: Request, shop: str, api_key: str) -> Response:
+    _shop(app, shop)
+    return _json({"token": oauth.session_token(app.store, shop, api_key,
+                                               ttl=int(request.args.get("ttl", 60)))})
+
+
+def uninstall(app: DevstoreApp, request: Request, shop: str, api_key: str) -> Response:
+    _shop(app, shop)
+    return _json({"uninstalled": oauth.uninstall(app.store, shop, api_key)})
+
+
+def tokens_expire(app: DevstoreApp, request: Request, shop: str, api_key: str) -> Response:
+    """Expire the app's access tokens now, so the app's refresh path can be exercised."""
+    past = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with app.store.tx() as conn:
+        count = conn.execute("UPDATE tokens SET expires_at = ? WHERE shop = ? AND api_key = ? AND kind = 'access'",
+                             (past, shop, api_key)).rowcount
+    return _json({"expired": count})
+
+
+def customer_tags(app: DevstoreApp, request: Request, shop: str, customer_id: int) -> Response:
+    """GET: the tags Shopify holds. POST {add, remove}: a staff member edits them by hand."""
+    _shop(app, shop)
+    if request.method == "POST":
+        from .tags import customer_tags_add, customer_tags_remove
+
+        body = _body(request)
+        if body.get("add"):
+            customer_tags_add(app.store, shop, customer_id, list(body["add"]))
+        if body.get("remove"):
+            customer_tags_remove(app.store, shop, customer_id, list(body["remove"]))
+    row = app.store.conn().execute("SELECT tags FROM customers WHERE shop = ? AND id = ?",
+                                   (shop, customer_id)).fetchone()
+    if row is None:
+        raise NotFound("No such customer")
+    return _json({"id": customer_id, "tags": json.loads(row["tags"])})
+
+
+def simulate(app: DevstoreApp, request: Request, shop: str) -> Response:
+    from .simulator import TrafficSimulator
+
+    _shop(app, shop)
+    body = _body(request)
+    sim = TrafficSimulator(app.store, shop, seed=int(body.get("seed", 1)),
+                           rate_per_second=float(body.get("rate", 50)))
+    counts = sim.run(count=int(body.get("count", 10)))
+    return _json({"actions": counts})
+
+
+def webhooks(app: DevstoreApp, request: Request, shop: str) -> Response:
+    _shop(app, shop)
+    subs = [dict(row) for row in app.store.conn().execute(
+        "SELECT id, api_key, topic, uri, api_version, consecutive_failures FROM webhook_subscriptions "
+        "WHERE shop = ? ORDER BY id", (shop,))]
+    deliveries = app.sender.deliveries(shop, topic=request.args.get("topic"), status=request.args.get("status"),
+                                       limit=int(request.args.get("limit", 100)))
+    return _json({"subscriptions": subs, "deliveries": deliveries})
+
+
+def webhooks_flush(app: DevstoreApp, request: Request) -> Response:
+    """Wait until every due delivery has been attempted (tests and the demo use it)."""
+    idle = app.sender.wait_idle(float(request.args.get("timeout", 30)))
+    return _json({"idle": idle})
+
+
+def compliance(app: DevstoreApp, request: Request, shop: str, kind: str) -> Response:
+    from . import mutations
+
+    _shop(app, shop)
+    body = _body(request)
+    if kind == "data_request":
+        mutations.customers_data_request(app.store, shop, int(body["customer_id"]), body.get("orders_requested", []))
+    elif kind == "customers_redact":
+        mutations.customers_redact(app.store, shop, int(body["customer_id"]), body.get("orders_to_redact", []))
+    elif kind == "shop_redact":
+        mutations.shop_redact(app.store, shop)
+    else:
+        raise NotFound(f"Unknown compliance request {kind}")
+    return _json({"ok": True})
+
+
+def faults(app: DevstoreApp, request: Request) -> Response:
+    """POST {shop ('*' for all), kind, params (null clears)}; DELETE clears every fault."""
+    if request.method == "DELETE":
+        app.store.faults_clear()
+        return _json({"ok": True})
+    body = _body(request)
+    if not body.get("kind"):
+        raise BadRequest("kind is required")
+    app.store.fault_set(body.get("shop", "*"), body["kind"], body.get("params"))
+    return _json({"ok": True})
+
+
+HANDLERS = {
+    "health": health,
+    "app_register": app_register,
+    "shop_create": shop_create,
+    "seed": seed,
+    "reset": reset,
+    "install_url": install_url,
+    "session_token_mint": session_token_mint,
+    "uninstall": uninstall,
+    "tokens_expire": tokens_expire,
+    "customer_tags": customer_tags,
+    "simulate": simulate,
+    "webhooks": webhooks,
+    "webhooks_flush": webhooks_flush,
+    "compliance": compliance,
+    "faults": faults,
+}

@@ -40,6 +40,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "segments.middleware.FrameAncestorsMiddleware",
 ]
 
 ROOT_URLCONF = "shopseg.urls"
@@ -73,7 +74,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # --- Security ---------------------------------------------------------------------------------
 # The admin is framed by Shopify; frame-ancestors is set per shop by our CSP middleware, and the
 # app keeps no cookie-based login (session tokens authenticate every request).
-X_FRAME_OPTIONS = "SAMEORIGIN"
+X_FRAME_OPTIONS = "DENY"  # embedded views opt out; they send CSP frame-ancestors per shop
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = PRODUCTION
@@ -123,6 +124,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "segments.api.api_exception_handler",
 }
 
 LOGGING = {

@@ -1,6 +1,6 @@
 """Top-level URL routes."""
 from django.http import JsonResponse
-from django.urls import path
+from django.urls import include, path
 
 
 def healthz(request):
@@ -9,4 +9,5 @@ def healthz(request):
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("", include("segments.urls")),
 ]

@@ -1,0 +1,25 @@
+"""Celery entry points for shops. Thin: reload by id, check it still applies, call a service."""
+from __future__ import annotations
+
+import random
+
+from celery import shared_task
+
+from segments.models import Shop
+from segments.services.install import shop_post_install
+from segments.services.tokens import ShopUnavailable
+from shopseg.shopify.errors import ShopifyTransientError
+
+
+@shared_task(bind=True, max_retries=8, acks_late=True)
+def shop_post_install_task(self, shop_id: int) -> None:
+    shop = Shop.objects.filter(pk=shop_id).first()
+    if shop is None or not shop.is_active:
+        return
+    try:
+        shop_post_install(shop_id=shop_id)
+    except ShopUnavailable:
+        return
+    except ShopifyTransientError as exc:
+        delay = exc.retry_after if exc.retry_after is not None else 2 ** self.request.retries
+        raise self.retry(exc=exc, countdown=delay + random.uniform(0, 1)) from None

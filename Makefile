@@ -1,0 +1,28 @@
+# The README's two commands: `make demo` and `make test`. Each does its own set-up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test install clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# devstore (a seeded local Shopify) + the app + worker/beat (with REDIS_URL) + install via OAuth.
+demo: install
+	$(PY) manage.py demo
+
+# Every test, against PostgreSQL and Redis on 127.0.0.1 (see README "Tests").
+test: install
+	$(PY) manage.py check
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
+	REDIS_TEST_URL=$${REDIS_TEST_URL:-redis://127.0.0.1:6379/15} \
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .demo .devstore staticfiles db.sqlite3

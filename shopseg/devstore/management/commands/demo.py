@@ -1,0 +1,153 @@
+"""`python manage.py demo` (`make demo`): the whole product on one machine.
+
+Starts devstore with a seeded shop, the web app (gunicorn), a Celery worker and beat when
+REDIS_URL is set (in-process tasks otherwise), installs the app into the shop through the real
+OAuth flow, and prints the admin URL. Ctrl-C stops everything it started.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+DEMO_DIR = Path(settings.BASE_DIR) / ".demo"
+
+
+class Command(BaseCommand):
+    help = "Run the demo: devstore + shopseg + install through OAuth; prints the admin URL."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--shop", default="demo-store.myshopify.com")
+        parser.add_argument("--customers", type=int, default=5000)
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--app-port", type=int, default=8000)
+        parser.add_argument("--devstore-port", type=int, default=8765)
+        parser.add_argument("--keep", action="store_true", help="reuse the previous demo's state")
+        parser.add_argument("--exit-after-install", action="store_true",
+                            help="stop once the app is installed (used by the tests)")
+
+    def handle(self, *args, **opts):
+        self.children: list[subprocess.Popen] = []
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            self._run(opts)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._stop_children()
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _run(self, opts) -> None:
+        if not opts["keep"]:
+            shutil.rmtree(DEMO_DIR, ignore_errors=True)
+        DEMO_DIR.mkdir(exist_ok=True)
+        app_url = f"http://127.0.0.1:{opts['app_port']}"
+        devstore_url = f"http://127.0.0.1:{opts['devstore_port']}"
+        env = self._env(app_url, devstore_url)
+        python = sys.executable
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+
+        self._say("1/5 migrating the app database")
+        subprocess.run([python, manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
+
+        self._say(f"2/5 starting devstore on {devstore_url}, seeding {opts['shop']} "
+                  f"with {opts['customers']:,} customers")
+        self._spawn("devstore", [python, manage, "devstore", "--port", str(opts["devstore_port"]),
+                                 "--db", str(DEMO_DIR / "devstore.db"), "--shop", opts["shop"],
+                                 "--seed-customers", str(opts["customers"]), "--seed", str(opts["seed"]),
+                                 "--app-key", env["SHOPIFY_API_KEY"], "--app-secret", env["SHOPIFY_API_SECRET"],
+                                 "--app-url", app_url + "/"], env)
+        self._wait_http(f"{devstore_url}/_control/health", "devstore", timeout=300)
+
+        self._say(f"3/5 starting shopseg on {app_url}")
+        self._spawn("web", [str(Path(python).parent / "gunicorn"), "shopseg.wsgi", "--bind",
+                            f"127.0.0.1:{opts['app_port']}", "--workers", "2", "--threads", "4",
+                            "--access-logfile", "-", "--log-level", "warning"], env)
+        self._wait_http(f"{app_url}/healthz", "shopseg", timeout=60)
+        if env.get("REDIS_URL"):
+            celery = str(Path(python).parent / "celery")
+            self._spawn("worker", [celery, "-A", "shopseg", "worker", "--loglevel", "warning",
+                                   "--concurrency", "2"], env)
+            self._spawn("beat", [celery, "-A", "shopseg", "beat", "--loglevel", "warning",
+                                 "--schedule", str(DEMO_DIR / "celerybeat-schedule")], env)
+            self._say("   worker and beat started (REDIS_URL is set)")
+        else:
+            self._say("   REDIS_URL is not set: tasks run in-process")
+
+        self._say("4/5 installing shopseg into the shop through OAuth")
+        admin_url = self._install(devstore_url, opts["shop"], env["SHOPIFY_API_KEY"])
+
+        self._say("5/5 ready")
+        self.stdout.write(self.style.SUCCESS(f"\n  shopseg admin (embedded in devstore's Shopify admin):\n  {admin_url}\n"))
+        if opts["exit_after_install"]:
+            return
+        self._say("Ctrl-C stops everything.")
+        while all(child.poll() is None for child in self.children):
+            time.sleep(1)
+        dead = [child.args[0] for child in self.children if child.poll() is not None]
+        raise CommandError(f"a demo process exited: {dead}")
+
+    def _install(self, devstore_url: str, shop: str, api_key: str) -> str:
+        """What a merchant's click on "install" does, followed through every redirect."""
+        with httpx.Client(follow_redirects=True, timeout=120) as browser:
+            response = browser.get(f"{devstore_url}/shops/{shop}/admin/_install/{api_key}")
+            hops = [str(r.url).split("?")[0] for r in response.history]
+            if response.status_code != 200:
+                raise CommandError(f"install failed with {response.status_code}: {response.text[:300]}")
+        for hop in hops:
+            self._say(f"   -> {hop}")
+        return str(response.url)
+
+    # -- processes -----------------------------------------------------------------------------
+    def _env(self, app_url: str, devstore_url: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("DATABASE_URL", f"sqlite:///{DEMO_DIR / 'app.sqlite3'}")
+        env.update({
+            "SHOPSEG_APP_URL": app_url,
+            "SHOPIFY_SHOP_BASE_URL": f"{devstore_url}/shops/{{shop}}",
+            "SHOPIFY_APP_BRIDGE_URL": f"{devstore_url}/cdn/app-bridge.js",
+            "SHOPIFY_API_KEY": settings.SHOPIFY_API_KEY,
+            "SHOPIFY_API_SECRET": settings.SHOPIFY_API_SECRET,
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        log = open(DEMO_DIR / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        self.children.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True))
+
+    def _wait_http(self, url: str, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(child.poll() is not None for child in self.children):
+                raise CommandError(f"{name} exited during start-up; see {DEMO_DIR}/*.log")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise CommandError(f"{name} did not answer at {url} within {timeout:.0f}s")
+
+    def _stop_children(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in self.children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+
+    def _say(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()

@@ -5,7 +5,7 @@ import random
 
 from celery import shared_task
 
-from segments.models import Shop
+from segments.models import Shop, ShopStatus
 from segments.services.install import shop_post_install
 from segments.services.tokens import ShopUnavailable
 from shopseg.shopify.errors import ShopifyTransientError
@@ -23,3 +23,14 @@ def shop_post_install_task(self, shop_id: int) -> None:
     except ShopifyTransientError as exc:
         delay = exc.retry_after if exc.retry_after is not None else 2 ** self.request.retries
         raise self.retry(exc=exc, countdown=delay + random.uniform(0, 1)) from None
+
+
+@shared_task
+def shops_setup_sweep_task() -> int:
+    """Finish set-up for installed shops whose post-install task never reached a worker."""
+    from shopseg.enqueue import enqueue
+
+    pending = list(Shop.objects.filter(status=ShopStatus.INSTALLED, shopify_gid="").values_list("pk", flat=True)[:100])
+    for pk in pending:
+        enqueue(shop_post_install_task, pk)
+    return len(pending)

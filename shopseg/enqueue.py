@@ -17,7 +17,8 @@ def enqueue(task, *args) -> bool:
         task.delay(*args)
         return True
     except Exception as exc:  # kombu raises many types for a dead broker; none may fail the caller
-        log.warning("could not enqueue %s (%s); the sweeper will retry", task.name, type(exc).__name__)
+        # (in-process mode the task itself ran and failed; its row stays pending for the sweeper too)
+        log.warning("could not run or enqueue %s (%s); the sweeper will retry", task.name, type(exc).__name__)
         return False
 
 

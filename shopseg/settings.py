@@ -98,7 +98,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "webhook-events-sweep": {"task": "webhooks.tasks.webhook_events_sweep_task", "schedule": 60.0},
+    "shops-setup-sweep": {"task": "segments.tasks.shops_setup_sweep_task", "schedule": 300.0},
+}
 
 # --- Shopify ----------------------------------------------------------------------------------
 SHOPIFY_API_KEY = env("SHOPIFY_API_KEY") if PRODUCTION else env("SHOPIFY_API_KEY", "shopseg-dev-key")

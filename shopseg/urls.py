@@ -9,5 +9,6 @@ def healthz(request):
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("", include("webhooks.urls")),
     path("", include("segments.urls")),
 ]

@@ -1,0 +1,116 @@
+"""Recording deliveries (fast, in the request) and processing them (in a worker, idempotently)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from segments.models import Shop, ShopStatus
+from shopseg.shopify.domains import normalize_shop_domain
+from webhooks.handlers import ALWAYS_PROCESSED, HANDLERS
+from webhooks.models import EventStatus, WebhookEvent
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+
+
+class DeliveryInvalid(Exception):
+    """A delivery whose HMAC checked out but whose headers or body are unusable (400)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    topic: str
+    shop_domain: str
+    webhook_id: str
+    event_id: str
+    api_version: str
+    triggered_at: dt.datetime | None
+    payload: dict
+
+
+def delivery_parse(*, headers, body: bytes) -> Delivery:
+    topic = headers.get("X-Shopify-Topic", "").strip()
+    webhook_id = headers.get("X-Shopify-Webhook-Id", "").strip()
+    shop = normalize_shop_domain(headers.get("X-Shopify-Shop-Domain", ""))
+    if not topic or not webhook_id or shop is None:
+        raise DeliveryInvalid("X-Shopify-Topic, X-Shopify-Webhook-Id and a valid X-Shopify-Shop-Domain are required")
+    if len(topic) > 100 or len(webhook_id) > 100:
+        raise DeliveryInvalid("header too long")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise DeliveryInvalid("body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise DeliveryInvalid("body is not a JSON object")
+    triggered = parse_datetime(headers.get("X-Shopify-Triggered-At", "") or "") if headers.get(
+        "X-Shopify-Triggered-At") else None
+    return Delivery(topic=topic, shop_domain=shop, webhook_id=webhook_id,
+                    event_id=headers.get("X-Shopify-Event-Id", "")[:100],
+                    api_version=headers.get("X-Shopify-API-Version", "")[:20], triggered_at=triggered,
+                    payload=payload)
+
+
+def _serves(delivery: Delivery) -> bool:
+    if delivery.topic not in HANDLERS:
+        return False
+    if delivery.topic in ALWAYS_PROCESSED:
+        return True
+    return Shop.objects.filter(domain=delivery.shop_domain, status=ShopStatus.INSTALLED).exists()
+
+
+def webhook_event_record(*, delivery: Delivery) -> WebhookEvent | None:
+    """Store the delivery once; None for a duplicate. Unknown topics and shops are kept as ignored."""
+    status = EventStatus.PENDING if _serves(delivery) else EventStatus.IGNORED
+    try:
+        with transaction.atomic():
+            return WebhookEvent.objects.create(
+                webhook_id=delivery.webhook_id, event_id=delivery.event_id, shop_domain=delivery.shop_domain,
+                topic=delivery.topic, api_version=delivery.api_version, triggered_at=delivery.triggered_at,
+                payload=delivery.payload, status=status,
+            )
+    except IntegrityError:
+        return None  # the unique webhook id says we have it already
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(seconds=min(3600, 2 ** attempts) * random.uniform(0.8, 1.2))
+
+
+def webhook_event_process(*, event_pk: int) -> str:
+    """Run the topic's handler once; safe to call twice, from any number of workers."""
+    with transaction.atomic():
+        event = (WebhookEvent.objects.select_for_update(skip_locked=True)
+                 .filter(pk=event_pk, status=EventStatus.PENDING).first())
+        if event is None:
+            return "skipped"  # processed already, ignored, or another worker holds it
+        event.attempts += 1
+        try:
+            with transaction.atomic():
+                HANDLERS[event.topic](event.shop_domain, event.payload)
+        except Exception as exc:  # recorded and retried; the sweeper re-enqueues it when due
+            event.last_error = f"{type(exc).__name__}: {str(exc)[:500]}"
+            event.next_attempt_at = timezone.now() + _backoff(event.attempts)
+            if event.attempts >= MAX_ATTEMPTS:
+                event.status = EventStatus.FAILED
+            event.save(update_fields=["attempts", "last_error", "next_attempt_at", "status"])
+            log.warning("webhook %s (%s) failed attempt %d: %s", event.webhook_id, event.topic, event.attempts,
+                        type(exc).__name__)
+            return "failed"
+        event.status, event.processed_at, event.last_error = EventStatus.PROCESSED, timezone.now(), ""
+        event.save(update_fields=["attempts", "status", "processed_at", "last_error"])
+        return "processed"
+
+
+def webhook_events_due(*, limit: int = 500, grace: dt.timedelta = dt.timedelta(seconds=30)) -> list[int]:
+    """Pending events whose enqueue may have been lost, or whose retry time has come."""
+    cutoff = timezone.now() - grace
+    return list(WebhookEvent.objects.filter(status=EventStatus.PENDING, next_attempt_at__lte=timezone.now(),
+                                            received_at__lte=cutoff)
+                .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])

@@ -59,6 +59,7 @@ def shop_access_token(*, shop_id: int, failed_token: str | None = None) -> str:
         raise ShopUnavailable(f"shop {shop.domain} is {shop.status}")
     if _usable(shop, failed_token):
         return shop.access_token
+    refused: str | None = None
     with transaction.atomic():
         shop = Shop.objects.select_for_update().get(pk=shop_id)
         if not shop.is_active:
@@ -66,16 +67,19 @@ def shop_access_token(*, shop_id: int, failed_token: str | None = None) -> str:
         if _usable(shop, failed_token):
             return shop.access_token
         if not shop.refresh_token:
-            shop_mark_needs_reauth(shop=shop, reason="no refresh token; open the app to re-authorize")
-            raise ShopUnavailable(f"shop {shop.domain} needs re-authorization")
-        try:
-            tokens = shopify_api.oauth_client(shop.domain).refresh(shop.refresh_token)
-        except OAuthGrantError as exc:
-            log.warning("token refresh refused for shop %s: %s", shop.domain, exc.error)
-            shop_mark_needs_reauth(shop=shop, reason=f"token refresh refused ({exc.error})")
-            raise ShopUnavailable(f"shop {shop.domain} needs re-authorization") from None
-        shop_tokens_store(shop=shop, tokens=tokens)
-        return shop.access_token
+            refused = "no refresh token; open the app to re-authorize"
+        else:
+            try:
+                tokens = shopify_api.oauth_client(shop.domain).refresh(shop.refresh_token)
+            except OAuthGrantError as exc:
+                log.warning("token refresh refused for shop %s: %s", shop.domain, exc.error)
+                refused = f"token refresh refused ({exc.error})"
+            else:
+                shop_tokens_store(shop=shop, tokens=tokens)
+                return shop.access_token
+    # Outside the transaction: raising inside it would roll the status change back.
+    shop_mark_needs_reauth(shop=shop, reason=refused)
+    raise ShopUnavailable(f"shop {shop.domain} needs re-authorization")
 
 
 def with_shop_client(*, shop_id: int, call: Callable[[ShopClient], T]) -> T:

@@ -147,9 +147,9 @@ def customer_create(store: DevStore, shop: str, *, first_name: str | None = None
             _emit(store, shop, "customer.tags_added", "Customer", customer_id, action, tags=clean_tags,
                   occurred_at=stamp)
         if email_marketing_state != "NOT_SUBSCRIBED":
-            _emit(store, shop, "customers/email_marketing_consent_update", "Customer", customer_id, action)
+            _emit(store, shop, "customers_email_marketing_consent/update", "Customer", customer_id, action)
         if sms_marketing_state != "NOT_SUBSCRIBED":
-            _emit(store, shop, "customers/marketing_consent_update", "Customer", customer_id, action)
+            _emit(store, shop, "customers_marketing_consent/update", "Customer", customer_id, action)
     return customer_id
 
 
@@ -183,9 +183,9 @@ def customer_update(store: DevStore, shop: str, customer_id: int, *, now: dt.dat
                      (*fields.values(), stamp, shop, customer_id))
         _emit(store, shop, "customers/update", "Customer", customer_id, action)
         if fields.get("email_marketing_state", before["email_marketing_state"]) != before["email_marketing_state"]:
-            _emit(store, shop, "customers/email_marketing_consent_update", "Customer", customer_id, action)
+            _emit(store, shop, "customers_email_marketing_consent/update", "Customer", customer_id, action)
         if fields.get("sms_marketing_state", before["sms_marketing_state"]) != before["sms_marketing_state"]:
-            _emit(store, shop, "customers/marketing_consent_update", "Customer", customer_id, action)
+            _emit(store, shop, "customers_marketing_consent/update", "Customer", customer_id, action)
 
 
 def customer_delete(store: DevStore, shop: str, customer_id: int, *, now: dt.datetime | None = None) -> None:

@@ -325,12 +325,12 @@ def test_customer_update_bumps_updated_at_and_sends_consent_topics_on_change(sto
     later = NOV + dt.timedelta(hours=1)
     mutations.customer_update(store, SHOP, customer_id, first_name="Augusta", sms_marketing_state="SUBSCRIBED",
                               now=later)
-    assert [e.topic for e in events] == ["customers/update", "customers/marketing_consent_update"]
+    assert [e.topic for e in events] == ["customers/update", "customers_marketing_consent/update"]
     body = build(store, "customers/update", "Customer", customer_id)
     assert (body["first_name"], body["updated_at"]) == ("Augusta", "2026-11-20T11:15:00-05:00")
-    sms = build(store, "customers/marketing_consent_update", "Customer", customer_id)
+    sms = build(store, "customers_marketing_consent/update", "Customer", customer_id)
     assert sms["sms_marketing_consent"]["state"] == "subscribed" and sms["phone"] == "+15551234567"
-    email = build(store, "customers/email_marketing_consent_update", "Customer", customer_id)
+    email = build(store, "customers_email_marketing_consent/update", "Customer", customer_id)
     assert email == {"customer_id": customer_id, "email_address": "ada@example.com",
                      "email_marketing_consent": {"state": "subscribed", "opt_in_level": "single_opt_in",
                                                  "consent_updated_at": "2026-11-20T11:15:00-05:00"}}

@@ -4,6 +4,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from segments.models import OAuthState, Shop, ShopStatus
 from segments.services.install import shop_uninstall
@@ -132,10 +133,10 @@ def test_state_is_single_use(api_client, devstore, django_capture_on_commit_call
     assert Shop.objects.get(domain=domain).access_token == tokens_before
 
 
-def test_state_is_bound_to_the_browser(api_client, client_class, devstore):
+def test_state_is_bound_to_the_browser(api_client, devstore):
     domain = devstore.create_shop()
     callback = _callback_query(api_client, devstore, domain)
-    other_browser = client_class()
+    other_browser = Client()
     assert other_browser.get(callback).status_code == 403
     assert not Shop.objects.filter(domain=domain).exists()
 

@@ -90,7 +90,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env("SHOPSEG_MAX_BODY_BYTES", 5 * 1024 * 1024, cas
 
 # --- Celery -----------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", "")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL  # embedded default: tasks run in-process
 CELERY_TASK_EAGER_PROPAGATES = True

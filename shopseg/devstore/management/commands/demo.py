@@ -68,9 +68,9 @@ class Command(BaseCommand):
         self._wait_http(f"{devstore_url}/_control/health", "devstore", timeout=300)
 
         self._say(f"3/5 starting shopseg on {app_url}")
-        self._spawn("web", [str(Path(python).parent / "gunicorn"), "shopseg.wsgi", "--bind",
-                            f"127.0.0.1:{opts['app_port']}", "--workers", "2", "--threads", "4",
-                            "--access-logfile", "-", "--log-level", "warning"], env)
+        self._spawn("web", [str(Path(python).parent / "gunicorn"), "-c", str(Path(settings.BASE_DIR) / "shopseg" /
+                            "gunicorn_conf.py"), "shopseg.wsgi", "--bind", f"127.0.0.1:{opts['app_port']}",
+                            "--workers", "2", "--threads", "4"], env)
         self._wait_http(f"{app_url}/healthz", "shopseg", timeout=60)
         if env.get("REDIS_URL"):
             celery = str(Path(python).parent / "celery")

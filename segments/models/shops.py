@@ -51,6 +51,10 @@ class Shop(models.Model):
     def granted_scopes(self) -> set[str]:
         return {s for s in self.scopes.split(",") if s}
 
+    @property
+    def scope_list(self) -> list[str]:
+        return sorted(self.granted_scopes)
+
     def has_scope(self, scope: str) -> bool:
         granted = self.granted_scopes
         return scope in granted or scope.replace("read_", "write_", 1) in granted

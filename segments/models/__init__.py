@@ -1,4 +1,11 @@
 """segments' models, one module per domain."""
+from .mirror import (
+    BackfillStatus, Cart, Checkout, ComplianceKind, ComplianceRequest, Customer, Device, LineItem, MarketingState,
+    Order, Product, Refund, ShippingSpeed, ShopSync,
+)
 from .shops import OAuthState, Shop, ShopStatus
 
-__all__ = ["OAuthState", "Shop", "ShopStatus"]
+__all__ = [
+    "BackfillStatus", "Cart", "Checkout", "ComplianceKind", "ComplianceRequest", "Customer", "Device", "LineItem",
+    "MarketingState", "OAuthState", "Order", "Product", "Refund", "ShippingSpeed", "Shop", "ShopStatus", "ShopSync",
+]

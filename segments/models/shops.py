@@ -33,6 +33,10 @@ class Shop(models.Model):
     refresh_token = EncryptedTextField(blank=True, null=True)
     refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
 
+    # Merchant settings that the mirror needs (the admin's settings page edits them).
+    payload_retention_days = models.PositiveIntegerField(default=30)   # raw webhook payloads kept this long
+    checkout_abandon_minutes = models.PositiveIntegerField(default=60)  # a checkout not completed by then is abandoned
+
     installed_at = models.DateTimeField(default=timezone.now)
     uninstalled_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,0 +1,287 @@
+"""The only code that writes mirror rows. Every function is idempotent and set-at-a-time.
+
+- A row is updated only by data at least as new as what it holds (Shopify's `updated_at`).
+- Orders and checkouts name a customer by Shopify id; an unknown one gets a stub row that its
+  own delivery fills in later. Guest activity is linked to the customer with the same email.
+- Customers whose behaviour-relevant data changed get `dirty_at`, which the segment engine reads.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from segments.mirror.records import (
+    CartRecord, CheckoutRecord, CustomerRecord, OrderRecord, ProductRecord, RefundRecord,
+)
+from segments.mirror.sql import distinct, upsert
+from segments.models import Cart, Checkout, Customer, LineItem, Order, Product, Refund, Shop
+
+NEWER = "(t.updated_at IS NULL OR excluded.updated_at >= t.updated_at)"
+# A change to these marks a customer dirty; our own tag writes echoing back change none of them.
+CUSTOMER_SIGNALS = ("email", "state", "email_marketing", "sms_marketing")
+
+
+class OrderNotYetKnown(Exception):
+    """A refund arrived before its order; retried later (the order delivery is on its way)."""
+
+
+def _normal_email(email: str | None) -> str:
+    return (email or "").strip().lower()
+
+
+def _dedupe(records: Iterable, key: str) -> list:
+    """Keep the newest record per key within one batch (a batch may hold the same row twice)."""
+    newest: dict = {}
+    for record in records:
+        k = getattr(record, key)
+        current = newest.get(k)
+        if current is None or (record.updated_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc)) >= (
+                current.updated_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc)):
+            newest[k] = record
+    return list(newest.values())
+
+
+def mark_dirty(*, shop: Shop, customer_pks: Iterable[int]) -> int:
+    pks = [pk for pk in set(customer_pks) if pk]
+    if not pks:
+        return 0
+    return Customer.objects.filter(shop=shop, pk__in=pks).update(dirty_at=timezone.now())
+
+
+# -- customers ---------------------------------------------------------------------------------
+def customers_upsert(*, shop: Shop, records: Sequence[CustomerRecord]) -> list[int]:
+    """Upsert customers; returns the pks of rows that applied. Links guest activity by email."""
+    records = _dedupe(records, "shopify_id")
+    now = timezone.now()
+    with_tags = [r for r in records if r.tags is not None]
+    without_tags = [r for r in records if r.tags is None]
+    signal_changed = " OR ".join(distinct(f"t.{c}", f"excluded.{c}") for c in CUSTOMER_SIGNALS)
+    applied: list[tuple] = []
+    for batch, tags in ((with_tags, True), (without_tags, False)):
+        rows = []
+        for r in batch:
+            row = {"shop_id": shop.pk, "shopify_id": r.shopify_id, "email": _normal_email(r.email),
+                   "phone": r.phone or "", "first_name": r.first_name or "", "last_name": r.last_name or "",
+                   "state": r.state or "", "email_marketing": r.email_marketing, "sms_marketing": r.sms_marketing,
+                   "created_at": r.created_at, "updated_at": r.updated_at, "dirty_at": now}
+            row["tags"] = list(r.tags) if tags else []
+            rows.append(row)
+        update = ["email", "phone", "first_name", "last_name", "state", "email_marketing", "sms_marketing",
+                  "updated_at"] + (["tags"] if tags else [])
+        applied += upsert(
+            Customer, rows, conflict=("shop_id", "shopify_id"), update=update,
+            guard=f"t.deleted_at IS NULL AND {NEWER}",
+            extra_set={"created_at": "COALESCE(excluded.created_at, t.created_at)",
+                       # a stub (never seen) or a behaviour-relevant change makes the customer dirty
+                       "dirty_at": f"CASE WHEN t.updated_at IS NULL OR {signal_changed} "
+                                   f"THEN excluded.dirty_at ELSE t.dirty_at END"},
+            returning=("id", "email"),
+        )
+    _link_guest_activity(shop=shop, customers=[(pk, email) for pk, email in applied if email])
+    return [pk for pk, _ in applied]
+
+
+def _link_guest_activity(*, shop: Shop, customers: list[tuple[int, str]]) -> None:
+    """Guest orders and checkouts with a customer's email now belong to that customer."""
+    if not customers:
+        return
+    by_email = dict((email, pk) for pk, email in customers)
+    for model in (Order, Checkout):
+        guests = (model.objects.filter(shop=shop, customer__isnull=True, email__in=list(by_email))
+                  .values_list("pk", "email"))
+        for pk, email in guests:
+            model.objects.filter(pk=pk).update(customer_id=by_email[email])
+        if guests:
+            mark_dirty(shop=shop, customer_pks=[by_email[e] for _, e in guests])
+
+
+def _customer_pks(*, shop: Shop, shopify_ids: set[int]) -> dict[int, int]:
+    """Shopify id -> pk, creating stub rows for customers not seen yet."""
+    if not shopify_ids:
+        return {}
+    stub = {"email": "", "phone": "", "first_name": "", "last_name": "", "state": "", "tags": [],
+            "email_marketing": "unknown", "sms_marketing": "unknown", "dirty_at": timezone.now()}
+    upsert(Customer, [{"shop_id": shop.pk, "shopify_id": sid, **stub} for sid in sorted(shopify_ids)],
+           conflict=("shop_id", "shopify_id"), update=())
+    return dict(Customer.objects.filter(shop=shop, shopify_id__in=shopify_ids).values_list("shopify_id", "pk"))
+
+
+def _customers_by_email(*, shop: Shop, emails: set[str]) -> dict[str, int]:
+    if not emails:
+        return {}
+    return dict(Customer.objects.filter(shop=shop, email__in=emails, deleted_at__isnull=True)
+                .order_by("shopify_id").values_list("email", "pk"))
+
+
+def customer_delete(*, shop: Shop, shopify_id: int) -> bool:
+    """Shopify deleted the customer: keep the row as a tombstone without personal data."""
+    return bool(Customer.objects.filter(shop=shop, shopify_id=shopify_id, deleted_at__isnull=True).update(
+        deleted_at=timezone.now(), email="", phone="", first_name="", last_name="", tags=[],
+        dirty_at=timezone.now()))
+
+
+def customers_merge(*, shop: Shop, kept_shopify_id: int, merged_shopify_id: int) -> None:
+    """Two customers became one: move the merged one's history to the kept one."""
+    with transaction.atomic():
+        ids = _customer_pks(shop=shop, shopify_ids={kept_shopify_id, merged_shopify_id})
+        kept, merged = ids[kept_shopify_id], ids[merged_shopify_id]
+        Order.objects.filter(shop=shop, customer_id=merged).update(customer_id=kept)
+        Checkout.objects.filter(shop=shop, customer_id=merged).update(customer_id=kept)
+        Customer.objects.filter(pk=merged).update(deleted_at=timezone.now(), merged_into_id=kept_shopify_id,
+                                                  email="", phone="", first_name="", last_name="")
+        mark_dirty(shop=shop, customer_pks=[kept, merged])
+
+
+def customer_tags_apply(*, shop: Shop, shopify_id: int, added: Sequence[str] = (),
+                        removed: Sequence[str] = ()) -> bool:
+    """customer.tags_added / _removed: Shopify tags are case-insensitive sets."""
+    with transaction.atomic():
+        customer = (Customer.objects.select_for_update().filter(shop=shop, shopify_id=shopify_id,
+                                                                deleted_at__isnull=True).first())
+        if customer is None:
+            return False
+        gone = {t.lower() for t in removed}
+        tags = [t for t in customer.tags if t.lower() not in gone]
+        present = {t.lower() for t in tags}
+        for tag in added:
+            if tag.lower() not in present:
+                tags.append(tag)
+                present.add(tag.lower())
+        if tags != customer.tags:
+            Customer.objects.filter(pk=customer.pk).update(tags=tags)
+            return True
+        return False
+
+
+# -- products ----------------------------------------------------------------------------------
+def products_upsert(*, shop: Shop, records: Sequence[ProductRecord]) -> int:
+    rows = [{"shop_id": shop.pk, "shopify_id": r.shopify_id, "title": r.title, "product_type": r.product_type,
+             "vendor": r.vendor, "tags": list(r.tags), "updated_at": r.updated_at}
+            for r in _dedupe(records, "shopify_id")]
+    return len(upsert(Product, rows, conflict=("shop_id", "shopify_id"),
+                      update=("title", "product_type", "vendor", "tags", "updated_at"),
+                      guard=f"t.deleted_at IS NULL AND {NEWER}"))
+
+
+def product_delete(*, shop: Shop, shopify_id: int) -> bool:
+    return bool(Product.objects.filter(shop=shop, shopify_id=shopify_id).update(deleted_at=timezone.now()))
+
+
+# -- orders ------------------------------------------------------------------------------------
+ORDER_FIELDS = ("email", "name", "created_at", "processed_at", "updated_at", "cancelled_at", "financial_status",
+                "currency", "subtotal", "total", "total_discounts", "total_shipping", "total_refunded",
+                "discount_codes", "source_name", "device", "shipping_method", "shipping_speed", "cart_token",
+                "checkout_token")
+
+
+def orders_upsert(*, shop: Shop, records: Sequence[OrderRecord]) -> list[int]:
+    """Upsert orders with their line items and refunds; returns the pks of orders that applied."""
+    records = _dedupe(records, "shopify_id")
+    if not records:
+        return []
+    with transaction.atomic():
+        customer_pks = _customer_pks(shop=shop, shopify_ids={r.customer_shopify_id for r in records
+                                                             if r.customer_shopify_id})
+        guests = _customers_by_email(shop=shop, emails={_normal_email(r.email) for r in records
+                                                        if not r.customer_shopify_id and r.email})
+        rows = []
+        for r in records:
+            row = {f: getattr(r, f) for f in ORDER_FIELDS}
+            row["email"] = _normal_email(r.email)
+            row["discount_codes"] = list(r.discount_codes)
+            customer = customer_pks.get(r.customer_shopify_id) if r.customer_shopify_id else guests.get(row["email"])
+            rows.append({"shop_id": shop.pk, "shopify_id": r.shopify_id, "customer_id": customer, **row})
+        update = [f for f in ORDER_FIELDS] + ["customer_id"]
+        applied = dict((sid, (pk, cust)) for pk, sid, cust in upsert(
+            Order, rows, conflict=("shop_id", "shopify_id"), update=update, guard=NEWER,
+            returning=("id", "shopify_id", "customer_id")))
+        _replace_line_items(shop=shop, records=[r for r in records if r.shopify_id in applied], applied=applied)
+        refunds = [f for r in records if r.shopify_id in applied and r.refunds for f in r.refunds]
+        _refunds_insert(shop=shop, records=refunds, order_pks={sid: v[0] for sid, v in applied.items()})
+        mark_dirty(shop=shop, customer_pks=[cust for _, cust in applied.values()])
+    return [pk for pk, _ in applied.values()]
+
+
+def _replace_line_items(*, shop: Shop, records: Sequence[OrderRecord], applied: dict) -> None:
+    with_items = [r for r in records if r.line_items is not None]
+    if not with_items:
+        return
+    order_pks = [applied[r.shopify_id][0] for r in with_items]
+    LineItem.objects.filter(order_id__in=order_pks).delete()
+    LineItem.objects.bulk_create([
+        LineItem(shop_id=shop.pk, order_id=applied[r.shopify_id][0], **dataclasses.asdict(item))
+        for r in with_items for item in r.line_items
+    ], batch_size=1000)
+
+
+def _refunds_insert(*, shop: Shop, records: Sequence[RefundRecord], order_pks: dict[int, int]) -> int:
+    rows = [{"shop_id": shop.pk, "shopify_id": r.shopify_id, "order_id": order_pks[r.order_shopify_id],
+             "created_at": r.created_at, "amount": r.amount} for r in records if r.order_shopify_id in order_pks]
+    return len(upsert(Refund, rows, conflict=("shop_id", "shopify_id"), update=()))
+
+
+def refunds_upsert(*, shop: Shop, records: Sequence[RefundRecord]) -> int:
+    """refunds/create: refunds are immutable; the order's totals come with orders/updated."""
+    order_pks = dict(Order.objects.filter(shop=shop, shopify_id__in={r.order_shopify_id for r in records})
+                     .values_list("shopify_id", "pk"))
+    missing = {r.order_shopify_id for r in records} - order_pks.keys()
+    if missing:
+        raise OrderNotYetKnown(f"orders not in the mirror yet: {sorted(missing)[:5]}")
+    inserted = _refunds_insert(shop=shop, records=records, order_pks=order_pks)
+    mark_dirty(shop=shop, customer_pks=Order.objects.filter(pk__in=order_pks.values())
+               .values_list("customer_id", flat=True))
+    return inserted
+
+
+# -- checkouts and carts -----------------------------------------------------------------------
+def checkouts_upsert(*, shop: Shop, records: Sequence[CheckoutRecord]) -> int:
+    records = _dedupe(records, "token")
+    if not records:
+        return 0
+    with transaction.atomic():
+        customer_pks = _customer_pks(shop=shop, shopify_ids={r.customer_shopify_id for r in records
+                                                             if r.customer_shopify_id})
+        guests = _customers_by_email(shop=shop, emails={_normal_email(r.email) for r in records
+                                                        if not r.customer_shopify_id and r.email})
+        rows = []
+        for r in records:
+            email = _normal_email(r.email)
+            customer = customer_pks.get(r.customer_shopify_id) if r.customer_shopify_id else guests.get(email)
+            rows.append({"shop_id": shop.pk, "token": r.token, "shopify_id": r.shopify_id, "cart_token": r.cart_token,
+                         "customer_id": customer, "email": email, "total": r.total, "device": r.device,
+                         "line_item_count": r.line_item_count, "created_at": r.created_at,
+                         "updated_at": r.updated_at, "completed_at": r.completed_at})
+        applied = upsert(Checkout, rows, conflict=("shop_id", "token"),
+                         update=("shopify_id", "cart_token", "customer_id", "email", "total", "device",
+                                 "line_item_count", "updated_at"),
+                         guard=f"t.deleted_at IS NULL AND {NEWER}",
+                         extra_set={"completed_at": "COALESCE(excluded.completed_at, t.completed_at)"},
+                         returning=("id", "customer_id"))
+        mark_dirty(shop=shop, customer_pks=[cust for _, cust in applied])
+    return len(applied)
+
+
+def checkout_delete(*, shop: Shop, token: str | None = None, shopify_id: int | None = None) -> bool:
+    lookup = Q(token=token) if token else Q(shopify_id=shopify_id)
+    return bool(Checkout.objects.filter(lookup, shop=shop).update(deleted_at=timezone.now()))
+
+
+def checkouts_complete_by_order(*, shop: Shop, checkout_tokens: Sequence[str], at: dt.datetime) -> int:
+    """An order's checkout token closes its checkout (orders can arrive before checkouts/update)."""
+    tokens = [t for t in checkout_tokens if t]
+    if not tokens:
+        return 0
+    return Checkout.objects.filter(shop=shop, token__in=tokens, completed_at__isnull=True).update(completed_at=at)
+
+
+def carts_upsert(*, shop: Shop, records: Sequence[CartRecord]) -> int:
+    rows = [{"shop_id": shop.pk, "token": r.token, "total": r.total, "line_item_count": r.line_item_count,
+             "created_at": r.created_at, "updated_at": r.updated_at} for r in _dedupe(records, "token")]
+    return len(upsert(Cart, rows, conflict=("shop_id", "token"), update=("total", "line_item_count", "updated_at"),
+                      guard=NEWER))
+

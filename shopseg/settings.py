@@ -102,7 +102,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULE: dict = {
     "webhook-events-sweep": {"task": "webhooks.tasks.webhook_events_sweep_task", "schedule": 60.0},
-    "shops-setup-sweep": {"task": "segments.tasks.shops_setup_sweep_task", "schedule": 300.0},
+    "shops-setup-sweep": {"task": "segments.tasks.shops.shops_setup_sweep_task", "schedule": 300.0},
+    "backfill-resume": {"task": "segments.tasks.backfill.backfills_resume_task", "schedule": 120.0},
+    "reconcile-shops": {"task": "segments.tasks.backfill.shops_reconcile_task",
+                        "schedule": env("SHOPSEG_RECONCILE_SECONDS", 900.0, cast=float)},
+    "retention-purge": {"task": "segments.tasks.compliance.retention_purge_task", "schedule": 3600.0},
 }
 
 # --- Shopify ----------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from segments.services.install import shop_post_install
 from segments.services.tokens import ShopUnavailable
 from shopseg.shopify.errors import ShopifyTransientError
 
+__all__ = ["shop_post_install_task", "shops_setup_sweep_task"]
+
 
 @shared_task(bind=True, max_retries=8, acks_late=True)
 def shop_post_install_task(self, shop_id: int) -> None:

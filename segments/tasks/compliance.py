@@ -1,0 +1,1 @@
+"""Celery entry points for privacy compliance and data retention."""

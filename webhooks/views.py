@@ -37,8 +37,8 @@ def receive(request: HttpRequest) -> HttpResponse:
     except DeliveryInvalid as exc:
         return _error(400, str(exc))
     # 3. record once; 4. process after commit
-    event = webhook_event_record(delivery=delivery)
-    if event is not None and event.status == EventStatus.PENDING:
-        enqueue_on_commit(webhook_event_process_task, event.pk)
+    recorded = webhook_event_record(delivery=delivery)
+    if recorded is not None and recorded[1] == EventStatus.PENDING:
+        enqueue_on_commit(webhook_event_process_task, recorded[0])
     # 5. answer fast
     return HttpResponse(status=200)

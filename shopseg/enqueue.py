@@ -18,7 +18,8 @@ def enqueue(task, *args) -> bool:
         return True
     except Exception as exc:  # kombu raises many types for a dead broker; none may fail the caller
         # (in-process mode the task itself ran and failed; its row stays pending for the sweeper too)
-        log.warning("could not run or enqueue %s (%s); the sweeper will retry", task.name, type(exc).__name__)
+        log.warning("could not run or enqueue %s (%s: %s); the sweeper will retry", task.name, type(exc).__name__,
+                    str(exc)[:200])
         return False
 
 

@@ -1,19 +1,203 @@
-"""The explicit topic -> handler table. A handler gets (shop_domain, payload) and must be idempotent."""
+"""The explicit topic -> handler table. A handler gets (shop_domain, payload) and must be idempotent.
+
+Store topics find the installed shop (none: nothing to do), parse the REST payload into records
+(segments.mirror.rest) and hand them to the mirror's writer, which holds the out-of-order guard.
+An exception fails the event, which webhook_event_process records and retries with backoff.
+"""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
+from segments.mirror import rest, writer
+from segments.mirror.records import OrderRecord
+from segments.models import Product, Shop, ShopStatus
 from segments.services.install import shop_uninstall
 
 Handler = Callable[[str, dict], None]
+
+
+def _installed_shop(domain: str) -> Shop | None:
+    """The shop if we still serve it; events that wait in the outbox can outlive an install."""
+    return Shop.objects.filter(domain=domain, status=ShopStatus.INSTALLED).first()
 
 
 def app_uninstalled(shop_domain: str, payload: dict) -> None:
     shop_uninstall(domain=shop_domain)
 
 
+# -- orders and refunds --------------------------------------------------------------------------
+def _with_product_types(shop: Shop, record: OrderRecord) -> OrderRecord:
+    """REST line items have no product_type: take it from the mirror's products ("" if unknown)."""
+    ids = {line.product_id for line in record.line_items or () if line.product_id}
+    if not ids:
+        return record
+    types = dict(Product.objects.filter(shop=shop, shopify_id__in=ids).values_list("shopify_id", "product_type"))
+    return dataclasses.replace(record, line_items=[
+        dataclasses.replace(line, product_type=types.get(line.product_id) or "") for line in record.line_items])
+
+
+def order_changed(shop_domain: str, payload: dict) -> None:
+    """orders/create, orders/updated, orders/paid, orders/cancelled: the whole order, every time."""
+    shop = _installed_shop(shop_domain)
+    if shop is None:
+        return
+    if rest.order_is_test(payload):  # test orders are not behaviour; one that became a test order goes
+        writer.orders_delete(shop=shop, shopify_ids=[rest.order_id(payload)])
+        return
+    record = _with_product_types(shop, rest.order_record(payload))
+    writer.orders_upsert(shop=shop, records=[record])
+    if record.checkout_token:  # the order may beat its checkouts/update
+        writer.checkouts_complete_by_order(shop=shop, checkout_tokens=[record.checkout_token],
+                                           at=record.processed_at or record.created_at)
+
+
+def refund_created(shop_domain: str, payload: dict) -> None:
+    """refunds/create; OrderNotYetKnown propagates so the event is retried after the order lands."""
+    shop = _installed_shop(shop_domain)
+    if shop is None or rest.refund_is_test(payload):
+        return
+    writer.refunds_upsert(shop=shop, records=[rest.refund_record(payload)])
+
+
+# -- checkouts and carts -------------------------------------------------------------------------
+def checkout_changed(shop_domain: str, payload: dict) -> None:
+    shop = _installed_shop(shop_domain)
+    if shop is not None:
+        writer.checkouts_upsert(shop=shop, records=[rest.checkout_record(payload)])
+
+
+def checkout_deleted(shop_domain: str, payload: dict) -> None:
+    shop = _installed_shop(shop_domain)
+    if shop is not None:
+        token, checkout_id = rest.checkout_deleted(payload)
+        writer.checkout_delete(shop=shop, token=token, shopify_id=checkout_id)
+
+
+def cart_changed(shop_domain: str, payload: dict) -> None:
+    shop = _installed_shop(shop_domain)
+    if shop is not None:
+        writer.carts_upsert(shop=shop, records=[rest.cart_record(payload)])
+
+
+# -- customers -----------------------------------------------------------------------------------
+def customer_changed(shop_domain: str, payload: dict) -> None:
+    """customers/create|update. Our own tag writes echo back here; the writer dirties none of them."""
+    shop = _installed_shop(shop_domain)
+    if shop is not None:
+        writer.customers_upsert(shop=shop, records=[rest.customer_record(payload)])
+
+
+def customer_deleted(shop_domain: str, payload: dict) -> None:
+    shop = _installed_shop(shop_domain)
+    if shop is not None:
+        writer.customer_delete(shop=shop, shopify_id=rest.customer_deleted_id(payload))
+
+
+def customers_merged(shop_domain: str, payload: dict) -> None:
+    """customers/merge reports failed and in-progress merges too; only a completed one moves history."""
+    shop = _installed_shop(shop_domain)
+    merge = rest.customer_merge(payload)
+    if shop is not None and merge.completed:
+        writer.customers_merge(shop=shop, kept_shopify_id=merge.kept_shopify_id,
+                               merged_shopify_id=merge.merged_shopify_id)
+
+
+def customer_tags_added(shop_domain: str, payload: dict) -> None:
+    shop = _installed_shop(shop_domain)
+    if shop is not None:
+        change = rest.tag_change(payload)
+        writer.customer_tags_apply(shop=shop, shopify_id=change.customer_shopify_id, added=change.tags)
+
+
+def customer_tags_removed(shop_domain: str, payload: dict) -> None:
+    shop = _installed_shop(shop_domain)
+    if shop is not None:
+        change = rest.tag_change(payload)
+        writer.customer_tags_apply(shop=shop, shopify_id=change.customer_shopify_id, removed=change.tags)
+
+
+def _consent_apply(shop_domain: str, consent: rest.ConsentRecord) -> None:
+    shop = _installed_shop(shop_domain)
+    if shop is not None:
+        writer.customer_consent_apply(shop=shop, shopify_id=consent.customer_shopify_id,
+                                      email_marketing=consent.email_marketing, sms_marketing=consent.sms_marketing)
+
+
+def email_consent_changed(shop_domain: str, payload: dict) -> None:
+    _consent_apply(shop_domain, rest.email_consent(payload))
+
+
+def sms_consent_changed(shop_domain: str, payload: dict) -> None:
+    _consent_apply(shop_domain, rest.sms_consent(payload))
+
+
+# -- products ------------------------------------------------------------------------------------
+def product_changed(shop_domain: str, payload: dict) -> None:
+    shop = _installed_shop(shop_domain)
+    if shop is not None:
+        writer.products_upsert(shop=shop, records=[rest.product_record(payload)])
+
+
+def product_deleted(shop_domain: str, payload: dict) -> None:
+    shop = _installed_shop(shop_domain)
+    if shop is not None:
+        writer.product_delete(shop=shop, shopify_id=rest.product_deleted_id(payload))
+
+
+# -- backfill and compliance (services owned by their own modules, imported when first needed) ---
+def bulk_operation_finished(shop_domain: str, payload: dict) -> None:
+    from segments.services.backfill import backfill_on_bulk_finish
+
+    if _installed_shop(shop_domain) is not None:
+        backfill_on_bulk_finish(shop_domain=shop_domain, payload=payload)
+
+
+def customers_data_request(shop_domain: str, payload: dict) -> None:
+    from segments.services.compliance import compliance_data_request
+
+    compliance_data_request(shop_domain=shop_domain, payload=payload)
+
+
+def customers_redact(shop_domain: str, payload: dict) -> None:
+    from segments.services.compliance import compliance_customer_redact
+
+    compliance_customer_redact(shop_domain=shop_domain, payload=payload)
+
+
+def shop_redact(shop_domain: str, payload: dict) -> None:
+    from segments.services.compliance import compliance_shop_redact
+
+    compliance_shop_redact(shop_domain=shop_domain, payload=payload)
+
+
 HANDLERS: dict[str, Handler] = {
     "app/uninstalled": app_uninstalled,
+    "orders/create": order_changed,
+    "orders/updated": order_changed,
+    "orders/paid": order_changed,
+    "orders/cancelled": order_changed,
+    "refunds/create": refund_created,
+    "checkouts/create": checkout_changed,
+    "checkouts/update": checkout_changed,
+    "checkouts/delete": checkout_deleted,
+    "carts/create": cart_changed,
+    "carts/update": cart_changed,
+    "customers/create": customer_changed,
+    "customers/update": customer_changed,
+    "customers/delete": customer_deleted,
+    "customers/merge": customers_merged,
+    "customer.tags_added": customer_tags_added,
+    "customer.tags_removed": customer_tags_removed,
+    "customers_email_marketing_consent/update": email_consent_changed,
+    "customers_marketing_consent/update": sms_consent_changed,
+    "products/create": product_changed,
+    "products/update": product_changed,
+    "products/delete": product_deleted,
+    "bulk_operations/finish": bulk_operation_finished,
+    "customers/data_request": customers_data_request,
+    "customers/redact": customers_redact,
+    "shop/redact": shop_redact,
 }
 
 # Topics processed even when the shop is uninstalled or unknown (the law still applies).

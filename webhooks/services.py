@@ -7,7 +7,7 @@ import logging
 import random
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -61,7 +61,7 @@ RECORD_SQL = """
 INSERT INTO webhooks_webhookevent
     (webhook_id, event_id, shop_domain, topic, api_version, triggered_at, payload, received_at, status,
      attempts, next_attempt_at, last_error)
-SELECT %(webhook_id)s, %(event_id)s, %(shop)s, %(topic)s, %(api_version)s, %(triggered_at)s, %(payload)s,
+SELECT %(webhook_id)s, %(event_id)s, %(shop)s, %(topic)s, %(api_version)s, %(triggered_at)s, {payload},
        %(now)s,
        CASE WHEN %(known)s AND (%(always)s OR EXISTS (
                 SELECT 1 FROM segments_shop WHERE domain = %(shop)s AND status = %(installed)s))
@@ -72,7 +72,7 @@ RETURNING id, status
 """
 
 
-def webhook_event_record(*, delivery: Delivery) -> tuple[int, str] | None:
+def webhook_event_record(*, delivery: Delivery, raw_body: bytes | None = None) -> tuple[int, str] | None:
     """Store the delivery once, in one statement; None for a duplicate.
 
     Unknown topics, and shops we do not serve, are kept as ignored. One round trip (no separate
@@ -85,19 +85,44 @@ def webhook_event_record(*, delivery: Delivery) -> tuple[int, str] | None:
         "topic": delivery.topic, "api_version": delivery.api_version,
         "triggered_at": WebhookEvent._meta.get_field("triggered_at").get_db_prep_save(delivery.triggered_at,
                                                                                        connection),
-        "payload": field.get_db_prep_save(delivery.payload, connection),
+        # The body was parsed and checked to be a JSON object; store its bytes rather than re-encoding.
+        "payload": raw_body.decode() if raw_body is not None else field.get_db_prep_save(delivery.payload, connection),
         "now": WebhookEvent._meta.get_field("received_at").get_db_prep_save(timezone.now(), connection),
         "known": known, "always": delivery.topic in ALWAYS_PROCESSED, "installed": ShopStatus.INSTALLED.value,
         "pending": EventStatus.PENDING.value, "ignored": EventStatus.IGNORED.value,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(RECORD_SQL, params)
-        row = cursor.fetchone()
+    payload_sql = "CAST(%(payload)s AS jsonb)" if connection.vendor == "postgresql" else "%(payload)s"
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(RECORD_SQL.format(payload=payload_sql), params)
+            row = cursor.fetchone()
+    except DataError:  # JSON that PostgreSQL's jsonb refuses (e.g. \u0000): a bad delivery, not a crash
+        raise DeliveryInvalid("payload cannot be stored as JSON") from None
     return (row[0], row[1]) if row else None
 
 
 def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(3600, 2 ** attempts) * random.uniform(0.8, 1.2))
+
+
+def _process_locked(event: WebhookEvent) -> str:
+    """Run the handler for an event the caller has locked; record the outcome on the row."""
+    event.attempts += 1
+    try:
+        with transaction.atomic():  # a failing handler rolls back its own writes only
+            HANDLERS[event.topic](event.shop_domain, event.payload)
+    except Exception as exc:  # recorded and retried with backoff; FAILED after MAX_ATTEMPTS
+        event.last_error = f"{type(exc).__name__}: {str(exc)[:500]}"
+        event.next_attempt_at = timezone.now() + _backoff(event.attempts)
+        if event.attempts >= MAX_ATTEMPTS:
+            event.status = EventStatus.FAILED
+        event.save(update_fields=["attempts", "last_error", "next_attempt_at", "status"])
+        log.warning("webhook %s (%s) failed attempt %d: %s", event.webhook_id, event.topic, event.attempts,
+                    type(exc).__name__)
+        return "failed"
+    event.status, event.processed_at, event.last_error = EventStatus.PROCESSED, timezone.now(), ""
+    event.save(update_fields=["attempts", "status", "processed_at", "last_error"])
+    return "processed"
 
 
 def webhook_event_process(*, event_pk: int) -> str:
@@ -107,27 +132,28 @@ def webhook_event_process(*, event_pk: int) -> str:
                  .filter(pk=event_pk, status=EventStatus.PENDING).first())
         if event is None:
             return "skipped"  # processed already, ignored, or another worker holds it
-        event.attempts += 1
-        try:
-            with transaction.atomic():
-                HANDLERS[event.topic](event.shop_domain, event.payload)
-        except Exception as exc:  # recorded and retried; the sweeper re-enqueues it when due
-            event.last_error = f"{type(exc).__name__}: {str(exc)[:500]}"
-            event.next_attempt_at = timezone.now() + _backoff(event.attempts)
-            if event.attempts >= MAX_ATTEMPTS:
-                event.status = EventStatus.FAILED
-            event.save(update_fields=["attempts", "last_error", "next_attempt_at", "status"])
-            log.warning("webhook %s (%s) failed attempt %d: %s", event.webhook_id, event.topic, event.attempts,
-                        type(exc).__name__)
-            return "failed"
-        event.status, event.processed_at, event.last_error = EventStatus.PROCESSED, timezone.now(), ""
-        event.save(update_fields=["attempts", "status", "processed_at", "last_error"])
-        return "processed"
+        return _process_locked(event)
 
 
-def webhook_events_due(*, limit: int = 500, grace: dt.timedelta = dt.timedelta(seconds=30)) -> list[int]:
-    """Pending events whose enqueue may have been lost, or whose retry time has come."""
-    cutoff = timezone.now() - grace
-    return list(WebhookEvent.objects.filter(status=EventStatus.PENDING, next_attempt_at__lte=timezone.now(),
-                                            received_at__lte=cutoff)
-                .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+def webhook_events_drain(*, batch: int = 100, budget: dt.timedelta = dt.timedelta(seconds=50)) -> int:
+    """Process due pending events, oldest first, a locked batch at a time, until none are left.
+
+    `SKIP LOCKED` lets any number of workers drain together without waiting on each other.
+    """
+    deadline = timezone.now() + budget
+    done = 0
+    while timezone.now() < deadline:
+        with transaction.atomic():
+            events = list(WebhookEvent.objects.select_for_update(skip_locked=True)
+                          .filter(status=EventStatus.PENDING, next_attempt_at__lte=timezone.now())
+                          .order_by("id")[:batch])
+            for event in events:
+                _process_locked(event)
+        if not events:
+            break
+        done += len(events)
+    return done
+
+
+def webhook_events_pending_due() -> bool:
+    return WebhookEvent.objects.filter(status=EventStatus.PENDING, next_attempt_at__lte=timezone.now()).exists()

@@ -1,10 +1,20 @@
-"""Celery entry points for webhooks: process one event; sweep what was never enqueued or is due."""
+"""Celery entry points for webhooks: drain pending deliveries; process one; sweep what is due."""
 from __future__ import annotations
 
 from celery import shared_task
 
 from shopseg.enqueue import enqueue
-from webhooks.services import webhook_event_process, webhook_events_due
+from webhooks.dispatch import drain_flag_clear, drain_schedule
+from webhooks.services import webhook_event_process, webhook_events_drain, webhook_events_pending_due
+
+
+@shared_task(acks_late=True)
+def webhook_events_drain_task() -> int:
+    done = webhook_events_drain()
+    drain_flag_clear()
+    if webhook_events_pending_due():    # committed while we were finishing, or over the time budget
+        drain_schedule()
+    return done
 
 
 @shared_task(acks_late=True)
@@ -13,8 +23,10 @@ def webhook_event_process_task(event_pk: int) -> str:
 
 
 @shared_task
-def webhook_events_sweep_task() -> int:
-    due = webhook_events_due()
-    for pk in due:
-        enqueue(webhook_event_process_task, pk)
-    return len(due)
+def webhook_events_sweep_task() -> bool:
+    """Every minute: retries that came due, and deliveries whose notify never reached the broker."""
+    if webhook_events_pending_due():
+        drain_flag_clear()
+        enqueue(webhook_events_drain_task)
+        return True
+    return False

@@ -8,7 +8,7 @@ from segments.models import ShopStatus
 from shopseg import celery_app
 from shopseg.shopify.signatures import webhook_hmac
 from webhooks.models import EventStatus, WebhookEvent
-from webhooks.services import webhook_event_process, webhook_events_due
+from webhooks.services import webhook_event_process, webhook_events_pending_due
 
 pytestmark = pytest.mark.django_db
 
@@ -87,25 +87,34 @@ def test_app_uninstalled_drops_tokens(client, settings, installed_shop, django_c
     assert webhook_event_process(event_pk=event.pk) == "skipped"  # a second run does nothing
 
 
+def _reset_producer_pool():
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+
+
 @pytest.fixture
 def dead_broker():
+    """Celery configured against a broker port nobody listens on (a real connection failure)."""
     conf = celery_app.conf
-    saved = conf.task_always_eager, conf.broker_url
+    saved = conf.task_always_eager, conf.broker_url, conf.broker_connection_retry, conf.broker_connection_max_retries
     conf.task_always_eager, conf.broker_url = False, "redis://127.0.0.1:1/0"
-    conf.broker_connection_retry = False
-    conf.broker_connection_max_retries = 0
-    celery_app.pool.force_close_all() if celery_app.pool else None
+    conf.broker_connection_retry, conf.broker_connection_max_retries = False, 0
+    _reset_producer_pool()
     yield
-    conf.task_always_eager, conf.broker_url = saved
-    celery_app.__dict__.pop("amqp", None)
+    (conf.task_always_eager, conf.broker_url, conf.broker_connection_retry,
+     conf.broker_connection_max_retries) = saved
+    _reset_producer_pool()
 
 
-def test_dead_broker_still_records_and_answers(client, settings, installed_shop, dead_broker,
-                                               django_capture_on_commit_callbacks):
+@pytest.mark.parametrize("redis_url", ["", "redis://127.0.0.1:6379/15", "redis://127.0.0.1:1/0"])
+def test_dead_broker_or_redis_still_records_and_answers(client, settings, installed_shop, dead_broker, redis_url,
+                                                        django_capture_on_commit_callbacks):
+    settings.REDIS_URL = redis_url
     with django_capture_on_commit_callbacks(execute=True):
         response = post(client, settings, "app/uninstalled", installed_shop.domain, {"id": 1})
     assert response.status_code == 200
-    event = WebhookEvent.objects.get()
-    assert event.status == EventStatus.PENDING
-    WebhookEvent.objects.update(received_at=event.received_at.replace(year=2025))
-    assert webhook_events_due() == [event.pk]   # the sweeper will pick it up
+    assert WebhookEvent.objects.get().status == EventStatus.PENDING
+    assert webhook_events_pending_due()   # the sweeper will pick it up
+    installed_shop.refresh_from_db()
+    assert installed_shop.status == "installed"   # nothing was processed

@@ -24,6 +24,10 @@ from segments.models import Cart, Checkout, Customer, LineItem, Order, Product, 
 NEWER = "(t.updated_at IS NULL OR excluded.updated_at >= t.updated_at)"
 # A change to these marks a customer dirty; our own tag writes echoing back change none of them.
 CUSTOMER_SIGNALS = ("email", "state", "email_marketing", "sms_marketing")
+CONSENTS = ("email_marketing", "sms_marketing")
+UNKNOWN = "unknown"
+# Tags the app writes (the design's default per-shop prefix); changes to them are our own echo.
+OWNED_TAG_PREFIX = "seg:"
 
 
 class OrderNotYetKnown(Exception):
@@ -32,6 +36,15 @@ class OrderNotYetKnown(Exception):
 
 def _normal_email(email: str | None) -> str:
     return (email or "").strip().lower()
+
+
+def _newer_or_changed(columns: Iterable[str]) -> str:
+    """The upsert guard for rows whose delivery marks customers dirty: strictly newer data, or data
+    as new that differs (two changes within Shopify's one-second resolution). A duplicate delivery
+    matches neither, so it updates nothing and dirties no one."""
+    changed = " OR ".join(distinct(f"t.{c}", f"excluded.{c}") for c in columns)
+    return (f"(t.updated_at IS NULL OR excluded.updated_at > t.updated_at "
+            f"OR (excluded.updated_at = t.updated_at AND ({changed})))")
 
 
 def _dedupe(records: Iterable, key: str) -> list:
@@ -55,28 +68,35 @@ def mark_dirty(*, shop: Shop, customer_pks: Iterable[int]) -> int:
 
 # -- customers ---------------------------------------------------------------------------------
 def customers_upsert(*, shop: Shop, records: Sequence[CustomerRecord]) -> list[int]:
-    """Upsert customers; returns the pks of rows that applied. Links guest activity by email."""
+    """Upsert customers; returns the pks of rows that applied. Links guest activity by email.
+
+    A consent of "unknown" means the source did not say (customer webhooks since 2025-01 carry no
+    consent; the consent topics do), so it keeps the stored state rather than erasing it.
+    """
     records = _dedupe(records, "shopify_id")
     now = timezone.now()
     with_tags = [r for r in records if r.tags is not None]
     without_tags = [r for r in records if r.tags is None]
-    signal_changed = " OR ".join(distinct(f"t.{c}", f"excluded.{c}") for c in CUSTOMER_SIGNALS)
+    kept = {c: f"CASE WHEN excluded.{c} = '{UNKNOWN}' THEN t.{c} ELSE excluded.{c} END" for c in CONSENTS}
+    signal_changed = " OR ".join(
+        [distinct(f"t.{c}", f"excluded.{c}") for c in CUSTOMER_SIGNALS if c not in CONSENTS]
+        + [f"(excluded.{c} <> '{UNKNOWN}' AND {distinct(f't.{c}', f'excluded.{c}')})" for c in CONSENTS])
     applied: list[tuple] = []
     for batch, tags in ((with_tags, True), (without_tags, False)):
         rows = []
         for r in batch:
             row = {"shop_id": shop.pk, "shopify_id": r.shopify_id, "email": _normal_email(r.email),
                    "phone": r.phone or "", "first_name": r.first_name or "", "last_name": r.last_name or "",
-                   "state": r.state or "", "email_marketing": r.email_marketing, "sms_marketing": r.sms_marketing,
+                   "state": r.state or "", "email_marketing": r.email_marketing or UNKNOWN,
+                   "sms_marketing": r.sms_marketing or UNKNOWN,
                    "created_at": r.created_at, "updated_at": r.updated_at, "dirty_at": now}
             row["tags"] = list(r.tags) if tags else []
             rows.append(row)
-        update = ["email", "phone", "first_name", "last_name", "state", "email_marketing", "sms_marketing",
-                  "updated_at"] + (["tags"] if tags else [])
+        update = ["email", "phone", "first_name", "last_name", "state", "updated_at"] + (["tags"] if tags else [])
         applied += upsert(
             Customer, rows, conflict=("shop_id", "shopify_id"), update=update,
             guard=f"t.deleted_at IS NULL AND {NEWER}",
-            extra_set={"created_at": "COALESCE(excluded.created_at, t.created_at)",
+            extra_set={"created_at": "COALESCE(excluded.created_at, t.created_at)", **kept,
                        # a stub (never seen) or a behaviour-relevant change makes the customer dirty
                        "dirty_at": f"CASE WHEN t.updated_at IS NULL OR {signal_changed} "
                                    f"THEN excluded.dirty_at ELSE t.dirty_at END"},
@@ -137,10 +157,34 @@ def customers_merge(*, shop: Shop, kept_shopify_id: int, merged_shopify_id: int)
         mark_dirty(shop=shop, customer_pks=[kept, merged])
 
 
+def customer_consent_apply(*, shop: Shop, shopify_id: int, email_marketing: str | None = None,
+                           sms_marketing: str | None = None) -> bool:
+    """A consent topic: set the channel it reports; True (and dirty) if the state changed.
+
+    The consent topics carry no customer `updated_at`, so they apply as they come; a customer not
+    seen yet gets a stub that keeps the consent when its own delivery fills it in.
+    """
+    changes = {field: value for field, value in (("email_marketing", email_marketing),
+                                                 ("sms_marketing", sms_marketing)) if value}
+    if not changes:
+        return False
+    pk = _customer_pks(shop=shop, shopify_ids={shopify_id})[shopify_id]
+    differs = Q()
+    for field, value in changes.items():
+        differs |= ~Q(**{field: value})
+    return bool(Customer.objects.filter(differs, pk=pk, deleted_at__isnull=True)
+                .update(**changes, dirty_at=timezone.now()))
+
+
 def customer_tags_apply(*, shop: Shop, shopify_id: int, added: Sequence[str] = (),
-                        removed: Sequence[str] = ()) -> bool:
-    """customer.tags_added / _removed: Shopify tags are case-insensitive sets."""
+                        removed: Sequence[str] = (), owned_prefix: str = OWNED_TAG_PREFIX) -> bool:
+    """customer.tags_added / _removed: Shopify tags are case-insensitive sets.
+
+    Returns whether the stored tags changed. Only a change to a tag the app does not own marks the
+    customer dirty (rules may use merchant tags); our own `seg:` writes echoing back do not.
+    """
     with transaction.atomic():
+        _customer_pks(shop=shop, shopify_ids={shopify_id})  # a tag event may beat customers/create
         customer = (Customer.objects.select_for_update().filter(shop=shop, shopify_id=shopify_id,
                                                                 deleted_at__isnull=True).first())
         if customer is None:
@@ -152,10 +196,16 @@ def customer_tags_apply(*, shop: Shop, shopify_id: int, added: Sequence[str] = (
             if tag.lower() not in present:
                 tags.append(tag)
                 present.add(tag.lower())
-        if tags != customer.tags:
-            Customer.objects.filter(pk=customer.pk).update(tags=tags)
-            return True
-        return False
+        if tags == customer.tags:
+            return False
+        prefix = owned_prefix.lower()
+        before = {t.lower() for t in customer.tags if not t.lower().startswith(prefix)}
+        after = {t.lower() for t in tags if not t.lower().startswith(prefix)}
+        fields: dict = {"tags": tags}
+        if before != after:
+            fields["dirty_at"] = timezone.now()
+        Customer.objects.filter(pk=customer.pk).update(**fields)
+        return True
 
 
 # -- products ----------------------------------------------------------------------------------
@@ -198,13 +248,26 @@ def orders_upsert(*, shop: Shop, records: Sequence[OrderRecord]) -> list[int]:
             rows.append({"shop_id": shop.pk, "shopify_id": r.shopify_id, "customer_id": customer, **row})
         update = [f for f in ORDER_FIELDS] + ["customer_id"]
         applied = dict((sid, (pk, cust)) for pk, sid, cust in upsert(
-            Order, rows, conflict=("shop_id", "shopify_id"), update=update, guard=NEWER,
+            Order, rows, conflict=("shop_id", "shopify_id"), update=update, guard=_newer_or_changed(update),
             returning=("id", "shopify_id", "customer_id")))
         _replace_line_items(shop=shop, records=[r for r in records if r.shopify_id in applied], applied=applied)
         refunds = [f for r in records if r.shopify_id in applied and r.refunds for f in r.refunds]
         _refunds_insert(shop=shop, records=refunds, order_pks={sid: v[0] for sid, v in applied.items()})
         mark_dirty(shop=shop, customer_pks=[cust for _, cust in applied.values()])
     return [pk for pk, _ in applied.values()]
+
+
+def orders_delete(*, shop: Shop, shopify_ids: Iterable[int]) -> int:
+    """Drop orders the mirror must not hold (an order that became a test order); their customers are dirty."""
+    ids = set(shopify_ids)
+    if not ids:
+        return 0
+    with transaction.atomic():
+        customers = list(Order.objects.filter(shop=shop, shopify_id__in=ids, customer__isnull=False)
+                         .values_list("customer_id", flat=True))
+        deleted = Order.objects.filter(shop=shop, shopify_id__in=ids).delete()[1].get(Order._meta.label, 0)
+        mark_dirty(shop=shop, customer_pks=customers)
+    return deleted
 
 
 def _replace_line_items(*, shop: Shop, records: Sequence[OrderRecord], applied: dict) -> None:
@@ -256,10 +319,10 @@ def checkouts_upsert(*, shop: Shop, records: Sequence[CheckoutRecord]) -> int:
                          "customer_id": customer, "email": email, "total": r.total, "device": r.device,
                          "line_item_count": r.line_item_count, "created_at": r.created_at,
                          "updated_at": r.updated_at, "completed_at": r.completed_at})
-        applied = upsert(Checkout, rows, conflict=("shop_id", "token"),
-                         update=("shopify_id", "cart_token", "customer_id", "email", "total", "device",
-                                 "line_item_count", "updated_at"),
-                         guard=f"t.deleted_at IS NULL AND {NEWER}",
+        update = ("shopify_id", "cart_token", "customer_id", "email", "total", "device", "line_item_count",
+                  "updated_at", "completed_at")
+        applied = upsert(Checkout, rows, conflict=("shop_id", "token"), update=update[:-1],
+                         guard=f"t.deleted_at IS NULL AND {_newer_or_changed(update)}",
                          extra_set={"completed_at": "COALESCE(excluded.completed_at, t.completed_at)"},
                          returning=("id", "customer_id"))
         mark_dirty(shop=shop, customer_pks=[cust for _, cust in applied])

@@ -1,0 +1,189 @@
+"""Handlers run through webhook_event_process: out of order, twice, early, late, for a shop we left."""
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from segments.models import Cart, Checkout, Customer, LineItem, Order, Refund, Shop, ShopStatus
+from webhooks.models import EventStatus, WebhookEvent
+from webhooks.services import webhook_event_process
+
+pytestmark = pytest.mark.django_db
+T0 = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.timezone.utc)
+
+
+def at(minutes: int) -> str:
+    return (T0 + dt.timedelta(minutes=minutes)).astimezone(dt.timezone(dt.timedelta(hours=-5))).isoformat()
+
+
+@pytest.fixture
+def shop():
+    return Shop.objects.create(domain="handlers.myshopify.com")
+
+
+def deliver(shop, topic, payload) -> WebhookEvent:
+    event = WebhookEvent.objects.create(webhook_id=str(uuid.uuid4()), shop_domain=shop.domain, topic=topic,
+                                        payload=payload)
+    webhook_event_process(event_pk=event.pk)
+    event.refresh_from_db()
+    return event
+
+
+def order(order_id=100, minutes=0, customer=None, email="buyer@example.com", total="50.00", lines=2, **extra):
+    payload = {
+        "id": order_id, "created_at": at(0), "updated_at": at(minutes), "processed_at": at(0), "email": email,
+        "name": f"#{order_id}", "test": False, "financial_status": "paid", "currency": "USD",
+        "total_price": total, "total_price_set": {"shop_money": {"amount": total, "currency_code": "USD"}},
+        "subtotal_price": total, "total_discounts": "0.00", "source_name": "web", "discount_codes": [],
+        "customer": {"id": customer, "email": email} if customer else None, "cancelled_at": None,
+        "line_items": [{"id": order_id * 10 + i, "product_id": 7, "variant_id": 70, "quantity": 1, "price": "25.00",
+                        "total_discount": "0.00", "title": "Tea", "vendor": "Leaf"} for i in range(lines)],
+        "shipping_lines": [{"title": "Express Shipping", "code": "express", "price": "5.00"}], "refunds": [],
+    }
+    payload.update(extra)
+    return payload
+
+
+def customer(customer_id=1, minutes=0, email="ann@example.com", **extra):
+    return {"id": customer_id, "created_at": at(0), "updated_at": at(minutes), "email": email, "first_name": "Ann",
+            "last_name": "Lee", "state": "enabled", "phone": None, **extra}
+
+
+def checkout(token="tok", minutes=0, email="guest@example.com", customer_id=None, completed=None):
+    return {"token": token, "cart_token": "cart", "created_at": at(0), "updated_at": at(minutes), "email": email,
+            "total_price": "30.00", "completed_at": completed, "line_items": [{"quantity": 1}],
+            "customer": {"id": customer_id} if customer_id else None}
+
+
+def test_out_of_order_update_never_rolls_back(shop):
+    deliver(shop, "orders/create", order(minutes=0, total="50.00"))
+    deliver(shop, "orders/updated", order(minutes=10, total="20.00", lines=1, financial_status="partially_refunded"))
+    stale = deliver(shop, "orders/paid", order(minutes=0, total="50.00"))
+    assert stale.status == EventStatus.PROCESSED
+    o = Order.objects.get()
+    assert (o.total, o.financial_status, o.line_items.count()) == (Decimal("20.00"), "partially_refunded", 1)
+    assert (o.shipping_speed, o.shipping_method) == ("expedited", "Express Shipping")
+
+
+def test_duplicate_delivery_changes_nothing(shop):
+    deliver(shop, "orders/create", order(customer=1))
+    Customer.objects.update(dirty_at=None)
+    before = list(LineItem.objects.order_by("pk").values_list("pk", "price"))
+    again = deliver(shop, "orders/create", order(customer=1))   # a second delivery (its own webhook id)
+    assert again.status == EventStatus.PROCESSED
+    assert list(LineItem.objects.order_by("pk").values_list("pk", "price")) == before   # not rewritten
+    assert Customer.objects.get().dirty_at is None                                     # nobody to recompute
+
+
+def test_refund_before_its_order_is_retried_then_applied(shop):
+    refund = {"id": 9, "order_id": 100, "created_at": at(5),
+              "transactions": [{"kind": "refund", "status": "success", "amount": "25.00"}]}
+    early = deliver(shop, "refunds/create", refund)
+    assert (early.status, early.attempts) == (EventStatus.PENDING, 1)
+    assert early.last_error.startswith("OrderNotYetKnown") and early.next_attempt_at > early.received_at
+    assert Refund.objects.count() == 0
+    deliver(shop, "orders/create", order(customer=1))
+    assert webhook_event_process(event_pk=early.pk) == "processed"   # what the sweeper does when it is due
+    assert Refund.objects.get().amount == Decimal("25.00")
+
+
+def test_refunds_of_test_orders_are_not_retried_forever(shop):
+    refund = {"id": 9, "order_id": 100, "created_at": at(5),
+              "transactions": [{"kind": "refund", "status": "success", "amount": "25.00", "test": True}]}
+    assert deliver(shop, "refunds/create", refund).status == EventStatus.PROCESSED
+    assert Refund.objects.count() == 0
+
+
+def test_guest_checkout_attaches_when_the_customer_appears(shop):
+    deliver(shop, "checkouts/create", checkout(email="Guest@Example.com"))
+    assert Checkout.objects.get().customer is None
+    deliver(shop, "customers/create", customer(5, email="guest@example.com"))
+    assert Checkout.objects.get().customer.shopify_id == 5
+
+
+def test_an_orders_checkout_token_closes_its_checkout(shop):
+    deliver(shop, "checkouts/create", checkout(token="ck1"))
+    deliver(shop, "orders/create", order(checkout_token="ck1"))
+    assert Checkout.objects.get().completed_at == T0
+    # and the checkouts/update that follows does not reopen it
+    deliver(shop, "checkouts/update", checkout(token="ck1", minutes=1))
+    assert Checkout.objects.get().completed_at == T0
+
+
+def test_checkout_delete_by_id(shop):
+    payload = dict(checkout(token="ck2"), id=77)
+    deliver(shop, "checkouts/create", payload)
+    deliver(shop, "checkouts/delete", {"id": 77, "cart_token": "cart"})
+    assert Checkout.objects.get().deleted_at is not None
+
+
+def test_customer_delete_keeps_a_tombstone(shop):
+    deliver(shop, "customers/create", customer(1))
+    deliver(shop, "customers/delete", {"id": 1, "tax_exemptions": []})
+    gone = Customer.objects.get()
+    assert gone.deleted_at is not None and gone.email == ""
+    deliver(shop, "customers/update", customer(1, minutes=5, email="back@example.com"))
+    assert Customer.objects.get().email == ""      # a late update never resurrects personal data
+
+
+def test_customers_merge_moves_history_when_completed(shop):
+    deliver(shop, "customers/create", customer(1))
+    deliver(shop, "orders/create", order(customer=2, email="two@example.com"))
+    merge = {"admin_graphql_api_customer_kept_id": "gid://shopify/Customer/1",
+             "admin_graphql_api_customer_deleted_id": "gid://shopify/Customer/2", "status": "failed"}
+    deliver(shop, "customers/merge", merge)
+    assert Order.objects.get().customer.shopify_id == 2              # a failed merge changes nothing
+    deliver(shop, "customers/merge", dict(merge, status="completed"))
+    assert Order.objects.get().customer.shopify_id == 1
+    assert Customer.objects.get(shopify_id=2).merged_into_id == 1
+
+
+def test_our_own_tag_writes_echo_back_without_dirtying(shop):
+    deliver(shop, "customers/create", customer(1, email_marketing_consent={"state": "subscribed"}))
+    Customer.objects.update(dirty_at=None)
+    # tagsAdd fires customer.tags_added and customers/update (no consent, no tags since 2025-01)
+    deliver(shop, "customer.tags_added", {"customerId": "gid://shopify/Customer/1", "tags": ["seg:vip"]})
+    deliver(shop, "customers/update", customer(1, minutes=1))
+    c = Customer.objects.get()
+    assert (c.tags, c.email_marketing, c.dirty_at) == (["seg:vip"], "subscribed", None)
+    deliver(shop, "customer.tags_removed", {"customerId": "gid://shopify/Customer/1", "tags": ["SEG:VIP"]})
+    assert (Customer.objects.get().tags, Customer.objects.get().dirty_at) == ([], None)
+
+
+def test_merchant_tags_do_dirty(shop):
+    deliver(shop, "customers/create", customer(1))
+    Customer.objects.update(dirty_at=None)
+    deliver(shop, "customer.tags_added", {"customerId": "gid://shopify/Customer/1", "tags": ["wholesale"]})
+    c = Customer.objects.get()
+    assert c.tags == ["wholesale"] and c.dirty_at is not None
+
+
+def test_tag_event_before_the_customer_is_kept(shop):
+    deliver(shop, "customer.tags_added", {"customerId": "gid://shopify/Customer/3", "tags": ["vip"]})
+    deliver(shop, "customers/create", customer(3))
+    c = Customer.objects.get()
+    assert (c.tags, c.email) == (["vip"], "ann@example.com")
+
+
+def test_consent_topics_set_their_channel(shop):
+    deliver(shop, "customers/create", customer(1))
+    Customer.objects.update(dirty_at=None)
+    deliver(shop, "customers_email_marketing_consent/update",
+            {"customer_id": 1, "email_address": "ann@example.com",
+             "email_marketing_consent": {"state": "subscribed", "consent_updated_at": at(2)}})
+    deliver(shop, "customers_marketing_consent/update",
+            {"id": 1, "phone": "+15550000000", "sms_marketing_consent": {"state": "unsubscribed"}})
+    c = Customer.objects.get()
+    assert (c.email_marketing, c.sms_marketing) == ("subscribed", "unsubscribed") and c.dirty_at is not None
+    deliver(shop, "customers/update", customer(1, minutes=5))   # no consent in it: kept
+    assert Customer.objects.get().email_marketing == "subscribed"
+
+
+def test_a_shop_we_no_longer_serve_gets_nothing(shop):
+    Shop.objects.filter(pk=shop.pk).update(status=ShopStatus.UNINSTALLED)
+    for topic, payload in (("orders/create", order()), ("customers/create", customer()),
+                           ("checkouts/create", checkout()), ("carts/create", {"token": "c", "created_at": at(0)})):
+        assert deliver(shop, topic, payload).status == EventStatus.PROCESSED
+    assert (Order.objects.count(), Customer.objects.count(), Checkout.objects.count(), Cart.objects.count()) == (
+        0, 0, 0, 0)

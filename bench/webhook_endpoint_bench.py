@@ -77,6 +77,7 @@ def main():
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--topic", default="orders/create")
     opts = parser.parse_args()
 
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.bench_settings",
@@ -91,7 +92,7 @@ def main():
     secret = "shopseg-dev-secret-0123456789abcdef0123456789"
     sample = json.loads((ROOT / "bench" / "order_sample.json").read_text())
     body = json.dumps(sample).encode()
-    headers = {"Content-Type": "application/json", "X-Shopify-Topic": "orders/create",
+    headers = {"Content-Type": "application/json", "X-Shopify-Topic": opts.topic,
                "X-Shopify-Shop-Domain": SHOP, "X-Shopify-API-Version": "2026-10",
                "X-Shopify-Event-Id": "bench", "X-Shopify-Triggered-At": "2026-11-20T10:00:00Z",
                "X-Shopify-Hmac-Sha256": webhook_hmac(body, secret)}

@@ -1,6 +1,7 @@
 """Recording deliveries (fast, in the request) and processing them (in a worker, idempotently)."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -92,8 +93,11 @@ def webhook_event_record(*, delivery: Delivery, raw_body: bytes | None = None) -
         "pending": EventStatus.PENDING.value, "ignored": EventStatus.IGNORED.value,
     }
     payload_sql = "CAST(%(payload)s AS jsonb)" if connection.vendor == "postgresql" else "%(payload)s"
+    # Outside a transaction this is one round trip (autocommit); inside one, a savepoint keeps a
+    # refused payload from aborting the caller's transaction.
+    guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with guard, connection.cursor() as cursor:
             cursor.execute(RECORD_SQL.format(payload=payload_sql), params)
             row = cursor.fetchone()
     except DataError:  # JSON that PostgreSQL's jsonb refuses (e.g. \u0000): a bad delivery, not a crash

@@ -2,7 +2,7 @@
 from django.urls import path
 
 from segments.api import ShopDetailView
-from segments.views import embedded, install
+from segments.views import compliance, embedded, install
 
 app_name = "segments"
 
@@ -10,5 +10,8 @@ urlpatterns = [
     path("", install.app_entry, name="entry"),
     path("auth/callback", install.oauth_callback, name="oauth-callback"),
     path("admin/", embedded.home, name="home"),
+    path("admin/compliance/", compliance.compliance_list, name="compliance"),
+    path("admin/compliance/<int:pk>/export.json", compliance.compliance_export, name="compliance-export"),
     path("api/shop", ShopDetailView.as_view(), name="api-shop"),
+    path("api/compliance", compliance.ComplianceListView.as_view(), name="api-compliance"),
 ]

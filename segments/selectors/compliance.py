@@ -1,0 +1,193 @@
+"""Reads for privacy compliance: what points at one customer, their data as an export, the request log.
+
+The raw webhook payloads (webhooks.WebhookEvent) are read here although `webhooks` depends on
+`segments` and not the reverse: those payloads are customer data too, and only this module knows
+every key under which a customer can appear in them.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from segments.models import (
+    Cart, Checkout, ComplianceKind, ComplianceRequest, Customer, LineItem, Order, Refund, Shop,
+)
+from webhooks.models import WebhookEvent
+
+EXPORT_FORMAT = "shopseg.customer-data/1"
+# Columns that are our bookkeeping (row ids, foreign keys, recompute marks), not data about the customer.
+INTERNAL_COLUMNS = frozenset({"id", "shop_id", "customer_id", "order_id", "dirty_at"})
+
+
+@dataclass(frozen=True)
+class CustomerKeys:
+    """Everything that points at one customer in one shop's stored data, gathered before anything is erased."""
+
+    shop_domain: str
+    shop: Shop | None
+    customer_shopify_id: int
+    customer_pks: tuple[int, ...]          # the customer's row and the rows of customers merged into it
+    emails: frozenset[str]                 # lower-cased
+    order_shopify_ids: frozenset[int]      # their mirrored orders plus any Shopify named
+    cart_tokens: frozenset[str]            # carts their checkouts and orders came from
+
+
+def customer_keys(*, shop_domain: str, customer_shopify_id: int, emails: Iterable[str] = (),
+                  order_shopify_ids: Iterable[int] = ()) -> CustomerKeys:
+    """Widen what Shopify told us (id, email, orders) with what the mirror knows of the same person."""
+    shop = Shop.objects.filter(domain=shop_domain).first()
+    emails = {e.strip().lower() for e in emails if e and e.strip()}
+    named_orders = set(order_shopify_ids)
+    if shop is None:
+        return CustomerKeys(shop_domain=shop_domain, shop=None, customer_shopify_id=customer_shopify_id,
+                            customer_pks=(), emails=frozenset(emails), order_shopify_ids=frozenset(named_orders),
+                            cart_tokens=frozenset())
+    customers = Customer.objects.filter(shop=shop).filter(
+        Q(shopify_id=customer_shopify_id) | Q(merged_into_id=customer_shopify_id))
+    customer_pks = tuple(sorted(customers.values_list("pk", flat=True)))
+    emails |= {e for e in customers.values_list("email", flat=True) if e}
+    person = _person_q(customer_pks=customer_pks, emails=emails)
+    orders = Order.objects.filter(shop=shop).filter(person | Q(shopify_id__in=named_orders))
+    checkouts = Checkout.objects.filter(shop=shop).filter(person)
+    cart_tokens = set(orders.values_list("cart_token", flat=True)) | set(checkouts.values_list("cart_token", flat=True))
+    return CustomerKeys(
+        shop_domain=shop_domain, shop=shop, customer_shopify_id=customer_shopify_id, customer_pks=customer_pks,
+        emails=frozenset(emails), order_shopify_ids=frozenset(named_orders | set(orders.values_list("shopify_id",
+                                                                                                      flat=True))),
+        cart_tokens=frozenset(t for t in cart_tokens if t),
+    )
+
+
+def _person_q(*, customer_pks: Iterable[int], emails: Iterable[str]) -> Q:
+    """Rows linked to the customer, or guest rows carrying their email."""
+    q = Q(customer_id__in=list(customer_pks))
+    emails = list(emails)
+    return q | Q(email__in=emails) if emails else q
+
+
+def customer_orders(*, keys: CustomerKeys) -> QuerySet[Order]:
+    """The customer's orders and any order Shopify named for them."""
+    if keys.shop is None:
+        return Order.objects.none()
+    return Order.objects.filter(shop=keys.shop).filter(
+        _person_q(customer_pks=keys.customer_pks, emails=keys.emails) | Q(shopify_id__in=keys.order_shopify_ids))
+
+
+def customer_checkouts(*, keys: CustomerKeys) -> QuerySet[Checkout]:
+    if keys.shop is None:
+        return Checkout.objects.none()
+    return Checkout.objects.filter(shop=keys.shop).filter(_person_q(customer_pks=keys.customer_pks,
+                                                                     emails=keys.emails))
+
+
+def customer_carts(*, keys: CustomerKeys) -> QuerySet[Cart]:
+    """Carts are anonymous until a checkout or order of this customer names their token."""
+    if keys.shop is None or not keys.cart_tokens:
+        return Cart.objects.none()
+    return Cart.objects.filter(shop=keys.shop, token__in=keys.cart_tokens)
+
+
+def customer_webhook_events(*, keys: CustomerKeys) -> QuerySet[WebhookEvent]:
+    """Stored deliveries whose payload is, or names, this customer (already blanked payloads never match).
+
+    Shopify names a customer by `id` in customers/* and the consent topics, `customer.id` in orders
+    and checkouts, `customer_id` in email consent, a GID in customer.tags_*; guest activity by email;
+    refunds only by their order; carts only by token.
+    """
+    cid = keys.customer_shopify_id
+    q = (Q(payload__customer__id=cid) | Q(payload__customer_id=cid)
+         | Q(payload__customerId=f"gid://shopify/Customer/{cid}") | Q(topic__startswith="customers", payload__id=cid))
+    for email in sorted(keys.emails):
+        q |= Q(payload__email__iexact=email) | Q(payload__contact_email__iexact=email)
+        q |= Q(payload__email_address__iexact=email)
+    if keys.order_shopify_ids:
+        orders = sorted(keys.order_shopify_ids)
+        q |= Q(topic__startswith="orders/", payload__id__in=orders) | Q(topic="refunds/create",
+                                                                        payload__order_id__in=orders)
+    if keys.cart_tokens:
+        tokens = sorted(keys.cart_tokens)
+        q |= Q(payload__cart_token__in=tokens) | Q(topic__startswith="carts/", payload__token__in=tokens)
+    return WebhookEvent.objects.filter(shop_domain=keys.shop_domain).filter(q)
+
+
+# -- the export ------------------------------------------------------------------------------------
+def _clean(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in INTERNAL_COLUMNS}
+
+
+def _rows(queryset: QuerySet) -> list[dict]:
+    return [_clean(row) for row in queryset.values()]
+
+
+def _by_order(queryset: QuerySet) -> dict[int, list[dict]]:
+    grouped: dict[int, list[dict]] = defaultdict(list)
+    for row in queryset.values():
+        grouped[row["order_id"]].append(_clean(row))
+    return grouped
+
+
+def customer_data_export(*, keys: CustomerKeys, orders_requested: Iterable[int] = ()) -> dict:
+    """Everything stored about the customer, as JSON-ready data; orders limited to `orders_requested` if any."""
+    requested = set(orders_requested)
+    customer = None
+    orders: list[dict] = []
+    if keys.shop is not None:
+        customer = next(iter(_rows(Customer.objects.filter(shop=keys.shop, shopify_id=keys.customer_shopify_id))),
+                        None)
+        order_rows = list((Order.objects.filter(shop=keys.shop, shopify_id__in=requested) if requested
+                           else customer_orders(keys=keys)).order_by("created_at", "shopify_id").values())
+        pks = [row["id"] for row in order_rows]
+        items = _by_order(LineItem.objects.filter(order_id__in=pks).order_by("shopify_id"))
+        refunds = _by_order(Refund.objects.filter(order_id__in=pks).order_by("created_at", "shopify_id"))
+        orders = [{**_clean(row), "line_items": items[row["id"]], "refunds": refunds[row["id"]]}
+                  for row in order_rows]
+    deliveries = [
+        {"webhook_id": e.webhook_id, "topic": e.topic, "received_at": e.received_at, "triggered_at": e.triggered_at,
+         "status": e.status, "payload": e.payload}
+        for e in customer_webhook_events(keys=keys).order_by("received_at", "pk")
+    ]
+    export = {
+        "format": EXPORT_FORMAT,
+        "shop_domain": keys.shop_domain,
+        "customer_id": keys.customer_shopify_id,
+        "generated_at": timezone.now(),
+        "customer": customer,
+        "orders": orders,
+        "checkouts": _rows(customer_checkouts(keys=keys).order_by("created_at", "token")),
+        "carts": _rows(customer_carts(keys=keys).order_by("created_at", "token")),
+        "webhook_deliveries": deliveries,
+    }
+    # Decimals and datetimes become strings once, here, so the export is stored and served as is.
+    return json.loads(json.dumps(export, cls=DjangoJSONEncoder))
+
+
+def export_counts(*, export: dict) -> dict[str, int]:
+    orders = export["orders"]
+    return {"customer": int(export["customer"] is not None), "orders": len(orders),
+            "line_items": sum(len(o["line_items"]) for o in orders), "refunds": sum(len(o["refunds"]) for o in orders),
+            "checkouts": len(export["checkouts"]), "carts": len(export["carts"]),
+            "webhook_deliveries": len(export["webhook_deliveries"])}
+
+
+# -- the request log -------------------------------------------------------------------------------
+def compliance_requests_for_shop(*, shop_domain: str) -> QuerySet[ComplianceRequest]:
+    """The shop's requests, newest first, without the (possibly large) exports."""
+    return (ComplianceRequest.objects.filter(shop_domain=shop_domain).defer("export")
+            .order_by("-received_at", "-pk"))
+
+
+def compliance_export_for_shop(*, shop_domain: str, pk: int) -> ComplianceRequest | None:
+    """A data request of this shop whose export is still held (erased by a later redact)."""
+    return ComplianceRequest.objects.filter(shop_domain=shop_domain, pk=pk, kind=ComplianceKind.DATA_REQUEST,
+                                            export__isnull=False).first()
+
+
+def compliance_exportable_pks(*, shop_domain: str) -> set[int]:
+    return set(ComplianceRequest.objects.filter(shop_domain=shop_domain, kind=ComplianceKind.DATA_REQUEST,
+                                                export__isnull=False).values_list("pk", flat=True))

@@ -1,0 +1,262 @@
+"""Privacy compliance: Shopify's data requests and redactions, and the retention purge of raw payloads.
+
+Each module that stores customer data registers an eraser here (`register_customer_eraser`,
+`register_shop_eraser`); a redaction runs every registered eraser, then erases the store mirror,
+which goes last because other tables point at its rows. Erasers get the customer's keys gathered
+before anything is erased, return counts (never data), and must be idempotent: Shopify may send a
+request twice, and a second run finds nothing and succeeds.
+
+Choices, and why:
+- A redacted customer's row is deleted, not tombstoned: the request log keeps the Shopify id it
+  came for, and nothing else needs it. Its orders are kept but anonymised (no email, no customer
+  link, no cart/checkout token, no discount codes): what remains is a sale of products at a price,
+  which the shop's revenue figures need and which points at nobody. Checkouts and the carts they
+  name are deleted: they are the customer's browsing, with no shop-level value once unlinked.
+- Stored deliveries that concern them keep their metadata row (webhook id for dedupe, topic,
+  times) with the payload blanked; those not processed yet are marked ignored, so the data they
+  carry is never applied after the erasure.
+- shop/redact deletes the Shop row (tokens, owner's name and email) with everything hanging off it.
+  Shopify sends it 48 h after an uninstall; a shop that has reinstalled since is left alone, since
+  erasing would break a live installation the merchant came back to.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from segments.models import (
+    Cart, Checkout, ComplianceKind, ComplianceRequest, Customer, LineItem, OAuthState, Order, Product, Refund, Shop,
+    ShopStatus, ShopSync,
+)
+from segments.selectors.compliance import (
+    CustomerKeys, customer_carts, customer_checkouts, customer_data_export, customer_keys, customer_orders,
+    customer_webhook_events, export_counts,
+)
+from webhooks.models import EventStatus, WebhookEvent
+
+log = logging.getLogger(__name__)
+
+COMPLIANCE_TOPICS = frozenset(ComplianceKind.values)
+DEFAULT_PAYLOAD_RETENTION_DAYS = 30     # for deliveries to shops we do not know (never installed, or redacted)
+ERASED_BEFORE_PROCESSING = "payload erased by a privacy request before it was processed"
+
+
+class ComplianceRequestInvalid(Exception):
+    """A compliance payload without the customer it is about; retried, then visible as a failed event."""
+
+
+@dataclass(frozen=True)
+class ShopErasure:
+    shop_domain: str
+    shop: Shop | None        # None when we never knew the shop (or erased it already)
+
+
+CustomerEraser = Callable[..., Mapping[str, int]]     # fn(*, keys: CustomerKeys) -> counts
+ShopEraser = Callable[..., Mapping[str, int]]         # fn(*, erasure: ShopErasure) -> counts
+
+_customer_erasers: list[CustomerEraser] = []
+_shop_erasers: list[ShopEraser] = []
+
+
+def register_customer_eraser(fn: CustomerEraser) -> CustomerEraser:
+    """Add a module's customer eraser (usable as a decorator); registering the same function twice is a no-op."""
+    if fn not in _customer_erasers:
+        _customer_erasers.append(fn)
+    return fn
+
+
+def register_shop_eraser(fn: ShopEraser) -> ShopEraser:
+    """Add a module's shop eraser, run before the mirror and the Shop row are deleted."""
+    if fn not in _shop_erasers:
+        _shop_erasers.append(fn)
+    return fn
+
+
+def _add(counts: dict[str, int], more: Mapping[str, int]) -> None:
+    for key, value in more.items():
+        counts[key] = counts.get(key, 0) + int(value)
+
+
+def _customer_id(payload: dict) -> int:
+    try:
+        return int((payload.get("customer") or {})["id"])
+    except (KeyError, TypeError, ValueError):
+        raise ComplianceRequestInvalid("payload has no customer.id") from None
+
+
+def _shopify_ids(values: Iterable | None) -> list[int]:
+    ids = []
+    for value in values or ():
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            continue  # not an id; nothing of ours can be keyed by it
+    return ids
+
+
+def _keys(*, shop_domain: str, payload: dict, orders_key: str) -> CustomerKeys:
+    customer = payload.get("customer") or {}
+    return customer_keys(shop_domain=shop_domain, customer_shopify_id=_customer_id(payload),
+                         emails=[customer.get("email") or ""], order_shopify_ids=_shopify_ids(payload.get(orders_key)))
+
+
+def _finish(request: ComplianceRequest, counts: dict[str, int]) -> ComplianceRequest:
+    request.summary, request.completed_at = counts, timezone.now()
+    request.save(update_fields=["summary", "completed_at", "export"])
+    # Counts only: never an email, a name or a customer id in the logs.
+    log.info("compliance %s for shop %s done (request %s): %s", request.kind, request.shop_domain, request.pk,
+             counts)
+    return request
+
+
+# -- customers/data_request ------------------------------------------------------------------------
+def compliance_data_request(*, shop_domain: str, payload: dict) -> ComplianceRequest:
+    """Log the request and store everything we hold about the customer as an export the merchant downloads."""
+    request_id = str((payload.get("data_request") or {}).get("id") or "")[:100]
+    with transaction.atomic():
+        keys = _keys(shop_domain=shop_domain, payload=payload, orders_key="orders_requested")
+        if request_id:
+            done = ComplianceRequest.objects.filter(shop_domain=shop_domain, kind=ComplianceKind.DATA_REQUEST,
+                                                    request_id=request_id, completed_at__isnull=False).first()
+            if done is not None:
+                return done  # the same request delivered again
+        request = ComplianceRequest.objects.create(shop_domain=shop_domain, kind=ComplianceKind.DATA_REQUEST,
+                                                   customer_shopify_id=keys.customer_shopify_id,
+                                                   request_id=request_id)
+        request.export = customer_data_export(keys=keys,
+                                              orders_requested=_shopify_ids(payload.get("orders_requested")))
+        return _finish(request, export_counts(export=request.export))
+
+
+# -- customers/redact ------------------------------------------------------------------------------
+def compliance_customer_redact(*, shop_domain: str, payload: dict) -> ComplianceRequest:
+    """Erase the customer's personal data everywhere we hold it; works for uninstalled and unknown shops."""
+    with transaction.atomic():
+        keys = _keys(shop_domain=shop_domain, payload=payload, orders_key="orders_to_redact")
+        request = ComplianceRequest.objects.create(shop_domain=shop_domain, kind=ComplianceKind.CUSTOMER_REDACT,
+                                                   customer_shopify_id=keys.customer_shopify_id)
+        counts: dict[str, int] = {}
+        for eraser in _customer_erasers:
+            _add(counts, eraser(keys=keys))
+        _add(counts, _erase_customer_mirror(keys=keys))
+        return _finish(request, counts)
+
+
+def _erase_customer_webhook_payloads(*, keys: CustomerKeys) -> dict[str, int]:
+    # First in line: updating an event another worker is applying waits for it, so the mirror rows
+    # it writes exist by the time the mirror is erased.
+    events = customer_webhook_events(keys=keys)
+    unapplied = events.filter(status=EventStatus.PENDING).update(
+        status=EventStatus.IGNORED, payload={}, last_error=ERASED_BEFORE_PROCESSING)
+    blanked = events.exclude(payload={}).update(payload={})
+    return {"webhook_payloads": unapplied + blanked}
+
+
+def _erase_customer_exports(*, keys: CustomerKeys) -> dict[str, int]:
+    """Exports of earlier data requests are a copy of the customer's data."""
+    erased = ComplianceRequest.objects.filter(
+        shop_domain=keys.shop_domain, kind=ComplianceKind.DATA_REQUEST, customer_shopify_id=keys.customer_shopify_id,
+        export__isnull=False).update(export=None)
+    return {"compliance_exports": erased}
+
+
+def _erase_customer_mirror(*, keys: CustomerKeys) -> dict[str, int]:
+    if keys.shop is None:
+        return {}
+    carts = customer_carts(keys=keys).delete()[0]
+    checkouts = customer_checkouts(keys=keys).delete()[0]
+    anonymous = {"customer": None, "email": "", "cart_token": "", "checkout_token": "", "discount_codes": []}
+    orders = customer_orders(keys=keys).exclude(**anonymous).update(**anonymous)
+    _, deleted = Customer.objects.filter(pk__in=keys.customer_pks).delete()
+    return {"customers": deleted.get(Customer._meta.label, 0), "orders_anonymised": orders,
+            "checkouts": checkouts, "carts": carts}
+
+
+register_customer_eraser(_erase_customer_webhook_payloads)
+register_customer_eraser(_erase_customer_exports)
+
+
+# -- shop/redact -----------------------------------------------------------------------------------
+def compliance_shop_redact(*, shop_domain: str, payload: dict) -> ComplianceRequest:
+    """Erase everything held for the shop: mirror, deliveries, sync state, exports and the Shop row."""
+    with transaction.atomic():
+        request = ComplianceRequest.objects.create(shop_domain=shop_domain, kind=ComplianceKind.SHOP_REDACT)
+        shop = Shop.objects.select_for_update().filter(domain=shop_domain).first()
+        if shop is not None and shop.status != ShopStatus.UNINSTALLED:
+            log.warning("compliance shop/redact for shop %s skipped: the shop has the app installed again",
+                        shop_domain)
+            return _finish(request, {"skipped_installed": 1})
+        erasure = ShopErasure(shop_domain=shop_domain, shop=shop)
+        counts: dict[str, int] = {}
+        for eraser in _shop_erasers:
+            _add(counts, eraser(erasure=erasure))
+        _add(counts, _erase_shop_rows(erasure=erasure))
+        return _finish(request, counts)
+
+
+def _erase_shop_webhook_events(*, erasure: ShopErasure) -> dict[str, int]:
+    """Deliveries go; those of compliance topics stay, blanked, as the record of the requests we acted on."""
+    events = WebhookEvent.objects.filter(shop_domain=erasure.shop_domain)
+    deleted = events.exclude(topic__in=COMPLIANCE_TOPICS).exclude(status=EventStatus.PENDING).delete()[0]
+    # Pending rows may be in the batch a worker is draining (this transaction's own included): they
+    # are blanked rather than deleted, so the worker's bookkeeping still finds its row.
+    unapplied = events.filter(status=EventStatus.PENDING).update(
+        status=EventStatus.IGNORED, payload={}, last_error=ERASED_BEFORE_PROCESSING)
+    blanked = events.exclude(payload={}).update(payload={})
+    return {"webhook_events": deleted, "webhook_payloads": unapplied + blanked}
+
+
+def _erase_shop_exports(*, erasure: ShopErasure) -> dict[str, int]:
+    erased = ComplianceRequest.objects.filter(shop_domain=erasure.shop_domain,
+                                              export__isnull=False).update(export=None)
+    return {"compliance_exports": erased}
+
+
+register_shop_eraser(_erase_shop_webhook_events)
+register_shop_eraser(_erase_shop_exports)
+
+# Children before parents. One DELETE per table: Django's collector would load every row of a large shop.
+_SHOP_TABLES = (LineItem, Refund, Order, Checkout, Cart, Customer, Product, ShopSync)
+
+
+def _erase_shop_rows(*, erasure: ShopErasure) -> dict[str, int]:
+    """The mirror, sync state, install nonces and the Shop row itself."""
+    counts = {"oauth_states": OAuthState.objects.filter(shop=erasure.shop_domain).delete()[0]}
+    if erasure.shop is None:
+        return counts
+    with connection.cursor() as cursor:
+        for model in _SHOP_TABLES:
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)} WHERE shop_id = %s",
+                           [erasure.shop.pk])
+            counts[model._meta.model_name] = cursor.rowcount
+    # The ORM delete takes along rows of tables whose module registered no eraser but cascade from Shop.
+    _, deleted = Shop.objects.filter(pk=erasure.shop.pk).delete()
+    counts["shop"] = deleted.get(Shop._meta.label, 0)
+    return counts
+
+
+# -- retention -------------------------------------------------------------------------------------
+def webhook_payloads_purge(*, now: dt.datetime | None = None) -> int:
+    """Blank raw payloads older than their shop's retention; unprocessed ones are kept until processed.
+
+    The metadata row stays: it is the delivery log, and the webhook id keeps dedupe working.
+    Returns how many payloads were blanked.
+    """
+    now = now or timezone.now()
+    done = WebhookEvent.objects.exclude(status=EventStatus.PENDING).exclude(payload={})
+    blanked = 0
+    # One UPDATE per distinct retention setting, not per shop.
+    for days in sorted(set(Shop.objects.values_list("payload_retention_days", flat=True))):
+        shops = Shop.objects.filter(payload_retention_days=days).values("domain")
+        blanked += done.filter(shop_domain__in=shops, received_at__lt=now - dt.timedelta(days=days)).update(
+            payload={})
+    unknown = done.exclude(shop_domain__in=Shop.objects.values("domain")).filter(
+        received_at__lt=now - dt.timedelta(days=DEFAULT_PAYLOAD_RETENTION_DAYS))
+    blanked += unknown.update(payload={})
+    log.info("retention purge: %d webhook payloads blanked", blanked)
+    return blanked

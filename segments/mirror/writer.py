@@ -38,13 +38,36 @@ def _normal_email(email: str | None) -> str:
     return (email or "").strip().lower()
 
 
-def _newer_or_changed(columns: Iterable[str]) -> str:
+def _newer_or_changed(columns: Iterable[str], tie: str = "TRUE", known_only: dict[str, str] | None = None) -> str:
     """The upsert guard for rows whose delivery marks customers dirty: strictly newer data, or data
-    as new that differs (two changes within Shopify's one-second resolution). A duplicate delivery
-    matches neither, so it updates nothing and dirties no one."""
-    changed = " OR ".join(distinct(f"t.{c}", f"excluded.{c}") for c in columns)
+    as new that differs (two changes within Shopify's one-second resolution) and passes `tie`. A
+    duplicate delivery matches neither, so it updates nothing and dirties no one. A column in
+    `known_only` (see _keep_known) differs only when its new value is not the "not known" one."""
+    known_only = known_only or {}
+    changed = " OR ".join(
+        f"(excluded.{c} <> '{known_only[c]}' AND {distinct(f't.{c}', f'excluded.{c}')})" if c in known_only
+        else distinct(f"t.{c}", f"excluded.{c}") for c in columns)
     return (f"(t.updated_at IS NULL OR excluded.updated_at > t.updated_at "
-            f"OR (excluded.updated_at = t.updated_at AND ({changed})))")
+            f"OR (excluded.updated_at = t.updated_at AND ({changed}) AND {tie}))")
+
+
+def _keep_known(not_known: dict[str, str]) -> dict[str, str]:
+    """SET expressions keeping the stored value when the new one is the column's "not known" value.
+
+    Sources differ in what they know: customer webhooks carry no consent, GraphQL orders no client
+    details (so no device), GraphQL abandoned checkouts no email or cart token. The poorer source
+    must not erase what the richer one said.
+    """
+    return {c: f"CASE WHEN excluded.{c} = '{empty}' THEN t.{c} ELSE excluded.{c} END"
+            for c, empty in not_known.items()}
+
+
+# Within one second an order only moves forward: refunds add up and a cancellation stays, so a
+# same-second delivery that would take either back is the older one.
+ORDER_NOT_KNOWN = {"device": UNKNOWN}
+CHECKOUT_NOT_KNOWN = {"device": UNKNOWN, "email": "", "cart_token": ""}
+ORDER_TIE = ("excluded.total_refunded >= t.total_refunded "
+             "AND (excluded.cancelled_at IS NOT NULL OR t.cancelled_at IS NULL)")
 
 
 def _dedupe(records: Iterable, key: str) -> list:
@@ -77,7 +100,7 @@ def customers_upsert(*, shop: Shop, records: Sequence[CustomerRecord]) -> list[i
     now = timezone.now()
     with_tags = [r for r in records if r.tags is not None]
     without_tags = [r for r in records if r.tags is None]
-    kept = {c: f"CASE WHEN excluded.{c} = '{UNKNOWN}' THEN t.{c} ELSE excluded.{c} END" for c in CONSENTS}
+    kept = _keep_known({c: UNKNOWN for c in CONSENTS})
     signal_changed = " OR ".join(
         [distinct(f"t.{c}", f"excluded.{c}") for c in CUSTOMER_SIGNALS if c not in CONSENTS]
         + [f"(excluded.{c} <> '{UNKNOWN}' AND {distinct(f't.{c}', f'excluded.{c}')})" for c in CONSENTS])
@@ -246,9 +269,10 @@ def orders_upsert(*, shop: Shop, records: Sequence[OrderRecord]) -> list[int]:
             row["discount_codes"] = list(r.discount_codes)
             customer = customer_pks.get(r.customer_shopify_id) if r.customer_shopify_id else guests.get(row["email"])
             rows.append({"shop_id": shop.pk, "shopify_id": r.shopify_id, "customer_id": customer, **row})
-        update = [f for f in ORDER_FIELDS] + ["customer_id"]
+        update = [f for f in ORDER_FIELDS if f != "device"] + ["customer_id"]
         applied = dict((sid, (pk, cust)) for pk, sid, cust in upsert(
-            Order, rows, conflict=("shop_id", "shopify_id"), update=update, guard=_newer_or_changed(update),
+            Order, rows, conflict=("shop_id", "shopify_id"), update=update, extra_set=_keep_known(ORDER_NOT_KNOWN),
+            guard=_newer_or_changed([*update, "device"], ORDER_TIE, ORDER_NOT_KNOWN),
             returning=("id", "shopify_id", "customer_id")))
         _replace_line_items(shop=shop, records=[r for r in records if r.shopify_id in applied], applied=applied)
         refunds = [f for r in records if r.shopify_id in applied and r.refunds for f in r.refunds]
@@ -319,11 +343,13 @@ def checkouts_upsert(*, shop: Shop, records: Sequence[CheckoutRecord]) -> int:
                          "customer_id": customer, "email": email, "total": r.total, "device": r.device,
                          "line_item_count": r.line_item_count, "created_at": r.created_at,
                          "updated_at": r.updated_at, "completed_at": r.completed_at})
-        update = ("shopify_id", "cart_token", "customer_id", "email", "total", "device", "line_item_count",
-                  "updated_at", "completed_at")
-        applied = upsert(Checkout, rows, conflict=("shop_id", "token"), update=update[:-1],
-                         guard=f"t.deleted_at IS NULL AND {_newer_or_changed(update)}",
-                         extra_set={"completed_at": "COALESCE(excluded.completed_at, t.completed_at)"},
+        update = ("customer_id", "total", "line_item_count", "updated_at")
+        compared = (*update, *CHECKOUT_NOT_KNOWN, "completed_at")
+        applied = upsert(Checkout, rows, conflict=("shop_id", "token"), update=update,
+                         guard=f"t.deleted_at IS NULL AND {_newer_or_changed(compared, known_only=CHECKOUT_NOT_KNOWN)}",
+                         extra_set={"completed_at": "COALESCE(excluded.completed_at, t.completed_at)",
+                                    "shopify_id": "COALESCE(excluded.shopify_id, t.shopify_id)",
+                                    **_keep_known(CHECKOUT_NOT_KNOWN)},
                          returning=("id", "customer_id"))
         mark_dirty(shop=shop, customer_pks=[cust for _, cust in applied])
     return len(applied)

@@ -1,0 +1,170 @@
+"""Order deliveries applied to the mirror by one worker process on PostgreSQL: deliveries/s vs 300/s.
+
+    .venv/bin/python bench/webhook_apply_bench.py [--orders 5000]
+
+Seeds a temporary devstore and builds realistic `orders/create` payloads from its orders with
+devstore's own payload builder (Shopify's 2026-07 shape: line items, refunds, client details,
+shipping lines, nested customer). Into a dedicated database (`shopseg_bench_apply`, created and
+migrated if missing) it records one pending WebhookEvent per payload, then times
+`webhook_event_process` over them in this process: the production path (lock the event, parse,
+look up product types, upsert customer stubs, order, line items and refunds, close the checkout,
+mark customers dirty, record the outcome). A second pass re-delivers the same payloads as new
+events (Shopify's at-least-once duplicates). The baseline, measured in the same run on the same
+payloads, is the obvious ORM code: `update_or_create` per customer, order and line item.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB = "shopseg_bench_apply"
+TARGET_PER_SECOND = 300
+NOW = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+
+
+def database_ready() -> str:
+    """Create the benchmark database if needed and migrate it; returns its URL."""
+    url = f"postgres://postgres@127.0.0.1:5432/{DB}"
+    exists = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc",
+                             f"SELECT 1 FROM pg_database WHERE datname = '{DB}'"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    if not exists:
+        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-c", f"CREATE DATABASE {DB}"],
+                       check=True, capture_output=True)
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], check=True,
+                   env={**os.environ, "DATABASE_URL": url})
+    return url
+
+
+def order_payloads(count: int, customers: int) -> tuple[list[dict], list[dict]]:
+    """(orders/create payloads, products/update payloads) from a freshly seeded devstore."""
+    from shopseg.devstore import payloads
+    from shopseg.devstore.generator import seed_shop
+    from shopseg.devstore.state import DevStore
+
+    with tempfile.TemporaryDirectory(prefix="apply-bench-") as tmp:
+        store = DevStore(Path(tmp) / "devstore.db")
+        store.shop_create("bench-source.myshopify.com")
+        seed_shop(store, "bench-source.myshopify.com", customers=customers, seed=3, now=NOW)
+        ctx = payloads.shop_context(store, "bench-source.myshopify.com")
+        ids = [r[0] for r in store.conn().execute(
+            "SELECT id FROM orders WHERE shop = ? AND test = 0 ORDER BY id LIMIT ?", (ctx.domain, count))]
+        if len(ids) < count:
+            raise SystemExit(f"only {len(ids)} orders from {customers} customers; raise --customers")
+        orders = [payloads.order(store, ctx, order_id) for order_id in ids]
+        products = [payloads.product(store, ctx, r[0]) for r in store.conn().execute(
+            "SELECT id FROM products WHERE shop = ?", (ctx.domain,))]
+        store.close()
+    return orders, products
+
+
+def record_events(domain: str, topic: str, bodies: list[dict]) -> list[int]:
+    from webhooks.models import WebhookEvent
+
+    events = WebhookEvent.objects.bulk_create([
+        WebhookEvent(webhook_id=str(uuid.uuid4()), shop_domain=domain, topic=topic, payload=body)
+        for body in bodies], batch_size=500)
+    return [event.pk for event in events]
+
+
+def apply_through_webhooks(domain: str, bodies: list[dict]) -> float:
+    """Seconds for webhook_event_process over freshly recorded events (recording is not timed)."""
+    from webhooks.services import webhook_event_process
+
+    pks = record_events(domain, "orders/create", bodies)
+    started = time.perf_counter()
+    outcomes = [webhook_event_process(event_pk=pk) for pk in pks]
+    seconds = time.perf_counter() - started
+    if set(outcomes) != {"processed"}:
+        raise SystemExit(f"unexpected outcomes: {sorted(set(outcomes))}")
+    return seconds
+
+
+def apply_naively(shop, bodies: list[dict]) -> float:
+    """The obvious ORM code, one update_or_create per row (parsing shared with the real path)."""
+    from django.db import transaction
+
+    from segments.mirror import rest
+    from segments.models import Customer, LineItem, Order
+
+    started = time.perf_counter()
+    for body in bodies:
+        record = rest.order_record(body)
+        with transaction.atomic():
+            customer = None
+            if record.customer_shopify_id:
+                customer, _ = Customer.objects.get_or_create(shop=shop, shopify_id=record.customer_shopify_id)
+            order, _ = Order.objects.update_or_create(shop=shop, shopify_id=record.shopify_id, defaults={
+                "customer": customer, "email": record.email, "name": record.name, "created_at": record.created_at,
+                "processed_at": record.processed_at, "updated_at": record.updated_at,
+                "cancelled_at": record.cancelled_at, "financial_status": record.financial_status,
+                "currency": record.currency, "subtotal": record.subtotal, "total": record.total,
+                "total_discounts": record.total_discounts, "total_shipping": record.total_shipping,
+                "total_refunded": record.total_refunded, "discount_codes": record.discount_codes,
+                "source_name": record.source_name, "device": record.device,
+                "shipping_method": record.shipping_method, "shipping_speed": record.shipping_speed,
+                "cart_token": record.cart_token, "checkout_token": record.checkout_token})
+            for item in record.line_items:
+                LineItem.objects.update_or_create(order=order, shopify_id=item.shopify_id, defaults={
+                    "shop": shop, "product_id": item.product_id, "variant_id": item.variant_id,
+                    "title": item.title, "vendor": item.vendor, "quantity": item.quantity, "price": item.price,
+                    "total_discount": item.total_discount})
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=5000)
+    parser.add_argument("--customers", type=int, default=3000, help="customers seeded to draw orders from")
+    args = parser.parse_args()
+
+    os.environ["DATABASE_URL"] = database_ready()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopseg.settings")
+    import django
+
+    django.setup()
+    import logging
+
+    logging.getLogger().setLevel(logging.WARNING)
+    from segments.mirror import rest
+    from segments.mirror.writer import products_upsert
+    from segments.models import LineItem, Order, Shop
+
+    orders, products = order_payloads(args.orders, args.customers)
+    lines = sum(len(o["line_items"]) for o in orders)
+    refunds = sum(len(o["refunds"]) for o in orders)
+    run = uuid.uuid4().hex[:8]
+    shop = Shop.objects.create(domain=f"apply-{run}.myshopify.com")
+    baseline_shop = Shop.objects.create(domain=f"apply-naive-{run}.myshopify.com")
+    products_upsert(shop=shop, records=[rest.product_record(p) for p in products])
+    try:
+        first = apply_through_webhooks(shop.domain, orders)
+        again = apply_through_webhooks(shop.domain, orders)
+        naive = apply_naively(baseline_shop, orders)
+        assert Order.objects.filter(shop=shop).count() == len(orders)
+        assert LineItem.objects.filter(shop=shop).count() == lines
+    finally:
+        Shop.objects.filter(pk__in=[shop.pk, baseline_shop.pk]).delete()
+
+    rate, dup_rate, naive_rate = len(orders) / first, len(orders) / again, len(orders) / naive
+    print(f"payloads           {len(orders):,} orders/create from devstore's builder "
+          f"({lines:,} line items, {refunds:,} refunds; {args.customers:,}-customer seed)")
+    print(f"webhook_event_process, new orders   {first:6.2f} s  {rate:7,.0f} deliveries/s  "
+          f"ratio to target {TARGET_PER_SECOND}/s: {rate / TARGET_PER_SECOND:.2f}")
+    print(f"webhook_event_process, duplicates   {again:6.2f} s  {dup_rate:7,.0f} deliveries/s  "
+          f"ratio to target: {dup_rate / TARGET_PER_SECOND:.2f}")
+    print(f"baseline: ORM update_or_create     {naive:6.2f} s  {naive_rate:7,.0f} orders/s  "
+          f"(webhook path {rate / naive_rate:.2f}x the baseline)")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from segments.models import OAuthState, Shop, ShopStatus
+from segments.services.backfill import backfill_start
 from segments.services.tokens import shop_tokens_store, with_shop_client
 from segments.services.webhook_subscriptions import webhook_subscriptions_reconcile
 from shopseg.shopify.oauth import TokenSet
@@ -74,7 +75,9 @@ def shop_details_sync(*, shop_id: int) -> Shop:
 def shop_post_install(*, shop_id: int) -> None:
     """Everything that follows a grant; each step is idempotent, so a retry is safe."""
     shop_details_sync(shop_id=shop_id)
+    # Subscriptions first: bulk_operations/finish must be subscribed before the first export ends.
     webhook_subscriptions_reconcile(shop_id=shop_id)
+    backfill_start(shop_id=shop_id)
 
 
 def shop_uninstall(*, domain: str) -> bool:

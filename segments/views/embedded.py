@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_exempt
 
 from segments.auth import installed_shop, session_claims
-from segments.models import ShopStatus
+from segments.models import ShopStatus, ShopSync
 from shopseg.shopify.domains import normalize_shop_domain
 from shopseg.shopify.session_tokens import SessionTokenInvalid
 
@@ -56,7 +56,8 @@ def embedded_page(view):
 
 def render_home(request: HttpRequest) -> HttpResponse:
     shop = request.shop
-    context = {**app_context(request), "needs_reauth": shop.status == ShopStatus.NEEDS_REAUTH}
+    context = {**app_context(request), "needs_reauth": shop.status == ShopStatus.NEEDS_REAUTH,
+               "sync": ShopSync.objects.filter(shop=shop).first()}
     return render(request, "segments/home.html", context)
 
 

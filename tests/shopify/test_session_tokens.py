@@ -43,19 +43,24 @@ def test_expired_is_flagged_as_expired():
     assert info.value.expired
 
 
-@pytest.mark.parametrize("token", [
-    "",
-    "not-a-jwt",
-    make(secret="w" * 40),                                      # forged
-    make(aud="another-app"),
-    make(exp=None),                                             # exp is required
-    make(iss="https://other.myshopify.com/admin"),              # iss and dest disagree
-    make(shop="evil.com"),
-    jwt.encode({"dest": "https://demo.myshopify.com", "aud": KEY}, SECRET, algorithm="HS512"),
-])
-def test_invalid_tokens(token):
+# Built when the test runs (not at collection), so a long suite never lets them expire first.
+INVALID = {
+    "empty": lambda: "",
+    "not a jwt": lambda: "not-a-jwt",
+    "forged": lambda: make(secret="w" * 40),
+    "another app": lambda: make(aud="another-app"),
+    "no exp": lambda: make(exp=None),
+    "iss and dest disagree": lambda: make(iss="https://other.myshopify.com/admin"),
+    "not a shop": lambda: make(shop="evil.com"),
+    "wrong algorithm": lambda: jwt.encode({"dest": "https://demo.myshopify.com", "aud": KEY}, SECRET,
+                                          algorithm="HS512"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVALID))
+def test_invalid_tokens(case):
     with pytest.raises(SessionTokenInvalid) as info:
-        session_token_decode(token, api_key=KEY, secrets=[SECRET])
+        session_token_decode(INVALID[case](), api_key=KEY, secrets=[SECRET])
     assert not info.value.expired
 
 

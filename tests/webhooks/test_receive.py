@@ -2,6 +2,7 @@
 import json
 import uuid
 
+import kombu.pools
 import pytest
 
 from segments.models import ShopStatus
@@ -88,22 +89,31 @@ def test_app_uninstalled_drops_tokens(client, settings, installed_shop, django_c
 
 
 def _reset_producer_pool():
+    """Forget every cached broker connection, so the next publish connects to the current URL."""
     if celery_app._pool is not None:
         celery_app._pool.force_close_all()
         celery_app._pool = None
+    kombu.pools.reset()
+    celery_app.amqp._producer_pool = None
+
+
+BROKER_KEYS = ("CELERY_TASK_ALWAYS_EAGER", "CELERY_BROKER_URL", "CELERY_BROKER_CONNECTION_RETRY",
+               "CELERY_BROKER_CONNECTION_MAX_RETRIES")
 
 
 @pytest.fixture
 def dead_broker():
-    """Celery configured against a broker port nobody listens on (a real connection failure)."""
+    """Celery configured against a broker port nobody listens on (a real connection failure).
+
+    Keys carry the CELERY_ namespace: un-prefixed ones would lose to Django's settings.
+    """
     conf = celery_app.conf
-    saved = conf.task_always_eager, conf.broker_url, conf.broker_connection_retry, conf.broker_connection_max_retries
-    conf.task_always_eager, conf.broker_url = False, "redis://127.0.0.1:1/0"
-    conf.broker_connection_retry, conf.broker_connection_max_retries = False, 0
+    saved = {key: conf.get(key) for key in BROKER_KEYS}
+    conf.update(CELERY_TASK_ALWAYS_EAGER=False, CELERY_BROKER_URL="redis://127.0.0.1:1/0",
+                CELERY_BROKER_CONNECTION_RETRY=False, CELERY_BROKER_CONNECTION_MAX_RETRIES=0)
     _reset_producer_pool()
     yield
-    (conf.task_always_eager, conf.broker_url, conf.broker_connection_retry,
-     conf.broker_connection_max_retries) = saved
+    conf.update(saved)
     _reset_producer_pool()
 
 

@@ -6,20 +6,35 @@ An exception fails the event, which webhook_event_process records and retries wi
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
+from django.db import connection
+
 from segments.mirror import rest, writer
-from segments.mirror.records import OrderRecord
-from segments.models import Product, Shop, ShopStatus
+from segments.models import Shop, ShopStatus
 from segments.services.install import shop_uninstall
 
 Handler = Callable[[str, dict], None]
 
 
+INSTALLED_SHOP_SQL = "SELECT {commit_mode}id FROM segments_shop WHERE domain = %s AND status = %s"
+
+
 def _installed_shop(domain: str) -> Shop | None:
-    """The shop if we still serve it; events that wait in the outbox can outlive an install."""
-    return Shop.objects.filter(domain=domain, status=ShopStatus.INSTALLED).first()
+    """The shop (its pk; nothing else is read) if we still serve it: events waiting in the outbox
+    can outlive an install.
+
+    On PostgreSQL the same round trip lets this transaction commit without waiting for its WAL
+    flush. That is safe because the mirror writes and the event's "processed" mark commit
+    together: a crash that loses the commit loses both, the event stays pending, and the sweeper
+    applies it again (handlers are idempotent). The flush wait was a fifth of a delivery's time.
+    """
+    commit_mode = ("set_config('synchronous_commit', 'off', true), "
+                   if connection.vendor == "postgresql" and connection.in_atomic_block else "")
+    with connection.cursor() as cursor:
+        cursor.execute(INSTALLED_SHOP_SQL.format(commit_mode=commit_mode), [domain, ShopStatus.INSTALLED.value])
+        row = cursor.fetchone()
+    return Shop(pk=row[-1], domain=domain) if row else None
 
 
 def app_uninstalled(shop_domain: str, payload: dict) -> None:
@@ -27,16 +42,6 @@ def app_uninstalled(shop_domain: str, payload: dict) -> None:
 
 
 # -- orders and refunds --------------------------------------------------------------------------
-def _with_product_types(shop: Shop, record: OrderRecord) -> OrderRecord:
-    """REST line items have no product_type: take it from the mirror's products ("" if unknown)."""
-    ids = {line.product_id for line in record.line_items or () if line.product_id}
-    if not ids:
-        return record
-    types = dict(Product.objects.filter(shop=shop, shopify_id__in=ids).values_list("shopify_id", "product_type"))
-    return dataclasses.replace(record, line_items=[
-        dataclasses.replace(line, product_type=types.get(line.product_id) or "") for line in record.line_items])
-
-
 def order_changed(shop_domain: str, payload: dict) -> None:
     """orders/create, orders/updated, orders/paid, orders/cancelled: the whole order, every time."""
     shop = _installed_shop(shop_domain)
@@ -45,11 +50,8 @@ def order_changed(shop_domain: str, payload: dict) -> None:
     if rest.order_is_test(payload):  # test orders are not behaviour; one that became a test order goes
         writer.orders_delete(shop=shop, shopify_ids=[rest.order_id(payload)])
         return
-    record = _with_product_types(shop, rest.order_record(payload))
-    writer.orders_upsert(shop=shop, records=[record])
-    if record.checkout_token:  # the order may beat its checkouts/update
-        writer.checkouts_complete_by_order(shop=shop, checkout_tokens=[record.checkout_token],
-                                           at=record.processed_at or record.created_at)
+    # the writer gives line items their product's type and closes the order's checkout
+    writer.orders_upsert(shop=shop, records=[rest.order_record(payload)])
 
 
 def refund_created(shop_domain: str, payload: dict) -> None:

@@ -360,8 +360,8 @@ def cart_record(payload: dict) -> CartRecord:
 
 
 def product_record(payload: dict) -> ProductRecord:
-    return ProductRecord(shopify_id=_required_id(payload, "id", "product"), updated_at=timestamp(payload.get("updated_at")),
-                         title=_text(payload.get("title")), product_type=_text(payload.get("product_type")),
+    return ProductRecord(shopify_id=_required_id(payload, "id", "product"),
+                         updated_at=timestamp(payload.get("updated_at")), title=_text(payload.get("title")), product_type=_text(payload.get("product_type")),
                          vendor=_text(payload.get("vendor")), tags=tag_list(payload.get("tags")))
 
 

@@ -7,11 +7,10 @@
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -143,15 +142,39 @@ def _link_guest_activity(*, shop: Shop, customers: list[tuple[int, str]]) -> Non
             mark_dirty(shop=shop, customer_pks=[by_email[e] for _, e in guests])
 
 
+STUB = {"email": "", "phone": "", "first_name": "", "last_name": "", "state": "", "email_marketing": UNKNOWN,
+        "sms_marketing": UNKNOWN}
+# PostgreSQL: create the missing stubs and read every pk in one round trip. The outer SELECT sees
+# the table as it was when the statement began, so new rows come from `made` and old ones from it.
+STUBS_SQL = """
+WITH made AS (
+  INSERT INTO segments_customer (shop_id, shopify_id, email, phone, first_name, last_name, state,
+                                 email_marketing, sms_marketing, tags, dirty_at)
+  SELECT %s, ids.sid, '', '', '', '', '', %s, %s, '[]'::jsonb, %s FROM unnest(%s::bigint[]) AS ids(sid)
+  ON CONFLICT (shop_id, shopify_id) DO NOTHING
+  RETURNING shopify_id, id)
+SELECT shopify_id, id FROM made
+UNION ALL
+SELECT shopify_id, id FROM segments_customer WHERE shop_id = %s AND shopify_id = ANY(%s::bigint[])
+"""
+
+
 def _customer_pks(*, shop: Shop, shopify_ids: set[int]) -> dict[int, int]:
     """Shopify id -> pk, creating stub rows for customers not seen yet."""
     if not shopify_ids:
         return {}
-    stub = {"email": "", "phone": "", "first_name": "", "last_name": "", "state": "", "tags": [],
-            "email_marketing": "unknown", "sms_marketing": "unknown", "dirty_at": timezone.now()}
-    upsert(Customer, [{"shop_id": shop.pk, "shopify_id": sid, **stub} for sid in sorted(shopify_ids)],
-           conflict=("shop_id", "shopify_id"), update=())
-    return dict(Customer.objects.filter(shop=shop, shopify_id__in=shopify_ids).values_list("shopify_id", "pk"))
+    ids, now = sorted(shopify_ids), timezone.now()
+    found: dict[int, int] = {}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(STUBS_SQL, [shop.pk, UNKNOWN, UNKNOWN, now, ids, shop.pk, ids])
+            found = dict(cursor.fetchall())
+    else:
+        upsert(Customer, [{"shop_id": shop.pk, "shopify_id": sid, **STUB, "tags": [], "dirty_at": now}
+                          for sid in ids], conflict=("shop_id", "shopify_id"), update=())
+    if found.keys() != shopify_ids:  # SQLite, or a stub another transaction committed meanwhile
+        found = dict(Customer.objects.filter(shop=shop, shopify_id__in=ids).values_list("shopify_id", "pk"))
+    return found
 
 
 def _customers_by_email(*, shop: Shop, emails: set[str]) -> dict[str, int]:
@@ -170,7 +193,7 @@ def customer_delete(*, shop: Shop, shopify_id: int) -> bool:
 
 def customers_merge(*, shop: Shop, kept_shopify_id: int, merged_shopify_id: int) -> None:
     """Two customers became one: move the merged one's history to the kept one."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         ids = _customer_pks(shop=shop, shopify_ids={kept_shopify_id, merged_shopify_id})
         kept, merged = ids[kept_shopify_id], ids[merged_shopify_id]
         Order.objects.filter(shop=shop, customer_id=merged).update(customer_id=kept)
@@ -206,7 +229,7 @@ def customer_tags_apply(*, shop: Shop, shopify_id: int, added: Sequence[str] = (
     Returns whether the stored tags changed. Only a change to a tag the app does not own marks the
     customer dirty (rules may use merchant tags); our own `seg:` writes echoing back do not.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         _customer_pks(shop=shop, shopify_ids={shopify_id})  # a tag event may beat customers/create
         customer = (Customer.objects.select_for_update().filter(shop=shop, shopify_id=shopify_id,
                                                                 deleted_at__isnull=True).first())
@@ -257,7 +280,7 @@ def orders_upsert(*, shop: Shop, records: Sequence[OrderRecord]) -> list[int]:
     records = _dedupe(records, "shopify_id")
     if not records:
         return []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         customer_pks = _customer_pks(shop=shop, shopify_ids={r.customer_shopify_id for r in records
                                                              if r.customer_shopify_id})
         guests = _customers_by_email(shop=shop, emails={_normal_email(r.email) for r in records
@@ -270,15 +293,44 @@ def orders_upsert(*, shop: Shop, records: Sequence[OrderRecord]) -> list[int]:
             customer = customer_pks.get(r.customer_shopify_id) if r.customer_shopify_id else guests.get(row["email"])
             rows.append({"shop_id": shop.pk, "shopify_id": r.shopify_id, "customer_id": customer, **row})
         update = [f for f in ORDER_FIELDS if f != "device"] + ["customer_id"]
-        applied = dict((sid, (pk, cust)) for pk, sid, cust in upsert(
+        # PostgreSQL tells a fresh row (xmax = 0) from an updated one: fresh orders have no line items to drop
+        inserted = "(xmax = 0)" if connection.vendor == "postgresql" else "FALSE"
+        applied = {sid: (pk, cust, bool(new)) for pk, sid, cust, new in upsert(
             Order, rows, conflict=("shop_id", "shopify_id"), update=update, extra_set=_keep_known(ORDER_NOT_KNOWN),
             guard=_newer_or_changed([*update, "device"], ORDER_TIE, ORDER_NOT_KNOWN),
-            returning=("id", "shopify_id", "customer_id")))
+            returning=("id", "shopify_id", "customer_id", inserted))}
         _replace_line_items(shop=shop, records=[r for r in records if r.shopify_id in applied], applied=applied)
         refunds = [f for r in records if r.shopify_id in applied and r.refunds for f in r.refunds]
         _refunds_insert(shop=shop, records=refunds, order_pks={sid: v[0] for sid, v in applied.items()})
-        mark_dirty(shop=shop, customer_pks=[cust for _, cust in applied.values()])
-    return [pk for pk, _ in applied.values()]
+        _orders_applied(shop=shop, customer_pks=[cust for _, cust, _ in applied.values()],
+                        checkouts={r.checkout_token: r.processed_at or r.created_at for r in records
+                                   if r.shopify_id in applied and r.checkout_token})
+    return [pk for pk, _, _ in applied.values()]
+
+
+# PostgreSQL: close the orders' checkouts and mark their customers dirty in one round trip.
+ORDERS_APPLIED_SQL = """
+WITH closed AS (
+  UPDATE segments_checkout AS c SET completed_at = v.at
+  FROM (SELECT unnest(%s::text[]) AS token, unnest(%s::timestamptz[]) AS at) AS v
+  WHERE c.shop_id = %s AND c.token = v.token AND c.completed_at IS NULL
+  RETURNING 1)
+UPDATE segments_customer SET dirty_at = %s WHERE shop_id = %s AND id = ANY(%s::bigint[])
+"""
+
+
+def _orders_applied(*, shop: Shop, customer_pks: list[int | None], checkouts: dict[str, dt.datetime]) -> None:
+    """What follows applied orders: their checkouts are completed (an order can beat its
+    checkouts/update) and their customers need recomputing."""
+    pks = sorted({pk for pk in customer_pks if pk})
+    if connection.vendor != "postgresql":
+        checkouts_complete_by_order_at(shop=shop, checkouts=checkouts)
+        mark_dirty(shop=shop, customer_pks=pks)
+        return
+    if pks or checkouts:
+        with connection.cursor() as cursor:
+            cursor.execute(ORDERS_APPLIED_SQL, [list(checkouts), list(checkouts.values()), shop.pk,
+                                                timezone.now(), shop.pk, pks])
 
 
 def orders_delete(*, shop: Shop, shopify_ids: Iterable[int]) -> int:
@@ -286,7 +338,7 @@ def orders_delete(*, shop: Shop, shopify_ids: Iterable[int]) -> int:
     ids = set(shopify_ids)
     if not ids:
         return 0
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         customers = list(Order.objects.filter(shop=shop, shopify_id__in=ids, customer__isnull=False)
                          .values_list("customer_id", flat=True))
         deleted = Order.objects.filter(shop=shop, shopify_id__in=ids).delete()[1].get(Order._meta.label, 0)
@@ -294,16 +346,37 @@ def orders_delete(*, shop: Shop, shopify_ids: Iterable[int]) -> int:
     return deleted
 
 
+LINE_COLUMNS = ("shop_id", "order_id", "shopify_id", "product_id", "variant_id", "title", "vendor", "product_type",
+                "quantity", "price", "total_discount")
+# REST line items carry no product type: a line without one takes its product's from the mirror.
+LINES_SQL = """
+WITH v({columns}) AS (VALUES {rows})
+INSERT INTO segments_lineitem ({columns})
+SELECT v.shop_id, v.order_id, v.shopify_id, CAST(v.product_id AS BIGINT), CAST(v.variant_id AS BIGINT), v.title,
+       v.vendor, COALESCE(NULLIF(v.product_type, ''), (SELECT p.product_type FROM segments_product p
+           WHERE p.shop_id = v.shop_id AND p.shopify_id = CAST(v.product_id AS BIGINT)), ''),
+       v.quantity, v.price, v.total_discount
+FROM v
+"""
+
+
 def _replace_line_items(*, shop: Shop, records: Sequence[OrderRecord], applied: dict) -> None:
+    """An applied order's line items are the delivery's, all of them (REST sends the whole list)."""
     with_items = [r for r in records if r.line_items is not None]
-    if not with_items:
-        return
-    order_pks = [applied[r.shopify_id][0] for r in with_items]
-    LineItem.objects.filter(order_id__in=order_pks).delete()
-    LineItem.objects.bulk_create([
-        LineItem(shop_id=shop.pk, order_id=applied[r.shopify_id][0], **dataclasses.asdict(item))
-        for r in with_items for item in r.line_items
-    ], batch_size=1000)
+    stale = [applied[r.shopify_id][0] for r in with_items if not applied[r.shopify_id][2]]
+    if stale:
+        LineItem.objects.filter(order_id__in=stale).delete()
+    params = [value for r in with_items for item in r.line_items
+              for value in (shop.pk, applied[r.shopify_id][0], item.shopify_id, item.product_id, item.variant_id,
+                            item.title, item.vendor, item.product_type, item.quantity, item.price,
+                            item.total_discount)]
+    per_row = len(LINE_COLUMNS)
+    with connection.cursor() as cursor:
+        for start in range(0, len(params), per_row * 500):
+            chunk = params[start:start + per_row * 500]
+            row = "(" + ", ".join(["%s"] * per_row) + ")"
+            cursor.execute(LINES_SQL.format(columns=", ".join(LINE_COLUMNS),
+                                            rows=", ".join([row] * (len(chunk) // per_row))), chunk)
 
 
 def _refunds_insert(*, shop: Shop, records: Sequence[RefundRecord], order_pks: dict[int, int]) -> int:
@@ -330,7 +403,7 @@ def checkouts_upsert(*, shop: Shop, records: Sequence[CheckoutRecord]) -> int:
     records = _dedupe(records, "token")
     if not records:
         return 0
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         customer_pks = _customer_pks(shop=shop, shopify_ids={r.customer_shopify_id for r in records
                                                              if r.customer_shopify_id})
         guests = _customers_by_email(shop=shop, emails={_normal_email(r.email) for r in records
@@ -362,10 +435,13 @@ def checkout_delete(*, shop: Shop, token: str | None = None, shopify_id: int | N
 
 def checkouts_complete_by_order(*, shop: Shop, checkout_tokens: Sequence[str], at: dt.datetime) -> int:
     """An order's checkout token closes its checkout (orders can arrive before checkouts/update)."""
-    tokens = [t for t in checkout_tokens if t]
-    if not tokens:
-        return 0
-    return Checkout.objects.filter(shop=shop, token__in=tokens, completed_at__isnull=True).update(completed_at=at)
+    return checkouts_complete_by_order_at(shop=shop, checkouts={t: at for t in checkout_tokens if t})
+
+
+def checkouts_complete_by_order_at(*, shop: Shop, checkouts: dict[str, dt.datetime]) -> int:
+    """Checkout token -> when its order was placed; open checkouts among them are completed then."""
+    return sum(Checkout.objects.filter(shop=shop, token=token, completed_at__isnull=True).update(completed_at=at)
+               for token, at in checkouts.items())
 
 
 def carts_upsert(*, shop: Shop, records: Sequence[CartRecord]) -> int:

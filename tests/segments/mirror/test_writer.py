@@ -137,3 +137,39 @@ def test_shops_never_see_each_other(shop):
     orders_upsert(shop=other, records=[order(100, 1, email="a@x.com")])
     assert Order.objects.get().customer is None   # shop A's customer is not shop B's guest
     assert Customer.objects.filter(shopify_id=1).count() == 2
+
+
+def test_a_poorer_source_never_erases_what_a_richer_one_said(shop):
+    """GraphQL orders have no device; customer webhooks have no consent; both say "unknown"."""
+    orders_upsert(shop=shop, records=[order(100, 1, device="mobile")])
+    orders_upsert(shop=shop, records=[order(100, 2, device="unknown", total="12.00")])
+    assert (Order.objects.get().device, Order.objects.get().total) == ("mobile", Decimal("12.00"))
+    customers_upsert(shop=shop, records=[CustomerRecord(1, at(1), email_marketing="subscribed")])
+    customers_upsert(shop=shop, records=[CustomerRecord(1, at(2))])
+    assert Customer.objects.get().email_marketing == "subscribed"
+
+
+def test_within_one_second_an_order_only_moves_forward(shop):
+    orders_upsert(shop=shop, records=[order(100, 1, total_refunded=Decimal("5.00"))])
+    # the same second, before the refund: older, whatever order the deliveries came in
+    assert orders_upsert(shop=shop, records=[order(100, 1)]) == []
+    assert Order.objects.get().total_refunded == Decimal("5.00")
+    assert orders_upsert(shop=shop, records=[order(100, 1, total_refunded=Decimal("7.00"))])
+
+
+def test_line_items_take_the_product_type_of_the_mirrors_product(shop):
+    products_upsert(shop=shop, records=[ProductRecord(7, at(1), product_type="Coffee")])
+    record = OrderRecord(shopify_id=100, created_at=T0, updated_at=at(1), line_items=[
+        LineItemRecord(1, 1, Decimal("5"), product_id=7), LineItemRecord(2, 1, Decimal("5"), product_id=8),
+        LineItemRecord(3, 1, Decimal("5"), product_id=7, product_type="Tea")])
+    orders_upsert(shop=shop, records=[record])
+    assert dict(LineItem.objects.values_list("shopify_id", "product_type")) == {1: "Coffee", 2: "", 3: "Tea"}
+
+
+def test_tag_changes_dirty_only_for_tags_we_do_not_own(shop):
+    customers_upsert(shop=shop, records=[CustomerRecord(1, at(1))])
+    Customer.objects.update(dirty_at=None)
+    assert customer_tags_apply(shop=shop, shopify_id=1, added=["seg:vip"])
+    assert Customer.objects.get().dirty_at is None
+    assert customer_tags_apply(shop=shop, shopify_id=1, added=["VIP"])
+    assert Customer.objects.get().dirty_at is not None

@@ -123,7 +123,8 @@ def _consent_apply(shop_domain: str, consent: rest.ConsentRecord) -> None:
     shop = _installed_shop(shop_domain)
     if shop is not None:
         writer.customer_consent_apply(shop=shop, shopify_id=consent.customer_shopify_id,
-                                      email_marketing=consent.email_marketing, sms_marketing=consent.sms_marketing)
+                                      email_marketing=consent.email_marketing, sms_marketing=consent.sms_marketing,
+                                      at=consent.at)
 
 
 def email_consent_changed(shop_domain: str, payload: dict) -> None:

@@ -36,6 +36,7 @@ class ConsentRecord:
     customer_shopify_id: int
     email_marketing: str | None = None
     sms_marketing: str | None = None
+    at: dt.datetime | None = None      # the consent's own consent_updated_at: orders late deliveries
 
 
 @dataclass(frozen=True)
@@ -181,14 +182,16 @@ def customer_deleted_id(payload: dict) -> int:
 
 def email_consent(payload: dict) -> ConsentRecord:
     """customers_email_marketing_consent/update."""
+    consent = _object(payload.get("email_marketing_consent"))
     return ConsentRecord(customer_shopify_id=_required_id(payload, "customer_id", "email consent"),
-                         email_marketing=marketing_state(payload.get("email_marketing_consent")))
+                         email_marketing=marketing_state(consent), at=timestamp(consent.get("consent_updated_at")))
 
 
 def sms_consent(payload: dict) -> ConsentRecord:
     """customers_marketing_consent/update (the SMS channel)."""
+    consent = _object(payload.get("sms_marketing_consent"))
     return ConsentRecord(customer_shopify_id=_required_id(payload, "id", "SMS consent"),
-                         sms_marketing=marketing_state(payload.get("sms_marketing_consent")))
+                         sms_marketing=marketing_state(consent), at=timestamp(consent.get("consent_updated_at")))
 
 
 def tag_change(payload: dict) -> TagChange:

@@ -204,22 +204,25 @@ def customers_merge(*, shop: Shop, kept_shopify_id: int, merged_shopify_id: int)
 
 
 def customer_consent_apply(*, shop: Shop, shopify_id: int, email_marketing: str | None = None,
-                           sms_marketing: str | None = None) -> bool:
+                           sms_marketing: str | None = None, at: dt.datetime | None = None) -> bool:
     """A consent topic: set the channel it reports; True (and dirty) if the state changed.
 
-    The consent topics carry no customer `updated_at`, so they apply as they come; a customer not
+    The consent topics carry no customer `updated_at`; their own `consent_updated_at` (`at`) is
+    kept per channel, and a delivery older than what a channel holds is ignored. A customer not
     seen yet gets a stub that keeps the consent when its own delivery fills it in.
     """
-    changes = {field: value for field, value in (("email_marketing", email_marketing),
-                                                 ("sms_marketing", sms_marketing)) if value}
-    if not changes:
+    channels = [(field, value) for field, value in (("email_marketing", email_marketing),
+                                                    ("sms_marketing", sms_marketing)) if value]
+    if not channels:
         return False
     pk = _customer_pks(shop=shop, shopify_ids={shopify_id})[shopify_id]
-    differs = Q()
-    for field, value in changes.items():
-        differs |= ~Q(**{field: value})
-    return bool(Customer.objects.filter(differs, pk=pk, deleted_at__isnull=True)
-                .update(**changes, dirty_at=timezone.now()))
+    changed = False
+    for field, value in channels:
+        stamp = "email_consent_at" if field == "email_marketing" else "sms_consent_at"
+        newer = Q(**{f"{stamp}__isnull": True}) | (Q(**{f"{stamp}__lte": at}) if at else Q(pk__in=[]))
+        changed |= bool(Customer.objects.filter(newer, ~Q(**{field: value}), pk=pk, deleted_at__isnull=True)
+                        .update(**{field: value, stamp: at}, dirty_at=timezone.now()))
+    return changed
 
 
 def customer_tags_apply(*, shop: Shop, shopify_id: int, added: Sequence[str] = (),

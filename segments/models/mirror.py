@@ -45,6 +45,10 @@ class Customer(models.Model):
     email_marketing = models.CharField(max_length=20, choices=MarketingState.choices,
                                        default=MarketingState.UNKNOWN)
     sms_marketing = models.CharField(max_length=20, choices=MarketingState.choices, default=MarketingState.UNKNOWN)
+    # Consent topics carry their own consent_updated_at and no customer updated_at: each channel
+    # keeps the time of the state it holds, so a late consent delivery cannot roll it back.
+    email_consent_at = models.DateTimeField(null=True, blank=True)
+    sms_consent_at = models.DateTimeField(null=True, blank=True)
     tags = models.JSONField(default=list)              # as last seen in Shopify (ours and the merchant's)
     created_at = models.DateTimeField(null=True)       # Shopify's
     updated_at = models.DateTimeField(null=True)       # Shopify's: the out-of-order guard

@@ -173,3 +173,14 @@ def test_tag_changes_dirty_only_for_tags_we_do_not_own(shop):
     assert Customer.objects.get().dirty_at is None
     assert customer_tags_apply(shop=shop, shopify_id=1, added=["VIP"])
     assert Customer.objects.get().dirty_at is not None
+
+
+def test_late_consent_delivery_does_not_roll_back(shop):
+    from segments.mirror.writer import customer_consent_apply
+
+    customers_upsert(shop=shop, records=[CustomerRecord(1, at(1), email="a@x.com")])
+    assert customer_consent_apply(shop=shop, shopify_id=1, email_marketing="unsubscribed", at=at(10))
+    assert not customer_consent_apply(shop=shop, shopify_id=1, email_marketing="subscribed", at=at(5))
+    assert Customer.objects.get().email_marketing == "unsubscribed"
+    assert customer_consent_apply(shop=shop, shopify_id=1, email_marketing="subscribed", at=at(20))
+    assert Customer.objects.get().email_marketing == "subscribed"

@@ -13,21 +13,11 @@ import httpx
 import pytest
 
 from segments.models import Cart, Checkout, Customer, LineItem, Order, Refund, Shop
-from segments.services.tokens import with_shop_client
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_event_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SUBSCRIBE = """
-mutation Create($topic: WebhookSubscriptionTopic!, $uri: String!) {
-  webhookSubscriptionCreate(topic: $topic, webhookSubscription: {uri: $uri, format: JSON}) {
-    webhookSubscription { id } userErrors { field message }
-  }
-}
-"""
-# Consent changes travel only on their own topics (customer payloads carry no consent since 2025-01).
-CONSENT_TOPICS = ("CUSTOMERS_EMAIL_MARKETING_CONSENT_UPDATE", "CUSTOMERS_MARKETING_CONSENT_UPDATE")
 
 
 def cents(value) -> Decimal:
@@ -45,12 +35,7 @@ def live_shop(devstore, live_server, settings):
     with httpx.Client(follow_redirects=True, timeout=30) as merchant:
         landed = merchant.get(f"{devstore.url}/shops/{domain}/admin/_install/{settings.SHOPIFY_API_KEY}")
     assert landed.status_code == 200
-    shop = Shop.objects.get(domain=domain)
-    uri = f"{live_server.url}/webhooks/shopify"
-    for topic in CONSENT_TOPICS:
-        with_shop_client(shop_id=shop.pk, call=lambda client, t=topic: client.graphql(
-            SUBSCRIBE, {"topic": t, "uri": uri}))
-    yield shop
+    yield Shop.objects.get(domain=domain)
     devstore.control("DELETE", "/faults", json={"shop": domain})
 
 

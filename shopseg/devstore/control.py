@@ -32,6 +32,7 @@ def rules(shop: str) -> list[Rule]:
         Rule("/_control/shops", endpoint="shop_create", methods=["POST"]),
         Rule(f"/_control/shops/{shop}/seed", endpoint="seed", methods=["POST"]),
         Rule(f"/_control/shops/{shop}/reset", endpoint="reset", methods=["POST"]),
+        Rule(f"/_control/shops/{shop}/stats", endpoint="stats", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/install-url/<api_key>", endpoint="install_url", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/session-token/<api_key>", endpoint="session_token_mint", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/uninstall/<api_key>", endpoint="uninstall", methods=["POST"]),
@@ -108,6 +109,22 @@ def reset(app: DevstoreApp, request: Request, shop: str) -> Response:
         for table in SHOP_TABLES:
             conn.execute(f"DELETE FROM {table} WHERE shop = ?", (shop,))  # noqa: S608 - fixed names
     return _json({"ok": True})
+
+
+def stats(app: DevstoreApp, request: Request, shop: str) -> Response:
+    """What the shop holds, counted the way the app's mirror counts it (test orders excluded)."""
+    _shop(app, shop)
+    conn = app.store.conn()
+
+    def count(sql: str) -> int:
+        return conn.execute(sql, (shop,)).fetchone()[0]
+
+    return _json({
+        "customers": count("SELECT COUNT(*) FROM customers WHERE shop = ?"),
+        "orders": count("SELECT COUNT(*) FROM orders WHERE shop = ? AND test = 0"),
+        "products": count("SELECT COUNT(*) FROM products WHERE shop = ?"),
+        "abandoned_checkouts": count("SELECT COUNT(*) FROM checkouts WHERE shop = ? AND completed_at IS NULL"),
+    })
 
 
 def install_url(app: DevstoreApp, request: Request, shop: str, api_key: str) -> Response:
@@ -214,6 +231,7 @@ HANDLERS = {
     "shop_create": shop_create,
     "seed": seed,
     "reset": reset,
+    "stats": stats,
     "install_url": install_url,
     "session_token_mint": session_token_mint,
     "uninstall": uninstall,

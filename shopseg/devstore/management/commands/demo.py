@@ -6,6 +6,7 @@ OAuth flow, and prints the admin URL. Ctrl-C stops everything it started.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--app-port", type=int, default=8000)
         parser.add_argument("--devstore-port", type=int, default=8765)
         parser.add_argument("--keep", action="store_true", help="reuse the previous demo's state")
+        parser.add_argument("--state-dir", default=str(DEMO_DIR), help="where state and logs go")
         parser.add_argument("--exit-after-install", action="store_true",
                             help="stop once the app is installed (used by the tests)")
 
@@ -46,28 +48,29 @@ class Command(BaseCommand):
 
     # -- steps ---------------------------------------------------------------------------------
     def _run(self, opts) -> None:
+        self.state = Path(opts["state_dir"])
         if not opts["keep"]:
-            shutil.rmtree(DEMO_DIR, ignore_errors=True)
-        DEMO_DIR.mkdir(exist_ok=True)
+            shutil.rmtree(self.state, ignore_errors=True)
+        self.state.mkdir(parents=True, exist_ok=True)
         app_url = f"http://127.0.0.1:{opts['app_port']}"
         devstore_url = f"http://127.0.0.1:{opts['devstore_port']}"
         env = self._env(app_url, devstore_url)
         python = sys.executable
         manage = str(Path(settings.BASE_DIR) / "manage.py")
 
-        self._say("1/5 migrating the app database")
+        self._say("1/7 migrating the app database")
         subprocess.run([python, manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
 
-        self._say(f"2/5 starting devstore on {devstore_url}, seeding {opts['shop']} "
+        self._say(f"2/7 starting devstore on {devstore_url}, seeding {opts['shop']} "
                   f"with {opts['customers']:,} customers")
         self._spawn("devstore", [python, manage, "devstore", "--port", str(opts["devstore_port"]),
-                                 "--db", str(DEMO_DIR / "devstore.db"), "--shop", opts["shop"],
+                                 "--db", str(self.state / "devstore.db"), "--shop", opts["shop"],
                                  "--seed-customers", str(opts["customers"]), "--seed", str(opts["seed"]),
                                  "--app-key", env["SHOPIFY_API_KEY"], "--app-secret", env["SHOPIFY_API_SECRET"],
                                  "--app-url", app_url + "/"], env)
         self._wait_http(f"{devstore_url}/_control/health", "devstore", timeout=300)
 
-        self._say(f"3/5 starting shopseg on {app_url}")
+        self._say(f"3/7 starting shopseg on {app_url}")
         self._spawn("web", [str(Path(python).parent / "gunicorn"), "-c", str(Path(settings.BASE_DIR) / "shopseg" /
                             "gunicorn_conf.py"), "shopseg.wsgi", "--bind", f"127.0.0.1:{opts['app_port']}",
                             "--workers", "2", "--threads", "4"], env)
@@ -77,15 +80,21 @@ class Command(BaseCommand):
             self._spawn("worker", [celery, "-A", "shopseg", "worker", "--loglevel", "warning",
                                    "--concurrency", "2"], env)
             self._spawn("beat", [celery, "-A", "shopseg", "beat", "--loglevel", "warning",
-                                 "--schedule", str(DEMO_DIR / "celerybeat-schedule")], env)
+                                 "--schedule", str(self.state / "celerybeat-schedule")], env)
             self._say("   worker and beat started (REDIS_URL is set)")
         else:
             self._say("   REDIS_URL is not set: tasks run in-process")
 
-        self._say("4/5 installing shopseg into the shop through OAuth")
+        self._say("4/7 installing shopseg into the shop through OAuth")
         admin_url = self._install(devstore_url, opts["shop"], env["SHOPIFY_API_KEY"])
 
-        self._say("5/5 ready")
+        self._say("5/7 backfilling the store's history (bulk operations, streamed into the mirror)")
+        self._wait_backfill(opts["shop"], env)
+
+        self._say("6/7 live traffic as webhooks, then deliveries lost on purpose and repaired")
+        self._traffic(devstore_url, opts["shop"], env)
+
+        self._say("7/7 ready")
         self.stdout.write(self.style.SUCCESS(f"\n  shopseg admin (embedded in devstore's Shopify admin):\n  {admin_url}\n"))
         if opts["exit_after_install"]:
             return
@@ -106,10 +115,55 @@ class Command(BaseCommand):
             self._say(f"   -> {hop}")
         return str(response.url)
 
+    def _app_command(self, env: dict[str, str], *argv: str) -> str:
+        manage = str(Path(settings.BASE_DIR) / "manage.py")
+        return subprocess.run([sys.executable, manage, *argv], env=env, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    def _mirror(self, shop: str, env: dict[str, str]) -> dict:
+        return json.loads(self._app_command(env, "mirror_status", "--shop", shop))[0]
+
+    def _wait_backfill(self, shop: str, env: dict[str, str], timeout: float = 600) -> None:
+        deadline, last = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            status = self._mirror(shop, env)
+            line = (f"   backfill {status['backfill']}: {status['customers']:,} customers, "
+                    f"{status['orders']:,} orders, {status['products']:,} products")
+            if line != last:
+                self._say(line)
+                last = line
+            if status["backfill"] in ("done", "failed"):
+                if status["history_since"]:
+                    self._say(f"   history limited to orders since {status['history_since'][:10]} "
+                              "(read_all_orders not granted)")
+                return
+            time.sleep(1)
+        raise CommandError(f"the backfill did not finish; see {self.state}/web.log")
+
+    def _traffic(self, devstore_url: str, shop: str, env: dict[str, str]) -> None:
+        with httpx.Client(base_url=f"{devstore_url}/_control", timeout=300) as control:
+            def simulate(count: int, seed: int) -> None:
+                control.post(f"/shops/{shop}/simulate", json={"count": count, "seed": seed, "rate": 200})
+                control.post("/webhooks/flush", params={"timeout": 120})
+
+            simulate(60, seed=101)
+            devstore_orders = control.get(f"/shops/{shop}/stats").json()["orders"]
+            self._say(f"   60 live actions delivered: devstore has {devstore_orders:,} orders, "
+                      f"the mirror {self._mirror(shop, env)['orders']:,}")
+            control.post("/faults", json={"shop": shop, "kind": "drop_webhooks", "params": {"rate": 1.0}})
+            simulate(20, seed=102)
+            control.post("/faults", json={"shop": shop, "kind": "drop_webhooks", "params": None})
+            devstore_orders = control.get(f"/shops/{shop}/stats").json()["orders"]
+            self._say(f"   20 more actions with every delivery dropped: devstore {devstore_orders:,} orders, "
+                      f"the mirror {self._mirror(shop, env)['orders']:,}")
+            repaired = self._app_command(env, "reconcile", "--shop", shop)
+            self._say(f"   reconciliation repaired {repaired} rows: the mirror now has "
+                      f"{self._mirror(shop, env)['orders']:,} orders")
+
     # -- processes -----------------------------------------------------------------------------
     def _env(self, app_url: str, devstore_url: str) -> dict[str, str]:
         env = dict(os.environ)
-        env.setdefault("DATABASE_URL", f"sqlite:///{DEMO_DIR / 'app.sqlite3'}")
+        env.setdefault("DATABASE_URL", f"sqlite:///{self.state / 'app.sqlite3'}")
         env.update({
             "SHOPSEG_APP_URL": app_url,
             "SHOPIFY_SHOP_BASE_URL": f"{devstore_url}/shops/{{shop}}",
@@ -121,7 +175,7 @@ class Command(BaseCommand):
         return env
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        log = open(DEMO_DIR / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        log = open(self.state / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
         self.children.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                                               start_new_session=True))
 
@@ -129,7 +183,7 @@ class Command(BaseCommand):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(child.poll() is not None for child in self.children):
-                raise CommandError(f"{name} exited during start-up; see {DEMO_DIR}/*.log")
+                raise CommandError(f"{name} exited during start-up; see {self.state}/*.log")
             try:
                 if httpx.get(url, timeout=2).status_code == 200:
                     return

@@ -255,8 +255,10 @@ def _load(*, sync: ShopSync, operation: BulkOperation) -> bool:
     stage = STAGES[operation.stage]
     done = sync.lines_done
     skip = done - (sync.objects_total - operation.object_count)
-    if operation.url is None or skip >= operation.object_count:
+    if skip >= operation.object_count:
         return True     # an empty export, or every line is in already
+    if operation.url is None:
+        return False    # the result has expired
     shop = Shop.objects.get(pk=sync.shop_id)
     try:
         with httpx.Client(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True) as http, \

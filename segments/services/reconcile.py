@@ -21,7 +21,7 @@ from segments.mirror.graphql import (
     CUSTOMER_FIELDS, LINE_ITEM_FIELDS, PRODUCT_FIELDS, checkout_fields, checkout_record,
     customer_record, edge_nodes, gid_number, order_fields, order_record, product_record,
 )
-from segments.mirror.writer import checkouts_upsert, customers_upsert, orders_upsert, products_upsert
+from segments.mirror.writer import checkouts_upsert, customers_upsert, orders_delete, orders_upsert, products_upsert
 from segments.models import BackfillStatus, Checkout, Customer, Order, Product, Shop, ShopStatus, ShopSync
 from segments.services.tokens import with_shop_client
 from shopseg.shopify.client import GraphQLResult
@@ -97,12 +97,14 @@ def _all_line_items(shop: Shop, node: dict) -> list[dict]:
 
 
 def _orders(shop: Shop, nodes: list[dict]) -> int:
+    """Orders newer than the mirror's, and the removal of any that turned out to be test orders."""
     real = [n for n in nodes if not n.get("test")]
+    turned_test = orders_delete(shop=shop, shopify_ids=[gid_number(n["id"]) for n in nodes if n.get("test")])
     stamps = {gid_number(n["id"]): dt.datetime.fromisoformat(n["updatedAt"]) for n in real}
     stale = _stale_keys(model=Order, shop=shop, key="shopify_id", stamps=stamps)
     # Line items beyond the nested page are fetched only for the orders that need writing.
     records = [order_record(n, line_items=_all_line_items(shop, n)) for n in real if gid_number(n["id"]) in stale]
-    return len(orders_upsert(shop=shop, records=records))
+    return turned_test + len(orders_upsert(shop=shop, records=records))
 
 
 def _checkouts(shop: Shop, nodes: list[dict]) -> int:

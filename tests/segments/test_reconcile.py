@@ -118,3 +118,17 @@ def test_only_shops_with_a_finished_backfill_are_reconciled(client, devstore, se
 
     assert ShopSync.objects.get(shop=backfilled).last_reconcile_at is not None
     assert ShopSync.objects.get(shop=waiting).last_reconcile_at is None
+
+
+def test_an_order_that_became_a_test_order_leaves_the_mirror(devstore, backfilled):
+    shop = backfilled
+    order = Order.objects.filter(shop=shop, customer__isnull=False).order_by("shopify_id").first()
+    stamp = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with devstore.store.tx() as conn:    # staff marked it a test order in the admin
+        conn.execute("UPDATE orders SET test = 1, updated_at = ? WHERE id = ?", (stamp, order.shopify_id))
+    Customer.objects.filter(shop=shop).update(dirty_at=None)
+
+    assert shop_reconcile(shop_id=shop.pk) == 1
+
+    assert not Order.objects.filter(pk=order.pk).exists()
+    assert Customer.objects.get(pk=order.customer_id).dirty_at is not None

@@ -88,3 +88,19 @@ def installed_shop(client, devstore, settings, django_capture_on_commit_callback
         response = run_install(client, devstore, domain, settings.SHOPIFY_API_KEY)
     assert response.status_code == 302
     return Shop.objects.get(domain=domain)
+
+
+def install_live(devstore: Devstore, live_server, settings, *, customers: int = 0, seed: int = 1) -> tuple[str, str]:
+    """Install on a fresh devstore shop with the app served by `live_server`, so devstore's webhooks
+    and the embedded admin reach it over HTTP. Returns (shop domain, the admin URL the merchant lands on)."""
+    settings.SHOPSEG_APP_URL = live_server.url
+    settings.SHOPIFY_APP_BRIDGE_URL = f"{devstore.url}/cdn/app-bridge.js"
+    devstore.store.app_register(api_key=settings.SHOPIFY_API_KEY, api_secret=settings.SHOPIFY_API_SECRET,
+                                app_url=live_server.url + "/")
+    domain = devstore.create_shop()
+    if customers:
+        devstore.control("POST", f"/shops/{domain}/seed", json={"customers": customers, "seed": seed})
+    with httpx.Client(follow_redirects=True, timeout=30) as merchant:
+        landed = merchant.get(f"{devstore.url}/shops/{domain}/admin/_install/{settings.SHOPIFY_API_KEY}")
+    assert landed.status_code == 200, landed.text[:300]
+    return domain, str(landed.url)

@@ -184,6 +184,21 @@ def _customers_by_email(*, shop: Shop, emails: set[str]) -> dict[str, int]:
                 .order_by("shopify_id").values_list("email", "pk"))
 
 
+def _customer_resolver(*, shop: Shop, records: Sequence[OrderRecord | CheckoutRecord]):
+    """The customer pk of each order or checkout: by Shopify id (stubbing unknown customers),
+    else a guest's email matched to a known customer's."""
+    by_id = _customer_pks(shop=shop, shopify_ids={r.customer_shopify_id for r in records if r.customer_shopify_id})
+    by_email = _customers_by_email(shop=shop, emails={_normal_email(r.email) for r in records
+                                                      if not r.customer_shopify_id and r.email})
+
+    def customer_of(record: OrderRecord | CheckoutRecord) -> int | None:
+        if record.customer_shopify_id:
+            return by_id.get(record.customer_shopify_id)
+        return by_email.get(_normal_email(record.email))
+
+    return customer_of
+
+
 def customer_delete(*, shop: Shop, shopify_id: int) -> bool:
     """Shopify deleted the customer: keep the row as a tombstone without personal data."""
     return bool(Customer.objects.filter(shop=shop, shopify_id=shopify_id, deleted_at__isnull=True).update(
@@ -284,16 +299,13 @@ def orders_upsert(*, shop: Shop, records: Sequence[OrderRecord]) -> list[int]:
     if not records:
         return []
     with transaction.atomic(savepoint=False):
-        customer_pks = _customer_pks(shop=shop, shopify_ids={r.customer_shopify_id for r in records
-                                                             if r.customer_shopify_id})
-        guests = _customers_by_email(shop=shop, emails={_normal_email(r.email) for r in records
-                                                        if not r.customer_shopify_id and r.email})
+        customer_of = _customer_resolver(shop=shop, records=records)
         rows = []
         for r in records:
             row = {f: getattr(r, f) for f in ORDER_FIELDS}
             row["email"] = _normal_email(r.email)
             row["discount_codes"] = list(r.discount_codes)
-            customer = customer_pks.get(r.customer_shopify_id) if r.customer_shopify_id else guests.get(row["email"])
+            customer = customer_of(r)
             rows.append({"shop_id": shop.pk, "shopify_id": r.shopify_id, "customer_id": customer, **row})
         update = [f for f in ORDER_FIELDS if f != "device"] + ["customer_id"]
         # PostgreSQL tells a fresh row (xmax = 0) from an updated one: fresh orders have no line items to drop
@@ -407,14 +419,11 @@ def checkouts_upsert(*, shop: Shop, records: Sequence[CheckoutRecord]) -> int:
     if not records:
         return 0
     with transaction.atomic(savepoint=False):
-        customer_pks = _customer_pks(shop=shop, shopify_ids={r.customer_shopify_id for r in records
-                                                             if r.customer_shopify_id})
-        guests = _customers_by_email(shop=shop, emails={_normal_email(r.email) for r in records
-                                                        if not r.customer_shopify_id and r.email})
+        customer_of = _customer_resolver(shop=shop, records=records)
         rows = []
         for r in records:
             email = _normal_email(r.email)
-            customer = customer_pks.get(r.customer_shopify_id) if r.customer_shopify_id else guests.get(email)
+            customer = customer_of(r)
             rows.append({"shop_id": shop.pk, "token": r.token, "shopify_id": r.shopify_id, "cart_token": r.cart_token,
                          "customer_id": customer, "email": email, "total": r.total, "device": r.device,
                          "line_item_count": r.line_item_count, "created_at": r.created_at,

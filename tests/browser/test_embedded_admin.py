@@ -3,26 +3,19 @@
 Proves in a real browser that the frame is allowed (CSP frame-ancestors), App Bridge's session
 tokens reach the app, and fetch() calls from the page are authenticated as the shop.
 """
-import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.conftest import install_live
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def embedded_app(devstore, live_server, settings):
-    settings.SHOPSEG_APP_URL = live_server.url
-    settings.SHOPIFY_APP_BRIDGE_URL = f"{devstore.url}/cdn/app-bridge.js"
-    devstore.store.app_register(api_key=settings.SHOPIFY_API_KEY, api_secret=settings.SHOPIFY_API_SECRET,
-                                app_url=live_server.url + "/")
-    shop = devstore.create_shop()
-    with httpx.Client(follow_redirects=True, timeout=30) as merchant:
-        landed = merchant.get(f"{devstore.url}/shops/{shop}/admin/_install/{settings.SHOPIFY_API_KEY}")
-    assert landed.status_code == 200
-    return shop, str(landed.url)
+    return install_live(devstore, live_server, settings)
 
 
 def test_admin_renders_embedded_and_api_calls_carry_session_tokens(browser, embedded_app, tmp_path):

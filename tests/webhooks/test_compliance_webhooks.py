@@ -10,7 +10,6 @@ import json
 import uuid
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from segments.models import (
@@ -20,6 +19,7 @@ from shopseg.devstore import mutations
 from shopseg.shopify.signatures import webhook_hmac
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_events_drain
+from tests.conftest import install_live
 
 pytestmark = pytest.mark.django_db
 
@@ -200,13 +200,7 @@ def settle(devstore, shop_domain: str, rounds: int = 30) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_devstore_compliance_requests_reach_the_live_app(devstore, live_server, settings):
-    settings.SHOPSEG_APP_URL = live_server.url
-    devstore.store.app_register(api_key=settings.SHOPIFY_API_KEY, api_secret=settings.SHOPIFY_API_SECRET,
-                                app_url=live_server.url + "/")
-    domain = devstore.create_shop()
-    with httpx.Client(follow_redirects=True, timeout=30) as merchant:
-        landed = merchant.get(f"{devstore.url}/shops/{domain}/admin/_install/{settings.SHOPIFY_API_KEY}")
-    assert landed.status_code == 200
+    domain, _ = install_live(devstore, live_server, settings)
     shop = Shop.objects.get(domain=domain)
     settle(devstore, domain)
 

@@ -9,12 +9,12 @@ import json
 from collections import Counter, defaultdict
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from segments.models import Cart, Checkout, Customer, LineItem, Order, Refund, Shop
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_event_process
+from tests.conftest import install_live
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,14 +27,7 @@ def cents(value) -> Decimal:
 @pytest.fixture
 def live_shop(devstore, live_server, settings):
     """A seeded devstore shop with the app installed and subscribed at the live server."""
-    settings.SHOPSEG_APP_URL = live_server.url
-    devstore.store.app_register(api_key=settings.SHOPIFY_API_KEY, api_secret=settings.SHOPIFY_API_SECRET,
-                                app_url=live_server.url + "/")
-    domain = devstore.create_shop()
-    devstore.control("POST", f"/shops/{domain}/seed", json={"customers": 300, "seed": 11})
-    with httpx.Client(follow_redirects=True, timeout=30) as merchant:
-        landed = merchant.get(f"{devstore.url}/shops/{domain}/admin/_install/{settings.SHOPIFY_API_KEY}")
-    assert landed.status_code == 200
+    domain, _ = install_live(devstore, live_server, settings, customers=300, seed=11)
     yield Shop.objects.get(domain=domain)
     devstore.control("DELETE", "/faults", json={"shop": domain})
 

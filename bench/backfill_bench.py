@@ -158,7 +158,8 @@ def naive_rows_per_second(shop_id: int, operation_id: str, sample_orders: int) -
     from segments.services.backfill import BULK_OPERATION
     from segments.services.reconcile import shop_graphql
 
-    url = shop_graphql(shop_id=shop_id, query=BULK_OPERATION, variables={"id": operation_id}).data["bulkOperation"]["url"]
+    operation = shop_graphql(shop_id=shop_id, query=BULK_OPERATION, variables={"id": operation_id}).data
+    url = operation["bulkOperation"]["url"]
     baseline = Shop.objects.create(domain=f"baseline-{uuid.uuid4().hex[:8]}.myshopify.com")
     rows = 0
     started = time.perf_counter()

@@ -211,6 +211,8 @@ def backfill_advance(*, shop_id: int) -> str:
         return _stage_next(sync=sync, operation=operation)
     except LoadSuperseded:
         return BackfillStatus.LOADING
+    except ShopifyQueryError as exc:    # retrying would only repeat it
+        return _fail(sync=sync, reason=f"Shopify refused the next export: {exc}")
     except BaseException:
         # Hand the load over at once (a crashed worker's lease instead runs out after LOAD_LEASE).
         ShopSync.objects.filter(pk=sync.pk, backfill_status=BackfillStatus.LOADING).update(

@@ -67,13 +67,15 @@ def _stale_keys(*, model: type[models.Model], shop: Shop, key: str, stamps: dict
 # -- resources -----------------------------------------------------------------------------------
 def _customers(shop: Shop, nodes: list[dict]) -> int:
     records = [customer_record(n) for n in nodes]
-    stale = _stale_keys(model=Customer, shop=shop, key="shopify_id", stamps={r.shopify_id: r.updated_at for r in records})
+    stale = _stale_keys(model=Customer, shop=shop, key="shopify_id",
+                        stamps={r.shopify_id: r.updated_at for r in records})
     return len(customers_upsert(shop=shop, records=[r for r in records if r.shopify_id in stale]))
 
 
 def _products(shop: Shop, nodes: list[dict]) -> int:
     records = [product_record(n) for n in nodes]
-    stale = _stale_keys(model=Product, shop=shop, key="shopify_id", stamps={r.shopify_id: r.updated_at for r in records})
+    stale = _stale_keys(model=Product, shop=shop, key="shopify_id",
+                        stamps={r.shopify_id: r.updated_at for r in records})
     return products_upsert(shop=shop, records=[r for r in records if r.shopify_id in stale])
 
 

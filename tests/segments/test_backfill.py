@@ -12,6 +12,7 @@ from segments.models import BackfillStatus, Checkout, Customer, LineItem, Order,
 from segments.services import backfill as backfill_service
 from segments.services import reconcile as reconcile_service
 from segments.services.backfill import STAGES, backfill_advance, backfill_on_bulk_finish
+from segments.services.install import shop_uninstall
 from segments.tasks.backfill import backfills_resume_task
 from shopseg.devstore import mutations
 from shopseg.devstore.state import parse_gid
@@ -271,7 +272,8 @@ def test_home_page_shows_progress_then_the_outcome(client, devstore, settings, d
     shop = seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=60)
 
     preparing = home_page(client, devstore, settings, shop)      # the customers export has not reported yet
-    assert '<progress class="backfill-progress" aria-labelledby' in preparing and "Shopify is preparing the next export; 0 records" in preparing
+    assert '<progress class="backfill-progress" aria-labelledby' in preparing
+    assert "Shopify is preparing the next export; 0 records" in preparing
 
     ShopSync.objects.filter(shop=shop).update(backfill_status=BackfillStatus.LOADING, lines_done=1200,
                                               objects_total=3400)
@@ -305,3 +307,66 @@ def test_home_page_shows_a_failed_import(client, devstore, settings, installed_s
     page = home_page(client, devstore, settings, installed_shop)
 
     assert "The history import stopped: Shopify&#x27;s export of orders ended failed" in page
+
+
+def devstore_operation(devstore, sync: ShopSync, **columns) -> None:
+    """Hand-edit devstore's record of the current export (what Shopify would report)."""
+    assignments = ", ".join(f"{column} = ?" for column in columns)
+    with devstore.store.tx() as conn:
+        conn.execute(f"UPDATE bulk_operations SET {assignments} WHERE id = ?",   # noqa: S608 - test names
+                     (*columns.values(), parse_gid(sync.bulk_operation_id, "BulkOperation")))
+
+
+def test_a_running_export_reports_progress(client, devstore, settings, django_capture_on_commit_callbacks):
+    shop = seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=20)
+    sync = ShopSync.objects.get(shop=shop)
+    wait_for_export(devstore, sync)
+    devstore_operation(devstore, sync, status="RUNNING", object_count=12)
+
+    assert backfill_advance(shop_id=shop.pk) == BackfillStatus.RUNNING
+
+    after = ShopSync.objects.get(shop=shop)
+    assert (after.objects_total, after.lines_done) == (12, 0)
+    assert not Customer.objects.filter(shop=shop).exists()
+
+
+def test_a_failed_export_fails_the_backfill_and_a_reinstall_starts_over(
+        client, devstore, settings, django_capture_on_commit_callbacks):
+    shop = seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=20)
+    sync = ShopSync.objects.get(shop=shop)
+    wait_for_export(devstore, sync)
+    devstore_operation(devstore, sync, status="FAILED", error_code="INTERNAL_SERVER_ERROR")
+
+    assert backfill_advance(shop_id=shop.pk) == BackfillStatus.FAILED
+
+    failed = ShopSync.objects.get(shop=shop)
+    assert failed.backfill_error == "Shopify's export of customers ended failed (INTERNAL_SERVER_ERROR)"
+    assert not Customer.objects.filter(shop=shop).exists()
+    devstore.control("POST", f"/shops/{shop.domain}/uninstall/{settings.SHOPIFY_API_KEY}")
+    shop_uninstall(domain=shop.domain)                        # what its app/uninstalled webhook does
+    with django_capture_on_commit_callbacks(execute=True):   # and the merchant installs again
+        assert run_install(client, devstore, shop.domain, settings.SHOPIFY_API_KEY).status_code == 302
+    restarted = ShopSync.objects.get(shop=shop)
+    assert restarted.backfill_status == BackfillStatus.RUNNING and restarted.backfill_error == ""
+    assert restarted.bulk_operation_id != sync.bulk_operation_id
+    assert run_backfill(devstore, shop).backfill_status == BackfillStatus.DONE
+    assert Customer.objects.filter(shop=shop).count() == 20
+
+
+def test_an_expired_result_file_exports_the_stage_again(client, devstore, settings,
+                                                          django_capture_on_commit_callbacks):
+    shop = seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=40)
+    for _ in range(2):   # customers and products in; the orders export has finished
+        wait_for_export(devstore, ShopSync.objects.get(shop=shop))
+        backfill_advance(shop_id=shop.pk)
+    sync = ShopSync.objects.get(shop=shop)
+    wait_for_export(devstore, sync)
+    devstore_operation(devstore, sync, result=None)     # the 7-day URL has lapsed
+
+    assert backfill_advance(shop_id=shop.pk) == BackfillStatus.RUNNING
+
+    again = ShopSync.objects.get(shop=shop)
+    assert again.bulk_operation_id != sync.bulk_operation_id and again.lines_done == sync.lines_done
+    assert not Order.objects.filter(shop=shop).exists()
+    assert run_backfill(devstore, shop).backfill_status == BackfillStatus.DONE
+    assert mirror_counts(shop) == devstore_counts(devstore, shop.domain)

@@ -273,7 +273,7 @@ def test_home_page_shows_progress_then_the_outcome(client, devstore, settings, d
 
     preparing = home_page(client, devstore, settings, shop)      # the customers export has not reported yet
     assert '<progress class="backfill-progress" aria-labelledby' in preparing
-    assert "Shopify is preparing the next export; 0 records" in preparing
+    assert "Shopify is exporting your store's history; 0 records" in preparing
 
     ShopSync.objects.filter(shop=shop).update(backfill_status=BackfillStatus.LOADING, lines_done=1200,
                                               objects_total=3400)

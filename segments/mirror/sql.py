@@ -1,17 +1,26 @@
-"""Multi-row upserts with an out-of-order guard, in SQL both PostgreSQL and SQLite (3.35+) accept."""
+"""Multi-row upserts with an out-of-order guard, for PostgreSQL and SQLite (3.35+).
+
+On PostgreSQL large batches (backfill, reconciliation) travel as one array per column (`INSERT … SELECT … FROM unnest(…)`): the
+statement text is the same for every batch, so it is parsed and planned once per connection
+instead of once per batch, and a batch can be large. Small batches (a webhook's order) and SQLite
+use a multi-row VALUES list.
+"""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from django.db import connection, models
 
-BATCH = 500
+BATCH = 500            # rows per VALUES statement (SQLite's parameter limit)
+ARRAY_BATCH = 5000     # rows per unnest statement (PostgreSQL)
+ARRAY_MIN_ROWS = 100   # below this a VALUES list is cheaper than building typed arrays
 
 
 @lru_cache(maxsize=None)
 def _adapters(model: type[models.Model], columns: tuple[str, ...], vendor: str):
-    """Per column, the function turning a Python value into a database parameter."""
+    """Per column, the function turning a Python value into a VALUES parameter (None: as it is)."""
     fields = {f.column: f for f in model._meta.concrete_fields}
     adapters = []
     for column in columns:
@@ -21,6 +30,44 @@ def _adapters(model: type[models.Model], columns: tuple[str, ...], vendor: str):
         else:
             adapters.append(lambda value, f=field: f.get_db_prep_save(value, connection))
     return adapters
+
+
+@lru_cache(maxsize=None)
+def _array_types(model: type[models.Model], columns: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
+    """Per column: the PostgreSQL type of its array parameter, and whether it is JSON (sent as text)."""
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    types = []
+    for column in columns:
+        field = fields[column]
+        is_json = isinstance(field, models.JSONField)
+        types.append(("text" if is_json else field.rel_db_type(connection) if field.is_relation
+                      else field.db_type(connection), is_json))
+    return tuple(types)
+
+
+def _tail(conflict: Sequence[str], assignments: list[str], guard: str | None, returning: Sequence[str]) -> str:
+    action = (f"UPDATE SET {', '.join(assignments)}" + (f" WHERE {guard}" if guard else "")
+              if assignments else "NOTHING")
+    return f" ON CONFLICT ({', '.join(conflict)}) DO {action} RETURNING {', '.join(returning)}"
+
+
+def _upsert_arrays(table: str, model, rows: Sequence[dict], columns: tuple[str, ...], tail: str) -> list[tuple]:
+    types = _array_types(model, columns)
+    names = [f"c{i}" for i in range(len(columns))]
+    selected = ", ".join(f"u.{n}::jsonb" if is_json else f"u.{n}" for n, (_, is_json) in zip(names, types))
+    sql = (f"INSERT INTO {table} AS t ({', '.join(columns)}) SELECT {selected} FROM unnest("
+           + ", ".join(f"%s::{db_type}[]" for db_type, _ in types) + f") AS u({', '.join(names)})" + tail)
+    result: list[tuple] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), ARRAY_BATCH):
+            chunk = rows[start:start + ARRAY_BATCH]
+            arrays = []
+            for column, (_, is_json) in zip(columns, types):
+                values = [row[column] for row in chunk]
+                arrays.append([None if v is None else json.dumps(v) for v in values] if is_json else values)
+            cursor.execute(sql, arrays)
+            result.extend(cursor.fetchall())
+    return result
 
 
 def distinct(left: str, right: str) -> str:
@@ -40,9 +87,12 @@ def upsert(model: type[models.Model], rows: Sequence[dict], *, conflict: Sequenc
         return []
     table = model._meta.db_table
     columns = tuple(rows[0].keys())
-    adapters = _adapters(model, columns, connection.vendor)
     assignments = [f"{c} = excluded.{c}" for c in update]
     assignments += [f"{c} = {expr}" for c, expr in (extra_set or {}).items()]
+    tail = _tail(conflict, assignments, guard, returning)
+    if connection.vendor == "postgresql" and len(rows) >= ARRAY_MIN_ROWS:
+        return _upsert_arrays(table, model, rows, columns, tail)
+    adapters = _adapters(model, columns, connection.vendor)
     placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
     result: list[tuple] = []
     with connection.cursor() as cursor:
@@ -54,11 +104,7 @@ def upsert(model: type[models.Model], rows: Sequence[dict], *, conflict: Sequenc
                     value = row[column]
                     params.append(value if adapt is None else adapt(value))
             sql = (f"INSERT INTO {table} AS t ({', '.join(columns)}) VALUES "
-                   f"{', '.join([placeholder] * len(chunk))} "
-                   f"ON CONFLICT ({', '.join(conflict)}) DO "
-                   + (f"UPDATE SET {', '.join(assignments)}" + (f" WHERE {guard}" if guard else "")
-                      if assignments else "NOTHING")
-                   + f" RETURNING {', '.join(returning)}")
+                   f"{', '.join([placeholder] * len(chunk))}" + tail)
             cursor.execute(sql, params)
             result.extend(cursor.fetchall())
     return result

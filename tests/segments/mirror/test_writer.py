@@ -184,3 +184,16 @@ def test_late_consent_delivery_does_not_roll_back(shop):
     assert Customer.objects.get().email_marketing == "unsubscribed"
     assert customer_consent_apply(shop=shop, shopify_id=1, email_marketing="subscribed", at=at(20))
     assert Customer.objects.get().email_marketing == "subscribed"
+
+
+def test_large_batches_take_the_array_path_with_the_same_rules(shop):
+    from segments.mirror.sql import ARRAY_MIN_ROWS
+
+    many = [CustomerRecord(i, at(5), email=f"c{i}@x.com", tags=["vip", f"t{i}"]) for i in range(ARRAY_MIN_ROWS + 50)]
+    assert len(customers_upsert(shop=shop, records=many)) == len(many)
+    stale = [CustomerRecord(i, at(1), email="old@x.com") for i in range(ARRAY_MIN_ROWS + 50)]
+    assert customers_upsert(shop=shop, records=stale) == []
+    c = Customer.objects.get(shop=shop, shopify_id=7)
+    assert c.email == "c7@x.com" and c.tags == ["vip", "t7"]
+    orders_upsert(shop=shop, records=[order(1000 + i, 1, customer=i, items=2) for i in range(ARRAY_MIN_ROWS)])
+    assert LineItem.objects.filter(shop=shop).count() == 2 * ARRAY_MIN_ROWS

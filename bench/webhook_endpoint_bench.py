@@ -55,7 +55,7 @@ def prepare_database(env):
     sh(sys.executable, "manage.py", "migrate", "--noinput", "-v", "0", env=env)
     script = (f"from segments.models import Shop; Shop.objects.create(domain='{SHOP}', "
               "access_token='shpat_bench', scopes='read_orders,read_customers')")
-    sh(sys.executable, "manage.py", "shell", "-c", script, env=env)
+    sh(sys.executable, "manage.py", "shell", "--no-imports", "-c", script, env=env)
 
 
 def wrk(url, body_file, headers, seconds, connections, lua_path):
@@ -123,7 +123,7 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=20)
-    recorded = sh(sys.executable, "manage.py", "shell", "-c",
+    recorded = sh(sys.executable, "manage.py", "shell", "--no-imports", "-c",
                   "from webhooks.models import WebhookEvent; print(WebhookEvent.objects.count())", env=env).stdout
     queued = sh("redis-cli", "-n", "14", "LLEN", "default").stdout.strip()
 

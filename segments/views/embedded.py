@@ -14,6 +14,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 
 from segments.auth import installed_shop, session_claims
 from segments.models import ShopStatus, ShopSync
+from segments.selectors.health import webhook_health
 from shopseg.shopify.domains import normalize_shop_domain
 from shopseg.shopify.session_tokens import SessionTokenInvalid
 
@@ -57,7 +58,8 @@ def embedded_page(view):
 def render_home(request: HttpRequest) -> HttpResponse:
     shop = request.shop
     context = {**app_context(request), "needs_reauth": shop.status == ShopStatus.NEEDS_REAUTH,
-               "sync": ShopSync.objects.filter(shop=shop).first()}
+               "sync": ShopSync.objects.filter(shop=shop).first(),
+               "webhooks": webhook_health(shop_domain=shop.domain)}
     return render(request, "segments/home.html", context)
 
 

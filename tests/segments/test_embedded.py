@@ -115,3 +115,24 @@ class TestApi:
         token = session_token(devstore, installed_shop.domain, settings.SHOPIFY_API_KEY)
         shop_uninstall(domain=installed_shop.domain)
         assert client.get("/api/shop", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+
+
+def test_failing_deliveries_are_shown_to_the_merchant(client, devstore, settings, installed_shop):
+    import uuid
+
+    from webhooks.models import EventStatus, WebhookEvent
+
+    token = session_token(devstore, installed_shop.domain, settings.SHOPIFY_API_KEY)
+    quiet = client.get("/admin/?" + urlencode({"id_token": token})).content.decode()
+    assert "Live updates need attention" not in quiet
+    for status, attempts in ((EventStatus.FAILED, 8), (EventStatus.PENDING, 2)):
+        WebhookEvent.objects.create(webhook_id=str(uuid.uuid4()), shop_domain=installed_shop.domain,
+                                    topic="orders/create", payload={}, status=status, attempts=attempts,
+                                    last_error="PayloadError: orders/create has no usable 'id'")
+    WebhookEvent.objects.create(webhook_id=str(uuid.uuid4()), shop_domain="other.myshopify.com",
+                                topic="orders/create", payload={}, status=EventStatus.FAILED, attempts=8)
+    token = session_token(devstore, installed_shop.domain, settings.SHOPIFY_API_KEY)
+    page = client.get("/admin/?" + urlencode({"id_token": token})).content.decode()
+    assert "1 update from Shopify could not be applied" in page      # the other shop's is not counted
+    assert "1 update failed and will be retried" in page
+    assert "has no usable" in page

@@ -4,6 +4,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from segments.models import Checkout, Customer, Order, Product, Shop, ShopSync
+from segments.selectors.health import webhook_health
 
 
 class Command(BaseCommand):
@@ -31,6 +32,7 @@ class Command(BaseCommand):
                 "customers": Customer.objects.filter(shop=shop, deleted_at__isnull=True).count(),
                 "orders": Order.objects.filter(shop=shop).count(),
                 "products": Product.objects.filter(shop=shop, deleted_at__isnull=True).count(),
+                "webhooks": vars(webhook_health(shop_domain=shop.domain)),
                 "abandoned_checkouts": Checkout.objects.filter(shop=shop, completed_at__isnull=True,
                                                                deleted_at__isnull=True).count(),
             })

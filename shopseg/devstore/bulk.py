@@ -38,6 +38,7 @@ from graphql import (
 )
 from graphql.execution.collect_fields import collect_fields, collect_sub_fields
 
+from .bulk_exec import execute_bulk_page
 from .cost import fragments_of, is_connection
 from .graphql_context import BulkPage, RequestContext
 from .state import DevStore, Event, iso, utcnow
@@ -439,11 +440,15 @@ class BulkRunner:
         key, plan = next(iter(root.children.items()))
         while self._progress(op_id, out):
             ctx.bulk_page.has_next = False
-            result = self._execute(document, {}, ctx)
-            if result.errors:
-                denied = any((e.extensions or {}).get("code") == "ACCESS_DENIED" for e in result.errors)
-                return "ACCESS_DENIED" if denied else "INTERNAL_SERVER_ERROR"
-            value = (result.data or {}).get(key)
+            data = execute_bulk_page(self.schema, document, ctx)
+            if data is None:  # not a plain selection, or an error to report: graphql-core's way
+                ctx.bulk_page.has_next = False
+                result = self._execute(document, {}, ctx)
+                if result.errors:
+                    denied = any((e.extensions or {}).get("code") == "ACCESS_DENIED" for e in result.errors)
+                    return "ACCESS_DENIED" if denied else "INTERNAL_SERVER_ERROR"
+                data = result.data
+            value = (data or {}).get(key)
             if value is not None:
                 roots = _nodes(value, plan) if plan.connection else iter([value])
                 for node in roots:

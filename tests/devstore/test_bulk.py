@@ -158,7 +158,7 @@ def test_bulk_query_without_scope_fails_with_access_denied(api: AdminAPI) -> Non
 def test_failure_keeps_partial_data(api: AdminAPI, store: DevStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bulk, "ROOT_PAGE_SIZE", 2)
     calls: list[int] = []
-    run = api.run_document
+    run = bulk.execute_bulk_page
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
@@ -166,7 +166,7 @@ def test_failure_keeps_partial_data(api: AdminAPI, store: DevStore, monkeypatch:
             raise RuntimeError("disk full")
         return run(*args, **kwargs)
 
-    monkeypatch.setattr(api.bulk, "_execute", flaky)
+    monkeypatch.setattr(bulk, "execute_bulk_page", flaky)
     operation = finish(api, run_query(api, "{ customers { edges { node { id } } } }")["bulkOperation"]["id"])
     assert operation["status"] == "FAILED" and operation["errorCode"] == "INTERNAL_SERVER_ERROR"
     assert operation["url"] is None and operation["partialDataUrl"].endswith(".jsonl?partial=1")

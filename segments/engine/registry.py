@@ -1,0 +1,322 @@
+"""The metric registry: every metric a segment rule may name, with its type, operators and parameters.
+
+Rules name metrics by key and are looked up here and nowhere else. A metric's `source` says where
+its value comes from: "table" metrics read a column of the per-customer metrics table (possibly
+derived with `now`, see DERIVATIONS); "query" metrics are computed from the mirror's rows when a
+rule is evaluated. A windowed metric given a window is always computed from the mirror's rows
+over that window, whatever its source for all time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from segments.engine.windows import HOLIDAYS
+
+FAMILIES: tuple[str, ...] = ("purchase", "engagement", "timing", "benefits")
+
+NUMERIC_OPERATORS = ("gt", "gte", "lt", "lte", "eq", "neq", "between")
+CHOICE_OPERATORS = ("eq", "neq", "in", "not_in")
+
+# The operators each value type allows unless a metric narrows them.
+TYPE_OPERATORS: dict[str, tuple[str, ...]] = {
+    "count": NUMERIC_OPERATORS,
+    "money": NUMERIC_OPERATORS,
+    "ratio": NUMERIC_OPERATORS,
+    "number": NUMERIC_OPERATORS,
+    "days": NUMERIC_OPERATORS,
+    "score": NUMERIC_OPERATORS,
+    "date": ("before", "after", "between", "within_last_days"),
+    "state": CHOICE_OPERATORS,
+    "text": CHOICE_OPERATORS,
+    "bool": ("is",),
+}
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a numeric type accepts: inclusive range and decimal places (0: whole numbers)."""
+
+    minimum: Decimal
+    maximum: Decimal
+    places: int
+    example: str = ""          # a typical value, for error messages and the editor's placeholder
+
+
+TYPE_BOUNDS: dict[str, Bounds] = {
+    "count": Bounds(Decimal(0), Decimal(1_000_000_000), 0, "3"),
+    "days": Bounds(Decimal(0), Decimal(36_500), 0, "90"),
+    "score": Bounds(Decimal(1), Decimal(5), 0, "4"),
+    # The mirror's money columns are numeric(14, 2).
+    "money": Bounds(Decimal(0), Decimal("999999999999.99"), 2, "19.99"),
+    "ratio": Bounds(Decimal(0), Decimal(1), 4, "0.25"),
+    "number": Bounds(Decimal(0), Decimal(1_000_000), 4, "1.5"),
+}
+
+# How a "table" metric's value follows from its column; None means the column as it is.
+DERIVATIONS: dict[str | None, str] = {
+    None: "the column's value",
+    "days_since": "whole calendar days (shop time) from the column's timestamp to now",
+    "per_order": "the column divided by orders_count",
+    "replenishment": "days since last_order_at divided by the column (median_order_gap_days)",
+}
+
+# Parameter types: "text" a non-blank string, "id" a Shopify id, "months" a set of month numbers,
+# "holiday" one of HOLIDAYS.
+PARAM_TYPES: tuple[str, ...] = ("text", "id", "months", "holiday")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter a metric takes besides the window: which product type, which months, ..."""
+
+    name: str
+    type: str
+    description: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class RfmGroup:
+    """A named RFM group: the recency and frequency scores (inclusive ranges) that fall in it."""
+
+    name: str
+    recency: tuple[int, int]
+    frequency: tuple[int, int]
+    description: str
+
+
+# Every (recency, frequency) pair of scores 1-5 falls in exactly one group (a test checks the grid).
+RFM_GROUPS: tuple[RfmGroup, ...] = (
+    RfmGroup("champions", (5, 5), (4, 5), "Bought very recently and buy often."),
+    RfmGroup("loyal", (3, 4), (4, 5), "Buy often and bought fairly recently."),
+    RfmGroup("potential_loyalist", (4, 5), (2, 3), "Recent customers with a few orders."),
+    RfmGroup("new", (5, 5), (1, 1), "Bought very recently, for the first time or close to it."),
+    RfmGroup("promising", (4, 4), (1, 1), "Recent customers with a single order or so."),
+    RfmGroup("needs_attention", (3, 3), (1, 3), "Neither recent nor frequent: middling on both."),
+    RfmGroup("at_risk", (1, 2), (3, 4), "Used to buy fairly often but not for a long time."),
+    RfmGroup("cannot_lose", (1, 2), (5, 5), "Among the most frequent buyers, but not for a long time."),
+    RfmGroup("hibernating", (2, 2), (1, 2), "Few orders, long ago."),
+    RfmGroup("lost", (1, 1), (1, 2), "Few orders, the longest ago."),
+)
+
+
+def rfm_group(recency: int, frequency: int) -> str:
+    """The RFM group of a customer with these recency and frequency scores (each 1-5)."""
+    for group in RFM_GROUPS:
+        if group.recency[0] <= recency <= group.recency[1] and group.frequency[0] <= frequency <= group.frequency[1]:
+            return group.name
+    raise ValueError(f"RFM scores must be 1-5, got recency={recency} frequency={frequency}")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric a rule condition can test."""
+
+    key: str
+    family: str
+    label: str
+    description: str
+    value_type: str
+    source: str                        # "table" | "query"
+    column: str | None = None          # the metrics-table column of a "table" metric
+    derive: str | None = None          # a DERIVATIONS key: how the value follows from the column
+    windowed: bool = False             # whether a condition may give a window
+    params: tuple[Param, ...] = ()
+    choices: tuple[str, ...] = ()      # the values of a "state" metric
+    operators: tuple[str, ...] = ()    # empty: the operators of the value type
+
+    def __post_init__(self) -> None:
+        # A dataclass default cannot depend on another field; fill it in once, here.
+        if not self.operators:
+            object.__setattr__(self, "operators", TYPE_OPERATORS[self.value_type])
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+
+_PRODUCT_TYPE = Param("product_type", "text", "The product type, as spelled in the shop's catalog.")
+_VENDOR = Param("vendor", "text", "The vendor, as spelled in the shop's catalog.")
+_PRODUCT_ID = Param("product_id", "id", "The Shopify id of the product.")
+_MONTHS = Param("months", "months", "The months of the season, 1 (January) to 12 (December).")
+_HOLIDAY = Param("holiday", "holiday", "The holiday: " + ", ".join(HOLIDAYS) + ".")
+_TAG = Param("tag", "text", "The tag, as the merchant wrote it (case does not matter).")
+_MARKETING_STATES = ("subscribed", "not_subscribed", "unsubscribed", "pending", "redacted", "invalid", "unknown")
+
+_METRIC_LIST: tuple[Metric, ...] = (
+    # Purchase
+    Metric("orders_count", "purchase", "Orders",
+           "Number of orders the customer placed.",
+           "count", "table", "orders_count", windowed=True),
+    Metric("total_spent", "purchase", "Total spent",
+           "What the customer spent on orders, less refunds, in the shop's currency.",
+           "money", "table", "total_spent", windowed=True),
+    Metric("aov", "purchase", "Average order value",
+           "Total spent divided by the number of orders.",
+           "money", "table", "aov", windowed=True),
+    Metric("first_order_date", "purchase", "First order date",
+           "The date of the customer's first order, in the shop's timezone.",
+           "date", "table", "first_order_at"),
+    Metric("last_order_date", "purchase", "Last order date",
+           "The date of the customer's most recent order, in the shop's timezone.",
+           "date", "table", "last_order_at"),
+    Metric("days_since_first_order", "purchase", "Days since first order",
+           "How many days ago the customer placed their first order.",
+           "days", "table", "first_order_at", derive="days_since"),
+    Metric("days_since_last_order", "purchase", "Days since last order",
+           "How many days ago the customer placed their most recent order.",
+           "days", "table", "last_order_at", derive="days_since"),
+    Metric("largest_order", "purchase", "Largest order",
+           "The total of the customer's largest single order.",
+           "money", "table", "largest_order", windowed=True),
+    Metric("spend_percentile", "purchase", "Spend percentile",
+           "Where the customer's total spend ranks among the shop's buyers, from 0 (lowest) to 1 (highest); "
+           "0.9 or more is the top 10%.",
+           "ratio", "table", "spend_percentile"),
+    Metric("rfm_recency", "purchase", "RFM recency score",
+           "1 to 5 by how recently the customer last ordered, in quintiles of the shop's buyers (5: most recent).",
+           "score", "table", "rfm_recency"),
+    Metric("rfm_frequency", "purchase", "RFM frequency score",
+           "1 to 5 by how many orders the customer placed, in quintiles of the shop's buyers (5: most orders).",
+           "score", "table", "rfm_frequency"),
+    Metric("rfm_monetary", "purchase", "RFM monetary score",
+           "1 to 5 by how much the customer spent, in quintiles of the shop's buyers (5: most spent).",
+           "score", "table", "rfm_monetary"),
+    Metric("rfm_group", "purchase", "RFM group",
+           "The customer's named group from their RFM recency and frequency scores, such as champions or at risk.",
+           "state", "table", "rfm_group", choices=tuple(g.name for g in RFM_GROUPS)),
+    Metric("discounted_order_share", "purchase", "Share of orders with a discount",
+           "The share of the customer's orders placed with a discount, from 0 to 1.",
+           "ratio", "table", "discounted_orders", derive="per_order", windowed=True),
+    Metric("full_price_orders", "purchase", "Full-price orders",
+           "Number of the customer's orders placed without any discount.",
+           "count", "table", "full_price_orders", windowed=True),
+    Metric("refund_rate", "purchase", "Refund rate",
+           "The share of what the customer paid that was refunded, from 0 to 1.",
+           "ratio", "table", "refund_rate", windowed=True),
+    Metric("product_type_share", "purchase", "Product type share",
+           "The share of the customer's orders that include a product of this type, from 0 to 1.",
+           "ratio", "query", windowed=True, params=(_PRODUCT_TYPE,)),
+    Metric("product_type_orders", "purchase", "Orders with product type",
+           "Number of the customer's orders that include a product of this type.",
+           "count", "query", windowed=True, params=(_PRODUCT_TYPE,)),
+    Metric("vendor_share", "purchase", "Vendor share",
+           "The share of the customer's orders that include a product from this vendor, from 0 to 1.",
+           "ratio", "query", windowed=True, params=(_VENDOR,)),
+    Metric("vendor_orders", "purchase", "Orders with vendor",
+           "Number of the customer's orders that include a product from this vendor.",
+           "count", "query", windowed=True, params=(_VENDOR,)),
+    Metric("product_orders", "purchase", "Orders with product",
+           "Number of the customer's orders that include this product.",
+           "count", "query", windowed=True, params=(_PRODUCT_ID,)),
+    Metric("distinct_product_types", "purchase", "Product types bought",
+           "Number of different product types the customer has bought.",
+           "count", "table", "distinct_product_types", windowed=True),
+    # Engagement
+    Metric("abandoned_checkouts", "engagement", "Abandoned checkouts",
+           "Number of checkouts the customer started and did not complete.",
+           "count", "table", "abandoned_checkouts", windowed=True),
+    Metric("last_abandoned_value", "engagement", "Last abandoned checkout value",
+           "The total of the customer's most recent abandoned checkout.",
+           "money", "table", "last_abandoned_value"),
+    Metric("days_since_last_abandoned", "engagement", "Days since last abandoned checkout",
+           "How many days ago the customer last abandoned a checkout.",
+           "days", "table", "last_abandoned_at", derive="days_since"),
+    Metric("abandoned_not_purchased_since", "engagement", "Abandoned and not purchased since",
+           "Whether the customer abandoned a checkout (inside the window, if one is given) "
+           "and has ordered nothing since.",
+           "bool", "table", "abandoned_not_purchased_since", windowed=True),
+    Metric("cart_activity", "engagement", "Cart activity",
+           "Number of online-store carts created or changed by the customer (linked through their checkouts).",
+           "count", "query", windowed=True),
+    Metric("email_marketing", "engagement", "Email marketing consent",
+           "The customer's email marketing consent as Shopify reports it.",
+           "state", "query", choices=_MARKETING_STATES),
+    Metric("sms_marketing", "engagement", "SMS marketing consent",
+           "The customer's SMS marketing consent as Shopify reports it.",
+           "state", "query", choices=_MARKETING_STATES),
+    Metric("has_tag", "engagement", "Has tag",
+           "Whether the customer carries this tag in Shopify; tags this app writes are never matched.",
+           "bool", "query", params=(_TAG,)),
+    # Timing
+    Metric("season_order_share", "timing", "Share of orders in season",
+           "The share of the customer's orders placed in these months, from 0 to 1.",
+           "ratio", "query", windowed=True, params=(_MONTHS,)),
+    Metric("holiday_order_share", "timing", "Share of orders in holiday",
+           "The share of the customer's orders placed during this shopping holiday in any year, from 0 to 1.",
+           "ratio", "query", windowed=True, params=(_HOLIDAY,)),
+    Metric("customer_age_days", "timing", "Customer age",
+           "How many days ago the customer's account was created.",
+           "days", "table", "customer_created_at", derive="days_since"),
+    Metric("replenishment_ratio", "timing", "Replenishment ratio",
+           "Days since the last order divided by the customer's own median days between orders; "
+           "1 or more means a reorder is due (needs two orders or more).",
+           "number", "table", "median_order_gap_days", derive="replenishment"),
+    # Benefits sought and channel
+    Metric("expedited_share", "benefits", "Expedited shipping share",
+           "The share of the customer's orders shipped by an expedited method (express, overnight, priority), "
+           "from 0 to 1.",
+           "ratio", "table", "expedited_share", windowed=True),
+    Metric("discount_dependence", "benefits", "Discount dependence",
+           "The share of the customer's spend that went on orders with a discount, from 0 to 1.",
+           "ratio", "table", "discount_dependence", windowed=True),
+    Metric("premium_share", "benefits", "Premium share",
+           "The share of the customer's orders with an item priced above the shop's 75th percentile item price.",
+           "ratio", "table", "premium_share", windowed=True),
+    Metric("mobile_share", "benefits", "Mobile share",
+           "The share of the customer's orders placed from a phone, of those whose device is known, from 0 to 1.",
+           "ratio", "table", "mobile_share", windowed=True),
+    Metric("desktop_share", "benefits", "Desktop share",
+           "The share of the customer's orders placed from a desktop computer, of those whose device is known, "
+           "from 0 to 1.",
+           "ratio", "table", "desktop_share", windowed=True),
+    Metric("pos_share", "benefits", "Point of sale share",
+           "The share of the customer's orders placed in person at a point of sale, of those whose device is "
+           "known, from 0 to 1.",
+           "ratio", "table", "pos_share", windowed=True),
+    Metric("source_channel", "benefits", "Main sales channel",
+           "The sales channel most of the customer's orders came from, as Shopify names it "
+           "(web, pos, iphone, android, shopify_draft_order or an app's id).",
+           "text", "table", "top_source", windowed=True),
+)
+
+METRICS: dict[str, Metric] = {m.key: m for m in _METRIC_LIST}
+
+# The metrics table's columns, exactly as the metrics-table builder names them.
+TABLE_COLUMNS: tuple[str, ...] = (
+    "orders_count", "total_spent", "aov", "first_order_at", "last_order_at", "largest_order", "spend_percentile",
+    "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_group", "discounted_orders", "full_price_orders",
+    "refund_rate", "distinct_product_types", "abandoned_checkouts", "last_abandoned_at", "last_abandoned_value",
+    "abandoned_not_purchased_since", "median_order_gap_days", "expedited_share", "discount_dependence",
+    "premium_share", "mobile_share", "desktop_share", "pos_share", "top_source", "customer_created_at",
+)
+
+
+def catalog() -> list[dict]:
+    """The metrics as JSON-ready dicts, in registry order, for the segment editor and the API."""
+    return [
+        {
+            "key": m.key,
+            "family": m.family,
+            "label": m.label,
+            "description": m.description,
+            "value_type": m.value_type,
+            "operators": list(m.operators),
+            "windowed": m.windowed,
+            "params": [{"name": p.name, "type": p.type, "required": p.required, "description": p.description}
+                       for p in m.params],
+            "choices": list(m.choices),
+            "bounds": _bounds(m.value_type),
+            "source": m.source,
+            "column": m.column,
+        }
+        for m in METRICS.values()
+    ]
+
+
+def _bounds(value_type: str) -> dict | None:
+    bounds = TYPE_BOUNDS.get(value_type)
+    if bounds is None:
+        return None
+    return {"minimum": str(bounds.minimum), "maximum": str(bounds.maximum), "decimal_places": bounds.places,
+            "example": bounds.example}

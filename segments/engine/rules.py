@@ -554,7 +554,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def _join(path: str, key: str) -> str:
     # Keys that are not plain names are written the way JSON would quote them: include["a.b"].
-    step = f".{key}" if _NAME.fullmatch(key) else f"[{json.dumps(key)}]"
+    step = f".{key}" if _NAME.fullmatch(key) else f"[{json.dumps(key, ensure_ascii=False)}]"
     return step.lstrip(".") if not path else path + step
 
 

@@ -450,21 +450,21 @@ VOCABULARY = ["version", "include", "exclude", "all", "any", "not", "metric", "o
               "last_days", "between", "months", "holiday", "years", "product_type", "vendor", "product_id", "tag",
               *METRICS, *HOLIDAYS, "gt", "gte", "between", "in", "is", "before", "within_last_days"]
 scalars = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
-           | st.sampled_from(VOCABULARY) | st.decimals(allow_nan=True))
+           | st.sampled_from(VOCABULARY))
 keys = st.sampled_from(VOCABULARY) | st.text(max_size=8)
 json_like = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5)
-    | st.tuples(inner, inner) | st.frozensets(st.integers(), max_size=2),
-    max_leaves=40,
-)
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5), max_leaves=40)
+# What a Python caller might pass that JSON cannot say.
+python_like = st.recursive(
+    scalars | st.decimals() | st.dates() | st.builds(object),
+    lambda inner: st.tuples(inner, inner) | st.frozensets(st.integers(), max_size=2)
+    | st.dictionaries(st.integers() | keys, inner, max_size=3),
+    max_leaves=10)
 near_documents = st.fixed_dictionaries({"version": st.just(1) | json_like, "include": json_like},
                                        optional={"exclude": json_like})
 
 
-@PROPERTY
-@given(st.one_of(json_like, near_documents))
-def test_parse_raises_nothing_but_rule_error(document):
+def check_parse_outcome(document):
     try:
         rules = parse(document)
     except RuleError as exc:
@@ -472,6 +472,12 @@ def test_parse_raises_nothing_but_rule_error(document):
         assert len(exc.problems) <= MAX_PROBLEMS
     else:
         assert parse(rules.to_document()) == rules
+
+
+@PROPERTY
+@given(st.one_of(json_like, near_documents, python_like))
+def test_parse_raises_nothing_but_rule_error(document):
+    check_parse_outcome(document)
 
 
 def decimal_values(value_type):
@@ -565,6 +571,31 @@ def valid_nodes(levels):
 
 valid_documents = st.fixed_dictionaries({"version": st.just(RULES_VERSION), "include": valid_nodes(4)},
                                         optional={"exclude": valid_nodes(3)})
+
+
+def objects_in(node):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from objects_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from objects_in(item)
+
+
+@st.composite
+def damaged_documents(draw):
+    """A valid document with one key of one of its objects set to arbitrary JSON."""
+    document = draw(valid_documents)
+    target = draw(st.sampled_from(list(objects_in(document))))
+    target[draw(keys)] = draw(json_like)
+    return document
+
+
+@PROPERTY
+@given(damaged_documents())
+def test_damaged_documents_raise_nothing_but_rule_error(document):
+    check_parse_outcome(document)
 
 
 @PROPERTY

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -463,8 +462,9 @@ def _read_decimal(raw: object, bounds: Bounds) -> Decimal:
     expects = _decimal_expects(bounds)
     if type(raw) is int:
         value = Decimal(raw)
-    elif type(raw) is float and math.isfinite(raw):
-        # repr gives the shortest decimal that reads back as this float: 19.99, not 19.989999...
+    elif type(raw) is float:
+        # Finite: NaN and infinities were refused as not JSON. repr gives the shortest decimal
+        # that reads back as this float: 19.99, not 19.989999...
         value = Decimal(repr(raw))
     elif isinstance(raw, str) and len(raw) <= MAX_STRING and _DECIMAL_TEXT.fullmatch(raw):
         value = Decimal(raw)

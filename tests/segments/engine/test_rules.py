@@ -159,6 +159,20 @@ def test_to_document_is_canonical():
         cond("total_spent", "between", ["10.00", "20.50"], window={"months": [1, 2], "years": 1}))
 
 
+@pytest.mark.parametrize("metric, raw, written", [
+    ("total_spent", -0.0, "0.00"),
+    ("total_spent", 5, "5.00"),
+    ("refund_rate", "0.2500", "0.25"),
+    ("refund_rate", 1, "1"),
+    ("replenishment_ratio", 100, "100"),           # never "1E+2", which parse would refuse
+    ("replenishment_ratio", "250000.5000", "250000.5"),
+])
+def test_decimals_are_written_as_plain_strings(metric, raw, written):
+    rules = parse(doc(cond(metric, "gte", raw)))
+    assert rules.to_document()["include"]["value"] == written
+    assert parse(rules.to_document()) == rules
+
+
 # --- refusals, each with its exact path -------------------------------------------------------
 
 @pytest.mark.parametrize("document, path, message", [

@@ -4,8 +4,10 @@ from .mirror import (
     Order, Product, Refund, ShippingSpeed, ShopSync,
 )
 from .shops import OAuthState, Shop, ShopStatus
+from .metrics import CustomerMetrics
 
 __all__ = [
     "BackfillStatus", "Cart", "Checkout", "ComplianceKind", "ComplianceRequest", "Customer", "Device", "LineItem",
     "MarketingState", "OAuthState", "Order", "Product", "Refund", "ShippingSpeed", "Shop", "ShopStatus", "ShopSync",
+    "CustomerMetrics",
 ]

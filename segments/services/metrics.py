@@ -1,0 +1,72 @@
+"""Services that keep the per-customer metrics table current: the full rebuild of a shop, the
+incremental refresh of some customers, and the refresh of the customers the mirror marked dirty."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from functools import reduce
+from operator import or_
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from segments.engine import metrics_table
+from segments.models import Customer, Shop
+
+DIRTY_BATCH = 500
+_CLEAR_CHUNK = 500   # (pk, dirty_at) pairs per clearing UPDATE
+
+
+def _abandoned_before(shop: Shop, now: dt.datetime) -> dt.datetime:
+    return now - dt.timedelta(minutes=shop.checkout_abandon_minutes)
+
+
+def customer_metrics_rebuild(*, shop: Shop, now: dt.datetime | None = None) -> int:
+    """Recompute every customer of the shop and its percentile breakpoints; returns rows written.
+
+    The nightly safety net: it also re-ranks the customers that incremental refreshes ranked
+    against an older distribution.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        return metrics_table.rebuild(shop_id=shop.pk, now=now, abandoned_before=_abandoned_before(shop, now))
+
+
+def customer_metrics_refresh(*, shop: Shop, customer_ids: Iterable[int], now: dt.datetime | None = None) -> int:
+    """Recompute these customers of the shop; returns rows written.
+
+    Shop-relative columns rank them against the breakpoints of the last rebuild. A shop never
+    rebuilt has none, so it is rebuilt whole instead (once; a new shop is small, and the end of a
+    backfill should have rebuilt a large one already).
+    """
+    ids = sorted({int(pk) for pk in customer_ids})
+    if not ids:
+        return 0
+    now = now or timezone.now()
+    with transaction.atomic():
+        breakpoints = metrics_table.shop_breakpoints(shop_id=shop.pk)
+        if breakpoints is None:
+            return metrics_table.rebuild(shop_id=shop.pk, now=now, abandoned_before=_abandoned_before(shop, now))
+        return metrics_table.refresh(shop_id=shop.pk, customer_ids=ids, now=now,
+                                     abandoned_before=_abandoned_before(shop, now), breakpoints=breakpoints)
+
+
+def dirty_customers_refresh(*, shop: Shop, limit: int = DIRTY_BATCH, now: dt.datetime | None = None) -> list[int]:
+    """Refresh up to `limit` customers marked dirty (oldest mark first) and return their ids for the
+    membership step.
+
+    A mark is cleared only if it is still the one read: a customer whose behaviour changed again
+    while we computed keeps the newer mark and is picked up by the next run. Runs may overlap
+    (both compute the same rows; harmless).
+    """
+    with transaction.atomic():
+        marks = list(Customer.objects.filter(shop=shop, dirty_at__isnull=False)
+                     .order_by("dirty_at", "pk").values_list("pk", "dirty_at")[:limit])
+        if not marks:
+            return []
+        customer_metrics_refresh(shop=shop, customer_ids=[pk for pk, _ in marks], now=now)
+        for start in range(0, len(marks), _CLEAR_CHUNK):
+            unchanged = reduce(or_, (Q(pk=pk, dirty_at=mark) for pk, mark in marks[start:start + _CLEAR_CHUNK]))
+            Customer.objects.filter(unchanged, shop=shop).update(dirty_at=None)
+    return [pk for pk, _ in marks]

@@ -75,6 +75,13 @@ def test_holiday_in_progress_is_the_current_occurrence_given_whole():
         (utc(2026, 11, 27, 5), utc(2026, 12, 1, 5))]
 
 
+def test_holiday_counts_as_begun_from_the_shops_midnight_of_its_first_day():
+    bfcm_2026 = (utc(2026, 11, 27, 5), utc(2026, 12, 1, 5))
+    assert resolve_window(Holiday("black_friday_cyber_monday"), now=bfcm_2026[0], tz=NY) == [bfcm_2026]
+    before = bfcm_2026[0] - dt.timedelta(microseconds=1)
+    assert resolve_window(Holiday("black_friday_cyber_monday"), now=before, tz=NY) != [bfcm_2026]
+
+
 def test_holiday_not_yet_begun_in_the_shops_timezone_is_last_years():
     # 03:00 UTC on Black Friday 2026 is still Thanksgiving evening in New York.
     now = utc(2026, 11, 27, 3, 0)

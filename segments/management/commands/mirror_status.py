@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from segments.models import Checkout, Customer, Order, Product, Shop, ShopSync
 from segments.selectors.health import webhook_health
+from webhooks.models import EventStatus, WebhookEvent
 
 
 class Command(BaseCommand):
@@ -33,6 +34,8 @@ class Command(BaseCommand):
                 "orders": Order.objects.filter(shop=shop).count(),
                 "products": Product.objects.filter(shop=shop, deleted_at__isnull=True).count(),
                 "webhooks": vars(webhook_health(shop_domain=shop.domain)),
+                "webhooks_pending": WebhookEvent.objects.filter(shop_domain=shop.domain,
+                                                                status=EventStatus.PENDING).count(),
                 "abandoned_checkouts": Checkout.objects.filter(shop=shop, completed_at__isnull=True,
                                                                deleted_at__isnull=True).count(),
             })

@@ -140,11 +140,18 @@ class Command(BaseCommand):
             time.sleep(1)
         raise CommandError(f"the backfill did not finish; see {self.state}/web.log")
 
+    def _wait_processed(self, shop: str, env: dict[str, str], timeout: float = 120) -> None:
+        """Deliveries are answered at once and applied by the worker: wait until none is pending."""
+        deadline = time.monotonic() + timeout
+        while self._mirror(shop, env)["webhooks_pending"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+
     def _traffic(self, devstore_url: str, shop: str, env: dict[str, str]) -> None:
         with httpx.Client(base_url=f"{devstore_url}/_control", timeout=300) as control:
             def simulate(count: int, seed: int) -> None:
                 control.post(f"/shops/{shop}/simulate", json={"count": count, "seed": seed, "rate": 200})
                 control.post("/webhooks/flush", params={"timeout": 120})
+                self._wait_processed(shop, env)
 
             simulate(60, seed=101)
             devstore_orders = control.get(f"/shops/{shop}/stats").json()["orders"]

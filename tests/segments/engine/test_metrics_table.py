@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from segments.engine import metrics_table
-from segments.engine.registry import RFM_GROUPS, rfm_group
+from segments.engine.registry import RFM_GROUPS, TABLE_COLUMNS, rfm_group
 from segments.mirror.records import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, RefundRecord
 from segments.mirror.writer import checkout_delete, checkouts_upsert, customer_delete, customers_upsert, orders_upsert
 from segments.models import Checkout, Customer, CustomerMetrics, LineItem, Order, Shop
@@ -246,6 +246,11 @@ def assert_rows_equal(actual: dict[int, dict], expected: dict[int, dict], column
 
 
 # -- full rebuild ---------------------------------------------------------------------------------
+def test_the_table_has_the_columns_the_registry_reads():
+    fields = {f.column for f in CustomerMetrics._meta.concrete_fields} - {"customer_id", "shop_id", "computed_at"}
+    assert fields == set(TABLE_COLUMNS) == set(COLUMNS)
+
+
 def test_every_column_of_every_customer_matches_the_reference(shop):
     varied_mirror(shop)
 

@@ -14,9 +14,10 @@ from segments.engine import metrics_table
 from segments.engine.registry import RFM_GROUPS, TABLE_COLUMNS, rfm_group
 from segments.mirror.records import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, RefundRecord
 from segments.mirror.writer import checkout_delete, checkouts_upsert, customer_delete, customers_upsert, orders_upsert
-from segments.models import Checkout, Customer, CustomerMetrics, LineItem, Order, Shop
+from segments.models import Checkout, Customer, CustomerMetrics, LineItem, Order, Shop, ShopStatus
 from segments.models.metrics import RfmGroup, ShopMetricsBreakpoints
 from segments.services import metrics as metrics_service
+from segments.services.compliance import compliance_customer_redact, compliance_shop_redact
 from segments.services.metrics import customer_metrics_rebuild, customer_metrics_refresh, dirty_customers_refresh
 
 pytestmark = pytest.mark.django_db
@@ -369,6 +370,24 @@ def test_rebuilding_one_shop_leaves_other_shops_alone(shop, other_shop):
     assert list(ShopMetricsBreakpoints.objects.filter(shop=other_shop).order_by("position").values()) == breakpoints
     assert set(CustomerMetrics.objects.filter(shop=other_shop).values_list("computed_at", flat=True)) == {NOW}
     assert_rows_equal(stored(shop), reference(shop, now=NOW + dt.timedelta(hours=1)))
+
+
+def test_privacy_erasures_take_the_metrics_along(shop):
+    varied_mirror(shop)
+    customer_metrics_rebuild(shop=shop, now=NOW)
+    regular = Customer.objects.get(shop=shop, shopify_id=1).pk
+
+    compliance_customer_redact(shop_domain=shop.domain, payload={
+        "customer": {"id": 1, "email": "c1@example.com"}, "orders_to_redact": []})
+    assert not CustomerMetrics.objects.filter(customer_id=regular).exists()
+    assert CustomerMetrics.objects.filter(shop=shop).count() == 11
+    connection.check_constraints()   # the deferred foreign keys, checked now rather than at a commit
+
+    Shop.objects.filter(pk=shop.pk).update(status=ShopStatus.UNINSTALLED)
+    compliance_shop_redact(shop_domain=shop.domain, payload={})
+    assert not CustomerMetrics.objects.filter(shop_id=shop.pk).exists()
+    assert not ShopMetricsBreakpoints.objects.filter(shop_id=shop.pk).exists()
+    connection.check_constraints()
 
 
 # -- incremental refresh --------------------------------------------------------------------------

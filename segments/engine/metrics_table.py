@@ -228,6 +228,7 @@ def _base_ctes(*, some: bool) -> str:
 
 
 def rfm_group_case(recency: str, frequency: str) -> str:
+    """SQL: the registry's RFM group of the two score expressions (NULL when either is NULL)."""
     whens = " ".join(f"WHEN {recency} BETWEEN {g.recency[0]} AND {g.recency[1]} "
                      f"AND {frequency} BETWEEN {g.frequency[0]} AND {g.frequency[1]} THEN '{g.name}'"
                      for g in RFM_GROUPS)

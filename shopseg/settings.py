@@ -6,6 +6,7 @@ Python; SHOPSEG_ENV=production requires real secrets and passes `manage.py check
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from shopseg.env import as_bool, as_list, env
 
@@ -113,6 +114,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "reconcile-shops": {"task": "segments.tasks.backfill.shops_reconcile_task",
                         "schedule": env("SHOPSEG_RECONCILE_SECONDS", 900.0, cast=float)},
     "retention-purge": {"task": "segments.tasks.compliance.retention_purge_task", "schedule": 3600.0},
+    "metrics-dirty-refresh": {"task": "segments.tasks.metrics.metrics_dirty_refresh_task",
+                              "schedule": env("SHOPSEG_DIRTY_REFRESH_SECONDS", 5.0, cast=float)},
+    "metrics-nightly-rebuild": {"task": "segments.tasks.metrics.shops_metrics_rebuild_task",
+                                "schedule": crontab(hour=3, minute=15)},
 }
 
 # --- Shopify ----------------------------------------------------------------------------------

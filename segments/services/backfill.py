@@ -232,6 +232,8 @@ def _stage_next(*, sync: ShopSync, operation: BulkOperation) -> str:
     mine.update(backfill_status=BackfillStatus.DONE, backfill_finished_at=timezone.now(), updated_at=timezone.now(),
                 reconciled_until=Coalesce("reconciled_until", "backfill_started_at"))
     log.info("backfill done for shop %s: %d lines", sync.shop_id, sync.lines_done)
+    from segments.tasks.metrics import customer_metrics_rebuild_task   # tasks import this module
+    enqueue_on_commit(customer_metrics_rebuild_task, sync.shop_id)
     return BackfillStatus.DONE
 
 

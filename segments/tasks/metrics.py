@@ -1,0 +1,39 @@
+"""Celery entry points that keep the per-customer metrics table current. Thin: ids in, services out."""
+from __future__ import annotations
+
+from celery import shared_task
+
+from segments.models import BackfillStatus, Customer, Shop, ShopStatus
+from segments.services.metrics import customer_metrics_rebuild, dirty_customers_refresh
+from shopseg.enqueue import enqueue
+
+__all__ = ["customer_metrics_rebuild_task", "metrics_dirty_refresh_task", "shops_metrics_rebuild_task"]
+
+
+@shared_task(acks_late=True)
+def customer_metrics_rebuild_task(shop_id: int) -> int | None:
+    """A whole shop: after its backfill, and nightly (re-ranks what incremental refreshes ranked)."""
+    shop = Shop.objects.filter(pk=shop_id, status=ShopStatus.INSTALLED).first()
+    return customer_metrics_rebuild(shop=shop) if shop else None
+
+
+@shared_task
+def shops_metrics_rebuild_task() -> int:
+    """Beat, nightly: one rebuild per installed shop whose history is in."""
+    shop_ids = list(Shop.objects.filter(status=ShopStatus.INSTALLED, sync__backfill_status=BackfillStatus.DONE)
+                    .values_list("pk", flat=True))
+    for shop_id in shop_ids:
+        enqueue(customer_metrics_rebuild_task, shop_id)
+    return len(shop_ids)
+
+
+@shared_task(acks_late=True)
+def metrics_dirty_refresh_task() -> int:
+    """Beat, every few seconds: refresh the customers whose behaviour changed. A burst of events
+    for one customer is one dirty mark, so it costs one recompute."""
+    refreshed = 0
+    shop_ids = (Customer.objects.filter(dirty_at__isnull=False, shop__status=ShopStatus.INSTALLED)
+                .values_list("shop_id", flat=True).distinct())
+    for shop in Shop.objects.filter(pk__in=list(shop_ids)):
+        refreshed += len(dirty_customers_refresh(shop=shop))
+    return refreshed

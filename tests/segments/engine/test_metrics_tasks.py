@@ -1,0 +1,51 @@
+"""The metrics table stays current by itself: rebuilt when a backfill ends and nightly, refreshed
+for the customers whose behaviour changed."""
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from segments.mirror.records import LineItemRecord, OrderRecord
+from segments.mirror.writer import orders_upsert
+from segments.models import Customer, CustomerMetrics, Shop
+from segments.tasks.metrics import metrics_dirty_refresh_task, shops_metrics_rebuild_task
+from tests.segments.test_backfill import run_backfill, seeded_install
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def backfilled(client, devstore, settings, django_capture_on_commit_callbacks) -> Shop:
+    shop = seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=40)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_backfill(devstore, shop)
+    return shop
+
+
+def test_the_end_of_a_backfill_builds_the_table_and_dirty_customers_are_refreshed(backfilled):
+    shop = backfilled
+    customers = Customer.objects.filter(shop=shop, deleted_at__isnull=True)
+    assert CustomerMetrics.objects.filter(shop=shop).count() == customers.count() > 0
+    Customer.objects.filter(shop=shop).update(dirty_at=None)
+
+    buyer = customers.order_by("shopify_id").first()
+    before = CustomerMetrics.objects.get(customer=buyer).orders_count
+    orders_upsert(shop=shop, records=[OrderRecord(
+        shopify_id=9_999_000_001, created_at=timezone.now() - dt.timedelta(minutes=1), updated_at=timezone.now(),
+        customer_shopify_id=buyer.shopify_id, total=Decimal("42.00"), financial_status="paid",
+        line_items=[LineItemRecord(shopify_id=9_999_000_011, quantity=1, price=Decimal("42.00"))])])
+    assert Customer.objects.get(pk=buyer.pk).dirty_at is not None
+
+    assert metrics_dirty_refresh_task() == 1
+    assert CustomerMetrics.objects.get(customer=buyer).orders_count == before + 1
+    assert Customer.objects.get(pk=buyer.pk).dirty_at is None
+    assert metrics_dirty_refresh_task() == 0          # nothing dirty: nothing recomputed
+
+
+def test_nightly_rebuild_covers_shops_whose_history_is_in(backfilled, client, devstore, settings,
+                                                          django_capture_on_commit_callbacks):
+    seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=5)  # still running
+    CustomerMetrics.objects.filter(shop=backfilled).delete()
+    assert shops_metrics_rebuild_task() == 1
+    assert CustomerMetrics.objects.filter(shop=backfilled).exists()

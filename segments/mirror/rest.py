@@ -310,14 +310,20 @@ def order_record(payload: dict) -> OrderRecord:
 
 
 # -- checkouts, carts, products ------------------------------------------------------------------
-def checkout_record(payload: dict) -> CheckoutRecord:
-    token = _text(payload.get("token"))
+def _keyed_by_token(payload: dict, resource: str, token: Any) -> tuple[str, dt.datetime, dt.datetime | None]:
+    """Checkouts and carts are keyed by token and need a creation time (or at least an update time)."""
+    token = _text(token)
     if not token:
-        raise PayloadError("checkout payload has no usable 'token'")
+        raise PayloadError(f"{resource} payload has no usable 'token'")
     updated = timestamp(payload.get("updated_at"))
     created = timestamp(payload.get("created_at")) or updated
     if created is None:
-        raise PayloadError("checkout payload has no usable 'created_at'")
+        raise PayloadError(f"{resource} payload has no usable 'created_at'")
+    return token, created, updated
+
+
+def checkout_record(payload: dict) -> CheckoutRecord:
+    token, created, updated = _keyed_by_token(payload, "checkout", payload.get("token"))
     customer = _object(payload.get("customer"))
     return CheckoutRecord(
         token=token,
@@ -344,13 +350,7 @@ def checkout_deleted(payload: dict) -> tuple[str | None, int | None]:
 
 def cart_record(payload: dict) -> CartRecord:
     """carts/create|update: no total field, so the lines' prices are summed."""
-    token = _text(payload.get("token") or payload.get("id"))
-    if not token:
-        raise PayloadError("cart payload has no usable 'token'")
-    updated = timestamp(payload.get("updated_at"))
-    created = timestamp(payload.get("created_at")) or updated
-    if created is None:
-        raise PayloadError("cart payload has no usable 'created_at'")
+    token, created, updated = _keyed_by_token(payload, "cart", payload.get("token") or payload.get("id"))
     lines = _dicts(payload.get("line_items"))
     total = ZERO
     for line in lines:

@@ -151,13 +151,20 @@ def _single(kind: str) -> Resolver:
 
 # -- connections ---------------------------------------------------------------------------------
 
-def resolve_customers(_root: None, info: GraphQLResolveInfo, **args: Any) -> Obj:
+def _searched_connection(info: GraphQLResolveInfo, args: Any, *, scope: str, table: str, where: str,
+                         fields: Any, text: Any, sort: Any, build: Any) -> Obj:
+    """A shop's table read as a connection: scope check, the `query` search, sort, one page."""
     ctx = context(info)
-    require(ctx, info, "read_customers")
-    sql, params = search(ctx, info, args.get("query"), CUSTOMER_SEARCH, CUSTOMER_TEXT)
-    listing = Listing("customers", f"shop = ? AND ({sql})", [ctx.shop, *params],
-                      CUSTOMER_SORT[args.get("sortKey") or "ID"], bool(args.get("reverse")))
-    return table_connection(ctx, info, listing, args, lambda row: customer_object(ctx, row))
+    require(ctx, info, scope)
+    sql, params = search(ctx, info, args.get("query"), fields, text)
+    listing = Listing(table, f"shop = ? AND {where}({sql})", [ctx.shop, *params],
+                      sort[args.get("sortKey") or "ID"], bool(args.get("reverse")))
+    return table_connection(ctx, info, listing, args, lambda row: build(ctx, row))
+
+
+def resolve_customers(_root: None, info: GraphQLResolveInfo, **args: Any) -> Obj:
+    return _searched_connection(info, args, scope="read_customers", table="customers", where="",
+                                fields=CUSTOMER_SEARCH, text=CUSTOMER_TEXT, sort=CUSTOMER_SORT, build=customer_object)
 
 
 def resolve_orders(_root: None, info: GraphQLResolveInfo, **args: Any) -> Obj:
@@ -167,21 +174,14 @@ def resolve_orders(_root: None, info: GraphQLResolveInfo, **args: Any) -> Obj:
 
 
 def resolve_products(_root: None, info: GraphQLResolveInfo, **args: Any) -> Obj:
-    ctx = context(info)
-    require(ctx, info, "read_products")
-    sql, params = search(ctx, info, args.get("query"), PRODUCT_SEARCH, PRODUCT_TEXT)
-    listing = Listing("products", f"shop = ? AND ({sql})", [ctx.shop, *params],
-                      PRODUCT_SORT[args.get("sortKey") or "ID"], bool(args.get("reverse")))
-    return table_connection(ctx, info, listing, args, lambda row: product_object(ctx, row))
+    return _searched_connection(info, args, scope="read_products", table="products", where="",
+                                fields=PRODUCT_SEARCH, text=PRODUCT_TEXT, sort=PRODUCT_SORT, build=product_object)
 
 
 def resolve_abandoned_checkouts(_root: None, info: GraphQLResolveInfo, **args: Any) -> Obj:
-    ctx = context(info)
-    require(ctx, info, "read_orders")   # abandoned checkouts are read with read_orders, as on Shopify
-    sql, params = search(ctx, info, args.get("query"), CHECKOUT_SEARCH, CHECKOUT_TEXT)
-    listing = Listing("checkouts", f"shop = ? AND completed_at IS NULL AND ({sql})", [ctx.shop, *params],
-                      CHECKOUT_SORT[args.get("sortKey") or "ID"], bool(args.get("reverse")))
-    return table_connection(ctx, info, listing, args, lambda row: checkout_object(ctx, row))
+    # abandoned checkouts are read with read_orders, as on Shopify
+    return _searched_connection(info, args, scope="read_orders", table="checkouts", where="completed_at IS NULL AND ",
+                                fields=CHECKOUT_SEARCH, text=CHECKOUT_TEXT, sort=CHECKOUT_SORT, build=checkout_object)
 
 
 def resolve_webhook_subscriptions(_root: None, info: GraphQLResolveInfo, **args: Any) -> Obj:

@@ -5,9 +5,14 @@ from .mirror import (
 )
 from .shops import OAuthState, Shop, ShopStatus
 from .metrics import CustomerMetrics
+from .segments import (
+    ExclusiveGroup, Membership, MembershipEvent, Segment, SegmentClock, SegmentStatus, SegmentVersion, TagChange,
+    Trigger,
+)
 
 __all__ = [
     "BackfillStatus", "Cart", "Checkout", "ComplianceKind", "ComplianceRequest", "Customer", "Device", "LineItem",
     "MarketingState", "OAuthState", "Order", "Product", "Refund", "ShippingSpeed", "Shop", "ShopStatus", "ShopSync",
-    "CustomerMetrics",
+    "CustomerMetrics", "ExclusiveGroup", "Membership", "MembershipEvent", "Segment", "SegmentClock", "SegmentStatus",
+    "SegmentVersion", "TagChange", "Trigger",
 ]

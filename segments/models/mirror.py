@@ -56,6 +56,9 @@ class Customer(models.Model):
     merged_into_id = models.BigIntegerField(null=True, blank=True)   # Shopify id of the surviving customer
     # Set when something this customer did changed; the segment engine clears it after recompute.
     dirty_at = models.DateTimeField(null=True, blank=True)
+    # What made it dirty, set with dirty_at: a webhook topic ("orders/create"), "backfill",
+    # "reconcile"; "" when unknown. Never personal data.
+    dirty_cause = models.CharField(max_length=100, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["shop", "shopify_id"], name="customer_unique_per_shop")]

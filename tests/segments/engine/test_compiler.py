@@ -1,0 +1,171 @@
+"""The SQL compiler on hand-built mirrors: every metric compiles and runs with and without a window,
+NULL semantics, day boundaries in the shop's timezone, shared features, and shop scoping."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from segments.engine import compiler
+from segments.engine.registry import METRICS, TYPE_BOUNDS
+from segments.engine.rules import parse
+from segments.models import Customer, Shop
+from segments.services.metrics import customer_metrics_rebuild
+from tests.segments.engine.test_metrics_table import NOW, Mirror, varied_mirror
+
+pytestmark = pytest.mark.django_db
+
+
+def members(shop: Shop, include: dict, exclude: dict | None = None, now: dt.datetime = NOW, ids=None) -> set[int]:
+    document = {"version": 1, "include": include}
+    if exclude is not None:
+        document["exclude"] = exclude
+    pks = compiler.evaluate(parse(document), shop=shop, now=now, customer_ids=ids)
+    return set(Customer.objects.filter(pk__in=pks).values_list("shopify_id", flat=True))
+
+
+@pytest.fixture
+def shop():
+    return Shop.objects.create(domain="compiler.myshopify.com", iana_timezone="America/New_York")
+
+
+@pytest.fixture
+def varied(shop):
+    varied_mirror(shop)
+    customer_metrics_rebuild(shop=shop, now=NOW)
+    return shop
+
+
+def _sample_condition(key: str) -> dict:
+    metric = METRICS[key]
+    value: object = {"count": 1, "days": 30, "score": 3, "money": "50.00", "ratio": "0.5", "number": "1.0",
+                     "date": "2026-01-01", "state": metric.choices[0] if metric.choices else None,
+                     "text": "web", "bool": True}[metric.value_type]
+    op = metric.operators[0]
+    if op == "between":
+        value = [value, value]
+    if op in ("in", "not_in"):
+        value = [value]
+    if op == "within_last_days":
+        value = 30
+    condition = {"metric": key, "op": op, "value": value}
+    params = {"product_type": "Tea", "vendor": "Acme", "product_id": 7, "months": [12, 1, 2],
+              "holiday": "christmas", "tag": "wholesale"}
+    if metric.params:
+        condition["params"] = {p.name: params[p.name] for p in metric.params}
+    return condition
+
+
+@pytest.mark.parametrize("key", sorted(METRICS))
+def test_every_metric_compiles_and_runs_with_and_without_each_window(varied, key):
+    metric = METRICS[key]
+    windows = [None]
+    if metric.windowed:
+        windows += [{"last_days": 90}, {"between": ["2025-01-01", "2026-05-31"]}, {"months": [11, 12], "years": 2},
+                    {"holiday": "black_friday_cyber_monday", "years": 3}]
+    for window in windows:
+        condition = _sample_condition(key)
+        if window:
+            condition["window"] = window
+        hit = members(varied, condition)
+        miss = members(varied, {"not": condition})
+        assert hit.isdisjoint(miss)
+        assert hit | miss == set(range(1, 13)), (key, window)   # every live customer decided, 13 deleted
+
+
+def test_a_missing_value_is_false_for_every_operator_and_not_turns_it_true(varied):
+    # Customer 5 never ordered: days since last order has no value.
+    for op, value in (("gt", 1), ("lt", 36500), ("neq", 3), ("eq", 0)):
+        condition = {"metric": "days_since_last_order", "op": op, "value": value}
+        assert 5 not in members(varied, condition)
+        assert 5 in members(varied, {"not": condition})
+    assert 5 not in members(varied, {"metric": "source_channel", "op": "not_in", "value": ["web"]})
+    assert 5 not in members(varied, {"metric": "aov", "op": "lt", "value": 1000})
+
+
+def test_counts_over_a_window_are_zero_not_missing(varied):
+    assert 5 in members(varied, {"metric": "orders_count", "op": "eq", "value": 0, "window": {"last_days": 30}})
+    assert 5 in members(varied, {"metric": "total_spent", "op": "lte", "value": 0, "window": {"last_days": 30}})
+
+
+def test_exclude_removes_matching_customers(varied):
+    everyone = members(varied, {"metric": "orders_count", "op": "gte", "value": 0})
+    assert everyone == set(range(1, 13))
+    assert members(varied, {"metric": "orders_count", "op": "gte", "value": 0},
+                   exclude={"metric": "orders_count", "op": "gte", "value": 1}) == {4, 5, 6}
+
+
+def test_days_since_counts_calendar_days_in_the_shop_timezone():
+    shop = Shop.objects.create(domain="tz.myshopify.com", iana_timezone="America/New_York")
+    m = Mirror(shop)
+    m.customer(1)
+    m.customer(2)
+    now = dt.datetime(2026, 6, 2, 4, 30, tzinfo=dt.UTC)        # 00:30 on June 2 in New York
+    # 23:50 on June 1 in New York (03:50 UTC June 2): yesterday, 40 minutes ago.
+    m.order(1, (NOW - dt.datetime(2026, 6, 2, 3, 50, tzinfo=dt.UTC)).total_seconds() / 86400)
+    # 00:10 on June 2 in New York: today.
+    m.order(2, (NOW - dt.datetime(2026, 6, 2, 4, 10, tzinfo=dt.UTC)).total_seconds() / 86400)
+    customer_metrics_rebuild(shop=shop, now=now)
+    assert members(shop, {"metric": "days_since_last_order", "op": "eq", "value": 1}, now=now) == {1}
+    assert members(shop, {"metric": "days_since_last_order", "op": "eq", "value": 0}, now=now) == {2}
+    assert members(shop, {"metric": "last_order_date", "op": "before", "value": "2026-06-02"}, now=now) == {1}
+    assert members(shop, {"metric": "last_order_date", "op": "after", "value": "2026-06-01"}, now=now) == {2}
+    assert members(shop, {"metric": "orders_count", "op": "gte", "value": 1, "window": {"last_days": 0 + 1}},
+                   now=now) == {1, 2}
+
+
+def test_a_last_days_window_drops_an_order_at_the_local_midnight():
+    shop = Shop.objects.create(domain="window.myshopify.com", iana_timezone="America/New_York")
+    m = Mirror(shop)
+    m.customer(1)
+    placed = dt.datetime(2026, 5, 1, 16, 0, tzinfo=dt.UTC)     # noon, May 1, New York
+    m.order(1, (NOW - placed).total_seconds() / 86400)
+    condition = {"metric": "orders_count", "op": "gte", "value": 1, "window": {"last_days": 30}}
+    # The window starts at midnight 30 days before today: May 1 is inside through May 31 (local).
+    last_minute = dt.datetime(2026, 6, 1, 3, 59, tzinfo=dt.UTC)   # 23:59 May 31 in New York
+    first_minute = dt.datetime(2026, 6, 1, 4, 0, tzinfo=dt.UTC)   # 00:00 June 1 in New York
+    customer_metrics_rebuild(shop=shop, now=last_minute)
+    assert members(shop, condition, now=last_minute) == {1}
+    assert members(shop, condition, now=first_minute) == set()
+
+
+def test_customer_ids_narrow_the_evaluation_and_other_shops_never_leak(varied):
+    other = Shop.objects.create(domain="compiler-other.myshopify.com")
+    varied_mirror(other)
+    customer_metrics_rebuild(shop=other, now=NOW)
+    condition = {"metric": "orders_count", "op": "gte", "value": 1}
+    everyone = members(varied, condition)
+    some = list(Customer.objects.filter(shop=varied, shopify_id__in=[1, 2, 5]).values_list("pk", flat=True))
+    foreign = list(Customer.objects.filter(shop=other).values_list("pk", flat=True))
+    assert members(varied, condition, ids=some) == {1, 2}
+    assert members(varied, condition, ids=foreign) == set()
+    assert everyone == {1, 2, 3, 7, 8, 9, 10, 11, 12}
+
+
+def test_has_tag_ignores_case_and_never_matches_the_apps_own_tags(shop):
+    from segments.mirror.records import CustomerRecord
+    from segments.mirror.writer import customers_upsert
+
+    customers_upsert(shop=shop, records=[
+        CustomerRecord(1, updated_at=NOW, created_at=NOW, tags=["Wholesale ", "seg:vip"]),
+        CustomerRecord(2, updated_at=NOW, created_at=NOW, tags=["retail"])])
+    customer_metrics_rebuild(shop=shop, now=NOW)
+    tag = {"metric": "has_tag", "op": "is", "value": True, "params": {"tag": "wholesale"}}
+    assert members(shop, tag) == {1}
+    assert members(shop, {**tag, "params": {"tag": "seg:vip"}}) == set()
+    assert members(shop, {**tag, "value": False}) == {2}
+
+
+def test_equal_features_are_computed_once():
+    shop = Shop(pk=1, iana_timezone="UTC", checkout_abandon_minutes=60)
+    ctx = compiler.Context(shop_id=1, now=NOW, tz="UTC", abandoned_before=NOW, premium_price=None, history=None)
+    c = compiler.Compiler(ctx)
+    for _ in range(3):
+        c.ruleset(parse({"version": 1, "include": {"all": [
+            {"metric": "orders_count", "op": "gte", "value": 3, "window": {"last_days": 90}},
+            {"metric": "aov", "op": "gte", "value": 50, "window": {"last_days": 90}}]}}))
+    assert len(c.order_features) == 2          # the 90-day count and the 90-day spend
+
+
+def test_bounds_cover_the_sample_values():
+    assert TYPE_BOUNDS["ratio"].maximum == 1

@@ -12,6 +12,7 @@ from django.db import DataError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from segments.mirror.cause import dirty_cause
 from segments.models import ShopStatus
 from shopseg.shopify.domains import normalize_shop_domain
 from webhooks.handlers import ALWAYS_PROCESSED, HANDLERS
@@ -113,7 +114,8 @@ def _process_locked(event: WebhookEvent) -> str:
     """Run the handler for an event the caller has locked; record the outcome on the row."""
     event.attempts += 1
     try:
-        with transaction.atomic():  # a failing handler rolls back its own writes only
+        # a failing handler rolls back its own writes only; customers it dirties name the topic
+        with transaction.atomic(), dirty_cause(event.topic):
             HANDLERS[event.topic](event.shop_domain, event.payload)
     except Exception as exc:  # recorded and retried with backoff; FAILED after MAX_ATTEMPTS
         event.last_error = f"{type(exc).__name__}: {str(exc)[:500]}"

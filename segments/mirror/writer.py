@@ -3,7 +3,9 @@
 - A row is updated only by data at least as new as what it holds (Shopify's `updated_at`).
 - Orders and checkouts name a customer by Shopify id; an unknown one gets a stub row that its
   own delivery fills in later. Guest activity is linked to the customer with the same email.
-- Customers whose behaviour-relevant data changed get `dirty_at`, which the segment engine reads.
+- Customers whose behaviour-relevant data changed get `dirty_at`, which the segment engine reads,
+  and with it `dirty_cause`: what the caller said it is applying (segments.mirror.cause; "" when
+  nobody said). Every statement that sets one sets both.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from segments.mirror.cause import current_dirty_cause
 from segments.mirror.records import (
     CartRecord, CheckoutRecord, CustomerRecord, OrderRecord, ProductRecord, RefundRecord,
 )
@@ -85,7 +88,8 @@ def mark_dirty(*, shop: Shop, customer_pks: Iterable[int]) -> int:
     pks = [pk for pk in set(customer_pks) if pk]
     if not pks:
         return 0
-    return Customer.objects.filter(shop=shop, pk__in=pks).update(dirty_at=timezone.now())
+    return Customer.objects.filter(shop=shop, pk__in=pks).update(dirty_at=timezone.now(),
+                                                                 dirty_cause=current_dirty_cause())
 
 
 # -- customers ---------------------------------------------------------------------------------
@@ -96,13 +100,16 @@ def customers_upsert(*, shop: Shop, records: Sequence[CustomerRecord]) -> list[i
     consent; the consent topics do), so it keeps the stored state rather than erasing it.
     """
     records = _dedupe(records, "shopify_id")
-    now = timezone.now()
+    now, cause = timezone.now(), current_dirty_cause()
     with_tags = [r for r in records if r.tags is not None]
     without_tags = [r for r in records if r.tags is None]
     kept = _keep_known({c: UNKNOWN for c in CONSENTS})
     signal_changed = " OR ".join(
         [distinct(f"t.{c}", f"excluded.{c}") for c in CUSTOMER_SIGNALS if c not in CONSENTS]
         + [f"(excluded.{c} <> '{UNKNOWN}' AND {distinct(f't.{c}', f'excluded.{c}')})" for c in CONSENTS])
+    # a stub (never seen) or a behaviour-relevant change makes the customer dirty; anything else
+    # (our own tag write echoing back) leaves both the mark and its cause as they were
+    dirtied = f"t.updated_at IS NULL OR {signal_changed}"
     applied: list[tuple] = []
     for batch, tags in ((with_tags, True), (without_tags, False)):
         rows = []
@@ -111,7 +118,8 @@ def customers_upsert(*, shop: Shop, records: Sequence[CustomerRecord]) -> list[i
                    "phone": r.phone or "", "first_name": r.first_name or "", "last_name": r.last_name or "",
                    "state": r.state or "", "email_marketing": r.email_marketing or UNKNOWN,
                    "sms_marketing": r.sms_marketing or UNKNOWN,
-                   "created_at": r.created_at, "updated_at": r.updated_at, "dirty_at": now}
+                   "created_at": r.created_at, "updated_at": r.updated_at, "dirty_at": now,
+                   "dirty_cause": cause}
             row["tags"] = list(r.tags) if tags else []
             rows.append(row)
         update = ["email", "phone", "first_name", "last_name", "state", "updated_at"] + (["tags"] if tags else [])
@@ -119,9 +127,8 @@ def customers_upsert(*, shop: Shop, records: Sequence[CustomerRecord]) -> list[i
             Customer, rows, conflict=("shop_id", "shopify_id"), update=update,
             guard=f"t.deleted_at IS NULL AND {NEWER}",
             extra_set={"created_at": "COALESCE(excluded.created_at, t.created_at)", **kept,
-                       # a stub (never seen) or a behaviour-relevant change makes the customer dirty
-                       "dirty_at": f"CASE WHEN t.updated_at IS NULL OR {signal_changed} "
-                                   f"THEN excluded.dirty_at ELSE t.dirty_at END"},
+                       "dirty_at": f"CASE WHEN {dirtied} THEN excluded.dirty_at ELSE t.dirty_at END",
+                       "dirty_cause": f"CASE WHEN {dirtied} THEN excluded.dirty_cause ELSE t.dirty_cause END"},
             returning=("id", "email"),
         )
     _link_guest_activity(shop=shop, customers=[(pk, email) for pk, email in applied if email])
@@ -149,8 +156,8 @@ STUB = {"email": "", "phone": "", "first_name": "", "last_name": "", "state": ""
 STUBS_SQL = """
 WITH made AS (
   INSERT INTO segments_customer (shop_id, shopify_id, email, phone, first_name, last_name, state,
-                                 email_marketing, sms_marketing, tags, dirty_at)
-  SELECT %s, ids.sid, '', '', '', '', '', %s, %s, '[]'::jsonb, %s FROM unnest(%s::bigint[]) AS ids(sid)
+                                 email_marketing, sms_marketing, tags, dirty_at, dirty_cause)
+  SELECT %s, ids.sid, '', '', '', '', '', %s, %s, '[]'::jsonb, %s, %s FROM unnest(%s::bigint[]) AS ids(sid)
   ON CONFLICT (shop_id, shopify_id) DO NOTHING
   RETURNING shopify_id, id)
 SELECT shopify_id, id FROM made
@@ -163,14 +170,15 @@ def _customer_pks(*, shop: Shop, shopify_ids: set[int]) -> dict[int, int]:
     """Shopify id -> pk, creating stub rows for customers not seen yet."""
     if not shopify_ids:
         return {}
-    ids, now = sorted(shopify_ids), timezone.now()
+    ids, now, cause = sorted(shopify_ids), timezone.now(), current_dirty_cause()
     found: dict[int, int] = {}
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(STUBS_SQL, [shop.pk, UNKNOWN, UNKNOWN, now, ids, shop.pk, ids])
+            cursor.execute(STUBS_SQL, [shop.pk, UNKNOWN, UNKNOWN, now, cause, ids, shop.pk, ids])
             found = dict(cursor.fetchall())
     else:
-        upsert(Customer, [{"shop_id": shop.pk, "shopify_id": sid, **STUB, "tags": [], "dirty_at": now}
+        upsert(Customer, [{"shop_id": shop.pk, "shopify_id": sid, **STUB, "tags": [], "dirty_at": now,
+                           "dirty_cause": cause}
                           for sid in ids], conflict=("shop_id", "shopify_id"), update=())
     if found.keys() != shopify_ids:  # SQLite, or a stub another transaction committed meanwhile
         found = dict(Customer.objects.filter(shop=shop, shopify_id__in=ids).values_list("shopify_id", "pk"))
@@ -203,7 +211,7 @@ def customer_delete(*, shop: Shop, shopify_id: int) -> bool:
     """Shopify deleted the customer: keep the row as a tombstone without personal data."""
     return bool(Customer.objects.filter(shop=shop, shopify_id=shopify_id, deleted_at__isnull=True).update(
         deleted_at=timezone.now(), email="", phone="", first_name="", last_name="", tags=[],
-        dirty_at=timezone.now()))
+        dirty_at=timezone.now(), dirty_cause=current_dirty_cause()))
 
 
 def customers_merge(*, shop: Shop, kept_shopify_id: int, merged_shopify_id: int) -> None:
@@ -236,7 +244,8 @@ def customer_consent_apply(*, shop: Shop, shopify_id: int, email_marketing: str 
         stamp = "email_consent_at" if field == "email_marketing" else "sms_consent_at"
         newer = Q(**{f"{stamp}__isnull": True}) | (Q(**{f"{stamp}__lte": at}) if at else Q(pk__in=[]))
         changed |= bool(Customer.objects.filter(newer, ~Q(**{field: value}), pk=pk, deleted_at__isnull=True)
-                        .update(**{field: value, stamp: at}, dirty_at=timezone.now()))
+                        .update(**{field: value, stamp: at}, dirty_at=timezone.now(),
+                                dirty_cause=current_dirty_cause()))
     return changed
 
 
@@ -267,7 +276,7 @@ def customer_tags_apply(*, shop: Shop, shopify_id: int, added: Sequence[str] = (
         after = {t.lower() for t in tags if not t.lower().startswith(prefix)}
         fields: dict = {"tags": tags}
         if before != after:
-            fields["dirty_at"] = timezone.now()
+            fields["dirty_at"], fields["dirty_cause"] = timezone.now(), current_dirty_cause()
         Customer.objects.filter(pk=customer.pk).update(**fields)
         return True
 
@@ -330,7 +339,7 @@ WITH closed AS (
   FROM (SELECT unnest(%s::text[]) AS token, unnest(%s::timestamptz[]) AS at) AS v
   WHERE c.shop_id = %s AND c.token = v.token AND c.completed_at IS NULL
   RETURNING 1)
-UPDATE segments_customer SET dirty_at = %s WHERE shop_id = %s AND id = ANY(%s::bigint[])
+UPDATE segments_customer SET dirty_at = %s, dirty_cause = %s WHERE shop_id = %s AND id = ANY(%s::bigint[])
 """
 
 
@@ -345,7 +354,7 @@ def _orders_applied(*, shop: Shop, customer_pks: list[int | None], checkouts: di
     if pks or checkouts:
         with connection.cursor() as cursor:
             cursor.execute(ORDERS_APPLIED_SQL, [list(checkouts), list(checkouts.values()), shop.pk,
-                                                timezone.now(), shop.pk, pks])
+                                                timezone.now(), current_dirty_cause(), shop.pk, pks])
 
 
 def orders_delete(*, shop: Shop, shopify_ids: Iterable[int]) -> int:

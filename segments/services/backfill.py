@@ -31,6 +31,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from segments.mirror.cause import BACKFILL, dirty_cause
 from segments.mirror.graphql import (
     CUSTOMER_FIELDS, PRODUCT_FIELDS, JsonlGroup, checkout_fields, checkout_record, customer_record,
     jsonl_groups, jsonl_lines, order_fields, order_record, product_record,
@@ -276,7 +277,8 @@ def _load(*, sync: ShopSync, operation: BulkOperation) -> bool:
                 pass
             for batch, used in _batches(jsonl_groups(lines), stage.batch):
                 with transaction.atomic():
-                    stage.apply(shop, batch)
+                    with dirty_cause(BACKFILL):
+                        stage.apply(shop, batch)
                     moved = ShopSync.objects.filter(
                         pk=sync.pk, bulk_operation_id=operation.id, backfill_status=BackfillStatus.LOADING,
                         lines_done=done).update(lines_done=done + used, updated_at=timezone.now())

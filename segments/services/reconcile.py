@@ -17,6 +17,7 @@ from time import sleep
 from django.db import models
 from django.utils import timezone
 
+from segments.mirror.cause import RECONCILE, dirty_cause
 from segments.mirror.graphql import (
     CUSTOMER_FIELDS, LINE_ITEM_FIELDS, PRODUCT_FIELDS, checkout_fields, checkout_record,
     customer_record, edge_nodes, gid_number, order_fields, order_record, product_record,
@@ -163,7 +164,8 @@ def shop_reconcile(*, shop_id: int) -> int:
     started = timezone.now()
     since = (sync.reconciled_until or sync.backfill_started_at or started) - OVERLAP
     search = f"updated_at:>'{since.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}'"
-    repaired = sum(_reconcile_resource(shop=shop, resource=r, search=search) for r in RESOURCES)
+    with dirty_cause(RECONCILE):
+        repaired = sum(_reconcile_resource(shop=shop, resource=r, search=search) for r in RESOURCES)
     ShopSync.objects.filter(pk=sync.pk).update(reconciled_until=started, last_reconcile_at=timezone.now(),
                                                last_reconcile_repaired=repaired, updated_at=timezone.now())
     if repaired:

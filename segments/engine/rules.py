@@ -668,3 +668,8 @@ def _describe_value(value: object, value_type: str | None = None) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     return str(_json_value(value, value_type))
+
+
+def describe_node(node: Node) -> str:
+    """One node (a condition or a group) in the words describe() uses, e.g. for diffs between versions."""
+    return _describe(node)

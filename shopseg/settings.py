@@ -118,6 +118,8 @@ CELERY_BEAT_SCHEDULE: dict = {
                               "schedule": env("SHOPSEG_DIRTY_REFRESH_SECONDS", 5.0, cast=float)},
     "metrics-nightly-rebuild": {"task": "segments.tasks.metrics.shops_metrics_rebuild_task",
                                 "schedule": crontab(hour=3, minute=15)},
+    # Windows that passed, hysteresis holds that ended, recomputes that never finished.
+    "segments-minute": {"task": "segments.tasks.membership.segments_minute_task", "schedule": 60.0},
 }
 
 # --- Shopify ----------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from segments.mirror.graphql import (
     jsonl_groups, jsonl_lines, order_fields, order_record, product_record,
 )
 from segments.mirror.writer import checkouts_upsert, customers_upsert, orders_upsert, products_upsert
-from segments.models import BackfillStatus, Shop, ShopStatus, ShopSync
+from segments.models import BackfillStatus, Shop, ShopStatus, ShopSync, Trigger
 from segments.services.reconcile import shop_graphql
 from shopseg.enqueue import enqueue_on_commit
 from shopseg.shopify.errors import ShopifyQueryError, ShopifyTransientError
@@ -234,7 +234,7 @@ def _stage_next(*, sync: ShopSync, operation: BulkOperation) -> str:
                 reconciled_until=Coalesce("reconciled_until", "backfill_started_at"))
     log.info("backfill done for shop %s: %d lines", sync.shop_id, sync.lines_done)
     from segments.tasks.metrics import customer_metrics_rebuild_task   # tasks import this module
-    enqueue_on_commit(customer_metrics_rebuild_task, sync.shop_id)
+    enqueue_on_commit(customer_metrics_rebuild_task, sync.shop_id, Trigger.EVENT, "backfill")
     return BackfillStatus.DONE
 
 

@@ -53,20 +53,25 @@ def customer_metrics_refresh(*, shop: Shop, customer_ids: Iterable[int], now: dt
 
 
 def dirty_customers_refresh(*, shop: Shop, limit: int = DIRTY_BATCH, now: dt.datetime | None = None) -> list[int]:
-    """Refresh up to `limit` customers marked dirty (oldest mark first) and return their ids for the
-    membership step.
+    """Refresh up to `limit` customers marked dirty (oldest mark first): their metrics, then their
+    segment memberships; returns their ids.
 
+    Both steps and the clearing of the marks share one transaction, so a crash redoes all of them.
     A mark is cleared only if it is still the one read: a customer whose behaviour changed again
     while we computed keeps the newer mark and is picked up by the next run. Runs may overlap
-    (both compute the same rows; harmless).
+    (the membership step serialises them per shop).
     """
+    from segments.services.membership import segments_recompute   # membership reads this module's table
+
     with transaction.atomic():
         marks = list(Customer.objects.filter(shop=shop, dirty_at__isnull=False)
-                     .order_by("dirty_at", "pk").values_list("pk", "dirty_at")[:limit])
+                     .order_by("dirty_at", "pk").values_list("pk", "dirty_at", "dirty_cause")[:limit])
         if not marks:
             return []
-        customer_metrics_refresh(shop=shop, customer_ids=[pk for pk, _ in marks], now=now)
+        ids = [pk for pk, _, _ in marks]
+        customer_metrics_refresh(shop=shop, customer_ids=ids, now=now)
+        segments_recompute(shop=shop, customer_ids=ids, causes={pk: cause for pk, _, cause in marks}, now=now)
         for start in range(0, len(marks), _CLEAR_CHUNK):
-            unchanged = reduce(or_, (Q(pk=pk, dirty_at=mark) for pk, mark in marks[start:start + _CLEAR_CHUNK]))
-            Customer.objects.filter(unchanged, shop=shop).update(dirty_at=None)
-    return [pk for pk, _ in marks]
+            unchanged = reduce(or_, (Q(pk=pk, dirty_at=mark) for pk, mark, _ in marks[start:start + _CLEAR_CHUNK]))
+            Customer.objects.filter(unchanged, shop=shop).update(dirty_at=None, dirty_cause="")
+    return ids

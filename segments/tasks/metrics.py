@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from segments.models import BackfillStatus, Customer, Shop, ShopStatus
+from segments.models import BackfillStatus, Customer, Shop, ShopStatus, Trigger
+from segments.services.membership import segments_recompute
 from segments.services.metrics import customer_metrics_rebuild, dirty_customers_refresh
 from shopseg.enqueue import enqueue
 
@@ -11,10 +12,15 @@ __all__ = ["customer_metrics_rebuild_task", "metrics_dirty_refresh_task", "shops
 
 
 @shared_task(acks_late=True)
-def customer_metrics_rebuild_task(shop_id: int) -> int | None:
-    """A whole shop: after its backfill, and nightly (re-ranks what incremental refreshes ranked)."""
+def customer_metrics_rebuild_task(shop_id: int, trigger: str = Trigger.NIGHTLY, cause: str = "") -> int | None:
+    """A whole shop: after its backfill, and nightly (re-ranks what incremental refreshes ranked);
+    then every segment of the shop is recomputed over the fresh table."""
     shop = Shop.objects.filter(pk=shop_id, status=ShopStatus.INSTALLED).first()
-    return customer_metrics_rebuild(shop=shop) if shop else None
+    if shop is None:
+        return None
+    written = customer_metrics_rebuild(shop=shop)
+    segments_recompute(shop=shop, trigger=trigger, cause=cause)
+    return written
 
 
 @shared_task
@@ -29,8 +35,8 @@ def shops_metrics_rebuild_task() -> int:
 
 @shared_task(acks_late=True)
 def metrics_dirty_refresh_task() -> int:
-    """Beat, every few seconds: refresh the customers whose behaviour changed. A burst of events
-    for one customer is one dirty mark, so it costs one recompute."""
+    """Beat, every few seconds: refresh the metrics and memberships of the customers whose behaviour
+    changed. A burst of events for one customer is one dirty mark, so it costs one recompute."""
     refreshed = 0
     shop_ids = (Customer.objects.filter(dirty_at__isnull=False, shop__status=ShopStatus.INSTALLED)
                 .values_list("shop_id", flat=True).distinct())

@@ -18,9 +18,10 @@ Readings of the spec where it could be read two ways (each also at the place it 
   is "on or after today - N days" and matches.
 - `has_tag`: a tag is the app's own when, stripped of surrounding spaces and lower-cased, it
   starts with "seg:"; such tags never match, so neither does a parameter that starts with "seg:".
-- `cart_activity`: distinct carts whose token is the non-blank cart token of any of the customer's
-  checkouts (completed, abandoned, deleted or not yet abandoned: any checkout row), each counted
-  once however many checkouts name it.
+- `cart_activity`: distinct carts whose token is the cart token of any of the customer's checkouts
+  (completed, abandoned, deleted or not yet abandoned: any checkout row), each counted once however
+  many checkouts name it. A checkout without a cart token has "" (the mirror's blank), which links
+  to nothing, not even a cart stored with an empty token.
 - Shop-relative values (spend percentile, RFM scores and group, the premium price) are computed
   from the definitions over the shop's live customers, exactly as a full rebuild ranks them; after
   an incremental refresh they may differ from the table by design.
@@ -241,7 +242,7 @@ class Reference:
                 newest = abandoned[-1].created_at
                 return not any(o.created_at > newest for o in rows.orders)
             case "cart_activity":
-                tokens = {k.cart_token for k in rows.checkouts if k.cart_token.strip()}
+                tokens = {k.cart_token for k in rows.checkouts if k.cart_token != ""}
                 carts = [self.carts[t] for t in tokens if t in self.carts]
                 return sum(1 for cart in carts
                            if _inside(cart.updated_at if cart.updated_at is not None else cart.created_at,

@@ -106,6 +106,17 @@ class When:
 
 
 @dataclass(frozen=True)
+class Ago:
+    """A moment `seconds` before now (negative: after), for exact edges: now itself, the abandon
+    delay, two rows on the same second."""
+
+    seconds: int
+
+    def at(self, now: dt.datetime, tz: str) -> dt.datetime:
+        return now - dt.timedelta(seconds=self.seconds)
+
+
+@dataclass(frozen=True)
 class LineSpec:
     price: str
     product_type: str
@@ -115,7 +126,7 @@ class LineSpec:
 
 @dataclass(frozen=True)
 class OrderSpec:
-    when: When
+    when: When | Ago
     total: str
     discounts: str
     codes: tuple[str, ...]
@@ -129,7 +140,7 @@ class OrderSpec:
 
 @dataclass(frozen=True)
 class CheckoutSpec:
-    when: When
+    when: When | Ago
     total: str
     state: str                 # "open" | "completed" | "deleted"
     cart: int | None           # index into the store's carts, or None for no cart token
@@ -138,13 +149,13 @@ class CheckoutSpec:
 
 @dataclass(frozen=True)
 class CartSpec:
-    created: When
-    updated: When | None
+    created: When | Ago
+    updated: When | Ago | None
 
 
 @dataclass(frozen=True)
 class CustomerSpec:
-    created: When | None
+    created: When | Ago | None
     tags: tuple[str, ...]
     email_marketing: str
     sms_marketing: str
@@ -166,7 +177,9 @@ class StoreSpec:
 days_ago = st.one_of(st.integers(0, 1100), st.integers(0, 10), st.integers(-2, -1))
 # Seconds after local midnight: anywhere, or on a boundary (midnight, a second before the next one).
 second_of_day = st.one_of(st.integers(0, 86_399), st.sampled_from((0, 1, 86_399, 84_600, 43_200)))
-whens = st.builds(When, days_ago=days_ago, second=second_of_day)
+whens = st.one_of(
+    st.builds(When, days_ago=days_ago, second=second_of_day), st.builds(When, days_ago=days_ago, second=second_of_day),
+    st.builds(Ago, seconds=st.sampled_from((0, 1, -1, 1800, 3600, 7200, 86_400, 30 * 86_400))))
 
 lines = st.builds(LineSpec, price=st.sampled_from(PRICES), product_type=st.sampled_from(PRODUCT_TYPES),
                   vendor=st.sampled_from(VENDORS), product_id=st.one_of(st.none(), st.sampled_from(PRODUCT_IDS)))
@@ -184,7 +197,7 @@ def checkouts(n_carts: int):
         CheckoutSpec, when=whens, total=st.sampled_from(MONEY),
         state=st.sampled_from(("open", "open", "completed", "deleted")),
         cart=st.none() if n_carts == 0 else st.one_of(st.none(), st.integers(0, n_carts - 1)),
-        minutes_ago=st.one_of(st.none(), st.none(), st.integers(0, 150)))
+        minutes_ago=st.one_of(st.none(), st.none(), st.integers(0, 150), st.sampled_from((30, 60, 120))))
 
 
 @st.composite

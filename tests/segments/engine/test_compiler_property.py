@@ -217,13 +217,15 @@ def explain(ruleset: RuleSet, shop, now: dt.datetime) -> str:
 
 @settings(max_examples=60, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
-@given(store=stores(), now=st.sampled_from(NOWS), data=st.data())
-def test_the_compiler_picks_the_customers_the_reference_picks(store, now, data):
+@given(store=stores(), neighbour=stores(max_customers=3, max_orders=3), now=st.sampled_from(NOWS), data=st.data())
+def test_the_compiler_picks_the_customers_the_reference_picks(store, neighbour, now, data):
     from segments.engine.compiler import evaluate
 
     with transaction.atomic():
         shop = build(store, now)
+        other = build(neighbour, now)       # another shop's rows, which must count for nothing here
         customer_metrics_rebuild(shop=shop, now=now)
+        customer_metrics_rebuild(shop=other, now=now)
         ref = Reference(shop=shop, now=now)
         document = data.draw(documents(ref, now), label="document")
         ruleset = parse(document)
@@ -233,7 +235,7 @@ def test_the_compiler_picks_the_customers_the_reference_picks(store, now, data):
 
         assert evaluate(ruleset, shop=shop, now=now) == expected
 
-        every = list(Customer.objects.filter(shop=shop).values_list("pk", flat=True)) + [2**62]
+        every = list(Customer.objects.filter(shop__in=(shop, other)).values_list("pk", flat=True)) + [2**62]
         subset = data.draw(st.sets(st.sampled_from(every)), label="customer_ids")
         assert evaluate(ruleset, shop=shop, now=now, customer_ids=sorted(subset)) == expected & subset
         transaction.set_rollback(True)

@@ -43,10 +43,10 @@ NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 
 CUSTOMERS_SQL = """
 INSERT INTO segments_customer (shop_id, shopify_id, email, phone, first_name, last_name, state, email_marketing,
-                               sms_marketing, tags, created_at, updated_at)
+                               sms_marketing, tags, created_at, updated_at, dirty_cause)
 SELECT %(shop)s, g, 'c' || g || '@example.com', '', 'First', 'Last', 'enabled',
        CASE WHEN g %% 3 = 0 THEN 'subscribed' ELSE 'not_subscribed' END, 'unknown', '[]'::jsonb,
-       %(now)s - random() * interval '730 days', %(now)s - random() * interval '30 days'
+       %(now)s - random() * interval '730 days', %(now)s - random() * interval '30 days', ''
 FROM generate_series(1, %(customers)s) AS g
 """
 # Skewed draw: power(random(), 2.5) sends many orders to few customers; about a third get none.

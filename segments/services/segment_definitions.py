@@ -9,9 +9,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from segments.engine import rules as rules_module
 from segments.engine.compiler import Compiler, context_for
-from segments.engine.rules import Problem, RuleError, conditions, describe, parse
+from segments.engine.diff import rules_diff, settings_diff
+from segments.engine.rules import Problem, RuleError, conditions, describe, describe_node, parse
 from segments.models import Customer, ExclusiveGroup, Membership, Segment, SegmentStatus, SegmentVersion, Shop
 from segments.models.segments import MAX_HOLDOUT_PERCENT
 from shopseg.enqueue import enqueue
@@ -72,8 +72,6 @@ def segment_create(*, shop: Shop, name: str, rules: object, author: str = "", re
     problems = _settings_problems(shop, {"name": name, **settings})
     if problems:
         raise SettingsError(problems)
-    from segments.engine.diff import rules_diff
-
     with transaction.atomic():
         segment = Segment.objects.create(shop=shop, name=name.strip(), handle=_unique_handle(shop, name),
                                          template=template, compute_requested_at=timezone.now(), **settings)
@@ -90,8 +88,6 @@ def segment_update(*, segment: Segment, rules: object | None = None, author: str
 
     The new version supersedes any recompute still running for an older one.
     """
-    from segments.engine.diff import rules_diff, settings_diff
-
     unknown = set(settings) - set(SETTINGS)
     if unknown:
         raise SettingsError([Problem(key, "unknown setting") for key in sorted(unknown)])
@@ -100,7 +96,7 @@ def segment_update(*, segment: Segment, rules: object | None = None, author: str
     if problems:
         raise SettingsError(problems)
     with transaction.atomic():
-        segment = Segment.objects.select_for_update().select_related("group", "shop").get(pk=segment.pk)
+        segment = Segment.objects.select_for_update(of=("self",)).select_related("group", "shop").get(pk=segment.pk)
         previous = segment.versions.get(number=segment.current_version)
         before_rules = parse(previous.rules)
         before = _snapshot(segment)
@@ -188,7 +184,7 @@ def membership_why(*, segment: Segment, customer: Customer, now: dt.datetime | N
     for i, condition in enumerate(listed):
         raw = row[2 + 2 * i] if row else None
         result["conditions"].append({
-            "text": rules_module._describe_condition(condition), "metric": condition.metric.key,
+            "text": describe_node(condition), "metric": condition.metric.key,
             "label": condition.metric.label, "value": _shown(condition, raw, compiler),
             "passed": bool(row and row[3 + 2 * i])})
     return result

@@ -207,3 +207,42 @@ def test_holdout_bucket_is_the_same_in_sql_and_python(shop, store):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {membership_service._holdout_sql('%s', '%s')}", ["salt", 1234567890123])
         assert cursor.fetchone()[0] == holdout_bucket("salt", 1234567890123)
+
+
+def test_edits_are_versions_and_a_newer_version_supersedes_an_older_recompute(
+        shop, store, django_capture_on_commit_callbacks):
+    from segments.services.segment_definitions import segment_create, segment_update
+    from segments.tasks.membership import segment_recompute_task
+
+    with django_capture_on_commit_callbacks(execute=True):
+        segment = segment_create(shop=shop, name="Buyers", rules=BUYERS, author="ann@shop", reason="first cut")
+    segment.refresh_from_db()
+    assert (segment.current_version, segment.computed_version, segment.member_count) == (1, 1, 3)
+    with django_capture_on_commit_callbacks(execute=False):
+        version = segment_update(segment=segment, rules=REPEAT, author="bob@shop", reason="repeat only")
+    assert version.number == 2 and version.author == "bob@shop"
+    assert "at least 2" in " ".join(change["text"] for change in version.diff)
+    with django_capture_on_commit_callbacks(execute=False):
+        segment_update(segment=segment, holdout_percent=10, reason="measure it")
+    # The queued recompute of version 2 finds version 3 current: it stops without writing.
+    assert segment_recompute_task(segment.pk, 2) == "superseded"
+    assert member_sids(segment) == {1, 2, 3}
+    assert segment_recompute_task(segment.pk, 3) == "done"
+    segment.refresh_from_db()
+    assert (segment.computed_version, segment.computing) == (3, False)
+    assert member_sids(segment) == {2, 3}
+    exit_ = MembershipEvent.objects.get(segment=segment, entered=False)
+    assert (exit_.trigger, exit_.version, exit_.cause) == (Trigger.DEFINITION, 3, "version 3")
+    assert segment_update(segment=segment, rules=REPEAT) is None      # nothing changed: no version
+
+
+def test_bad_rules_or_settings_save_nothing(shop, store):
+    from segments.engine.rules import RuleError
+    from segments.services.segment_definitions import SettingsError, segment_create
+
+    with pytest.raises(RuleError):
+        segment_create(shop=shop, name="Bad", rules={"version": 1, "include": {"metric": "nope"}})
+    with pytest.raises(SettingsError) as error:
+        segment_create(shop=shop, name="Bad", rules=BUYERS, holdout_percent=80)
+    assert error.value.problems[0].path == "holdout_percent"
+    assert not Segment.objects.exists() and not SegmentVersion.objects.exists()

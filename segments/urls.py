@@ -2,7 +2,7 @@
 from django.urls import path
 
 from segments.api import ShopDetailView
-from segments.views import compliance, embedded, install
+from segments.views import compliance, embedded, install, segments_api
 
 app_name = "segments"
 
@@ -14,4 +14,15 @@ urlpatterns = [
     path("admin/compliance/<int:pk>/export.json", compliance.compliance_export, name="compliance-export"),
     path("api/shop", ShopDetailView.as_view(), name="api-shop"),
     path("api/compliance", compliance.ComplianceListView.as_view(), name="api-compliance"),
+    path("api/metrics", segments_api.MetricsView.as_view(), name="api-metrics"),
+    path("api/templates", segments_api.TemplatesView.as_view(), name="api-templates"),
+    path("api/segments", segments_api.SegmentListView.as_view(), name="api-segments"),
+    path("api/segments/dry-run", segments_api.SegmentDryRunView.as_view(), name="api-segment-dry-run"),
+    path("api/segments/<int:pk>", segments_api.SegmentDetailView.as_view(), name="api-segment"),
+    path("api/segments/<int:pk>/versions", segments_api.SegmentVersionsView.as_view(), name="api-segment-versions"),
+    path("api/segments/<int:pk>/history", segments_api.SegmentHistoryView.as_view(), name="api-segment-history"),
+    path("api/segments/<int:pk>/members", segments_api.SegmentMembersView.as_view(), name="api-segment-members"),
+    path("api/segments/<int:pk>/why/<int:customer_pk>", segments_api.SegmentWhyView.as_view(),
+         name="api-segment-why"),
+    path("api/groups", segments_api.GroupListView.as_view(), name="api-groups"),
 ]

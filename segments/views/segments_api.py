@@ -1,0 +1,445 @@
+"""The segments JSON API: the metric catalog, templates, segments with their versions, members,
+history, dry-run and "why", and exclusive groups.
+
+Thin views over segments.services.segment_definitions: they read and check the request, look rows
+up through `self.shop` (another shop's segment, customer or group is a 404, exactly like one that
+does not exist) and shape the answer. Bad input is refused whole, before anything is saved or
+enqueued: `{"error": {"code", "message", "problems": [{"path", "message"}]}}`.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Q, Subquery
+from rest_framework import status
+from rest_framework.response import Response
+
+from segments.api import ShopAPIView
+from segments.engine.registry import catalog
+from segments.engine.rules import MAX_PROBLEMS, Problem, RuleError
+from segments.models import (
+    Customer, ExclusiveGroup, Membership, MembershipEvent, Segment, SegmentVersion,
+)
+from segments.services.segment_definitions import (
+    SettingsError, membership_why, segment_create, segment_dry_run, segment_update,
+)
+
+MAX_BODY_BYTES = 256 * 1024
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MAX_REASON = 500
+MAX_DESCRIPTION = 500
+MAX_GROUP_NAME = 100
+MAX_HYSTERESIS_DAYS = 365
+DEFAULT_AUTHOR = "merchant"
+
+CREATE_FIELDS = ("name", "rules", "template", "overrides", "description", "holdout_percent", "group", "priority",
+                 "reason")
+UPDATE_FIELDS = ("rules", "name", "status", "holdout_percent", "group", "priority", "description", "reason")
+GROUP_FIELDS = ("name", "hysteresis_days")
+
+
+# -- refusals -------------------------------------------------------------------------------------
+class Refused(Exception):
+    """A request answered with an error body of our own shape (problems included)."""
+
+    def __init__(self, status_code: int, code: str, message: str, problems=()) -> None:
+        super().__init__(message)
+        self.status_code, self.code, self.message = status_code, code, message
+        self.problems = [p.to_dict() if isinstance(p, Problem) else p for p in problems][:MAX_PROBLEMS]
+
+    def response(self) -> Response:
+        error = {"code": self.code, "message": self.message}
+        if self.problems:
+            error["problems"] = self.problems
+        return Response({"error": error}, status=self.status_code)
+
+
+def invalid_settings(problems: list[Problem]) -> Refused:
+    return Refused(400, "invalid_settings", "The settings cannot be used: " + "; ".join(map(str, problems)),
+                   problems)
+
+
+def invalid_rules(error: RuleError, rename=None) -> Refused:
+    problems = [Problem(rename(p.path) if rename else p.path, p.message) for p in error.problems]
+    return Refused(400, "invalid_rules", "The rules cannot be used: " + "; ".join(map(str, problems)), problems)
+
+
+def not_found(what: str) -> Refused:
+    return Refused(404, "not_found", f"No such {what}.")
+
+
+class SegmentsAPIView(ShopAPIView):
+    """ShopAPIView plus the refusals above; RuleError and SettingsError from a service are 400s."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, Refused):
+            return exc.response()
+        if isinstance(exc, RuleError):
+            return invalid_rules(exc).response()
+        if isinstance(exc, SettingsError):
+            return invalid_settings(list(exc.problems)).response()
+        return super().handle_exception(exc)
+
+    @property
+    def author(self) -> str:
+        """Who is editing: the staff member's Shopify user id (the session token's `sub`)."""
+        claims = self.request.auth
+        user = getattr(claims, "user_id", None)
+        return str(user).strip()[:255] if user not in (None, "") else DEFAULT_AUTHOR
+
+    # -- reading the request ------------------------------------------------------------------
+    def body(self, fields: tuple[str, ...]) -> dict:
+        """The request body: a JSON object of at most MAX_BODY_BYTES, with only `fields` as keys."""
+        request = self.request._request
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > MAX_BODY_BYTES:
+            raise Refused(413, "payload_too_large", f"The body is larger than {MAX_BODY_BYTES // 1024} KB.")
+        raw = request.body
+        if len(raw) > MAX_BODY_BYTES:
+            raise Refused(413, "payload_too_large", f"The body is larger than {MAX_BODY_BYTES // 1024} KB.")
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise Refused(400, "invalid_json", "The body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise Refused(400, "invalid_json", "The body must be a JSON object.")
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise invalid_settings([Problem(key, f"unknown field; the fields are {', '.join(fields)}")
+                                    for key in unknown])
+        return data
+
+    def query_int(self, name: str, default: int | None = None, *, low: int = 0,
+                  high: int = 2**63 - 1) -> int | None:
+        raw = self.request.query_params.get(name)
+        if raw is None or raw == "":
+            return default
+        if not re.fullmatch(r"[0-9]{1,19}", raw) or not low <= int(raw) <= high:
+            raise Refused(400, "invalid_params", f"{name} must be a whole number from {low} to {high}.",
+                          [Problem(name, f"must be a whole number from {low} to {high}")])
+        return int(raw)
+
+    def limit(self) -> int:
+        return self.query_int("limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
+
+    # -- rows of this shop ----------------------------------------------------------------------
+    def segment(self, pk: int) -> Segment:
+        segment = Segment.objects.filter(shop=self.shop, pk=pk).select_related("group", "shop").first()
+        if segment is None:
+            raise not_found("segment")
+        return segment
+
+    def customer(self, pk: int) -> Customer:
+        customer = Customer.objects.filter(shop=self.shop, pk=pk).first()
+        if customer is None:
+            raise not_found("customer")
+        return customer
+
+    def group(self, value: object) -> ExclusiveGroup | None:
+        """A group id from a body: None (no group), or one of this shop's groups (else a 404)."""
+        if value is None:
+            return None
+        if type(value) is not int or value < 1:
+            raise invalid_settings([Problem("group", "must be the id of one of this shop's exclusive groups, "
+                                                     "or null")])
+        group = ExclusiveGroup.objects.filter(shop=self.shop, pk=value).first()
+        if group is None:
+            raise not_found("exclusive group")
+        return group
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+# -- shaping answers --------------------------------------------------------------------------------
+def _current_summary():
+    return Subquery(SegmentVersion.objects.filter(segment=OuterRef("pk"), number=OuterRef("current_version"))
+                    .values("summary")[:1])
+
+
+def segment_row(segment: Segment, summary: str | None = None) -> dict:
+    if summary is None:
+        summary = getattr(segment, "current_summary", None)
+    return {
+        "id": segment.pk, "name": segment.name, "handle": segment.handle, "tag": f"seg:{segment.handle}",
+        "description": segment.description, "status": segment.status, "template": segment.template,
+        "group": {"id": segment.group.pk, "name": segment.group.name} if segment.group else None,
+        "priority": segment.priority, "holdout_percent": segment.holdout_percent,
+        "current_version": segment.current_version, "computed_version": segment.computed_version,
+        "computing": segment.computing, "compute_error": segment.compute_error,
+        "member_count": segment.member_count, "holdout_count": segment.holdout_count,
+        "last_computed_at": segment.last_computed_at, "created_at": segment.created_at,
+        "summary": summary or "",
+    }
+
+
+def segment_detail(segment: Segment) -> dict:
+    version = segment.versions.get(number=segment.current_version)
+    return {**segment_row(segment, version.summary), "rules": version.rules}
+
+
+def version_row(version: SegmentVersion) -> dict:
+    return {"number": version.number, "author": version.author, "reason": version.reason,
+            "created_at": version.created_at, "summary": version.summary, "diff": version.diff,
+            "rules": version.rules}
+
+
+def group_row(group: ExclusiveGroup) -> dict:
+    members = sorted(group.segments.all(), key=lambda s: (-s.priority, s.pk))
+    return {"id": group.pk, "name": group.name, "hysteresis_days": group.hysteresis_days,
+            "created_at": group.created_at,
+            "segments": [{"id": s.pk, "name": s.name, "priority": s.priority} for s in members]}
+
+
+def _get(document: object, path: str) -> object:
+    """The value at a template's editable path ('include.all[1].value'), None if it is not there."""
+    node = document
+    for name, index in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]", path):
+        try:
+            node = node[name] if name else node[int(index)]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def template_row(template) -> dict:
+    editable: dict[str, dict] = {}
+    for entry in template.editable:
+        row = editable.setdefault(entry.name, {"name": entry.name, "label": entry.label, "paths": [],
+                                               "value": _get(template.rules, entry.path)})
+        row["paths"].append(entry.path)
+    return {"key": template.key, "name": template.name, "why": template.why, "rules": template.rules,
+            "editable": list(editable.values())}
+
+
+# -- the catalog and templates --------------------------------------------------------------------------
+class MetricsView(SegmentsAPIView):
+    """GET /api/metrics: every metric a rule may use."""
+
+    def get(self, request):
+        return Response({"metrics": catalog()})
+
+
+class TemplatesView(SegmentsAPIView):
+    """GET /api/templates: the rule documents a segment can start from, with the values to tweak."""
+
+    def get(self, request):
+        from segments.engine.templates import TEMPLATES
+
+        return Response({"templates": [template_row(t) for t in TEMPLATES]})
+
+
+# -- segments ---------------------------------------------------------------------------------------------
+class SegmentListView(SegmentsAPIView):
+    """GET /api/segments: the shop's segments; POST: a new segment from rules or a template."""
+
+    def get(self, request):
+        segments = (Segment.objects.filter(shop=self.shop).select_related("group")
+                    .annotate(current_summary=_current_summary()).order_by("pk"))
+        return Response({"segments": [segment_row(s) for s in segments]})
+
+    def post(self, request):
+        data = self.body(CREATE_FIELDS)
+        problems = _text_problems(data, ("reason", MAX_REASON), ("description", MAX_DESCRIPTION))
+        template_key = data.get("template")
+        overrides = data.get("overrides")
+        if template_key is not None and not isinstance(template_key, str):
+            problems.append(Problem("template", "must be a template key (see GET /api/templates)"))
+            template_key = None
+        if overrides is not None and not isinstance(overrides, dict):
+            problems.append(Problem("overrides", "must be an object of the template's editable values"))
+        elif overrides and (template_key is None or "rules" in data):
+            problems.append(Problem("overrides", "only with a template, and without rules"))
+        if "rules" not in data and template_key is None:
+            problems.append(Problem("rules", "required (or a template)"))
+        template = None
+        if isinstance(template_key, str):
+            from segments.engine.templates import TEMPLATE_BY_KEY
+
+            template = TEMPLATE_BY_KEY.get(template_key)
+            if template is None:
+                problems.append(Problem("template", "no such template (see GET /api/templates)"))
+        name = data.get("name", template.name if template is not None else None)
+        if name is None:
+            problems.append(Problem("name", "required"))
+        if problems:
+            raise invalid_settings(problems)
+        rules = data["rules"] if "rules" in data else _template_rules(template, overrides or {})
+        settings = {key: data[key] for key in ("description", "holdout_percent", "priority") if key in data}
+        if "group" in data:
+            settings["group"] = self.group(data["group"])
+        segment = segment_create(shop=self.shop, name=name, rules=rules, author=self.author,
+                                 reason=data.get("reason", ""), template=template.key if template else "",
+                                 **settings)
+        segment = self.segment(segment.pk)
+        return Response(segment_detail(segment), status=status.HTTP_201_CREATED)
+
+
+def _template_rules(template, overrides: dict) -> dict:
+    from segments.engine.templates import template_document
+
+    names = {e.name for e in template.editable}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        allowed = ", ".join(sorted(names)) or "none"
+        raise invalid_settings([Problem(f"overrides.{key}", f"not an editable value of this template; "
+                                                            f"it has: {allowed}") for key in unknown])
+    try:
+        return template_document(template.key, **overrides)
+    except RuleError as error:
+        def rename(path: str) -> str:
+            for entry in template.editable:
+                if entry.name in overrides and (path == entry.path or path.startswith((entry.path + ".",
+                                                                                       entry.path + "["))):
+                    return f"overrides.{entry.name}{path[len(entry.path):]}"
+            return path
+        raise invalid_rules(error, rename) from None
+
+
+def _text_problems(data: dict, *fields: tuple[str, int]) -> list[Problem]:
+    return [Problem(key, f"must be a string of at most {most} characters") for key, most in fields
+            if key in data and not (isinstance(data[key], str) and len(data[key]) <= most)]
+
+
+class SegmentDetailView(SegmentsAPIView):
+    """GET /api/segments/<id>: the segment and its current rules; PATCH: edit it (a new version)."""
+
+    def get(self, request, pk: int):
+        return Response(segment_detail(self.segment(pk)))
+
+    def patch(self, request, pk: int):
+        segment = self.segment(pk)
+        data = self.body(UPDATE_FIELDS)
+        problems = _text_problems(data, ("reason", MAX_REASON), ("description", MAX_DESCRIPTION))
+        if not (isinstance(data.get("reason"), str) and data["reason"].strip()):
+            problems = [p for p in problems if p.path != "reason"]
+            problems.append(Problem("reason", "required: a non-blank string of at most 500 characters saying "
+                                              "why the segment changes"))
+        if "rules" in data and data["rules"] is None:
+            problems.append(Problem("rules", "must be a rule document (leave it out to keep the rules)"))
+        if problems:
+            raise invalid_settings(problems)
+        settings = {key: data[key] for key in ("name", "status", "holdout_percent", "priority", "description")
+                    if key in data}
+        if "group" in data:
+            settings["group"] = self.group(data["group"])
+        version = segment_update(segment=segment, rules=data.get("rules"), author=self.author,
+                                 reason=data["reason"].strip(), **settings)
+        if version is None:
+            return Response({"changed": False})
+        return Response({"changed": True, "version": version_row(version), "segment": segment_detail(
+            self.segment(pk))})
+
+
+class SegmentVersionsView(SegmentsAPIView):
+    """GET /api/segments/<id>/versions: every version, newest first."""
+
+    def get(self, request, pk: int):
+        segment = self.segment(pk)
+        return Response({"versions": [version_row(v) for v in segment.versions.order_by("-number")]})
+
+
+class SegmentHistoryView(SegmentsAPIView):
+    """GET /api/segments/<id>/history?customer=&limit=&before=: entries and exits, newest first.
+
+    `before` is the `next_before` of the previous page (an event id)."""
+
+    def get(self, request, pk: int):
+        segment = self.segment(pk)
+        limit = self.limit()
+        customer_pk = self.query_int("customer", low=1)
+        before = self.query_int("before", low=1)
+        events = MembershipEvent.objects.filter(shop=self.shop, segment=segment)
+        if customer_pk is not None:
+            events = events.filter(customer=self.customer(customer_pk))
+        if before is not None:
+            cursor = events.filter(pk=before).values("at").first()
+            if cursor is None:
+                raise Refused(400, "invalid_params", "before is not an event of this history.",
+                              [Problem("before", "not an event of this history; use next_before")])
+            events = events.filter(Q(at__lt=cursor["at"]) | Q(at=cursor["at"], pk__lt=before))
+        page = list(events.order_by("-at", "-pk")[:limit + 1])
+        more = len(page) > limit
+        page = page[:limit]
+        return Response({
+            "events": [{"id": e.pk, "customer": e.customer_id, "entered": e.entered, "holdout": e.holdout,
+                        "at": e.at, "version": e.version, "trigger": e.trigger, "cause": e.cause} for e in page],
+            "next_before": page[-1].pk if more else None,
+        })
+
+
+class SegmentMembersView(SegmentsAPIView):
+    """GET /api/segments/<id>/members?limit=&after=: current members by customer id (keyset pages)."""
+
+    def get(self, request, pk: int):
+        segment = self.segment(pk)
+        limit = self.limit()
+        after = self.query_int("after", 0)
+        rows = list(Membership.objects.filter(shop=self.shop, segment=segment, customer_id__gt=after)
+                    .select_related("customer").order_by("customer_id")[:limit + 1])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Response({
+            "members": [{"id": m.customer_id, "shopify_id": m.customer.shopify_id,
+                         "name": f"{m.customer.first_name} {m.customer.last_name}".strip(),
+                         "email": m.customer.email, "holdout": m.holdout, "entered_at": m.entered_at}
+                        for m in rows],
+            "next_after": rows[-1].customer_id if more else None,
+        })
+
+
+class SegmentDryRunView(SegmentsAPIView):
+    """POST /api/segments/dry-run {rules, segment?}: what the rules would select; nothing is written."""
+
+    def post(self, request):
+        data = self.body(("rules", "segment"))
+        if "rules" not in data:
+            raise invalid_settings([Problem("rules", "required")])
+        segment = None
+        if data.get("segment") is not None:
+            if type(data["segment"]) is not int or data["segment"] < 1:
+                raise invalid_settings([Problem("segment", "must be the id of one of this shop's segments")])
+            segment = self.segment(data["segment"])
+        return Response(segment_dry_run(shop=self.shop, rules=data["rules"], segment=segment))
+
+
+class SegmentWhyView(SegmentsAPIView):
+    """GET /api/segments/<id>/why/<customer_id>: the customer's value of every condition, and the verdict."""
+
+    def get(self, request, pk: int, customer_pk: int):
+        segment = self.segment(pk)
+        return Response(membership_why(segment=segment, customer=self.customer(customer_pk)))
+
+
+# -- exclusive groups --------------------------------------------------------------------------------------
+class GroupListView(SegmentsAPIView):
+    """GET /api/groups: the shop's exclusive groups; POST {name, hysteresis_days?}: a new one."""
+
+    def get(self, request):
+        groups = ExclusiveGroup.objects.filter(shop=self.shop).prefetch_related("segments").order_by("name", "pk")
+        return Response({"groups": [group_row(g) for g in groups]})
+
+    def post(self, request):
+        data = self.body(GROUP_FIELDS)
+        name = data.get("name")
+        days = data.get("hysteresis_days", 0)
+        problems = []
+        if not (isinstance(name, str) and name.strip() and len(name.strip()) <= MAX_GROUP_NAME):
+            problems.append(Problem("name", f"required: a non-blank string of at most {MAX_GROUP_NAME} characters"))
+        if type(days) is not int or not 0 <= days <= MAX_HYSTERESIS_DAYS:
+            problems.append(Problem("hysteresis_days", f"must be a whole number from 0 to {MAX_HYSTERESIS_DAYS}"))
+        if problems:
+            raise invalid_settings(problems)
+        try:
+            with transaction.atomic():
+                group = ExclusiveGroup.objects.create(shop=self.shop, name=name.strip(), hysteresis_days=days)
+        except IntegrityError:
+            raise invalid_settings([Problem("name", "another exclusive group of this shop has this name")]) from None
+        return Response(group_row(group), status=status.HTTP_201_CREATED)

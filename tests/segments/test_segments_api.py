@@ -533,3 +533,13 @@ def test_without_a_valid_session_token_everything_is_401(client, devstore, setti
             assert response.status_code == 401, response.content
             assert b"Buyers" not in response.content
     assert counts() == before
+
+
+def test_ids_beyond_any_row_are_404_not_errors(api, django_capture_on_commit_callbacks):
+    created = create(api, django_capture_on_commit_callbacks, {"name": "Buyers", "rules": BUYERS})
+    huge = 10**30
+    assert api.get(f"/api/segments/{huge}").status_code == 404
+    assert api.get(f"/api/segments/{created['id']}/why/{huge}").status_code == 404
+    assert api.post("/api/segments", {"name": "X", "rules": BUYERS, "group": huge}).status_code == 404
+    assert api.post("/api/segments/dry-run", {"rules": BUYERS, "segment": huge}).status_code == 404
+    assert api.get(f"/api/segments/{created['id']}/members", after=str(2**63 - 1)).json()["members"] == []

@@ -25,4 +25,7 @@ def test_demo_installs_backfills_repairs_and_prints_the_admin_url(tmp_path):
     assert "-> " in out and "/auth/callback" in out                      # the real OAuth hops
     assert "backfill done: 300 customers" in out
     assert "reconciliation repaired" in out and "repaired 0 rows" not in out
+    # Segments from every template, computed over the history, then moved by the live traffic.
+    assert "seg:vip " in out and "seg:high-value-cart-abandoners" in out
+    assert "entries (definition)" in out and "(event)" in out
     assert "/admin/apps/shopseg-dev-key" in out.splitlines()[-1]

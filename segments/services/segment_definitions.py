@@ -63,7 +63,7 @@ def _unique_handle(shop: Shop, name: str) -> str:
 
 
 def segment_create(*, shop: Shop, name: str, rules: object, author: str = "", reason: str = "",
-                   template: str = "", **settings) -> Segment:
+                   template: str = "", handle: str = "", **settings) -> Segment:
     """A new segment at version 1; its membership is computed in the background.
 
     Raises RuleError / SettingsError (nothing saved) when the rules or settings cannot be used.
@@ -73,7 +73,7 @@ def segment_create(*, shop: Shop, name: str, rules: object, author: str = "", re
     if problems:
         raise SettingsError(problems)
     with transaction.atomic():
-        segment = Segment.objects.create(shop=shop, name=name.strip(), handle=_unique_handle(shop, name),
+        segment = Segment.objects.create(shop=shop, name=name.strip(), handle=_unique_handle(shop, handle or name),
                                          template=template, compute_requested_at=timezone.now(), **settings)
         SegmentVersion.objects.create(segment=segment, number=1, rules=ruleset.to_document(),
                                       summary=describe(ruleset), diff=rules_diff(None, ruleset),

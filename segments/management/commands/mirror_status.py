@@ -36,6 +36,7 @@ class Command(BaseCommand):
                 "webhooks": vars(webhook_health(shop_domain=shop.domain)),
                 "webhooks_pending": WebhookEvent.objects.filter(shop_domain=shop.domain,
                                                                 status=EventStatus.PENDING).count(),
+                "dirty_customers": Customer.objects.filter(shop=shop, dirty_at__isnull=False).count(),
                 "abandoned_checkouts": Checkout.objects.filter(shop=shop, completed_at__isnull=True,
                                                                deleted_at__isnull=True).count(),
             })

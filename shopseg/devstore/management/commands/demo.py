@@ -58,10 +58,10 @@ class Command(BaseCommand):
         python = sys.executable
         manage = str(Path(settings.BASE_DIR) / "manage.py")
 
-        self._say("1/7 migrating the app database")
+        self._say("1/8 migrating the app database")
         subprocess.run([python, manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
 
-        self._say(f"2/7 starting devstore on {devstore_url}, seeding {opts['shop']} "
+        self._say(f"2/8 starting devstore on {devstore_url}, seeding {opts['shop']} "
                   f"with {opts['customers']:,} customers")
         self._spawn("devstore", [python, manage, "devstore", "--port", str(opts["devstore_port"]),
                                  "--db", str(self.state / "devstore.db"), "--shop", opts["shop"],
@@ -70,7 +70,7 @@ class Command(BaseCommand):
                                  "--app-url", app_url + "/"], env)
         self._wait_http(f"{devstore_url}/_control/health", "devstore", timeout=300)
 
-        self._say(f"3/7 starting shopseg on {app_url}")
+        self._say(f"3/8 starting shopseg on {app_url}")
         self._spawn("web", [str(Path(python).parent / "gunicorn"), "-c", str(Path(settings.BASE_DIR) / "shopseg" /
                             "gunicorn_conf.py"), "shopseg.wsgi", "--bind", f"127.0.0.1:{opts['app_port']}",
                             "--workers", "2", "--threads", "4"], env)
@@ -85,16 +85,21 @@ class Command(BaseCommand):
         else:
             self._say("   REDIS_URL is not set: tasks run in-process")
 
-        self._say("4/7 installing shopseg into the shop through OAuth")
+        self._say("4/8 installing shopseg into the shop through OAuth")
         admin_url = self._install(devstore_url, opts["shop"], env["SHOPIFY_API_KEY"])
 
-        self._say("5/7 backfilling the store's history (bulk operations, streamed into the mirror)")
+        self._say("5/8 backfilling the store's history (bulk operations, streamed into the mirror)")
         self._wait_backfill(opts["shop"], env)
 
-        self._say("6/7 live traffic as webhooks, then deliveries lost on purpose and repaired")
-        self._traffic(devstore_url, opts["shop"], env)
+        self._say("6/8 segments from every template, computed over the history")
+        self._segments(opts["shop"], env, create=True)
 
-        self._say("7/7 ready")
+        self._say("7/8 live traffic as webhooks, then deliveries lost on purpose and repaired")
+        self._traffic(devstore_url, opts["shop"], env)
+        self._say("   segments after the live traffic (entries and exits by trigger):")
+        self._segments(opts["shop"], env, create=False)
+
+        self._say("8/8 ready")
         self.stdout.write(self.style.SUCCESS(f"\n  shopseg admin (embedded in devstore's Shopify admin):\n  {admin_url}\n"))
         if opts["exit_after_install"]:
             return
@@ -139,6 +144,27 @@ class Command(BaseCommand):
                 return
             time.sleep(1)
         raise CommandError(f"the backfill did not finish; see {self.state}/web.log")
+
+    def _segments(self, shop: str, env: dict[str, str], *, create: bool) -> None:
+        """Create the template segments (first call), wait for their recomputes, print the table."""
+        if not create:
+            self._settle(shop, env)
+        argv = ["segments", "--shop", shop, "--wait", "300"] + (["--from-templates"] if create else [])
+        for row in json.loads(self._app_command(env, *argv)):
+            holdout = f" ({row['holdout']:,} held out)" if row["holdout"] else ""
+            changes = ", ".join(f"{n:,} {kind}" for kind, n in row["history"].items())
+            self._say(f"   {row['tag']:<30} {row['members']:>6,} members{holdout}"
+                      + (f"  [{changes}]" if not create and changes else ""))
+
+    def _settle(self, shop: str, env: dict[str, str], timeout: float = 60) -> None:
+        """Without a worker, dirty customers are recomputed by running the periodic task once."""
+        if not env.get("REDIS_URL"):
+            self._app_command(env, "shell", "-c", "from segments.tasks.metrics import metrics_dirty_refresh_task; "
+                                                  "[metrics_dirty_refresh_task() for _ in range(20)]")
+            return
+        deadline = time.monotonic() + timeout
+        while self._mirror(shop, env).get("dirty_customers") and time.monotonic() < deadline:
+            time.sleep(0.5)
 
     def _wait_processed(self, shop: str, env: dict[str, str], timeout: float = 120) -> None:
         """Deliveries are answered at once and applied by the worker: wait until none is pending."""

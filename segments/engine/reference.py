@@ -27,11 +27,13 @@ Readings of the spec where it could be read two ways (each also at the place it 
   an incremental refresh they may differ from the table by design.
 - Money ratios (refund_rate, discount_dependence) are exact decimal quotients rounded once to the
   nearest double; count ratios are int / int (the nearest double of the exact quotient).
+- The median gap behind `replenishment_ratio` interpolates two middle gaps as the table's SQL does
+  on PostgreSQL (percentile_cont: low + 0.5 * (high - low)), not as (low + high) / 2; the two can
+  differ in the last binary place, which only a rule value equal to the exact ratio can notice.
 """
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -381,9 +383,20 @@ def _discounted(order: Order) -> bool:
 
 
 def _median_gap_days(orders: list[Order]) -> float | None:
-    """Median of the days (of 24 hours) between consecutive orders; None with fewer than two."""
-    gaps = [(b.created_at - a.created_at).total_seconds() / 86400 for a, b in zip(orders, orders[1:])]
-    return statistics.median(gaps) if gaps else None
+    """Median of the days (of 24 hours) between consecutive orders; None with fewer than two.
+
+    With an even number of gaps, the two middle ones are interpolated as PostgreSQL's
+    percentile_cont(0.5) does, low + 0.5 * (high - low), which the metrics table stores: in binary
+    floating point it can be one unit in the last place away from (low + high) / 2.
+    """
+    gaps = sorted((b.created_at - a.created_at).total_seconds() / 86400 for a, b in zip(orders, orders[1:]))
+    if not gaps:
+        return None
+    middle = len(gaps) // 2
+    if len(gaps) % 2:
+        return gaps[middle]
+    low, high = gaps[middle - 1], gaps[middle]
+    return low + 0.5 * (high - low)
 
 
 def _nearest_rank(sorted_values: list, position: int):

@@ -15,6 +15,9 @@ from segments.engine import metrics_table
 from segments.models import Customer, Shop
 
 DIRTY_BATCH = 500
+# Marks older than a full rebuild's start by this much are covered by it; younger ones may come
+# from a writer transaction that committed after the rebuild's snapshot, so they stay.
+DIRTY_MARGIN = dt.timedelta(seconds=60)
 _CLEAR_CHUNK = 500   # (pk, dirty_at) pairs per clearing UPDATE
 
 
@@ -75,3 +78,9 @@ def dirty_customers_refresh(*, shop: Shop, limit: int = DIRTY_BATCH, now: dt.dat
             unchanged = reduce(or_, (Q(pk=pk, dirty_at=mark) for pk, mark, _ in marks[start:start + _CLEAR_CHUNK]))
             Customer.objects.filter(unchanged, shop=shop).update(dirty_at=None, dirty_cause="")
     return ids
+
+
+def dirty_marks_clear(*, shop: Shop, before: dt.datetime) -> int:
+    """Clear the marks set before `before`: a full rebuild and recompute that started after them
+    has seen their changes."""
+    return Customer.objects.filter(shop=shop, dirty_at__lt=before).update(dirty_at=None, dirty_cause="")

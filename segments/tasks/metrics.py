@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
 from segments.models import BackfillStatus, Customer, Shop, ShopStatus, Trigger
 from segments.services.membership import segments_recompute
-from segments.services.metrics import customer_metrics_rebuild, dirty_customers_refresh
+from segments.services.metrics import DIRTY_MARGIN, customer_metrics_rebuild, dirty_customers_refresh, dirty_marks_clear
 from shopseg.enqueue import enqueue
 
 __all__ = ["customer_metrics_rebuild_task", "metrics_dirty_refresh_task", "shops_metrics_rebuild_task"]
@@ -18,8 +19,11 @@ def customer_metrics_rebuild_task(shop_id: int, trigger: str = Trigger.NIGHTLY, 
     shop = Shop.objects.filter(pk=shop_id, status=ShopStatus.INSTALLED).first()
     if shop is None:
         return None
-    written = customer_metrics_rebuild(shop=shop)
+    started = timezone.now()
+    written = customer_metrics_rebuild(shop=shop, now=started)
     segments_recompute(shop=shop, trigger=trigger, cause=cause)
+    # The marks this covered need no incremental pass (after a backfill: every customer's).
+    dirty_marks_clear(shop=shop, before=started - DIRTY_MARGIN)
     return written
 
 

@@ -246,3 +246,22 @@ def test_bad_rules_or_settings_save_nothing(shop, store):
         segment_create(shop=shop, name="Bad", rules=BUYERS, holdout_percent=80)
     assert error.value.problems[0].path == "holdout_percent"
     assert not Segment.objects.exists() and not SegmentVersion.objects.exists()
+
+
+def test_a_full_rebuild_clears_the_marks_it_covered_but_not_younger_ones(shop, store):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from segments.tasks.metrics import customer_metrics_rebuild_task
+
+    make_segment(shop, "buyers", BUYERS)
+    old = Customer.objects.get(shop=shop, shopify_id=1)
+    young = Customer.objects.get(shop=shop, shopify_id=2)
+    Customer.objects.filter(shop=shop).update(dirty_at=None)
+    Customer.objects.filter(pk=old.pk).update(dirty_at=timezone.now() - dt.timedelta(hours=1), dirty_cause="backfill")
+    Customer.objects.filter(pk=young.pk).update(dirty_at=timezone.now(), dirty_cause="orders/create")
+    customer_metrics_rebuild_task(shop.pk, Trigger.EVENT, "backfill")
+    assert Customer.objects.get(pk=old.pk).dirty_at is None
+    assert Customer.objects.get(pk=young.pk).dirty_at is not None
+    assert MembershipEvent.objects.filter(cause="backfill", trigger=Trigger.EVENT).count() == 3

@@ -190,9 +190,12 @@ class ShopSync(models.Model):
 
     shop = models.OneToOneField("segments.Shop", on_delete=models.CASCADE, related_name="sync")
     backfill_status = models.CharField(max_length=10, choices=BackfillStatus.choices, default=BackfillStatus.PENDING)
-    bulk_operation_id = models.CharField(max_length=100, blank=True)
-    objects_total = models.BigIntegerField(null=True, blank=True)      # Shopify's objectCount when known
+    bulk_operation_id = models.CharField(max_length=100, blank=True)  # the export being (or next to be) loaded
+    objects_total = models.BigIntegerField(null=True, blank=True)      # Shopify's objectCounts so far, all stages
     lines_done = models.BigIntegerField(default=0)                     # JSONL lines applied: the resume point
+    # The backfill's exports in loading order, each {root, search, operation, status, objects, ...};
+    # see segments/services/backfill.py.
+    stages = models.JSONField(default=list, blank=True)
     backfill_started_at = models.DateTimeField(null=True, blank=True)
     backfill_finished_at = models.DateTimeField(null=True, blank=True)
     backfill_error = models.TextField(blank=True)

@@ -9,10 +9,15 @@ from .segments import (
     ExclusiveGroup, Membership, MembershipEvent, Segment, SegmentClock, SegmentStatus, SegmentVersion, TagChange,
     Trigger,
 )
+from .tags import (
+    BulkStatus, CustomerTag, DriftPolicy, LedgerState, OwnedTag, TagAudit, TagBulkOperation, TagResult, TagSource,
+)
 
 __all__ = [
     "BackfillStatus", "Cart", "Checkout", "ComplianceKind", "ComplianceRequest", "Customer", "Device", "LineItem",
     "MarketingState", "OAuthState", "Order", "Product", "Refund", "ShippingSpeed", "Shop", "ShopStatus", "ShopSync",
     "CustomerMetrics", "ExclusiveGroup", "Membership", "MembershipEvent", "Segment", "SegmentClock", "SegmentStatus",
     "SegmentVersion", "TagChange", "Trigger",
+    "BulkStatus", "CustomerTag", "DriftPolicy", "LedgerState", "OwnedTag", "TagAudit", "TagBulkOperation", "TagResult",
+    "TagSource",
 ]

@@ -67,6 +67,11 @@ class Segment(models.Model):
         return self.name
 
     @property
+    def tag(self) -> str:
+        """The tag members get in Shopify: the shop's prefix and the handle (`seg:vip`)."""
+        return f"{self.shop.tag_prefix}{self.handle}"
+
+    @property
     def computing(self) -> bool:
         """True while membership lags the current version (a recompute is queued or running)."""
         return self.status == SegmentStatus.ACTIVE and self.computed_version != self.current_version
@@ -131,17 +136,37 @@ class MembershipEvent(models.Model):
 
 
 class TagChange(models.Model):
-    """A tag membership wants added to or removed from a customer in Shopify; consumed by tag sync."""
+    """The tag sync outbox: a tag membership wants added to or removed from a customer in Shopify.
+
+    Written by segments.services.membership (one row per non-holdout entry or exit, and per holdout
+    entry or exit when the shop has a holdout tag) and by drift and resync checks; consumed by
+    segments.services.tag_sync, which marks a row processed only after Shopify confirmed the
+    customer's diff (a crash before that replays it; tagsAdd and tagsRemove are set operations).
+    Columns the raw INSERT does not name have database defaults.
+    """
 
     shop = models.ForeignKey("segments.Shop", on_delete=models.CASCADE, related_name="+", db_index=False)
     customer = models.ForeignKey("segments.Customer", on_delete=models.CASCADE, related_name="+", db_index=False)
     tag = models.CharField(max_length=255)
     add = models.BooleanField()
     created_at = models.DateTimeField()
+    segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                db_index=False)
+    version = models.PositiveIntegerField(null=True, blank=True)        # the segment version that decided it
+    source = models.CharField(max_length=12, db_default="membership")   # models.tags.TagSource
+    processed_at = models.DateTimeField(null=True, blank=True)           # NULL: still to do
+    result = models.CharField(max_length=16, blank=True, db_default="")  # models.tags.TagResult, or "noop"
+    attempts = models.PositiveSmallIntegerField(db_default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)        # backoff after an error
+    last_error = models.CharField(max_length=255, blank=True, db_default="")
+    bulk = models.ForeignKey("segments.TagBulkOperation", null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+", db_index=False)          # claimed by a running bulk mutation
 
     class Meta:
         indexes = [models.Index(fields=["shop", "id"], name="tagchange_shop_id"),
-                   models.Index(fields=["customer"], name="tagchange_customer")]
+                   models.Index(fields=["customer"], name="tagchange_customer"),
+                   models.Index(fields=["shop", "id"], name="tagchange_pending",
+                                condition=models.Q(processed_at__isnull=True))]
 
 
 class SegmentClock(models.Model):

@@ -37,6 +37,12 @@ class Shop(models.Model):
     payload_retention_days = models.PositiveIntegerField(default=30)   # raw webhook payloads kept this long
     checkout_abandon_minutes = models.PositiveIntegerField(default=60)  # a checkout not completed by then is abandoned
 
+    # Tag sync (segments.services.tag_sync; contract in models/tags.py and the README's "Tag sync").
+    tag_prefix = models.CharField(max_length=40, default="seg:")        # segment tags are prefix + handle
+    holdout_tag = models.CharField(max_length=255, blank=True)          # "" none; "seg:{handle}-control" per segment
+    drift_policy = models.CharField(max_length=10, default="repair")    # models.tags.DriftPolicy: repair | report
+    tag_metafield = models.BooleanField(default=False)                  # also write the JSON segments metafield
+
     installed_at = models.DateTimeField(default=timezone.now)
     uninstalled_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

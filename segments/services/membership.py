@@ -259,10 +259,16 @@ def _apply(cursor, shop: Shop, *, trigger: str, cause: str, now: dt.datetime) ->
         f"FROM {CHANGES} x JOIN segments_segment s ON s.id = x.segment_id "
         f"JOIN segments_customer c ON c.id = x.customer_id LEFT JOIN {CAUSES} k ON k.customer_id = x.customer_id",
         params)
+    # Tag sync's outbox: members get the shop's prefix + handle; holdout members only the shop's
+    # holdout tag, when it has one ("{handle}" in it names the segment).
     cursor.execute(
-        f"INSERT INTO segments_tagchange (shop_id, customer_id, tag, {connection.ops.quote_name('add')}, created_at) "
-        f"SELECT %(shop)s, x.customer_id, %(prefix)s || s.handle, x.entered, %(now)s "
-        f"FROM {CHANGES} x JOIN segments_segment s ON s.id = x.segment_id WHERE NOT x.holdout", params)
+        f"INSERT INTO segments_tagchange (shop_id, customer_id, tag, {connection.ops.quote_name('add')}, created_at, "
+        f"segment_id, version) "
+        f"SELECT %(shop)s, x.customer_id, CASE WHEN x.holdout THEN replace(sh.holdout_tag, '{{handle}}', s.handle) "
+        f"ELSE COALESCE(NULLIF(sh.tag_prefix, ''), %(prefix)s) || s.handle END, x.entered, %(now)s, "
+        f"x.segment_id, s.current_version "
+        f"FROM {CHANGES} x JOIN segments_segment s ON s.id = x.segment_id JOIN segments_shop sh ON sh.id = s.shop_id "
+        f"WHERE NOT x.holdout OR sh.holdout_tag <> ''", params)
     return entries, exits
 
 

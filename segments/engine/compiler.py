@@ -33,6 +33,7 @@ from segments.engine.rules import All, Any_, Condition, Node, Not, RuleSet
 from segments.engine.windows import Interval, Window, holiday_windows, resolve_window
 
 OWNED_TAG_PREFIX = "seg:"   # the app's own tags; has_tag never matches them
+TAG_SPACE = " \t\n\r\f\v"   # trimmed around tags before comparing
 
 _COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=", "neq": "<>"}
 _FLOAT_TYPES = ("ratio", "number")
@@ -338,16 +339,18 @@ class Compiler:
         return f"CASE WHEN {denominator} > 0 THEN CAST({numerator} * 1.0 / {denominator} AS {_double()}) END"
 
     def _has_tag(self, tag: str) -> str:
-        wanted = tag.strip().lower()
-        if wanted.startswith(OWNED_TAG_PREFIX):
+        # Both sides are folded by the same SQL (lower() of the trimmed text), so a tag always
+        # matches itself, whatever its script; Python's lower() differs from the database's on a
+        # few letters (a final sigma, a dotted capital I).
+        if tag.strip(TAG_SPACE).lower().startswith(OWNED_TAG_PREFIX):
             return "FALSE"
-        if connection.vendor == "postgresql":
-            tags = "jsonb_array_elements_text(c.tags) AS t(value)"
-            trim = "btrim(t.value)"
-        else:
-            tags = "json_each(c.tags) AS t"
-            trim = "trim(t.value)"
-        return f"EXISTS (SELECT 1 FROM {tags} WHERE lower({trim}) = {self.param(wanted)})"
+        trim = "btrim" if connection.vendor == "postgresql" else "trim"
+        space = self.param(TAG_SPACE)
+        tags = "jsonb_array_elements_text(c.tags) AS t(value)" if connection.vendor == "postgresql" \
+            else "json_each(c.tags) AS t"
+        folded = f"lower({trim}(t.value, {space}))"
+        return (f"EXISTS (SELECT 1 FROM {tags} WHERE {folded} = lower({trim}({self.param(tag)}, {space})) "
+                f"AND {folded} NOT LIKE '{OWNED_TAG_PREFIX}%%')")
 
     def _calendar_intervals(self, condition: Condition) -> list[Interval]:
         """The season's months or the holiday's dates in every year the shop has orders."""

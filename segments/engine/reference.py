@@ -16,7 +16,8 @@ Readings of the spec where it could be read two ways (each also at the place it 
   customer who never abandoned anything.
 - `within_last_days N` has no upper end: a date after today (an order timestamped in the future)
   is "on or after today - N days" and matches.
-- `has_tag`: a tag is the app's own when, stripped of surrounding spaces and lower-cased, it
+- `has_tag`: a tag is the app's own when, stripped of surrounding spaces, tabs and line breaks
+  (TAG_SPACE) and lower-cased, it
   starts with "seg:"; such tags never match, so neither does a parameter that starts with "seg:".
 - `cart_activity`: distinct carts whose token is the cart token of any of the customer's checkouts
   (completed, abandoned, deleted or not yet abandoned: any checkout row), each counted once however
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from segments.engine.compiler import OWNED_TAG_PREFIX, TAG_SPACE
 from segments.engine.metrics_table import PREMIUM_POSITION
 from segments.engine.registry import Metric, rfm_group
 from segments.engine.rules import All, Any_, Condition, Not, Node, RuleSet, conditions
@@ -47,7 +49,6 @@ from segments.engine.windows import Window, holiday_windows, resolve_window
 from segments.models import Cart, Checkout, Customer, CustomerMetrics, LineItem, Order, Shop
 
 CENT = Decimal("0.01")
-OWNED_TAG_PREFIX = "seg:"
 EXPEDITED = "expedited"
 UNKNOWN_DEVICE = "unknown"
 
@@ -254,11 +255,11 @@ class Reference:
             case "sms_marketing":
                 return customer.sms_marketing
             case "has_tag":
-                wanted = params["tag"].strip().lower()
+                wanted = params["tag"].strip(TAG_SPACE).lower()
                 for tag in customer.tags or []:
                     if not isinstance(tag, str):
                         continue
-                    normal = tag.strip().lower()
+                    normal = tag.strip(TAG_SPACE).lower()
                     if normal.startswith(OWNED_TAG_PREFIX):
                         continue
                     if normal == wanted:

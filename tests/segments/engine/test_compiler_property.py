@@ -260,21 +260,21 @@ def _has_tag_case(tag: str, param: str):
     return expected, evaluate(ruleset, shop=s.shop, now=NOWS[0]), customer.pk
 
 
-def test_compiler_bug_has_tag_greek_capitals_match_themselves():
+def test_has_tag_greek_capitals_match_themselves():
     # Python lower-cases a word-final capital sigma to "ς", PostgreSQL's lower() to "σ".
     expected, got, pk = _has_tag_case("ΣΊΣΥΦΟΣ", "ΣΊΣΥΦΟΣ")
     assert expected == {pk}
     assert got == expected
 
 
-def test_compiler_bug_has_tag_dotted_capital_i_matches_itself():
+def test_has_tag_dotted_capital_i_matches_itself():
     # Python lower-cases "İ" to "i" + U+0307 (two characters), PostgreSQL's lower() to "i".
     expected, got, pk = _has_tag_case("İstanbul", "İstanbul")
     assert expected == {pk}
     assert got == expected
 
 
-def test_compiler_bug_has_tag_with_a_trailing_tab_matches_itself():
+def test_has_tag_with_a_trailing_tab_matches_itself():
     # str.strip() drops the tab from the parameter; btrim() keeps it on the tag.
     expected, got, pk = _has_tag_case("vip\t", "vip\t")
     assert expected == {pk}

@@ -265,3 +265,35 @@ def test_a_full_rebuild_clears_the_marks_it_covered_but_not_younger_ones(shop, s
     assert Customer.objects.get(pk=old.pk).dirty_at is None
     assert Customer.objects.get(pk=young.pk).dirty_at is not None
     assert MembershipEvent.objects.filter(cause="backfill", trigger=Trigger.EVENT).count() == 3
+
+
+def _sweep_marks(shop: Shop, start: dt.datetime, end: dt.datetime) -> set[int]:
+    """Start the clock at `start`, sweep to `end`; the shopify ids marked with cause "time"."""
+    from segments.models import SegmentClock
+
+    Customer.objects.filter(shop=shop).update(dirty_at=None, dirty_cause="")
+    SegmentClock.objects.update_or_create(shop=shop, defaults={"swept_until": start})
+    segments_time_sweep(shop=shop, now=end)
+    return set(Customer.objects.filter(shop=shop, dirty_cause="time").values_list("shopify_id", flat=True))
+
+
+def test_time_sweep_catches_a_replenishment_ratio_crossing_its_threshold(shop):
+    m = Mirror(shop)
+    m.customer(1)
+    m.order(1, 30)
+    m.order(1, 20)             # gap 10 days; the ratio reaches 1.5 fifteen days after the last order
+    customer_metrics_rebuild(shop=shop, now=NOW)
+    make_segment(shop, "due", {"version": 1, "include": {"metric": "replenishment_ratio", "op": "gte",
+                                                         "value": "1.5"}})
+    due = days(20) + dt.timedelta(days=15)
+    assert _sweep_marks(shop, due - dt.timedelta(minutes=2), due - dt.timedelta(minutes=1)) == set()
+    assert _sweep_marks(shop, due - dt.timedelta(minutes=1), due + dt.timedelta(seconds=30)) == {1}
+
+
+def test_time_sweep_catches_a_checkout_turning_abandoned(shop):
+    m = Mirror(shop)
+    m.customer(1)
+    m.checkout(1, 0.5)          # created 12 hours before NOW: abandoned 60 minutes later
+    created = NOW - dt.timedelta(days=0.5)
+    assert _sweep_marks(shop, created + dt.timedelta(minutes=30), created + dt.timedelta(minutes=59)) == set()
+    assert _sweep_marks(shop, created + dt.timedelta(minutes=59), created + dt.timedelta(minutes=61)) == {1}

@@ -28,7 +28,7 @@ NEWER = "(t.updated_at IS NULL OR excluded.updated_at >= t.updated_at)"
 CUSTOMER_SIGNALS = ("email", "state", "email_marketing", "sms_marketing")
 CONSENTS = ("email_marketing", "sms_marketing")
 UNKNOWN = "unknown"
-# Tags the app writes (the design's default per-shop prefix); changes to them are our own echo.
+# Tags the app writes start with the shop's `tag_prefix` (this is its default); changes to them are our own echo.
 OWNED_TAG_PREFIX = "seg:"
 
 
@@ -249,13 +249,22 @@ def customer_consent_apply(*, shop: Shop, shopify_id: int, email_marketing: str 
     return changed
 
 
+def _owned_prefix(shop: Shop) -> str:
+    """The shop's tag prefix as stored (callers often hold a Shop with only its pk loaded)."""
+    prefix = Shop.objects.filter(pk=shop.pk).values_list("tag_prefix", flat=True).first()
+    return prefix or OWNED_TAG_PREFIX
+
+
 def customer_tags_apply(*, shop: Shop, shopify_id: int, added: Sequence[str] = (),
-                        removed: Sequence[str] = (), owned_prefix: str = OWNED_TAG_PREFIX) -> bool:
+                        removed: Sequence[str] = (), owned_prefix: str | None = None) -> bool:
     """customer.tags_added / _removed: Shopify tags are case-insensitive sets.
 
     Returns whether the stored tags changed. Only a change to a tag the app does not own marks the
-    customer dirty (rules may use merchant tags); our own `seg:` writes echoing back do not.
+    customer dirty (rules may use merchant tags); our own writes (the shop's `tag_prefix`, `seg:` by
+    default) echoing back do not.
     """
+    if owned_prefix is None:
+        owned_prefix = _owned_prefix(shop)
     with transaction.atomic(savepoint=False):
         _customer_pks(shop=shop, shopify_ids={shopify_id})  # a tag event may beat customers/create
         customer = (Customer.objects.select_for_update().filter(shop=shop, shopify_id=shopify_id,

@@ -156,13 +156,14 @@ def customer_tags(app: DevstoreApp, request: Request, shop: str, customer_id: in
     """GET: the tags Shopify holds. POST {add, remove}: a staff member edits them by hand."""
     _shop(app, shop)
     if request.method == "POST":
-        from .tags import customer_tags_add, customer_tags_remove
+        from .state import gid
+        from .tags import add_tags, remove_tags
 
         body = _body(request)
         if body.get("add"):
-            customer_tags_add(app.store, shop, customer_id, list(body["add"]))
+            add_tags(app.store, shop, gid("Customer", customer_id), list(body["add"]))
         if body.get("remove"):
-            customer_tags_remove(app.store, shop, customer_id, list(body["remove"]))
+            remove_tags(app.store, shop, gid("Customer", customer_id), list(body["remove"]))
     row = app.store.conn().execute("SELECT tags FROM customers WHERE shop = ? AND id = ?",
                                    (shop, customer_id)).fetchone()
     if row is None:

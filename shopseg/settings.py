@@ -120,7 +120,19 @@ CELERY_BEAT_SCHEDULE: dict = {
                                 "schedule": crontab(hour=3, minute=15)},
     # Windows that passed, hysteresis holds that ended, recomputes that never finished.
     "segments-minute": {"task": "segments.tasks.membership.segments_minute_task", "schedule": 60.0},
+    # Tag sync: shops with due tag changes get a sync run; the hourly check finds drift and gaps.
+    "tags-sync-sweep": {"task": "segments.tasks.tags.tags_sync_sweep_task",
+                        "schedule": env("SHOPSEG_TAG_SYNC_SECONDS", 1.0, cast=float)},
+    "tags-check": {"task": "segments.tasks.tags.shops_tags_check_task",
+                   "schedule": env("SHOPSEG_TAG_CHECK_SECONDS", 3600.0, cast=float)},
 }
+# Tag sync (segments.services.tag_sync): mutations per request (10 points each, under Shopify's
+# 1,000-point cap), how long one run may go on, from how many customers a diff becomes a bulk
+# mutation (0: never), and how long processed outbox rows are kept.
+SHOPSEG_TAG_SYNC_MAX_MUTATIONS = env("SHOPSEG_TAG_SYNC_MAX_MUTATIONS", 99, cast=int)
+SHOPSEG_TAG_SYNC_RUN_SECONDS = env("SHOPSEG_TAG_SYNC_RUN_SECONDS", 50.0, cast=float)
+SHOPSEG_TAG_BULK_THRESHOLD = env("SHOPSEG_TAG_BULK_THRESHOLD", 1000, cast=int)
+SHOPSEG_TAG_OUTBOX_RETENTION_DAYS = env("SHOPSEG_TAG_OUTBOX_RETENTION_DAYS", 7, cast=int)
 
 # --- Shopify ----------------------------------------------------------------------------------
 SHOPIFY_API_KEY = env("SHOPIFY_API_KEY") if PRODUCTION else env("SHOPIFY_API_KEY", "shopseg-dev-key")

@@ -105,18 +105,29 @@ def customers_merged(shop_domain: str, payload: dict) -> None:
                                merged_shopify_id=merge.merged_shopify_id)
 
 
-def customer_tags_added(shop_domain: str, payload: dict) -> None:
+def _customer_tags_changed(shop_domain: str, payload: dict, *, added: bool) -> None:
+    """customer.tags_added / _removed, by anyone (our own writes included). Tag sync first sees the
+    change (stale events about our tags are dropped, drift is noticed); the writer then applies it,
+    marking the customer dirty only for tags outside the shop's prefix."""
+    from segments.services.tag_drift import tag_event_observe
+
     shop = _installed_shop(shop_domain)
-    if shop is not None:
-        change = rest.tag_change(payload)
-        writer.customer_tags_apply(shop=shop, shopify_id=change.customer_shopify_id, added=change.tags)
+    if shop is None:
+        return
+    change = rest.tag_change(payload)
+    tags = tag_event_observe(shop_id=shop.pk, shopify_id=change.customer_shopify_id, tags=change.tags, added=added,
+                             occurred_at=rest.timestamp(payload.get("occurredAt")))
+    if tags:
+        writer.customer_tags_apply(shop=shop, shopify_id=change.customer_shopify_id,
+                                   **({"added": tags} if added else {"removed": tags}))
+
+
+def customer_tags_added(shop_domain: str, payload: dict) -> None:
+    _customer_tags_changed(shop_domain, payload, added=True)
 
 
 def customer_tags_removed(shop_domain: str, payload: dict) -> None:
-    shop = _installed_shop(shop_domain)
-    if shop is not None:
-        change = rest.tag_change(payload)
-        writer.customer_tags_apply(shop=shop, shopify_id=change.customer_shopify_id, removed=change.tags)
+    _customer_tags_changed(shop_domain, payload, added=False)
 
 
 def _consent_apply(shop_domain: str, consent: rest.ConsentRecord) -> None:

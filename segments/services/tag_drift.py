@@ -99,7 +99,8 @@ def shop_tags_check(*, shop: Shop, now: dt.datetime | None = None) -> int:
     candidates |= set(CustomerTag.objects.filter(shop=shop).values_list("customer_id", flat=True))
     candidates -= set(TagChange.objects.filter(shop=shop, processed_at__isnull=True)
                       .values_list("customer_id", flat=True))
-    candidates -= set(CustomerTag.objects.filter(shop=shop, sent_at__gt=now - CHECK_GRACE)
+    candidates -= set(CustomerTag.objects.filter(shop=shop, sent_at__gt=now - CHECK_GRACE,
+                                                 state__in=[LedgerState.PENDING, LedgerState.ACTIVE])
                       .values_list("customer_id", flat=True))
     queued = []
     ordered = sorted(candidates)

@@ -15,7 +15,7 @@ from segments.models import Customer, Segment, SegmentVersion, Shop, TagChange
 from segments.services.membership import segments_recompute
 from segments.services.metrics import customer_metrics_rebuild
 from segments.services.shop_throttle import ShopThrottle
-from shopseg.devstore.state import iso, utcnow
+from shopseg.devstore.state import Event, iso, utcnow
 from tests.segments.engine.test_metrics_table import Mirror
 
 BUYERS = {"version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1}}
@@ -31,6 +31,7 @@ class TagStore:
     shop: Shop
     mirror: Mirror
     sids: list[int] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
     # -- setting up --------------------------------------------------------------------------------
     def customers(self, count: int, tags: list[str] | None = None) -> list[int]:
@@ -77,15 +78,10 @@ class TagStore:
         self.devstore.control("POST", f"/shops/{self.shop.domain}/customers/{sid}/tags",
                               json={"add": list(add), "remove": list(remove)})
 
-    def tag_events(self, topic: str, sid: int | None = None) -> list[dict]:
-        """Webhook payloads devstore generated for our shop (whether or not delivered)."""
-        rows = self.devstore.store.conn().execute(
-            "SELECT body FROM webhook_deliveries WHERE shop = ? AND topic = ? ORDER BY id",
-            (self.shop.domain, topic)).fetchall()
-        bodies = [json.loads(r["body"]) for r in rows]
-        if sid is not None:
-            bodies = [b for b in bodies if b.get("customerId") == f"gid://shopify/Customer/{sid}"]
-        return bodies
+    def tag_events(self, topic: str, sid: int | None = None) -> list[Event]:
+        """Events devstore fired for this shop since the fixture began (each becomes webhooks)."""
+        return [e for e in self.events if e.shop == self.shop.domain and e.topic == topic
+                and (sid is None or e.id == sid)]
 
     def pending(self) -> int:
         return TagChange.objects.filter(shop=self.shop, processed_at__isnull=True).count()
@@ -96,4 +92,8 @@ def tagstore(installed_shop, devstore, settings) -> TagStore:
     settings.REDIS_URL = ""
     settings.SHOPSEG_TAG_BULK_THRESHOLD = 0          # the bulk path has its own tests
     ShopThrottle(installed_shop.pk).reset()
-    return TagStore(devstore=devstore, shop=installed_shop, mirror=Mirror(installed_shop))
+    tagstore = TagStore(devstore=devstore, shop=installed_shop, mirror=Mirror(installed_shop))
+    listeners = devstore.store._listeners      # devstore has no unsubscribe; tests remove their own
+    listeners.append(tagstore.events.append)
+    yield tagstore
+    listeners.remove(tagstore.events.append)

@@ -47,7 +47,8 @@ class TagStore:
                  for sid in ids])
         customers_upsert(shop=self.shop, records=[
             CustomerRecord(sid, updated_at=timezone.now() - dt.timedelta(days=400), email=f"c{sid}@example.com",
-                           created_at=timezone.now() - dt.timedelta(days=400), tags=list(tags or []))
+                           created_at=timezone.now() - dt.timedelta(days=400), tags=list(tags or []),
+                           first_name="Test", last_name="Customer", state="enabled")
             for sid in ids])
         self.sids += ids
         return ids

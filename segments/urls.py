@@ -2,7 +2,7 @@
 from django.urls import path
 
 from segments.api import ShopDetailView
-from segments.views import compliance, embedded, install, segments_api
+from segments.views import compliance, embedded, install, segments_api, sync_api
 
 app_name = "segments"
 
@@ -25,4 +25,7 @@ urlpatterns = [
     path("api/segments/<int:pk>/why/<int:customer_pk>", segments_api.SegmentWhyView.as_view(),
          name="api-segment-why"),
     path("api/groups", segments_api.GroupListView.as_view(), name="api-groups"),
+    path("api/segments/<int:pk>/snippet", sync_api.SegmentSnippetView.as_view(), name="api-segment-snippet"),
+    path("api/sync", sync_api.SyncStatusView.as_view(), name="api-sync"),
+    path("api/sync/audit", sync_api.SyncAuditView.as_view(), name="api-sync-audit"),
 ]

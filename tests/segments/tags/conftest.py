@@ -57,7 +57,8 @@ class TagStore:
         self.mirror.order(sid, days_ago)
 
     def segment(self, handle: str, rules: dict, **fields) -> Segment:
-        segment = Segment.objects.create(shop=self.shop, name=handle.title(), handle=handle, **fields)
+        fields.setdefault("name", handle.title())
+        segment = Segment.objects.create(shop=self.shop, handle=handle, **fields)
         SegmentVersion.objects.create(segment=segment, number=1, rules=rules)
         return segment
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -85,6 +86,18 @@ class TagStore:
         return [e for e in self.events if e.shop == self.shop.domain and e.topic == topic
                 and (sid is None or e.id == sid)]
 
+    def deliveries_settle(self, timeout: float = 60.0) -> None:
+        """Wait until devstore has attempted every delivery for this shop (the app under live_server
+        has processed each one it accepted before answering)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pending = self.devstore.control("GET", f"/shops/{self.shop.domain}/webhooks",
+                                            params={"status": "pending", "limit": 1})["deliveries"]
+            if not pending:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"deliveries for {self.shop.domain} still pending after {timeout}s")
+
     def pending(self) -> int:
         return TagChange.objects.filter(shop=self.shop, processed_at__isnull=True).count()
 
@@ -94,8 +107,14 @@ def tagstore(installed_shop, devstore, settings) -> TagStore:
     settings.REDIS_URL = ""
     settings.SHOPSEG_TAG_BULK_THRESHOLD = 0          # the bulk path has its own tests
     ShopThrottle(installed_shop.pk).reset()
+    # The app here is Django's test client, which devstore cannot reach: deliveries would only fail
+    # (slowly, for every later test); events are observed through a listener instead.
+    devstore.control("POST", "/faults", json={"shop": installed_shop.domain, "kind": "drop_webhooks",
+                                              "params": {"rate": 1.0}})
     tagstore = TagStore(devstore=devstore, shop=installed_shop, mirror=Mirror(installed_shop))
     listeners = devstore.store._listeners      # devstore has no unsubscribe; tests remove their own
     listeners.append(tagstore.events.append)
     yield tagstore
     listeners.remove(tagstore.events.append)
+    devstore.control("POST", "/faults", json={"shop": installed_shop.domain, "kind": "drop_webhooks",
+                                              "params": None})

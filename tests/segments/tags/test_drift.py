@@ -23,17 +23,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def live(devstore, live_server, settings) -> TagStore:
+def live(devstore, live_server, settings):
     settings.REDIS_URL = ""                      # deliveries are drained in-process as they arrive
     settings.SHOPSEG_TAG_BULK_THRESHOLD = 0
     domain, _ = install_live(devstore, live_server, settings)
     shop = Shop.objects.get(domain=domain)
     ShopThrottle(shop.pk).reset()
-    return TagStore(devstore=devstore, shop=shop, mirror=Mirror(shop))
+    live = TagStore(devstore=devstore, shop=shop, mirror=Mirror(shop))
+    yield live
+    devstore.control("POST", "/faults", json={"shop": domain, "kind": "drop_webhooks", "params": None})
+    live.deliveries_settle()       # nothing of this shop reaches the app during the next test
 
 
 def flush(live: TagStore) -> None:
-    assert live.devstore.control("POST", "/webhooks/flush?timeout=60", timeout=90)["idle"]
+    live.deliveries_settle()
 
 
 def tagged_members(live: TagStore, count: int, policy: str = "repair") -> list[int]:
@@ -61,7 +64,7 @@ def test_our_own_writes_echo_back_without_marking_anyone_dirty(live):
     assert live.pending() == 0
     assert all(Customer.objects.get(shop=live.shop, shopify_id=sid).tags == ["merchant", "seg:buyers"]
                for sid in sids)
-    assert not TagAudit.objects.filter(source=TagSource.DRIFT).exists()
+    assert not TagAudit.objects.filter(shop=live.shop, source=TagSource.DRIFT).exists()
 
 
 def test_our_echo_with_a_custom_prefix_marks_nobody_dirty(live):
@@ -81,11 +84,11 @@ def test_a_tag_removed_by_hand_is_repaired(live):
     live.hand_edit(a, remove=["seg:buyers"])
     flush(live)
     # then the delivery queued a drift check, and the next sync writes the tag again
-    assert TagChange.objects.filter(source=TagSource.DRIFT, processed_at__isnull=True).count() == 1
+    assert TagChange.objects.filter(shop=live.shop, source=TagSource.DRIFT, processed_at__isnull=True).count() == 1
     report = shop_tags_sync(shop_id=live.shop.pk)
     assert report.calls == 1
     assert live.tags(a) == ["merchant", "seg:buyers"] and live.tags(b) == ["merchant", "seg:buyers"]
-    repair = TagAudit.objects.get(source=TagSource.DRIFT)
+    repair = TagAudit.objects.get(shop=live.shop, source=TagSource.DRIFT)
     assert (repair.customer_shopify_id, repair.add, repair.result) == (a, True, TagResult.APPLIED)
 
 
@@ -96,9 +99,9 @@ def test_a_tag_removed_by_hand_is_reported_and_left_off(live):
     shop_tags_sync(shop_id=live.shop.pk)
     # then nothing was written back; the drift is in the audit and the ledger remembers it
     assert live.tags(a) == ["merchant"]
-    report = TagAudit.objects.get(source=TagSource.DRIFT)
+    report = TagAudit.objects.get(shop=live.shop, source=TagSource.DRIFT)
     assert (report.add, report.result) == (False, TagResult.REPORTED)
-    assert CustomerTag.objects.get().state == LedgerState.SUPPRESSED
+    assert CustomerTag.objects.get(shop=live.shop).state == LedgerState.SUPPRESSED
     # and later checks and syncs leave it as the merchant made it
     assert shop_tags_check(shop=live.shop, now=timezone.now() + CHECK_GRACE) == 0
     assert shop_tags_sync(shop_id=live.shop.pk).calls == 0
@@ -111,7 +114,8 @@ def test_a_removal_only_reconciliation_saw_is_repaired_by_the_periodic_check(liv
     live.devstore.control("POST", "/faults", json={"shop": live.shop.domain, "kind": "drop_webhooks",
                                                    "params": {"rate": 1.0}})
     live.hand_edit(a, remove=["seg:buyers"])
-    live.devstore.control("DELETE", "/faults")
+    live.devstore.control("POST", "/faults", json={"shop": live.shop.domain, "kind": "drop_webhooks",
+                                                   "params": None})
     # when reconciliation reads the customer (through the writer, as reconcile does)
     customers_upsert(shop=live.shop, records=[CustomerRecord(a, updated_at=timezone.now(), tags=["merchant"],
                                                              email=f"c{a}@example.com")])
@@ -135,7 +139,7 @@ def test_look_alikes_added_by_hand_are_reported_and_never_removed(live):
     live.hand_edit(outsider, add=["seg:one-timers", "seg:vip-old"])
     flush(live)
     # then our tag on a non-member is reported (the look-alike we never wrote is just theirs)
-    reported = TagAudit.objects.get(source=TagSource.DRIFT)
+    reported = TagAudit.objects.get(shop=live.shop, source=TagSource.DRIFT)
     assert (reported.customer_shopify_id, reported.tag, reported.add, reported.result) == (
         outsider, "seg:one-timers", True, TagResult.REPORTED)
     # and no sync or check ever removes them, not even after the customer enters and leaves
@@ -152,7 +156,7 @@ def test_look_alikes_added_by_hand_are_reported_and_never_removed(live):
 
 def test_a_late_echo_of_our_own_removal_does_not_undo_a_later_add(live):
     (a,) = tagged_members(live, 1)
-    ours = TagAudit.objects.get()
+    ours = TagAudit.objects.get(shop=live.shop)
     # a tags_removed event that happened before our add arrives late: it is not applied
     payload = {"customerId": f"gid://shopify/Customer/{a}", "tags": ["seg:buyers"],
                "occurredAt": (ours.at - dt.timedelta(seconds=30)).isoformat()}

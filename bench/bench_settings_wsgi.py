@@ -1,7 +1,16 @@
-"""WSGI entry point with the benchmark settings."""
+"""WSGI entry point with the benchmark settings, served exactly as shopseg/wsgi.py serves the app.
+
+SHOPSEG_BENCH_NO_FAST_PATH=1 leaves the fast path out (the webhook goes through Django's view),
+for comparison.
+"""
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.bench_settings")
 application = get_wsgi_application()
+
+if not os.environ.get("SHOPSEG_BENCH_NO_FAST_PATH"):
+    from webhooks.fastpath import wrap
+
+    application = wrap(application)

@@ -1,18 +1,25 @@
 """Webhook endpoint throughput and latency under gunicorn + PostgreSQL, against a no-op view.
 
-    .venv/bin/python bench/webhook_endpoint_bench.py [--seconds 15] [--connections 16] [--workers 4]
+    .venv/bin/python bench/webhook_endpoint_bench.py [--seconds 15] [--rounds 1] [--connections 16]
+        [--workers N] [--threads N] [--no-fast-path] [--access-log]
 
-Starts gunicorn on a dedicated PostgreSQL database with Redis as the broker (deliveries are
-recorded and enqueued exactly as in production; no worker drains the queue during the run), then
-drives it with wrk: first the no-op Django view (the baseline), then POST /webhooks/shopify with
-validly signed orders/create deliveries, each with a fresh X-Shopify-Webhook-Id. Prints requests/s,
-latency percentiles, and the ratios to the targets (500/s, p99 <= 50 ms, >= 60% of the no-op view).
+Starts gunicorn with the app's gunicorn config (shopseg/gunicorn_conf.py: worker class, workers and
+threads as production runs them, unless overridden) on a dedicated PostgreSQL database with Redis
+as the broker (deliveries are recorded and scheduled exactly as in production; no worker drains
+the queue during the run), serving the app's WSGI entry point (bench/bench_settings_wsgi.py: the
+same fast path as shopseg/wsgi.py) plus a no-op Django view. Then drives it with wrk: the no-op
+view (the baseline), then POST /webhooks/shopify with validly signed orders/create deliveries,
+each with a fresh X-Shopify-Webhook-Id; with --rounds N the two alternate N times and the figures
+add up (a fairer ratio on a machine whose load changes). Prints requests/s, latency percentiles,
+the ratios to the targets (500/s, p99 <= 50 ms, >= 60% of the no-op view) and the CPU time each
+part of the system spent per request.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -43,6 +50,7 @@ done = function(summary, latency, requests)
     summary.errors.status))
 end
 """
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def sh(*args, env=None, check=True):
@@ -58,23 +66,83 @@ def prepare_database(env):
     sh(sys.executable, "manage.py", "shell", "--no-imports", "-c", script, env=env)
 
 
-def wrk(url, body_file, headers, seconds, connections, lua_path):
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def processes(server_pid: int) -> dict[str, list[int]]:
+    """The pids whose CPU is the system under test: gunicorn, its PostgreSQL backends, Redis."""
+    backends = sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc",
+                  f"SELECT pid FROM pg_stat_activity WHERE datname = '{DB}' AND pid <> pg_backend_pid()").stdout
+    redis = sh("pgrep", "-x", "redis-server", check=False).stdout
+    return {"gunicorn": [server_pid, *children(server_pid)], "postgres": [int(p) for p in backends.split()],
+            "redis": [int(p) for p in redis.split()]}
+
+
+def machine_cpu() -> float:
+    """Busy CPU seconds of the whole machine (every process, other people's included)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / TICK
+
+
+def wrk(url, headers, seconds, connections, lua_path, server_pid=None):
     args = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", lua_path]
     args += [part for k, v in headers.items() for part in ("-H", f"{k}: {v}")]
     args.append(url)
-    env = dict(os.environ, WRK_BODY=body_file)
-    out = subprocess.run(args, capture_output=True, text=True, env=env).stdout
+    pids = processes(server_pid) if server_pid else {}
+    before = {name: sum(cpu_seconds(p) for p in ps) for name, ps in pids.items()}
+    machine, kids = machine_cpu(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(args, capture_output=True, text=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next(line for line in out.splitlines() if line.startswith("JSON "))
     figures = json.loads(line[5:])
-    figures["rps"] = figures["requests"] / figures["seconds"]
+    figures["cpu"] = {name: sum(cpu_seconds(p) for p in ps) - before[name] for name, ps in pids.items()}
+    figures["cpu"]["wrk"] = (after.ru_utime + after.ru_stime) - (kids.ru_utime + kids.ru_stime)
+    figures["cpu"]["machine"] = machine_cpu() - machine
     return figures
+
+
+def combine(runs: list[dict]) -> dict:
+    """Several runs of one path as one: requests and CPU add up, percentiles weighted by requests."""
+    total = sum(r["requests"] for r in runs)
+    out = {"requests": total, "seconds": sum(r["seconds"] for r in runs),
+           "errors": sum(r["errors"] for r in runs), "non2xx": sum(r["non2xx"] for r in runs)}
+    for p in ("p50", "p90", "p99"):
+        out[p] = sum(r[p] * r["requests"] for r in runs) / total
+    out["p99_max"] = max(r["p99"] for r in runs)
+    out["cpu"] = {k: sum(r["cpu"][k] for r in runs) for k in runs[0]["cpu"]}
+    out["rps"] = total / out["seconds"]
+    return out
+
+
+def redis_sets() -> int:
+    stats = sh("redis-cli", "INFO", "commandstats").stdout
+    line = next((x for x in stats.splitlines() if x.startswith("cmdstat_set:")), "")
+    return int(line.split("calls=")[1].split(",")[0]) if line else 0
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=1, help="alternate no-op and webhook runs this many times")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, help="override shopseg/gunicorn_conf.py")
+    parser.add_argument("--threads", type=int, help="override shopseg/gunicorn_conf.py")
+    parser.add_argument("--worker-class", help="override shopseg/gunicorn_conf.py")
+    parser.add_argument("--access-log", action="store_true", help="keep the config's access log (to /dev/null)")
+    parser.add_argument("--no-fast-path", action="store_true", help="serve the webhook through Django's view")
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--topic", default="orders/create")
     opts = parser.parse_args()
@@ -82,6 +150,8 @@ def main():
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.bench_settings",
                DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}", REDIS_URL="redis://127.0.0.1:6379/14",
                SHOPSEG_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+    if opts.no_fast_path:
+        env["SHOPSEG_BENCH_NO_FAST_PATH"] = "1"
     os.chdir(ROOT)
     prepare_database(env)
     sh("redis-cli", "-n", "14", "FLUSHDB")
@@ -102,10 +172,16 @@ def main():
     # wrk.body must be set from Lua; read the exact signed bytes from the file.
     lua.write_text(f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()\n' + LUA)
 
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "bench.bench_settings_wsgi:application", "--bind",
-         f"127.0.0.1:{opts.port}", "--workers", str(opts.workers), "--log-level", "warning"],
-        env=env, cwd=ROOT)
+    # The app's gunicorn config, with the access log sent to /dev/null (--access-log) or left out.
+    conf = tmp / "gunicorn_conf.py"
+    conf.write_text(f"exec(open({str(ROOT / 'shopseg' / 'gunicorn_conf.py')!r}).read())\n"
+                    f"accesslog = {'/dev/null' if opts.access_log else None!r}\n")
+    args = [str(Path(sys.executable).parent / "gunicorn"), "-c", str(conf), "bench.bench_settings_wsgi:application", "--bind", f"127.0.0.1:{opts.port}", "--log-level", "warning"]
+    for flag, value in (("--workers", opts.workers), ("--threads", opts.threads),
+                        ("--worker-class", opts.worker_class)):
+        if value:
+            args += [flag, str(value)]
+    server = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -115,23 +191,39 @@ def main():
             except httpx.HTTPError:
                 time.sleep(0.2)
         base = f"http://127.0.0.1:{opts.port}"
-        # warm up both paths (connections, imports)
-        wrk(f"{base}/bench/noop", body_file, headers, 2, opts.connections, str(lua))
-        wrk(f"{base}/webhooks/shopify", body_file, headers, 2, opts.connections, str(lua))
-        noop = wrk(f"{base}/bench/noop", body_file, headers, opts.seconds, opts.connections, str(lua))
-        hook = wrk(f"{base}/webhooks/shopify", body_file, headers, opts.seconds, opts.connections, str(lua))
+        # warm up both paths (connections, imports, prepared statements)
+        wrk(f"{base}/bench/noop", headers, 2, opts.connections, str(lua))
+        wrk(f"{base}/webhooks/shopify", headers, 2, opts.connections, str(lua))
+        config = sh(sys.executable, "-c", f"import runpy, json; c = runpy.run_path({str(conf)!r}); "
+                    "print(json.dumps({k: c.get(k) for k in ('worker_class', 'workers', 'threads')}))").stdout
+        sets_before = redis_sets()
+        noops, hooks = [], []
+        for _ in range(opts.rounds):
+            noops.append(wrk(f"{base}/bench/noop", headers, opts.seconds, opts.connections, str(lua), server.pid))
+            hooks.append(wrk(f"{base}/webhooks/shopify", headers, opts.seconds, opts.connections, str(lua),
+                             server.pid))
+        sets = redis_sets() - sets_before
     finally:
         server.terminate()
         server.wait(timeout=20)
+    noop, hook = combine(noops), combine(hooks)
     recorded = sh(sys.executable, "manage.py", "shell", "--no-imports", "-c",
                   "from webhooks.models import WebhookEvent; print(WebhookEvent.objects.count())", env=env).stdout
     queued = sh("redis-cli", "-n", "14", "LLEN", "default").stdout.strip()
 
-    print(f"gunicorn workers={opts.workers}, wrk connections={opts.connections}, {opts.seconds}s per run")
+    print(f"gunicorn -c shopseg/gunicorn_conf.py ({json.loads(config)}); overrides: workers={opts.workers} "
+          f"threads={opts.threads} worker_class={opts.worker_class}; access log "
+          f"{'on' if opts.access_log else 'off'}; fast path {'off' if opts.no_fast_path else 'on'}; "
+          f"wrk connections={opts.connections}, {opts.rounds} x {opts.seconds}s per path")
     for name, f in (("no-op Django view (baseline)", noop), ("POST /webhooks/shopify", hook)):
         print(f"{name:30s} {f['rps']:8.0f} req/s   p50 {f['p50']:6.1f} ms   p90 {f['p90']:6.1f} ms   "
-              f"p99 {f['p99']:6.1f} ms   errors {f['errors']}   non-2xx {f['non2xx']}")
-    print(f"deliveries recorded: {recorded.strip()}   tasks queued in Redis: {queued}")
+              f"p99 {f['p99']:6.1f} ms (worst run {f['p99_max']:.1f})   errors {f['errors']}   non-2xx {f['non2xx']}")
+    print("CPU per request, microseconds (gunicorn = master + workers; postgres = this database's backends):")
+    for name, f in (("no-op", noop), ("webhook", hook)):
+        parts = "  ".join(f"{k} {1e6 * v / f['requests']:5.0f}" for k, v in f["cpu"].items() if k != "machine")
+        print(f"  {name:8s} {parts}   whole machine {1e6 * f['cpu']['machine'] / f['requests']:5.0f}")
+    print(f"deliveries recorded: {recorded.strip()}   Redis SETs during the runs: {sets}   "
+          f"tasks queued in Redis: {queued}")
     print(f"throughput / 500 per s target: {hook['rps'] / 500:.2f}")
     print(f"p99 / 50 ms target:            {hook['p99'] / 50:.2f} (lower is better)")
     print(f"throughput / no-op view:       {hook['rps'] / noop['rps']:.2f} (target >= 0.60)")

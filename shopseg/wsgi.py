@@ -1,7 +1,15 @@
-"""WSGI entry point (gunicorn shopseg.wsgi)."""
+"""WSGI entry point (gunicorn shopseg.wsgi).
+
+POST /webhooks/shopify is answered by `webhooks.fastpath` in front of Django (same checks, same
+code, without the middleware chain); every other request goes to Django.
+"""
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopseg.settings")
 application = get_wsgi_application()
+
+from webhooks.fastpath import wrap  # noqa: E402 - needs the settings configured above
+
+application = wrap(application)

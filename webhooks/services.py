@@ -8,7 +8,9 @@ import logging
 import random
 from dataclasses import dataclass
 
-from django.db import DataError, connection, transaction
+import psycopg
+import psycopg.types.string
+from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -34,7 +36,7 @@ class Delivery:
     event_id: str
     api_version: str
     triggered_at: dt.datetime | None
-    payload: dict
+    body: str      # the JSON text as received; the recording statement checks it is a JSON object
 
 
 def delivery_parse(*, headers, body: bytes) -> Delivery:
@@ -46,19 +48,26 @@ def delivery_parse(*, headers, body: bytes) -> Delivery:
     if len(topic) > 100 or len(webhook_id) > 100:
         raise DeliveryInvalid("header too long")
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise DeliveryInvalid("body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise DeliveryInvalid("body is not a JSON object")
+        text = body.decode()
+    except UnicodeDecodeError:
+        raise DeliveryInvalid(NOT_JSON) from None
     triggered = parse_datetime(headers.get("X-Shopify-Triggered-At", "") or "") if headers.get(
         "X-Shopify-Triggered-At") else None
+    if triggered is not None and timezone.is_naive(triggered):
+        triggered = timezone.make_aware(triggered)   # as the model field would (without its warning)
     return Delivery(topic=topic, shop_domain=shop, webhook_id=webhook_id,
                     event_id=headers.get("X-Shopify-Event-Id", "")[:100],
                     api_version=headers.get("X-Shopify-API-Version", "")[:20], triggered_at=triggered,
-                    payload=payload)
+                    body=text)
 
 
+NOT_JSON = "body is not JSON"
+NOT_OBJECT = "body is not a JSON object"
+
+# On PostgreSQL the statement itself validates the body: the cast to jsonb refuses anything that is
+# not JSON (DataError), and a document that is not an object becomes NULL, which the NOT NULL payload
+# column refuses (IntegrityError) before the webhook id is even compared, so no refusal stores a row.
+# The JSON is parsed once, by PostgreSQL, which has to parse it to store it as jsonb anyway.
 RECORD_SQL = """
 INSERT INTO webhooks_webhookevent
     (webhook_id, event_id, shop_domain, topic, api_version, triggered_at, payload, received_at, status,
@@ -69,40 +78,99 @@ SELECT %(webhook_id)s, %(event_id)s, %(shop)s, %(topic)s, %(api_version)s, %(tri
                 SELECT 1 FROM segments_shop WHERE domain = %(shop)s AND status = %(installed)s))
             THEN %(pending)s ELSE %(ignored)s END,
        0, %(now)s, ''
+FROM {body}
+WHERE true  -- SQLite needs it to read ON CONFLICT as the upsert clause after a FROM
 ON CONFLICT (webhook_id) DO NOTHING
 RETURNING id, status
 """
+POSTGRES_RECORD_SQL = RECORD_SQL.format(
+    payload="CASE WHEN jsonb_typeof(body.doc) = 'object' THEN body.doc END",
+    body="(SELECT CAST(%(payload)s AS jsonb) AS doc OFFSET 0) AS body")   # OFFSET 0: cast (parse) once
+OTHER_RECORD_SQL = RECORD_SQL.format(payload="%(payload)s", body="(SELECT 1) AS body")
+
+_PENDING, _IGNORED, _INSTALLED = EventStatus.PENDING.value, EventStatus.IGNORED.value, ShopStatus.INSTALLED.value
 
 
-def webhook_event_record(*, delivery: Delivery, raw_body: bytes | None = None) -> tuple[int, str] | None:
+def _record_params(delivery: Delivery, *, django_prep: bool = True) -> dict:
+    """The statement's parameters; `django_prep` runs the datetimes through the model fields, as the
+    Django connection (SQLite included) needs; psycopg takes aware datetimes as they are."""
+    now, triggered = timezone.now(), delivery.triggered_at
+    if django_prep:
+        now = WebhookEvent._meta.get_field("received_at").get_db_prep_save(now, connection)
+        triggered = WebhookEvent._meta.get_field("triggered_at").get_db_prep_save(triggered, connection)
+    return {
+        "webhook_id": delivery.webhook_id, "event_id": delivery.event_id, "shop": delivery.shop_domain,
+        "topic": delivery.topic, "api_version": delivery.api_version, "triggered_at": triggered,
+        "payload": delivery.body,   # stored as received, never re-encoded
+        "now": now, "known": delivery.topic in HANDLERS, "always": delivery.topic in ALWAYS_PROCESSED,
+        "installed": _INSTALLED, "pending": _PENDING, "ignored": _IGNORED,
+    }
+
+
+def _refused(exc: Exception) -> DeliveryInvalid | None:
+    """The DeliveryInvalid for a database error that means the body is unusable; None for any other."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, psycopg.Error) else exc
+    if isinstance(exc, (DataError, psycopg.DataError)):
+        return DeliveryInvalid(NOT_JSON)
+    if isinstance(cause, psycopg.errors.NotNullViolation) and cause.diag.column_name == "payload":
+        return DeliveryInvalid(NOT_OBJECT)
+    return None
+
+
+def webhook_event_record(*, delivery: Delivery) -> tuple[int, str] | None:
     """Store the delivery once, in one statement; None for a duplicate.
 
     Unknown topics, and shops we do not serve, are kept as ignored. One round trip (no separate
     shop lookup, no savepoint) keeps the endpoint fast under Shopify's bursts.
     """
-    known = delivery.topic in HANDLERS
-    field = WebhookEvent._meta.get_field("payload")
-    params = {
-        "webhook_id": delivery.webhook_id, "event_id": delivery.event_id, "shop": delivery.shop_domain,
-        "topic": delivery.topic, "api_version": delivery.api_version,
-        "triggered_at": WebhookEvent._meta.get_field("triggered_at").get_db_prep_save(delivery.triggered_at,
-                                                                                       connection),
-        # The body was parsed and checked to be a JSON object; store its bytes rather than re-encoding.
-        "payload": raw_body.decode() if raw_body is not None else field.get_db_prep_save(delivery.payload, connection),
-        "now": WebhookEvent._meta.get_field("received_at").get_db_prep_save(timezone.now(), connection),
-        "known": known, "always": delivery.topic in ALWAYS_PROCESSED, "installed": ShopStatus.INSTALLED.value,
-        "pending": EventStatus.PENDING.value, "ignored": EventStatus.IGNORED.value,
-    }
-    payload_sql = "CAST(%(payload)s AS jsonb)" if connection.vendor == "postgresql" else "%(payload)s"
+    if connection.vendor == "postgresql":
+        sql = POSTGRES_RECORD_SQL
+    else:   # no jsonb to validate the body: Python does it
+        sql = OTHER_RECORD_SQL
+        try:
+            document = json.loads(delivery.body)
+        except ValueError:
+            raise DeliveryInvalid(NOT_JSON) from None
+        if not isinstance(document, dict):
+            raise DeliveryInvalid(NOT_OBJECT)
+    params = _record_params(delivery)
     # Outside a transaction this is one round trip (autocommit); inside one, a savepoint keeps a
     # refused payload from aborting the caller's transaction.
     guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
         with guard, connection.cursor() as cursor:
-            cursor.execute(RECORD_SQL.format(payload=payload_sql), params)
+            cursor.execute(sql, params)
             row = cursor.fetchone()
-    except DataError:  # JSON that PostgreSQL's jsonb refuses (e.g. \u0000): a bad delivery, not a crash
-        raise DeliveryInvalid("payload cannot be stored as JSON") from None
+    except (DataError, IntegrityError) as exc:
+        refused = _refused(exc)
+        if refused is None:
+            raise
+        raise refused from None
+    return (row[0], row[1]) if row else None
+
+
+def record_cursor(conn: psycopg.Connection) -> psycopg.Cursor:
+    """A cursor for `webhook_event_record_psycopg` on a psycopg connection in autocommit."""
+    cursor = psycopg.Cursor(conn)   # server-side binding, so the statement can be prepared
+    # Strings typed as text rather than "unknown": one parameter is both a column value and a
+    # comparison operand, and PostgreSQL must deduce a single type for it.
+    cursor.adapters.register_dumper(str, psycopg.types.string.StrDumper)
+    return cursor
+
+
+def webhook_event_record_psycopg(cursor: psycopg.Cursor, *, delivery: Delivery) -> tuple[int, str] | None:
+    """The same statement as `webhook_event_record`, prepared, on a `record_cursor` (webhooks.fastpath).
+
+    The connection is in autocommit: when this returns, the delivery is committed.
+    """
+    try:
+        row = cursor.execute(POSTGRES_RECORD_SQL, _record_params(delivery, django_prep=False),
+                             prepare=True).fetchone()
+    except (psycopg.DataError, psycopg.IntegrityError) as exc:
+        refused = _refused(exc)
+        if refused is None:
+            raise
+        raise refused from None
     return (row[0], row[1]) if row else None
 
 

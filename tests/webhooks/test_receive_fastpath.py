@@ -1,0 +1,244 @@
+"""POST /webhooks/shopify as production serves it: gunicorn running shopseg.wsgi, where
+webhooks.fastpath answers the path in front of Django. Every receiving case of test_receive.py, over
+real HTTP, plus what only the fast path has (its own connection, the hand-off to Django)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from segments.models import Shop, ShopStatus
+from shopseg.shopify.signatures import webhook_hmac
+from webhooks.dispatch import DRAIN_FLAG
+from webhooks.models import EventStatus, WebhookEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)   # gunicorn's connections see only committed rows
+ROOT = Path(__file__).resolve().parents[2]
+REDIS = "redis://127.0.0.1:6379/11"
+MAX_BODY = 64 * 1024
+PREVIOUS_SECRET = "previous-secret-" + "y" * 30
+SAMPLE = (ROOT / "bench" / "order_sample.json").read_bytes()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(redis_url: str) -> tuple[subprocess.Popen, str]:
+    db = connection.settings_dict
+    port = _free_port()
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="shopseg.settings", REDIS_URL=redis_url,
+               DATABASE_URL=f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
+                            f"{db['NAME']}",
+               SHOPIFY_API_SECRET=settings.SHOPIFY_API_SECRET, SHOPIFY_API_SECRET_PREVIOUS=PREVIOUS_SECRET,
+               SHOPSEG_MAX_BODY_BYTES=str(MAX_BODY), SHOPSEG_LOG_LEVEL="WARNING")
+    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "shopseg" / "gunicorn_conf.py"),
+                               "shopseg.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+                               "--threads", "2", "--access-logfile", "/dev/null"],
+                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return server, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError(f"gunicorn did not start: {server.stderr.read().decode()[-2000:]}")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+@pytest.fixture(scope="module")
+def gunicorn(django_db_setup, django_db_blocker):
+    """shopseg.wsgi under gunicorn (the production entry point, fast path included) on the test database."""
+    server, url = _start(REDIS)
+    yield url
+    _stop(server)
+
+
+@pytest.fixture(scope="module")
+def gunicorn_dead_redis(django_db_setup, django_db_blocker):
+    server, url = _start("redis://127.0.0.1:1/0")   # nothing listens there: Redis and the broker are down
+    yield url
+    _stop(server)
+
+
+@pytest.fixture
+def flag():
+    client = redis.Redis.from_url(REDIS)
+    client.delete(DRAIN_FLAG)
+    yield client
+    client.flushdb()
+
+
+def deliver(url, topic, shop, body: bytes, *, secret=None, webhook_id=None, headers=None, path="/webhooks/shopify",
+            method="POST"):
+    sent = {
+        "Content-Type": "application/json", "X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": shop,
+        "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()), "X-Shopify-Event-Id": "e1",
+        "X-Shopify-API-Version": "2026-10", "X-Shopify-Triggered-At": "2026-11-20T10:00:00Z",
+        "X-Shopify-Hmac-Sha256": webhook_hmac(body, secret or settings.SHOPIFY_API_SECRET),
+    }
+    sent.update(headers or {})
+    return httpx.request(method, url + path, content=body, headers={k: v for k, v in sent.items() if v is not None},
+                         timeout=10)
+
+
+def test_bad_signature_is_401_and_stores_nothing(gunicorn):
+    response = deliver(gunicorn, "orders/create", "a.myshopify.com", b'{"id": 1}', secret="wrong")
+    assert response.status_code == 401 and response.json() == {"error": "invalid signature"}
+    assert WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("hmac_header", ["", None, "not base64 at all"])
+def test_missing_or_garbled_signature_is_401(gunicorn, hmac_header):
+    response = deliver(gunicorn, "orders/create", "a.myshopify.com", b'{"id": 1}',
+                       headers={"X-Shopify-Hmac-Sha256": hmac_header})
+    assert response.status_code == 401 and WebhookEvent.objects.count() == 0
+
+
+def test_signature_is_checked_before_the_body_is_looked_at(gunicorn):
+    """Malformed JSON with a bad signature is a 401, not a 400: nothing is parsed before the HMAC."""
+    response = deliver(gunicorn, "orders/create", "a.myshopify.com", b"{not json", secret="wrong")
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("raw, headers", [
+    (b"{not json", {}),
+    (b"[1, 2]", {}),
+    (b'"a string"', {}),
+    (b"", {}),
+    (b'{"note": "\\u0000"}', {}),            # JSON, but not JSON PostgreSQL can store
+    (b'{"id": 1}\xff', {}),                    # not UTF-8
+    (b'{"id": 1}', {"X-Shopify-Topic": ""}),
+    (b'{"id": 1}', {"X-Shopify-Topic": None}),
+    (b'{"id": 1}', {"X-Shopify-Webhook-Id": ""}),
+    (b'{"id": 1}', {"X-Shopify-Shop-Domain": "evil.com"}),
+    (b'{"id": 1}', {"X-Shopify-Shop-Domain": None}),
+    (b'{"id": 1}', {"X-Shopify-Topic": "x" * 101}),
+])
+def test_malformed_is_400_and_stores_nothing(gunicorn, raw, headers):
+    response = deliver(gunicorn, "orders/create", "a.myshopify.com", raw, headers=headers)
+    assert response.status_code == 400, response.text
+    assert "error" in response.json()
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_not_an_object_is_400_even_when_the_id_was_seen(gunicorn):
+    webhook_id = str(uuid.uuid4())
+    assert deliver(gunicorn, "orders/create", "a.myshopify.com", b'{"id": 1}', webhook_id=webhook_id).status_code == 200
+    assert deliver(gunicorn, "orders/create", "a.myshopify.com", b"[1]", webhook_id=webhook_id).status_code == 400
+    assert WebhookEvent.objects.count() == 1
+
+
+def test_oversized_is_413_and_stores_nothing(gunicorn):
+    body = json.dumps({"blob": "x" * MAX_BODY}).encode()
+    response = deliver(gunicorn, "orders/create", "a.myshopify.com", body)
+    assert response.status_code == 413 and WebhookEvent.objects.count() == 0
+
+
+def test_previous_secret_verifies_during_rotation(gunicorn):
+    response = deliver(gunicorn, "shop/update", "a.myshopify.com", b'{"id": 1}', secret=PREVIOUS_SECRET)
+    assert response.status_code == 200 and WebhookEvent.objects.count() == 1
+
+
+def test_duplicate_delivery_is_200_and_recorded_once(gunicorn):
+    webhook_id = str(uuid.uuid4())
+    for _ in range(3):
+        assert deliver(gunicorn, "orders/create", "a.myshopify.com", b'{"id": 1}',
+                       webhook_id=webhook_id).status_code == 200
+    assert WebhookEvent.objects.filter(webhook_id=webhook_id).count() == 1
+
+
+def test_unknown_topic_is_recorded_as_ignored(gunicorn):
+    assert deliver(gunicorn, "made/up", "a.myshopify.com", b'{"id": 1}').status_code == 200
+    assert WebhookEvent.objects.get().status == EventStatus.IGNORED
+
+
+@pytest.mark.parametrize("status", [None, ShopStatus.UNINSTALLED])
+def test_unknown_or_uninstalled_shop_is_recorded_as_ignored(gunicorn, flag, status):
+    domain = f"s{uuid.uuid4().hex[:10]}.myshopify.com"
+    if status:
+        Shop.objects.create(domain=domain, access_token="shpat_x", scopes="read_orders", status=status)
+    assert deliver(gunicorn, "orders/create", domain, SAMPLE).status_code == 200
+    assert WebhookEvent.objects.get().status == EventStatus.IGNORED
+    assert not flag.exists(DRAIN_FLAG)      # nothing to process, nothing scheduled
+
+
+def test_installed_shop_delivery_is_stored_as_sent_and_processing_is_scheduled(gunicorn, flag):
+    shop = Shop.objects.create(domain=f"s{uuid.uuid4().hex[:10]}.myshopify.com", access_token="shpat_x",
+                               scopes="read_orders")
+    response = deliver(gunicorn, "orders/create", shop.domain.upper(), SAMPLE, webhook_id="w-1")
+    assert response.status_code == 200 and response.content == b""
+    assert "X-Frame-Options" not in response.headers        # answered by the fast path, not Django's middleware
+    event = WebhookEvent.objects.get()
+    assert (event.webhook_id, event.shop_domain, event.topic, event.status) == (
+        "w-1", shop.domain, "orders/create", EventStatus.PENDING)
+    assert event.payload == json.loads(SAMPLE)
+    assert (event.event_id, event.api_version, event.triggered_at.isoformat()) == (
+        "e1", "2026-10", "2026-11-20T10:00:00+00:00")
+    assert flag.exists(DRAIN_FLAG)                          # the drain was scheduled after the commit
+    assert flag.llen("default") == 1                        # one drain task on the broker
+
+
+def test_app_uninstalled_is_always_pending(gunicorn, flag):
+    domain = f"s{uuid.uuid4().hex[:10]}.myshopify.com"
+    assert deliver(gunicorn, "app/uninstalled", domain, b'{"id": 1}').status_code == 200
+    assert WebhookEvent.objects.get().status == EventStatus.PENDING
+
+
+def test_dead_redis_and_broker_still_record_and_answer(gunicorn_dead_redis):
+    shop = Shop.objects.create(domain=f"s{uuid.uuid4().hex[:10]}.myshopify.com", access_token="shpat_x",
+                               scopes="read_orders")
+    response = deliver(gunicorn_dead_redis, "orders/create", shop.domain, SAMPLE)
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().status == EventStatus.PENDING     # the sweeper will drain it
+
+
+def test_a_dropped_database_connection_is_replaced_without_failing_a_delivery(gunicorn):
+    assert deliver(gunicorn, "orders/create", "a.myshopify.com", b'{"id": 1}').status_code == 200
+    with connection.cursor() as cursor:   # kill every connection gunicorn holds to the test database
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    for _ in range(4):   # whichever thread takes them, each finds its connection dead and reconnects
+        assert deliver(gunicorn, "orders/create", "a.myshopify.com", b'{"id": 2}').status_code == 200
+    assert WebhookEvent.objects.count() == 5
+
+
+# -- what the fast path hands to Django ------------------------------------------------------------------
+def test_other_methods_go_to_django(gunicorn):
+    response = deliver(gunicorn, "orders/create", "a.myshopify.com", b"", method="GET")
+    assert response.status_code == 405 and response.headers["Allow"] == "POST"
+    assert response.headers["X-Frame-Options"] == "DENY"     # Django's middleware ran
+
+
+def test_a_host_django_refuses_is_refused(gunicorn):
+    response = deliver(gunicorn, "orders/create", "a.myshopify.com", b'{"id": 1}', headers={"Host": "evil.example"})
+    assert response.status_code == 400 and WebhookEvent.objects.count() == 0
+
+
+def test_other_paths_go_to_django(gunicorn):
+    response = deliver(gunicorn, "orders/create", "a.myshopify.com", b'{"id": 1}', path="/webhooks/shopify/")
+    assert response.status_code == 404 and WebhookEvent.objects.count() == 0

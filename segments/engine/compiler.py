@@ -393,8 +393,9 @@ class Compiler:
             ctes.append(f"fo AS (SELECT o.customer_id, {_select(self.order_features)} {orders} GROUP BY o.customer_id)")
             joins.append("LEFT JOIN fo ON fo.customer_id = m.customer_id")
         if self.line_features:
+            # li.shop_id lets the planner read one shop's line items by index in a shared database.
             lines = orders.replace("FROM segments_order o", "FROM segments_order o JOIN segments_lineitem li "
-                                                           "ON li.order_id = o.id", 1)
+                                                           "ON li.order_id = o.id AND li.shop_id = o.shop_id", 1)
             ctes.append(f"fl AS (SELECT o.customer_id, {_select(self.line_features)} {lines} GROUP BY o.customer_id)")
             joins.append("LEFT JOIN fl ON fl.customer_id = m.customer_id")
         if self.checkout_features:

@@ -98,6 +98,7 @@ class Plan:
     children: dict[str, Plan] = field(default_factory=dict)     # response key -> plan, for non-leaf keys
     node_paths: list[tuple[str, str | None]] = field(default_factory=list)  # (edges key, node key) / (nodes key, None)
     selects_id: bool = False
+    nested: bool = True     # a connection somewhere below; False: its values go into the line as they are
 
 
 def _plan(schema: GraphQLSchema, fragments: dict, type_: Any, nodes: list[FieldNode]) -> Plan:
@@ -139,6 +140,13 @@ def _merge(into: Plan, other: Plan) -> None:
             _merge(into.children[key], child)
         else:
             into.children[key] = child
+
+
+def _mark_nested(plan: Plan) -> bool:
+    """Set `nested` bottom-up; True when a connection lies under (or is) this plan."""
+    below = [_mark_nested(child) for child in plan.children.values()]
+    plan.nested = any(below) or any(child.connection for child in plan.children.values())
+    return plan.connection or plan.nested
 
 
 def _connections(plan: Plan, depth: int = 0) -> Iterator[tuple[Plan, int]]:
@@ -189,6 +197,7 @@ def query_plan(schema: GraphQLSchema, text: str) -> tuple[DocumentNode | None, P
     if is_leaf_type(get_named_type(field_type)):
         return None, None, ["Bulk queries must contain at least one connection."]
     root = Plan(children={key: _plan(schema, fragments_of(document), field_type, nodes)})
+    _mark_nested(root)
     found = list(_connections(root))
     if not found:
         return None, None, ["Bulk queries must contain at least one connection."]
@@ -234,7 +243,7 @@ def _split(value: dict[str, Any], plan: Plan) -> tuple[dict[str, Any], list[tupl
     nested: list[tuple[Plan, dict[str, Any]]] = []
     for key, item in value.items():
         child = plan.children.get(key)
-        if child is None or item is None:
+        if child is None or item is None or not (child.connection or child.nested):
             line[key] = item
         elif child.connection:
             nested.append((child, item))
@@ -269,8 +278,11 @@ def flatten(node: dict[str, Any], plan: Plan, parent_id: str | None) -> Iterator
             yield from flatten(child, child_plan, own_id)
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _dump(line: dict[str, Any]) -> bytes:
-    return json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return _encode(line).encode() + b"\n"
 
 
 # -- the runner ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ graphql-core for that page, which then reports errors exactly as before.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,44 +47,64 @@ class Info:
     context: RequestContext
 
 
-@dataclass(frozen=True)
-class Step:
-    """One selected field, prepared once per document: where it reads and how it completes."""
-
-    key: str
-    name: str
-    node: FieldNode
-    resolve: Any                  # the field's own resolver, or None for the default (dict) read
-    args: dict[str, Any]
-    type_: Any                    # the field's output type, wrappers included
-    serialize: Any                # leaf types: their serializer; object types: None
-    plan: Any                     # object types: the Plan of their selection
+Select = Callable[[Any], dict]          # source object -> its selected fields
+Complete = Callable[[Any], Any]         # a non-null value -> its response form
 
 
-Plan = tuple[GraphQLObjectType, tuple[Step, ...]]
-
-
-def _plan(parent: GraphQLObjectType, selection: SelectionSetNode) -> Plan:
-    steps = []
+def _compile_object(parent: GraphQLObjectType, selection: SelectionSetNode, path: Path | None,
+                    ctx: RequestContext) -> Select:
+    """One function per selection set, prepared once per page: each field's read (its own resolver
+    or the default dict read) and completion are chosen here, not re-decided for every value."""
+    # (response key, field name, its resolver bound to info and arguments or None, info, arguments, completion)
+    fields: list[tuple[str, str, Callable[[Any], Any] | None, Info | None, dict[str, Any], Complete | None]] = []
     for node in selection.selections:
         if not isinstance(node, FieldNode) or node.directives:
             raise Unsupported()
         name = node.name.value
         key = node.alias.value if node.alias else name
         if name == "__typename":
-            steps.append(Step(key, name, node, None, {}, None, None, None))
+            fields.append((key, name, lambda source, typename=parent.name: typename, None, {}, None))
             continue
         field = parent.fields[name]
         args = {a.name.value: value_from_ast(a.value, field.args[a.name.value].type) for a in node.arguments or ()}
-        named = get_named_type(field.type)
-        if is_leaf_type(named):
-            steps.append(Step(key, name, node, field.resolve, args, field.type, named.serialize, None))
-        elif isinstance(named, GraphQLObjectType) and node.selection_set is not None:
-            steps.append(Step(key, name, node, field.resolve, args, field.type, None,
-                              _plan(named, node.selection_set)))
-        else:
-            raise Unsupported()   # interfaces and unions need graphql-core's type resolution
-    return parent, tuple(steps)
+        # paths carry no list indices: resolvers only ask whether they are the root, and any error
+        # sends the page to graphql-core, which reports exact paths
+        field_path = Path(path, key, parent.name)
+        info = Info(name, [node], field_path, ctx)
+        resolve = field.resolve
+        read = (lambda source, resolve=resolve, info=info, args=args: resolve(source, info, **args)) \
+            if resolve is not None else None
+        fields.append((key, name, read, info, args, _completer(field.type, node, field_path, ctx)))
+    fields_ = tuple(fields)
+
+    def select(source: Any) -> dict:
+        result = {}
+        get = source.get if isinstance(source, dict) else None
+        for key, name, read, info, args, complete in fields_:
+            if read is not None:
+                value = read(source)
+            else:   # graphql-core's default resolver: the dict key or attribute, called when callable
+                value = get(name) if get is not None else getattr(source, name, None)
+                if callable(value):
+                    value = value(info, **args)
+            result[key] = value if value is None or complete is None else complete(value)
+        return result
+
+    return select
+
+
+def _completer(type_: Any, node: FieldNode, path: Path, ctx: RequestContext) -> Complete:
+    if isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    if isinstance(type_, GraphQLList):
+        inner = _completer(type_.of_type, node, path, ctx)
+        return lambda values: [None if v is None else inner(v) for v in values]
+    named = get_named_type(type_)
+    if is_leaf_type(named):
+        return named.serialize
+    if isinstance(named, GraphQLObjectType) and node.selection_set is not None:
+        return _compile_object(named, node.selection_set, path, ctx)
+    raise Unsupported()   # interfaces and unions need graphql-core's type resolution
 
 
 def execute_bulk_page(schema: GraphQLSchema, document: DocumentNode, ctx: RequestContext) -> dict | None:
@@ -91,41 +112,7 @@ def execute_bulk_page(schema: GraphQLSchema, document: DocumentNode, ctx: Reques
     if len(operations) != 1 or len(document.definitions) != 1 or operations[0].variable_definitions:
         return None
     try:
-        plan = _plan(schema.query_type, operations[0].selection_set)
-        return _select(plan, None, None, ctx)
+        select = _compile_object(schema.query_type, operations[0].selection_set, None, ctx)
+        return select(None)
     except (Unsupported, GraphQLError):
         return None
-
-
-def _select(plan: Plan, source: Any, path: Path | None, ctx: RequestContext) -> dict:
-    parent, steps = plan
-    result: dict[str, Any] = {}
-    for step in steps:
-        if step.name == "__typename":
-            result[step.key] = parent.name
-            continue
-        if step.resolve is not None:
-            field_path = Path(path, step.key, parent.name)
-            value = step.resolve(source, Info(step.name, [step.node], field_path, ctx), **step.args)
-        else:
-            value = source.get(step.name) if isinstance(source, dict) else getattr(source, step.name, None)
-            field_path = None
-            if callable(value):
-                field_path = Path(path, step.key, parent.name)
-                value = value(Info(step.name, [step.node], field_path, ctx), **step.args)
-        result[step.key] = _complete(step, step.type_, value, path, field_path, ctx)
-    return result
-
-
-def _complete(step: Step, type_: Any, value: Any, path: Path | None, field_path: Path | None,
-              ctx: RequestContext) -> Any:
-    if value is None:
-        return None
-    if isinstance(type_, GraphQLNonNull):
-        type_ = type_.of_type
-    if isinstance(type_, GraphQLList):
-        return [_complete(step, type_.of_type, item, path, field_path, ctx) for item in value]
-    if step.serialize is not None:
-        return step.serialize(value)
-    # nested resolvers only test whether they are the root, so the field's own path suffices
-    return _select(step.plan, value, field_path or Path(path, step.key, step.plan[0].name), ctx)

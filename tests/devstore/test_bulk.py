@@ -293,3 +293,15 @@ def test_uploads_are_private_to_their_shop(api: AdminAPI, store: DevStore) -> No
                                   body=json.dumps({"query": RUN_MUTATION, "variables": {"m": TAG_MUTATION,
                                                                                          "path": key}}).encode())
     assert body["data"]["bulkOperationRunMutation"]["userErrors"][0]["code"] == "NO_SUCH_FILE"
+
+
+def test_a_connection_under_an_inline_object_still_becomes_its_own_lines(api: AdminAPI, store: DevStore) -> None:
+    # inline objects with no connection below are written as they are; one with a connection below is split
+    query = ('{ orders(query: "financial_status:paid") { edges { node { id totalPriceSet { shopMoney { amount } } '
+             "customer { id orders { edges { node { id } } } } } } } }")
+    lines = jsonl(store, finish(api, run_query(api, query)["bulkOperation"]["id"]))
+    assert lines[0] == {"id": gid("Order", OTHER_ORDER), "totalPriceSet": {"shopMoney": {"amount": "27.99"}},
+                        "customer": {"id": gid("Customer", CUSTOMER_IDS[1])}}
+    assert lines[1:] and all(set(line) == {"id", "__parentId"} for line in lines[1:])
+    assert {line["id"] for line in lines[1:]} == {gid("Order", OTHER_ORDER)}
+    assert {line["__parentId"] for line in lines[1:]} == {gid("Order", OTHER_ORDER)}   # the nearest node's id

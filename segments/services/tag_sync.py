@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 MUTATION_COST = 10              # Shopify's price of one mutation field
 MAX_QUERY_COST = 1000           # a single request may cost at most this
 COST_MARGIN = 10                # stay strictly under the cap
-CUSTOMERS_PER_PLAN = 200        # customers whose diffs are computed together
+CUSTOMERS_PER_PLAN = 198        # customers whose diffs are computed together (two full requests)
 MAX_ATTEMPTS = 10               # then the change is recorded as failed
 MAX_TRANSIENT_WAIT = 60.0       # seconds one request may spend on 5xx / network retries before the run stops
 _LOCK_NAMESPACE = 0x7A6         # pg_try_advisory_lock(namespace, shop id): one tag sync run per shop
@@ -202,6 +202,8 @@ def plans_for(*, shop: Shop, customer_ids: Sequence[int], changes: Sequence[dict
     for row in changes:
         by_customer[row["customer_id"]].append(row["id"])
     attribution = _attribution(changes)
+    # A row without a tag (a drift check, a resync) speaks for every tag of its customer.
+    general = {row["customer_id"]: row["source"] for row in changes if not row["tag"]}
     report = shop.drift_policy == DriftPolicy.REPORT
     plans = []
     for customer_id in customer_ids:
@@ -218,7 +220,8 @@ def plans_for(*, shop: Shop, customer_ids: Sequence[int], changes: Sequence[dict
         desired = wanted.get(customer_id, {})
         for key, want in desired.items():
             row = mine.get(key)
-            source = (attribution.get((customer_id, key)) or {}).get("source") or TagSource.MEMBERSHIP
+            source = ((attribution.get((customer_id, key)) or {}).get("source") or general.get(customer_id)
+                      or TagSource.MEMBERSHIP)
             if key in present:
                 if row is not None and row.state in (LedgerState.PENDING, LedgerState.BLOCKED):
                     plan.confirm.append(key)        # our earlier call landed (its echo came first)
@@ -237,7 +240,8 @@ def plans_for(*, shop: Shop, customer_ids: Sequence[int], changes: Sequence[dict
         for key, row in mine.items():
             if key in desired:
                 continue
-            source = (attribution.get((customer_id, key)) or {}).get("source") or TagSource.MEMBERSHIP
+            source = ((attribution.get((customer_id, key)) or {}).get("source") or general.get(customer_id)
+                      or TagSource.MEMBERSHIP)
             if row.state == LedgerState.ACTIVE and key in present or row.state == LedgerState.PENDING:
                 # a pending add may have landed without its echo reaching us: removing is harmless
                 change = attribution.get((customer_id, key)) or {}

@@ -1,0 +1,53 @@
+"""The tag naming contract: Shopify's characters and length, lower-case prefixes, holdout tags under
+the prefix, and tags unique in the shop (case-insensitively)."""
+from __future__ import annotations
+
+import pytest
+
+from segments.models import Segment, Shop
+from segments.models.tags import holdout_tag_for, holdout_tag_problems, tag_key, tag_prefix_problems, tag_problems
+from segments.services.tag_sync import segment_tag_problems, shop_tag_conflicts, shop_tag_settings_problems
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("tag, ok", [
+    ("seg:vip", True), ("x" * 255, True), ("x" * 256, False), ("seg:a,b", False), (" seg:vip", False),
+    ("", False), ("seg:\tvip", False), ("seg:vïp ünicode", True),
+])
+def test_tag_problems(tag, ok):
+    assert (tag_problems(tag) == []) == ok
+
+
+@pytest.mark.parametrize("prefix, ok", [
+    ("seg:", True), ("aud-", True), ("shopseg/", True), ("Seg:", False), (":seg", False), ("seg ", False),
+    ("seg,", False), ("", False), ("a" * 41, False),
+])
+def test_prefix_problems(prefix, ok):
+    assert (tag_prefix_problems(prefix) == []) == ok
+
+
+def test_holdout_tags():
+    assert holdout_tag_for("seg:{handle}-control", "vip") == "seg:vip-control"
+    assert holdout_tag_for("seg:holdout", "vip") == "seg:holdout"
+    assert holdout_tag_problems("", "seg:") == []
+    assert holdout_tag_problems("seg:{handle}-control", "seg:") == []
+    assert holdout_tag_problems("control:{handle}", "seg:")          # outside the prefix: echo not ours
+    assert holdout_tag_problems("seg:Holdout", "seg:")               # one spelling
+    assert tag_key(" SEG:VIP ") == "seg:vip"
+
+
+def test_segment_tags_are_unique_in_the_shop_case_insensitively():
+    shop = Shop.objects.create(domain="naming.myshopify.com", holdout_tag="seg:{handle}-control")
+    Segment.objects.create(shop=shop, name="VIP", handle="vip")
+    assert segment_tag_problems(shop=shop, handle="vip")
+    assert segment_tag_problems(shop=shop, handle="vip-control")    # the holdout tag of "vip"
+    assert segment_tag_problems(shop=shop, handle="gold") == []
+    vip = Segment.objects.get(handle="vip")
+    assert segment_tag_problems(shop=shop, handle="vip", exclude_segment_id=vip.pk) == []
+    # a clash that exists is reported on the shop's settings
+    Segment.objects.create(shop=shop, name="VIP control", handle="vip-control")
+    assert shop_tag_conflicts(shop=shop) == [
+        "'seg:vip-control' is written for both the holdout of segment 'VIP' and segment 'VIP control'"]
+    shop.drift_policy = "sometimes"
+    assert shop_tag_settings_problems(shop=shop) == ["drift policy is one of repair, report"]

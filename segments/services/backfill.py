@@ -446,8 +446,10 @@ def _load_current(sync: ShopSync) -> str:
     """Load the stage this worker has claimed, from its resume point; returns the status after it."""
     index = next((i for i, s in enumerate(sync.stages)
                   if s["operation"] == sync.bulk_operation_id and s["status"] == COMPLETED), None)
-    if index is None:
-        raise LoadSuperseded()
+    if index is None:   # nothing of ours to load under that id: let the loop pick the next stage
+        ShopSync.objects.filter(pk=sync.pk, backfill_status=BackfillStatus.LOADING,
+                                bulk_operation_id=sync.bulk_operation_id).update(backfill_status=BackfillStatus.RUNNING)
+        return BackfillStatus.RUNNING
     state = sync.stages[index]
     operation = _bulk_operation(shop_id=sync.shop_id, operation_id=state["operation"])
     if operation is None or operation.status != "COMPLETED":

@@ -329,6 +329,20 @@ def test_a_second_loader_leaves_a_load_in_progress_alone(client, devstore, setti
     assert [s["status"] for s in after.stages] == ["completed", "completed", "running", "running"]
 
 
+def test_a_quiet_load_of_no_known_stage_hands_back_to_the_stages(client, devstore, settings,
+                                                                  django_capture_on_commit_callbacks):
+    shop = seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=30)
+    wait_for_exports(devstore, shop)
+    ShopSync.objects.filter(shop=shop).update(backfill_status=BackfillStatus.LOADING,
+                                              bulk_operation_id="gid://shopify/BulkOperation/1",
+                                              updated_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1))
+
+    sync = run_backfill(devstore, shop)
+
+    assert sync.backfill_status == BackfillStatus.DONE
+    assert mirror_counts(shop) == devstore_counts(devstore, shop.domain)
+
+
 def test_a_backfill_begun_before_per_stage_state_carries_on(client, devstore, settings,
                                                             django_capture_on_commit_callbacks):
     shop = seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=40)

@@ -10,7 +10,10 @@ else, the same parsing, the same single recording statement and the same schedul
   prepared statement: when it returns the delivery is committed, so the 200 still comes only after
   the delivery is durable. A connection that fails is dropped and the statement tried once more on
   a new one (safe: the insert is keyed on the webhook id, so a replay records nothing twice);
-- processing is scheduled right after that commit (the view defers the same call to on_commit);
+- processing is scheduled after that commit by `drain_schedule`, as the view does on_commit, but
+  from a thread of the worker process that makes the call at most every 50 ms for all the commits
+  since its last call (see `CoalescedSchedule`): under load one Redis round trip serves dozens of
+  deliveries, and the request never waits on Redis at all;
 - responses carry only status, `Content-Type` and `Content-Length` (Shopify reads the status; no
   browser loads them), and refusals are logged as Django logs them (`django.request`, 4xx as
   warnings, 5xx as errors).
@@ -23,17 +26,20 @@ Whether a request's Host and scheme may be served here is decided by Django's ow
 """
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import logging
+import os
 import threading
+import time
 from http import HTTPStatus
 
 import psycopg
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import connections
+from django.db import close_old_connections, connections
 from django.http import HttpResponse
 from django.utils.log import log_response
 
@@ -45,6 +51,61 @@ PATH = "/webhooks/shopify"
 log = logging.getLogger("django.request")
 _OK = ("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "0")])
 _GATE_CACHE_SIZE = 256
+SCHEDULE_INTERVAL = 0.05   # seconds between two drain_schedule() calls of one process, at most
+
+
+class CoalescedSchedule:
+    """`drain_schedule()` after commits, from a thread of this process, at most once per interval.
+
+    Each commit calls `notify()`; the thread clears the signal and then calls `drain_schedule()`, so
+    every commit is followed by a call that starts after it, which is all the drain protocol needs
+    (webhooks.dispatch: either the call schedules a drain, or one is scheduled or running and will
+    see the delivery). Several commits between two calls share one call. A process that dies
+    between a commit and the call leaves the delivery pending, as a dead Redis does, for the
+    once-a-minute sweeper; a process that exits normally makes the call on its way out.
+    """
+
+    def __init__(self, schedule=None, interval: float = SCHEDULE_INTERVAL):
+        self._schedule = schedule or drain_schedule
+        self._interval = interval
+        self._due = threading.Event()
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+
+    def notify(self) -> None:
+        if self._pid != os.getpid():   # first use in this process (gunicorn forks workers)
+            self._start()
+        self._due.set()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._due = threading.Event()
+            threading.Thread(target=self._run, name="webhook-drain-schedule", daemon=True).start()
+            atexit.register(self.flush)
+            self._pid = os.getpid()
+
+    def _run(self) -> None:
+        while True:
+            self._due.wait()
+            self._due.clear()
+            self._call()
+            time.sleep(self._interval)
+
+    def _call(self) -> None:
+        close_old_connections()   # drain_schedule drains in-process when there is no Redis
+        try:
+            self._schedule()
+        except Exception:   # drain_schedule already survives a dead Redis or broker; anything else is logged
+            logging.getLogger(__name__).exception("scheduling the webhook drain failed; the sweeper will")
+        finally:
+            close_old_connections()
+
+    def flush(self) -> None:
+        if self._due.is_set():
+            self._due.clear()
+            self._call()
 
 
 class EnvironHeaders:
@@ -71,6 +132,7 @@ class WebhookFastPath:
         self._gate_keys = ("HTTP_HOST", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT", "SERVER_NAME",
                            "SERVER_PORT", "wsgi.url_scheme") + ((proxy[0],) if proxy else ())
         self._gate: dict[tuple, bool] = {}
+        self.schedule = CoalescedSchedule()
 
     def __call__(self, environ, start_response):
         if (environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST"
@@ -79,7 +141,7 @@ class WebhookFastPath:
         body_stream = environ["wsgi.input"]
         try:
             status, error = delivery_receive(headers=EnvironHeaders(environ), read_body=body_stream.read,
-                                             record=self._record, schedule=drain_schedule)
+                                             record=self._record, schedule=self.schedule.notify)
         except Exception:
             log.exception("Internal Server Error: %s", PATH, extra={"status_code": 500})
             status, error = 500, "internal error"
@@ -150,7 +212,7 @@ class WebhookFastPath:
         if recorded is None:
             # The first attempt may have committed before its connection failed; then this one finds
             # the row already there. Schedule processing anyway (a drain with nothing to do is cheap).
-            drain_schedule()
+            self.schedule.notify()
         return recorded
 
 

@@ -106,6 +106,15 @@ def deliver(url, topic, shop, body: bytes, *, secret=None, webhook_id=None, head
                          timeout=10)
 
 
+def _eventually(check, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def test_bad_signature_is_401_and_stores_nothing(gunicorn):
     response = deliver(gunicorn, "orders/create", "a.myshopify.com", b'{"id": 1}', secret="wrong")
     assert response.status_code == 401 and response.json() == {"error": "invalid signature"}
@@ -184,6 +193,7 @@ def test_unknown_or_uninstalled_shop_is_recorded_as_ignored(gunicorn, flag, stat
         Shop.objects.create(domain=domain, access_token="shpat_x", scopes="read_orders", status=status)
     assert deliver(gunicorn, "orders/create", domain, SAMPLE).status_code == 200
     assert WebhookEvent.objects.get().status == EventStatus.IGNORED
+    time.sleep(0.2)
     assert not flag.exists(DRAIN_FLAG)      # nothing to process, nothing scheduled
 
 
@@ -199,8 +209,8 @@ def test_installed_shop_delivery_is_stored_as_sent_and_processing_is_scheduled(g
     assert event.payload == json.loads(SAMPLE)
     assert (event.event_id, event.api_version, event.triggered_at.isoformat()) == (
         "e1", "2026-10", "2026-11-20T10:00:00+00:00")
-    assert flag.exists(DRAIN_FLAG)                          # the drain was scheduled after the commit
-    assert flag.llen("default") == 1                        # one drain task on the broker
+    assert _eventually(lambda: flag.exists(DRAIN_FLAG))     # the drain was scheduled after the commit
+    assert _eventually(lambda: flag.llen("default") == 1)   # one drain task on the broker
 
 
 def test_app_uninstalled_is_always_pending(gunicorn, flag):

@@ -1,0 +1,478 @@
+"""Tag sync benchmark against devstore (PostgreSQL, Redis): API cost and time of large syncs, where
+the bulk path pays, and the latency from an order to its tag.
+
+    .venv/bin/python bench/tag_sync_bench.py throughput --customers 5000 [--restore-multiplier 1]
+    .venv/bin/python bench/tag_sync_bench.py crossover --sizes 100,300,1000,3000,10000 [--direct-up-to 1000]
+    .venv/bin/python bench/tag_sync_bench.py latency --rate 20 --seconds 30 [--dirty-refresh 5]
+
+throughput / crossover: devstore runs as its own process (`manage.py devstore`, standard plan:
+restore 100 points/s, bucket 2,000; `--restore-multiplier` scales both). The app is installed
+through the real OAuth flow into a dedicated database (`shopseg_bench_tags`, created and migrated).
+N customers are written to devstore's state file and to the mirror (not timed), a segment that
+selects exactly them is computed by the membership service (N outbox rows), and this process runs
+`shop_tags_sync` as a worker would until the outbox is empty. Deliveries of the webhooks our writes
+cause are dropped by devstore (a fault), so devstore's time goes to the API alone.
+- cost: points Shopify charged (sum of actualQueryCost) against the minimum, 10 per customer;
+- time: wall time against the bucket-limited minimum, (10 N - bucket size) / restore rate, since
+  the bucket starts full;
+- crossover: for each size, the same diff through the bulk path (staged upload, bulk mutation,
+  poll every 0.5 s, results applied), against the direct path (measured up to --direct-up-to,
+  beyond that its bucket-limited minimum, which the direct path cannot beat).
+
+latency: devstore runs in this process (it places the orders and sees the tags arrive); the app
+runs as production would: gunicorn (2 workers x 4 threads), a Celery worker (prefork, 2) and beat
+on Redis, database `shopseg_bench_tags_latency`. The shop is seeded with a history that ends ten
+days ago and backfilled through the install; one segment, "ordered in the last 7 days", has no
+members. --regulars customers order first (they become members; their later orders change no tag),
+then orders are placed at --rate for --seconds, --new-share of them by customers not yet in the
+segment, whose order makes them enter, so tag sync must add `seg:recent` in devstore. At 20
+orders/s and 0.4 that is 8 tag writes/s, 80 points/s, within the standard bucket's 100/s (every
+order a new member would need 200 points/s, which no client can sustain on that plan). Latency is
+from `order_create` returning to devstore committing the tag (its `customer.tags_added` event),
+over the orders that entered: webhook -> mirror -> dirty mark -> metrics + membership (beat,
+SHOPSEG_DIRTY_REFRESH_SECONDS) -> outbox -> tag sync (beat, SHOPSEG_TAG_SYNC_SECONDS) -> tagsAdd.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+APP_KEY, APP_SECRET = "bench-tags-key", "bench-tags-secret-0123456789abcdef0123456789abcdef"
+SHOP = "bench-tags.myshopify.com"
+REDIS = "redis://127.0.0.1:6379/12"
+MUTATION = 10
+STANDARD_RESTORE, STANDARD_BUCKET = 100.0, 2000.0
+FIRST_ID = 7_100_000_001
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def psql(sql: str, db: str = "postgres") -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql], check=True,
+                   capture_output=True)
+
+
+def fresh_database(db: str) -> str:
+    url = f"postgres://postgres@127.0.0.1:5432/{db}"
+    psql(f"DROP DATABASE IF EXISTS {db}")
+    psql(f"CREATE DATABASE {db}")
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], check=True,
+                   env={**os.environ, "DATABASE_URL": url})
+    return url
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered))) - 1))]
+
+
+def local(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+# -- throughput and crossover -------------------------------------------------------------------------
+class Rig:
+    """devstore as a process, the app installed in this process (tasks in-process), a clean shop."""
+
+    def __init__(self, multiplier: float):
+        self.tmp = Path(tempfile.mkdtemp(prefix="tagbench-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.multiplier = multiplier
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "devstore", "--port", str(self.port),
+             "--db", str(self.tmp / "devstore.db"), "--fresh", "--shop", SHOP, "--plan", "shopify",
+             "--app-key", APP_KEY, "--app-secret", APP_SECRET, "--app-url", "http://127.0.0.1:9/",
+             "--restore-multiplier", str(multiplier)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "shopseg.settings", "SHOPSEG_LOG_LEVEL": "WARNING"})
+        for _ in range(150):
+            try:
+                httpx.get(f"{self.url}/_control/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise SystemExit("devstore did not start")
+        self.next_id = FIRST_ID
+        self.restore = STANDARD_RESTORE * multiplier
+        self.bucket = STANDARD_BUCKET * multiplier
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+    def install(self):
+        from django.conf import settings
+        from django.test import Client
+
+        from segments.models import Shop
+
+        settings.SHOPIFY_SHOP_BASE_URL = self.url + "/shops/{shop}"
+        settings.SHOPSEG_APP_URL = "http://127.0.0.1:9"
+        settings.ALLOWED_HOSTS = ["*"]
+        client = Client()
+        with httpx.Client(timeout=60) as http:
+            click = http.get(f"{self.url}/shops/{SHOP}/admin/_install/{APP_KEY}")
+            entry = client.get(local(click.headers["Location"]))
+            authorize = http.get(entry["Location"])
+            done = client.get(local(authorize.headers["Location"]))
+        if done.status_code != 302:
+            raise SystemExit(f"install failed: {done.status_code}")
+        httpx.post(f"{self.url}/_control/faults", json={"shop": SHOP, "kind": "drop_webhooks",
+                                                         "params": {"rate": 1.0}}).raise_for_status()
+        return Shop.objects.get(domain=SHOP)
+
+    def customers(self, shop, count: int, tag: str) -> list[int]:
+        """`count` customers carrying the merchant tag `tag`, in devstore and in the mirror (not timed)."""
+        from django.db import connection
+
+        ids = list(range(self.next_id, self.next_id + count))
+        self.next_id += count
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        db = sqlite3.connect(self.tmp / "devstore.db", timeout=60)
+        db.execute("PRAGMA busy_timeout=60000")
+        with db:
+            db.executemany("INSERT INTO customers (id, shop, first_name, last_name, email, tags, created_at, "
+                           "updated_at) VALUES (?, ?, 'Bench', 'Customer', ?, ?, ?, ?)",
+                           [(sid, SHOP, f"c{sid}@example.com", json.dumps([tag]), stamp, stamp) for sid in ids])
+        db.close()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO segments_customer (shop_id, shopify_id, email, phone, first_name, last_name, state, "
+                "email_marketing, sms_marketing, tags, created_at, updated_at, dirty_cause) "
+                "SELECT %s, g, 'c' || g || '@example.com', '', 'Bench', 'Customer', 'enabled', 'unknown', "
+                "'unknown', jsonb_build_array(%s::text), now() - interval '100 days', now() - interval '100 days', '' "
+                "FROM generate_series(%s::bigint, %s::bigint) AS g", [shop.pk, tag, ids[0], ids[-1]])
+        return ids
+
+    def segment(self, shop, handle: str, tag: str):
+        """A segment of exactly the customers carrying `tag`, computed: N outbox rows."""
+        from segments.models import Segment, SegmentVersion
+        from segments.services.membership import segments_recompute
+        from segments.services.metrics import customer_metrics_rebuild
+
+        segment = Segment.objects.create(shop=shop, name=handle, handle=handle)
+        SegmentVersion.objects.create(segment=segment, number=1, rules={
+            "version": 1, "include": {"metric": "has_tag", "op": "is", "value": True, "params": {"tag": tag}}})
+        customer_metrics_rebuild(shop=shop)
+        segments_recompute(shop=shop, segments=[segment])
+        return segment
+
+    def wait_bucket_full(self) -> None:
+        time.sleep(self.bucket / self.restore + 1)
+
+
+def run_direct(shop) -> dict:
+    from segments.models import TagChange
+    from segments.services.tag_sync import shop_tags_sync
+
+    totals = {"calls": 0, "requests": 0, "points": 0.0, "throttled": 0, "transient": 0}
+    started = time.perf_counter()
+    while TagChange.objects.filter(shop=shop, processed_at__isnull=True).exists():
+        report = shop_tags_sync(shop_id=shop.pk, budget_seconds=3600, use_bulk=False)
+        for key in totals:
+            totals[key] += getattr(report, key)
+        if report.stopped:
+            raise SystemExit(f"sync stopped: {report.stopped}")
+    totals["seconds"] = time.perf_counter() - started
+    return totals
+
+
+def run_bulk(shop, poll: float = 0.5) -> dict:
+    from segments.models import TagBulkOperation, TagChange
+    from segments.services.tag_bulk import ACTIVE
+    from segments.services.tag_sync import shop_tags_sync
+
+    totals = {"requests": 0, "points": 0.0}
+    started = time.perf_counter()
+    while True:
+        report = shop_tags_sync(shop_id=shop.pk, budget_seconds=3600, use_bulk=True)
+        totals["requests"] += report.requests
+        totals["points"] += report.points
+        active = TagBulkOperation.objects.filter(shop=shop, status__in=ACTIVE).exists()
+        if not active and not TagChange.objects.filter(shop=shop, processed_at__isnull=True).exists():
+            break
+        time.sleep(poll)
+    totals["seconds"] = time.perf_counter() - started
+    return totals
+
+
+def setup_django(db: str) -> None:
+    os.environ.update({"DATABASE_URL": fresh_database(db), "DJANGO_SETTINGS_MODULE": "shopseg.settings",
+                       "REDIS_URL": "", "SHOPSEG_LOG_LEVEL": "WARNING", "SHOPIFY_API_KEY": APP_KEY,
+                       "SHOPIFY_API_SECRET": APP_SECRET})
+    import django
+
+    django.setup()
+
+
+def throughput(args) -> None:
+    setup_django("shopseg_bench_tags")
+    import redis
+    from django.conf import settings
+
+    from segments.models import TagAudit, TagChange
+    from segments.services.shop_throttle import ShopThrottle
+
+    settings.REDIS_URL = REDIS          # the throttle shared through Redis, as in production
+    redis.Redis.from_url(REDIS).flushdb()
+    rig = Rig(args.restore_multiplier)
+    try:
+        shop = rig.install()
+        ShopThrottle(shop.pk).reset()
+        n = args.customers
+        print(f"devstore standard plan x{args.restore_multiplier:g}: restore {rig.restore:g} points/s, "
+              f"bucket {rig.bucket:g}; {n:,} changed customers", flush=True)
+        t = time.perf_counter()
+        rig.customers(shop, n, "bench-a")
+        rig.segment(shop, "bench-a", "bench-a")
+        print(f"setup {time.perf_counter() - t:.1f} s; outbox rows "
+              f"{TagChange.objects.filter(shop=shop).count():,}", flush=True)
+        result = run_direct(shop)
+        minimum_points = MUTATION * n
+        minimum_seconds = max(0.0, minimum_points - rig.bucket) / rig.restore
+        applied = TagAudit.objects.filter(shop=shop, result="applied").count()
+        print(json.dumps({**result, "customers": n, "applied": applied}), flush=True)
+        print(f"cost: {result['points']:,.0f} points for {n:,} customers = {result['points'] / n:.2f} per "
+              f"customer; minimum {MUTATION}; ratio {result['points'] / minimum_points:.3f}")
+        print(f"time: {result['seconds']:.1f} s; bucket-limited minimum {minimum_seconds:.1f} s; ratio "
+              f"{result['seconds'] / minimum_seconds:.3f}" if minimum_seconds else f"time {result['seconds']:.1f}")
+        print(f"requests {result['requests']:,} ({n / max(1, result['requests']):.1f} customers each), "
+              f"THROTTLED answers {result['throttled']}, transient errors {result['transient']}")
+        sample = random.sample(range(FIRST_ID, FIRST_ID + n), min(20, n))
+        with httpx.Client() as http:
+            missing = [sid for sid in sample if "bench-a" not in http.get(
+                f"{rig.url}/_control/shops/{SHOP}/customers/{sid}/tags").json()["tags"]]
+        print(f"spot check: {len(sample) - len(missing)}/{len(sample)} sampled customers carry seg:bench-a "
+              f"beside their own tag")
+    finally:
+        rig.close()
+
+
+def crossover(args) -> None:
+    setup_django("shopseg_bench_tags")
+    from django.conf import settings
+
+    from segments.services.shop_throttle import ShopThrottle
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rig = Rig(1.0)
+    rows = []
+    try:
+        shop = rig.install()
+        for n in sizes:
+            minimum = max(0.0, MUTATION * n - rig.bucket) / rig.restore
+            direct = None
+            if n <= args.direct_up_to:
+                ShopThrottle(shop.pk).reset()
+                rig.wait_bucket_full()
+                settings.SHOPSEG_TAG_BULK_THRESHOLD = 0
+                rig.customers(shop, n, f"d{n}")
+                rig.segment(shop, f"d{n}", f"d{n}")
+                direct = run_direct(shop)["seconds"]
+            settings.SHOPSEG_TAG_BULK_THRESHOLD = 1
+            rig.customers(shop, n, f"b{n}")
+            rig.segment(shop, f"b{n}", f"b{n}")
+            bulk = run_bulk(shop)
+            rows.append((n, direct, minimum, bulk["seconds"], bulk["points"]))
+            print(f"{n:>7,} customers: direct {'%.1f s' % direct if direct is not None else '-':>9} "
+                  f"(bucket minimum {minimum:.1f} s) | bulk {bulk['seconds']:.1f} s "
+                  f"({bulk['points']:.0f} points)", flush=True)
+    finally:
+        rig.close()
+    print(json.dumps(rows))
+
+
+# -- latency -------------------------------------------------------------------------------------------
+def latency(args) -> None:
+    from shopseg.devstore.config import DevstoreConfig
+
+    db = "shopseg_bench_tags_latency"
+    url = fresh_database(db)
+    import redis as redis_lib
+
+    redis_lib.Redis.from_url(REDIS).flushdb()
+    dev_port, app_port = free_port(), free_port()
+    devstore_url, app_url = f"http://127.0.0.1:{dev_port}", f"http://127.0.0.1:{app_port}"
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS, "SHOPIFY_API_KEY": APP_KEY,
+           "SHOPIFY_API_SECRET": APP_SECRET, "SHOPSEG_APP_URL": app_url, "DJANGO_ALLOWED_HOSTS": "*",
+           "SHOPIFY_SHOP_BASE_URL": devstore_url + "/shops/{shop}", "SHOPSEG_LOG_LEVEL": "WARNING",
+           "SHOPSEG_DIRTY_REFRESH_SECONDS": str(args.dirty_refresh),
+           "SHOPSEG_TAG_SYNC_SECONDS": str(args.tag_sync), "DJANGO_SETTINGS_MODULE": "shopseg.settings"}
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from segments.models import BackfillStatus, Shop, ShopSync, TagChange
+    from segments.services.segment_definitions import segment_create
+    from shopseg.devstore import mutations
+    from shopseg.devstore.generator import seed_shop
+    from shopseg.devstore.server import DevstoreServer
+    from shopseg.devstore.state import DevStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="taglatency-"))
+    store = DevStore(tmp / "devstore.db")
+    server = DevstoreServer(store, DevstoreConfig(public_url=devstore_url), port=dev_port).start()
+    store.app_register(api_key=APP_KEY, api_secret=APP_SECRET, app_url=app_url + "/")
+    store.shop_create(SHOP, plan="shopify")
+    history_end = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)
+    seed_shop(store, SHOP, customers=args.customers, seed=7, now=history_end)
+    python = sys.executable
+    bin_dir = Path(python).parent
+    children = [
+        subprocess.Popen([str(bin_dir / "gunicorn"), "-c", str(ROOT / "shopseg" / "gunicorn_conf.py"),
+                          "shopseg.wsgi", "--bind", f"127.0.0.1:{app_port}", "--workers", "2", "--threads", "4",
+                          "--access-logfile", "/dev/null"], cwd=ROOT, env=env, start_new_session=True),
+        subprocess.Popen([str(bin_dir / "celery"), "-A", "shopseg", "worker", "--loglevel", "warning",
+                          "--concurrency", "2"], cwd=ROOT, env=env, start_new_session=True),
+        subprocess.Popen([str(bin_dir / "celery"), "-A", "shopseg", "beat", "--loglevel", "warning",
+                          "--schedule", str(tmp / "beat-schedule")], cwd=ROOT, env=env, start_new_session=True),
+    ]
+    try:
+        for _ in range(150):
+            try:
+                httpx.get(f"{app_url}/healthz", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        with httpx.Client(follow_redirects=True, timeout=120) as browser:
+            landed = browser.get(f"{devstore_url}/shops/{SHOP}/admin/_install/{APP_KEY}")
+            if landed.status_code != 200:
+                raise SystemExit(f"install failed: {landed.status_code}")
+        shop = Shop.objects.get(domain=SHOP)
+        t = time.perf_counter()
+        while ShopSync.objects.filter(shop=shop).values_list("backfill_status", flat=True).first() != \
+                BackfillStatus.DONE:
+            if time.perf_counter() - t > 900:
+                raise SystemExit("backfill did not finish")
+            time.sleep(1)
+        print(f"installed and backfilled {args.customers:,} customers in {time.perf_counter() - t:.0f} s", flush=True)
+        segment = segment_create(shop=shop, name="Recent", handle="recent", rules={
+            "version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1,
+                                      "window": {"last_days": 7}}})
+        time.sleep(5)
+        segment.refresh_from_db()
+        print(f"segment {segment.handle}: {segment.member_count} members before the traffic", flush=True)
+
+        customers = [r[0] for r in store.conn().execute("SELECT id FROM customers WHERE shop = ?", (SHOP,))]
+        variant = store.conn().execute("SELECT id FROM variants WHERE shop = ? LIMIT 1", (SHOP,)).fetchone()[0]
+        rng = random.Random(1)
+        rng.shuffle(customers)
+        placed: dict[int, float] = {}
+        tagged: dict[int, float] = {}
+        lock = threading.Lock()
+
+        def listener(event) -> None:
+            if event.shop == SHOP and event.topic == "customer.tags_added" and "seg:recent" in (
+                    (event.extra or {}).get("tags") or []):
+                with lock:
+                    tagged.setdefault(event.id, time.monotonic())
+
+        def order(customer: int) -> None:
+            mutations.order_create(store, SHOP, line_items=[{"variant_id": variant, "quantity": 1}],
+                                   customer_id=customer)
+
+        store.subscribe(listener)
+        # Regulars: customers who already ordered this week (members); their orders change no tag.
+        regulars, fresh = customers[:args.regulars], customers[args.regulars:]
+        if regulars:
+            for customer in regulars:
+                order(customer)
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and len(tagged) < len(regulars):
+                time.sleep(0.5)
+            print(f"warm-up: {len(tagged)}/{len(regulars)} regulars tagged; letting the bucket refill", flush=True)
+            time.sleep(STANDARD_BUCKET / STANDARD_RESTORE + 2)
+        count = int(args.rate * args.seconds)
+        interval = 1.0 / args.rate
+        start = time.monotonic()
+        for n in range(count):
+            due = start + n * interval
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            if not regulars or rng.random() < args.new_share:
+                customer = fresh.pop()
+                order(customer)
+                with lock:
+                    placed[customer] = time.monotonic()
+            else:
+                order(rng.choice(regulars))
+        sent = time.monotonic() - start
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(tagged.keys() & placed.keys()) < len(placed):
+            time.sleep(0.2)
+        latencies = [tagged[c] - placed[c] for c in placed if c in tagged]
+        missing = len(placed) - len(latencies)
+        print(f"orders placed: {count} in {sent:.1f} s ({count / sent:.1f}/s), {len(placed)} by customers "
+              f"entering the segment; tagged: {len(latencies)}; missing after 60 s: {missing}")
+        if latencies:
+            print(f"order -> tag latency: p50 {percentile(latencies, 0.5):.2f} s, p95 {percentile(latencies, 0.95):.2f} s, "
+                  f"p99 {percentile(latencies, 0.99):.2f} s, max {max(latencies):.2f} s, mean "
+                  f"{statistics.mean(latencies):.2f} s")
+        rows = TagChange.objects.filter(shop=shop, segment=segment, processed_at__isnull=False)
+        waits = [(r.processed_at - r.created_at).total_seconds() for r in rows]
+        if waits:
+            print(f"outbox row -> confirmed by Shopify: p50 {percentile(waits, 0.5):.2f} s, "
+                  f"p95 {percentile(waits, 0.95):.2f} s")
+    finally:
+        for child in children:
+            try:
+                os.killpg(child.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("throughput")
+    p.add_argument("--customers", type=int, default=5000)
+    p.add_argument("--restore-multiplier", type=float, default=1.0)
+    p = sub.add_parser("crossover")
+    p.add_argument("--sizes", default="100,300,1000,3000,10000")
+    p.add_argument("--direct-up-to", type=int, default=1000)
+    p = sub.add_parser("latency")
+    p.add_argument("--customers", type=int, default=3000)
+    p.add_argument("--rate", type=float, default=20.0)
+    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--dirty-refresh", type=float, default=5.0)
+    p.add_argument("--tag-sync", type=float, default=1.0)
+    p.add_argument("--regulars", type=int, default=200, help="members before the traffic (their orders tag nothing)")
+    p.add_argument("--new-share", type=float, default=0.4, help="share of orders by customers entering the segment")
+    args = parser.parse_args()
+    {"throughput": throughput, "crossover": crossover, "latency": latency}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -106,7 +106,9 @@ class Membership(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["segment", "customer"], name="membership_unique")]
-        indexes = [models.Index(fields=["shop", "customer"], name="membership_shop_customer")]
+        # By customer alone: a customer's deletion (redact, shop erasure) checks this foreign key
+        # per row, and without a leading customer column each check would scan the table.
+        indexes = [models.Index(fields=["customer"], name="membership_customer")]
 
 
 class Trigger(models.TextChoices):

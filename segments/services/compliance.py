@@ -30,8 +30,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from segments.models import (
-    Cart, Checkout, ComplianceKind, ComplianceRequest, Customer, LineItem, OAuthState, Order, Product, Refund, Shop,
-    ShopStatus, ShopSync,
+    Cart, Checkout, ComplianceKind, ComplianceRequest, Customer, CustomerMetrics, LineItem, Membership,
+    MembershipEvent, OAuthState, Order, Product, Refund, Shop, ShopStatus, ShopSync, TagChange,
 )
 from segments.selectors.compliance import (
     CustomerKeys, customer_carts, customer_checkouts, customer_data_export, customer_keys, customer_orders,
@@ -220,8 +220,10 @@ def _erase_shop_exports(*, erasure: ShopErasure) -> dict[str, int]:
 register_shop_eraser(_erase_shop_webhook_events)
 register_shop_eraser(_erase_shop_exports)
 
-# Children before parents. One DELETE per table: Django's collector would load every row of a large shop.
-_SHOP_TABLES = (LineItem, Refund, Order, Checkout, Cart, Customer, Product, ShopSync)
+# Children before parents. One DELETE per table: Django's collector would load every row of a large
+# shop (a million customers' memberships, history and metrics rows included).
+_SHOP_TABLES = (MembershipEvent, Membership, TagChange, CustomerMetrics, LineItem, Refund, Order, Checkout, Cart,
+                Customer, Product, ShopSync)
 
 
 def _erase_shop_rows(*, erasure: ShopErasure) -> dict[str, int]:

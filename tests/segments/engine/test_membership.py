@@ -297,3 +297,27 @@ def test_time_sweep_catches_a_checkout_turning_abandoned(shop):
     created = NOW - dt.timedelta(days=0.5)
     assert _sweep_marks(shop, created + dt.timedelta(minutes=30), created + dt.timedelta(minutes=59)) == set()
     assert _sweep_marks(shop, created + dt.timedelta(minutes=59), created + dt.timedelta(minutes=61)) == {1}
+
+
+def test_redacting_a_customer_or_the_shop_erases_memberships_history_and_tag_changes(shop, store):
+    from segments.models import CustomerMetrics, ShopStatus
+    from segments.services.compliance import compliance_customer_redact, compliance_shop_redact
+
+    other = Shop.objects.create(domain="membership-other.myshopify.com")
+    Mirror(other).customer(1)
+    customer_metrics_rebuild(shop=other, now=NOW)
+    kept = make_segment(other, "everyone", {"version": 1, "include": {"metric": "orders_count", "op": "gte",
+                                                                      "value": 0}})
+    segments_recompute(shop=other, now=NOW)
+    make_segment(shop, "buyers", BUYERS)
+    segments_recompute(shop=shop, now=NOW)
+    one = Customer.objects.get(shop=shop, shopify_id=1)
+    compliance_customer_redact(shop_domain=shop.domain, payload={"customer": {"id": 1}, "orders_to_redact": []})
+    for model in (Membership, MembershipEvent, TagChange, CustomerMetrics):
+        assert not model.objects.filter(customer_id=one.pk).exists(), model
+    assert Membership.objects.filter(shop=shop).count() == 2
+    Shop.objects.filter(pk=shop.pk).update(status=ShopStatus.UNINSTALLED)
+    compliance_shop_redact(shop_domain=shop.domain, payload={})
+    for model in (Membership, MembershipEvent, TagChange, CustomerMetrics, Segment, Customer):
+        assert not model.objects.filter(shop_id=shop.pk).exists(), model
+    assert member_sids(kept) == {1}                      # the other shop is untouched

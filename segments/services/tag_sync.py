@@ -223,8 +223,13 @@ def plans_for(*, shop: Shop, customer_ids: Sequence[int], changes: Sequence[dict
             source = ((attribution.get((customer_id, key)) or {}).get("source") or general.get(customer_id)
                       or TagSource.MEMBERSHIP)
             if key in present:
-                if row is not None and row.state in (LedgerState.PENDING, LedgerState.BLOCKED):
-                    plan.confirm.append(key)        # our earlier call landed (its echo came first)
+                if row is not None and row.state == LedgerState.PENDING:
+                    # our earlier call landed (a worker died before recording it; the echo told us)
+                    plan.confirm.append(key)
+                    plan.audits.append(Drop(want.tag, True, TagResult.APPLIED, source, want.segment_id,
+                                            want.version, "confirmed by Shopify's webhook"))
+                elif row is not None and row.state == LedgerState.BLOCKED:
+                    plan.forget.append(key)         # someone else added it meanwhile: theirs, not ours
                 continue                            # already there: ours, or the merchant's to keep
             if row is None or row.state in (LedgerState.PENDING, LedgerState.BLOCKED):
                 plan.add.append(want)

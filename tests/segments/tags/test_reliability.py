@@ -189,3 +189,28 @@ def test_requests_never_exceed_the_cost_cap_or_the_bucket():
     assert tag_sync.max_mutations_per_request(2000.0) == 99
     assert tag_sync.max_mutations_per_request(500.0) == 50
     assert tag_sync.max_mutations_per_request(None) == 99
+
+
+def test_a_worker_killed_after_shopify_applied_whose_echo_came_first_costs_no_call(tagstore):
+    # given a worker that sent the tags and died before recording the answer...
+    sids = members(tagstore, 3)
+    tagstore.segment("buyers", BUYERS)
+    tagstore.recompute()
+    shop = tagstore.shop
+    customers, changes = claim_batch(shop=shop, customers=100)
+    plans = plans_for(shop=shop, customer_ids=customers, changes=changes)
+    ledger_intend(shop=shop, plans=plans, now=timezone.now())
+    with_shop_client(shop_id=shop.pk, call=lambda client: Sender(client, ShopThrottle(shop.pk)).send(plans))
+    # ...and the echoes (customer.tags_added) reached the mirror first
+    from webhooks import handlers
+
+    for sid in sids:
+        handlers.customer_tags_added(shop.domain, {"customerId": f"gid://shopify/Customer/{sid}",
+                                                   "tags": ["seg:buyers"], "occurredAt": None})
+    # when the next run picks the rows up: nothing to send, the ledger confirmed, each change audited once
+    report = shop_tags_sync(shop_id=shop.pk)
+    assert (report.calls, report.requests) == (0, 0)
+    assert set(CustomerTag.objects.filter(shop=shop).values_list("state", flat=True)) == {LedgerState.ACTIVE}
+    assert TagAudit.objects.filter(shop=shop, result=TagResult.APPLIED).count() == 3
+    assert tagstore.pending() == 0 and len(tagstore.tag_events("customer.tags_added")) == 3
+    assert not TagAudit.objects.filter(shop=shop, source="drift").exists()

@@ -1,21 +1,28 @@
-"""History backfill benchmark: a 100,000-customer devstore shop into PostgreSQL by one process.
+"""History backfill benchmark: a 100,000-customer, ~500,000-order devstore shop into PostgreSQL by one process.
 
-    .venv/bin/python bench/backfill_bench.py [--customers 100000] [--sample-orders 2000]
+    .venv/bin/python bench/backfill_bench.py [--customers 100000] [--orders-scale 1.32] [--sample-orders 2000]
 
 devstore runs as its own process (`manage.py devstore` on a free port, state in a temporary
-directory) and is seeded through its control API. The app is installed into the shop through the
-real OAuth flow (Django's test client against the app's views, tasks in-process), against a
-dedicated, freshly created database `shopseg_bench_backfill`; the install starts the backfill, and
-this process then drives `backfill_advance` until the backfill is done, as a worker would after each
-`bulk_operations/finish`. It prints the wall time split into waiting for devstore's exports (Shopify's
-side) and loading them (ours), rows/s, RSS sampled every 0.25 s during the run, and the ratio to the
-5-minute target. The baseline, measured in the same run on the same orders JSONL, is the obvious
-loader: one ORM save per row (customer get_or_create, order, each line item), extrapolated from a
-sample to every row the backfill wrote.
+directory). The shop is seeded beforehand by a child process straight into devstore's state file
+(the generator's `orders_scale` is not a control-API option): `--orders-scale 1.32` multiplies
+repeat buyers' order counts so the personas' ~3.9 orders per customer become ~5.0, i.e. ~500,000
+orders for 100,000 customers; one-time buyers and never-buyers are unchanged. The app is
+installed into the shop through the real OAuth flow (Django's test client against the app's
+views, tasks in-process), against a dedicated, freshly created database `shopseg_bench_backfill`;
+the install plans the backfill and starts its first exports, and this process then drives
+`backfill_advance` until the backfill is done, calling it again 0.25 s after it returns (as a
+worker does on each `bulk_operations/finish`). Exports run ahead of loading, so the report gives
+each stage's export time (devstore's own record: Shopify's side) and load time (ours), the time
+this process spent in `backfill_advance` versus waiting with nothing to load, rows/s, RSS sampled
+every 0.25 s, and the ratio to the 5-minute target. The baseline, measured in the same run on the
+oldest orders slice's JSONL, is the obvious loader: one ORM save per row (customer get_or_create,
+order, each line item), extrapolated from a sample to every row the backfill wrote.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import resource
 import socket
@@ -87,10 +94,28 @@ class Sampler(threading.Thread):
         connection.close()
 
 
+SEED = """
+import json, sys
+from shopseg.devstore.generator import seed_shop
+from shopseg.devstore.state import DevStore
+path, shop, customers, seed, scale = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+store = DevStore(path)
+store.shop_create(shop, plan="shopify")
+print(json.dumps(vars(seed_shop(store, shop, customers=customers, seed=seed, orders_scale=scale))))
+"""
+
+
+def seed_store(db: Path, shop: str, *, customers: int, seed: int, orders_scale: float) -> dict:
+    """Seed the shop into devstore's state file from a child process (this one's RSS stays the loader's)."""
+    done = subprocess.run([sys.executable, "-c", SEED, str(db), shop, str(customers), str(seed), str(orders_scale)],
+                          check=True, capture_output=True, text=True, cwd=ROOT)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def start_devstore(tmp: Path, port: int) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "devstore", "--port", str(port), "--db", str(tmp / "devstore.db"),
-         "--fresh", "--app-key", APP_KEY, "--app-secret", APP_SECRET, "--app-url", "http://127.0.0.1:9/"],
+         "--app-key", APP_KEY, "--app-secret", APP_SECRET, "--app-url", "http://127.0.0.1:9/"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "shopseg.settings"})
     for _ in range(100):
@@ -122,33 +147,36 @@ def install(devstore_url: str, shop: str) -> None:
 
 
 def drive(shop_id: int) -> dict:
-    """Advance the backfill until done; per stage: seconds waiting for the export and seconds loading."""
+    """Advance the backfill until done: seconds spent in backfill_advance and seconds waiting idle."""
     from segments.models import BackfillStatus, ShopSync
     from segments.services.backfill import backfill_advance
 
-    stages: list[dict] = []
-    waiting = 0.0
-    operations: list[str] = []
+    busy = idle = 0.0
+    calls = 0
     while True:
-        before = ShopSync.objects.get(shop_id=shop_id)
-        if not operations or operations[-1] != before.bulk_operation_id:
-            operations.append(before.bulk_operation_id)
         started = time.perf_counter()
         status = backfill_advance(shop_id=shop_id)
-        spent = time.perf_counter() - started
-        after = ShopSync.objects.get(shop_id=shop_id)
-        if after.lines_done != before.lines_done or status != BackfillStatus.RUNNING \
-                or after.bulk_operation_id != before.bulk_operation_id:
-            stages.append({"operation": before.bulk_operation_id, "export_wait": waiting, "load": spent,
-                           "lines": after.lines_done - before.lines_done})
-            waiting = 0.0
-        else:
-            time.sleep(0.25)
-            waiting += time.perf_counter() - started
+        busy += time.perf_counter() - started
+        calls += 1
         if status in (BackfillStatus.DONE, BackfillStatus.FAILED):
             if status == BackfillStatus.FAILED:
-                raise SystemExit(f"backfill failed: {after.backfill_error}")
-            return {"stages": stages, "operations": operations}
+                raise SystemExit(f"backfill failed: {ShopSync.objects.get(shop_id=shop_id).backfill_error}")
+            return {"busy": busy, "idle": idle, "calls": calls}
+        started = time.perf_counter()
+        time.sleep(0.25)
+        idle += time.perf_counter() - started
+
+
+def export_windows(db: Path) -> dict[str, tuple[dt.datetime, dt.datetime]]:
+    """Each bulk operation's (created, completed) as devstore recorded them (whole seconds)."""
+    import sqlite3
+
+    def moment(text: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT id, created_at, completed_at FROM bulk_operations WHERE type = 'QUERY'").fetchall()
+    return {f"gid://shopify/BulkOperation/{i}": (moment(c), moment(d)) for i, c, d in rows if d}
 
 
 def naive_rows_per_second(shop_id: int, operation_id: str, sample_orders: int) -> tuple[float, int]:
@@ -197,6 +225,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--orders-scale", type=float, default=1.32,
+                        help="generator order volume: repeat buyers' order counts times this (1.0: the personas' own)")
     parser.add_argument("--sample-orders", type=int, default=2000, help="orders in the naive-baseline sample")
     args = parser.parse_args()
 
@@ -217,19 +247,18 @@ def main() -> None:
     from segments.models import Checkout, Customer, LineItem, Order, Product, Refund, Shop, ShopSync
 
     with tempfile.TemporaryDirectory(prefix="backfill-bench-") as tmp:
+        shop = f"bench-{uuid.uuid4().hex[:8]}.myshopify.com"
+        seeded_at = time.perf_counter()
+        report = seed_store(Path(tmp) / "devstore.db", shop, customers=args.customers, seed=args.seed,
+                            orders_scale=args.orders_scale)
+        seed_seconds = time.perf_counter() - seeded_at
         devstore = start_devstore(Path(tmp), port)
         try:
             url = f"http://127.0.0.1:{port}"
-            shop = f"bench-{uuid.uuid4().hex[:8]}.myshopify.com"
-            with httpx.Client(timeout=3600) as http:
-                http.post(f"{url}/_control/shops", json={"domain": shop, "plan": "shopify"}).raise_for_status()
-                seeded_at = time.perf_counter()
-                report = http.post(f"{url}/_control/shops/{shop}/seed",
-                                   json={"customers": args.customers, "seed": args.seed}).json()
-                seed_seconds = time.perf_counter() - seeded_at
             rss_before = rss_mb()
             started = time.perf_counter()
             install(url, shop)
+            installed = time.perf_counter() - started
             shop_id = Shop.objects.get(domain=shop).pk
             sampler = Sampler(shop_id)
             sampler.start()
@@ -239,6 +268,7 @@ def main() -> None:
             sampler.join()
             devstore_peak = peak_rss_mb(devstore.pid)
             sync = ShopSync.objects.get(shop_id=shop_id)
+            windows = export_windows(Path(tmp) / "devstore.db")
             counts = {
                 "customers": Customer.objects.filter(shop_id=shop_id).count(),
                 "products": Product.objects.filter(shop_id=shop_id).count(),
@@ -248,28 +278,39 @@ def main() -> None:
                 "abandoned_checkouts": Checkout.objects.filter(shop_id=shop_id).count(),
             }
             revenue = Order.objects.filter(shop_id=shop_id).aggregate(s=Sum("total"))["s"]
-            orders_operation = run["operations"][2]
+            orders_operation = next(s["operation"] for s in sync.stages if s["root"] == "orders")
             naive_rate, naive_rows = naive_rows_per_second(shop_id, orders_operation, args.sample_orders)
         finally:
             devstore.terminate()
             devstore.wait(timeout=30)
 
     rows = sum(counts.values())
-    load = sum(s["load"] for s in run["stages"])
-    export_wait = sum(s["export_wait"] for s in run["stages"])
+    stages = sync.stages
+    load = sum(st.get("load_seconds", 0.0) for st in stages)
+    exports = [windows[st["operation"]] for st in stages if st["operation"] in windows]
+    export_sum = sum((done - begun).total_seconds() for begun, done in exports)
+    export_span = (max(done for _, done in exports) - min(begun for begun, _ in exports)).total_seconds()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"devstore           separate process (manage.py devstore), seeded {report.get('customers'):,} customers "
-          f"(seed {args.seed}) in {seed_seconds:.0f} s: {report.get('orders'):,} orders "
-          f"({report.get('test_orders', 0)} test), {report.get('line_items'):,} line items, "
-          f"{report.get('checkouts'):,} abandoned checkouts, {report.get('products')} products")
+    print(f"devstore           separate process (manage.py devstore), seeded {report['customers']:,} customers "
+          f"(seed {args.seed}, orders scale {args.orders_scale}) in {seed_seconds:.0f} s: {report['orders']:,} orders "
+          f"({report['test_orders']:,} test; {report['orders'] / report['customers']:.2f} per customer), "
+          f"{report['line_items']:,} line items, {report['checkouts']:,} abandoned checkouts, "
+          f"{report['products']} products")
     print(f"mirror rows        {rows:,}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
           + f"; order revenue {revenue:,}")
-    print(f"JSONL lines        {sync.lines_done:,} of objectCount {sync.objects_total:,}")
-    for name, stage in zip(("customers", "products", "orders", "abandonedCheckouts"), run["stages"]):
-        print(f"  {name:<18} export wait {stage['export_wait']:6.1f} s   load {stage['load']:6.1f} s   "
-              f"{stage['lines']:>9,} lines  {stage['lines'] / max(stage['load'], 1e-9):>8,.0f} lines/s")
-    print(f"seconds            {total:.1f} install to done = {export_wait:.1f} waiting for devstore's exports "
-          f"+ {load:.1f} loading (+ {total - export_wait - load:.1f} install and polls)")
+    print(f"JSONL lines        {sync.lines_done:,} of objectCount {sync.objects_total:,}, {len(stages)} exports")
+    origin = min(begun for begun, _ in exports)
+    for st in stages:
+        begun, done = windows.get(st["operation"], (origin, origin))
+        label = st["root"] + (" " + st["search"].replace("test:false", "").strip() if st["root"] == "orders" else "")
+        print(f"  {label[:78]:<78} export {(begun - origin).total_seconds():5.0f}-{(done - origin).total_seconds():4.0f} s"
+              f" ({(done - begun).total_seconds():5.0f} s)  load {st.get('load_seconds', 0):6.1f} s  "
+              f"{st['objects']:>9,} lines  {st['objects'] / max(st.get('load_seconds', 0), 1e-9):>7,.0f} lines/s")
+    print(f"seconds            {total:.1f} install to done = {installed:.1f} install (plans, starts the first exports)"
+          f" + {run['busy']:.1f} in backfill_advance ({load:.1f} loading stages) + {run['idle']:.1f} idle, "
+          f"waiting for an export with nothing to load ({run['calls']} calls)")
+    print(f"overlap            exports {export_sum:.1f} s summed (first start to last finish {export_span:.1f} s) + "
+          f"loads {load:.1f} s = {export_sum + load:.1f} s one after the other; done in {total:.1f} s")
     print(f"rows/s             {rows / load:,.0f} while loading; {rows / total:,.0f} end to end")
     points = sampler.samples[:: max(1, len(sampler.samples) // 10)] + sampler.samples[-1:]
     print(f"RSS                before {rss_before:.0f} MB; during the run (s, MB, lines done): "

@@ -227,13 +227,13 @@ def _diff(cursor, shop: Shop, chosen: Sequence[Segment], customer_ids) -> None:
         f"SELECT mem.segment_id, mem.customer_id, FALSE, mem.holdout FROM segments_membership mem "
         f"WHERE mem.segment_id IN ({ids}) {scope} AND NOT EXISTS (SELECT 1 FROM {DESIRED} d "
         f"WHERE d.segment_id = mem.segment_id AND d.customer_id = mem.customer_id)", params)
-    holdout = _holdout_sql("s.holdout_salt", "c.shopify_id")
+    # The Shopify id is looked up only for entrants of segments with a holdout (most have none).
+    holdout = _holdout_sql("s.holdout_salt", "(SELECT c.shopify_id FROM segments_customer c WHERE c.id = d.customer_id)")
     cursor.execute(
         f"INSERT INTO {CHANGES} (segment_id, customer_id, entered, holdout) "
         f"SELECT d.segment_id, d.customer_id, TRUE, "
         f"CASE WHEN s.holdout_percent > 0 AND {holdout} < s.holdout_percent * 100 THEN TRUE ELSE FALSE END "
         f"FROM {DESIRED} d JOIN segments_segment s ON s.id = d.segment_id "
-        f"JOIN segments_customer c ON c.id = d.customer_id "
         f"WHERE NOT EXISTS (SELECT 1 FROM segments_membership mem "
         f"WHERE mem.segment_id = d.segment_id AND mem.customer_id = d.customer_id)", {})
 
@@ -256,10 +256,11 @@ def _apply(cursor, shop: Shop, *, trigger: str, cause: str, now: dt.datetime) ->
     cursor.execute(
         f"INSERT INTO segments_membershipevent (shop_id, segment_id, customer_id, entered, holdout, at, version, "
         f"trigger, cause) SELECT %(shop)s, x.segment_id, x.customer_id, x.entered, x.holdout, %(now)s, "
-        f"s.current_version, CASE WHEN c.deleted_at IS NOT NULL THEN %(removed)s "
+        f"s.current_version, CASE WHEN NOT x.entered AND EXISTS (SELECT 1 FROM segments_customer c "
+        f"WHERE c.id = x.customer_id AND c.deleted_at IS NOT NULL) THEN %(removed)s "
         f"WHEN k.cause = 'time' THEN %(time)s ELSE %(trigger)s END, COALESCE(k.cause, %(cause)s) "
         f"FROM {CHANGES} x JOIN segments_segment s ON s.id = x.segment_id "
-        f"JOIN segments_customer c ON c.id = x.customer_id LEFT JOIN {CAUSES} k ON k.customer_id = x.customer_id",
+        f"LEFT JOIN {CAUSES} k ON k.customer_id = x.customer_id",
         params)
     # Tag sync's outbox: members get the shop's prefix + handle; holdout members only the shop's
     # holdout tag, when it has one ("{handle}" in it names the segment).

@@ -321,3 +321,19 @@ def test_redacting_a_customer_or_the_shop_erases_memberships_history_and_tag_cha
     for model in (Membership, MembershipEvent, TagChange, CustomerMetrics, Segment, Customer):
         assert not model.objects.filter(shop_id=shop.pk).exists(), model
     assert member_sids(kept) == {1}                      # the other shop is untouched
+
+
+def test_the_minute_task_requeues_a_recompute_that_never_finished(shop, store, settings):
+    from django.utils import timezone
+
+    from segments.models import ShopStatus
+    from segments.tasks.membership import segments_minute_task
+
+    Shop.objects.filter(pk=shop.pk).update(status=ShopStatus.INSTALLED)
+    segment = make_segment(shop, "buyers", BUYERS, compute_requested_at=timezone.now() - dt.timedelta(minutes=6))
+    assert segment.computing                                   # version 1 asked for, never computed
+    result = segments_minute_task()                            # tasks run in-process in tests
+    segment.refresh_from_db()
+    assert result["requeued"] == 1
+    assert (segment.computed_version, segment.computing, member_sids(segment)) == (1, False, {1, 2, 3})
+    assert segments_minute_task()["requeued"] == 0

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import random
 import signal
@@ -337,6 +338,7 @@ def latency(args) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="taglatency-"))
     store = DevStore(tmp / "devstore.db")
     server = DevstoreServer(store, DevstoreConfig(public_url=devstore_url), port=dev_port).start()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     store.app_register(api_key=APP_KEY, api_secret=APP_SECRET, app_url=app_url + "/")
     store.shop_create(SHOP, plan="shopify")
     history_end = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)
@@ -440,11 +442,8 @@ def latency(args) -> None:
             print(f"outbox row -> confirmed by Shopify: p50 {percentile(waits, 0.5):.2f} s, "
                   f"p95 {percentile(waits, 0.95):.2f} s")
     finally:
-        for child in children:
-            try:
-                os.killpg(child.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        for child in children:      # the parent only: gunicorn and Celery stop their own children
+            child.terminate()
         for child in children:
             try:
                 child.wait(timeout=30)

@@ -131,7 +131,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 # mutation (0: never), and how long processed outbox rows are kept.
 SHOPSEG_TAG_SYNC_MAX_MUTATIONS = env("SHOPSEG_TAG_SYNC_MAX_MUTATIONS", 99, cast=int)
 SHOPSEG_TAG_SYNC_RUN_SECONDS = env("SHOPSEG_TAG_SYNC_RUN_SECONDS", 50.0, cast=float)
-SHOPSEG_TAG_BULK_THRESHOLD = env("SHOPSEG_TAG_BULK_THRESHOLD", 1000, cast=int)
+SHOPSEG_TAG_BULK_THRESHOLD = env("SHOPSEG_TAG_BULK_THRESHOLD", 250, cast=int)
 SHOPSEG_TAG_OUTBOX_RETENTION_DAYS = env("SHOPSEG_TAG_OUTBOX_RETENTION_DAYS", 7, cast=int)
 
 # --- Shopify ----------------------------------------------------------------------------------

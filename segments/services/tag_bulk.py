@@ -28,6 +28,7 @@ from django.utils import timezone
 from segments.models import BulkStatus, TagBulkOperation, TagChange, TagResult
 from segments.models.tags import tag_key
 from segments.services import tag_sync
+from segments.services.shop_throttle import ShopThrottle
 from segments.services.tag_sync import Outcome, Plan, Want
 
 if TYPE_CHECKING:
@@ -56,8 +57,18 @@ POLL = """query Poll($id: ID!) { bulkOperation(id: $id) { ... on BulkOperation {
   id status errorCode objectCount url partialDataUrl } } }"""
 
 
+def bulk_threshold(*, shop: Shop) -> int:
+    """Customers with due changes from which a bulk mutation is used: the setting, but never less
+    than what a full bucket absorbs at once (one tagsAdd each: 200 on Standard, 2,000 on Plus), since
+    below that the direct path is done in a request or two. 0 in the setting: never."""
+    setting = settings.SHOPSEG_TAG_BULK_THRESHOLD
+    if setting <= 0:
+        return 0
+    return max(setting, int(ShopThrottle(shop.pk).capacity() // tag_sync.MUTATION_COST))
+
+
 def bulk_should_start(*, shop: Shop) -> bool:
-    threshold = settings.SHOPSEG_TAG_BULK_THRESHOLD
+    threshold = bulk_threshold(shop=shop)
     if threshold <= 0 or TagBulkOperation.objects.filter(shop=shop, status__in=ACTIVE).exists():
         return False
     return tag_sync.due_customers(shop=shop, at_least=threshold) >= threshold

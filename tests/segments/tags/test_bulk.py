@@ -32,12 +32,14 @@ def sync_until_idle(tagstore, timeout: float = 30.0) -> list:
 
 @pytest.fixture
 def bulk(settings):
+    # The setting is raised to what the Standard bucket absorbs at once (200 customers).
     settings.SHOPSEG_TAG_BULK_THRESHOLD = 10
 
 
 def test_a_large_diff_runs_as_bulk_mutations(tagstore, bulk):
-    # given 30 new members (over the threshold of 10) with the merchant's tags, one deleted in Shopify
-    sids = tagstore.customers(30, tags=["merchant"])
+    # given 205 new members (over the threshold of 200) with the merchant's tags, one deleted in Shopify
+    assert tag_bulk.bulk_threshold(shop=tagstore.shop) == 200
+    sids = tagstore.customers(205, tags=["merchant"])
     for sid in sids:
         tagstore.order(sid)
     tagstore.segment("buyers", BUYERS)
@@ -49,34 +51,34 @@ def test_a_large_diff_runs_as_bulk_mutations(tagstore, bulk):
     # then one bulk tagsAdd did it all: no direct tag mutations, results applied per line
     assert sum(r.requests for r in reports) >= 3   # stage, run, poll (no aliased tag requests)
     op = TagBulkOperation.objects.get()
-    assert (op.add, op.status, op.line_count, op.applied, op.errors) == (True, BulkStatus.COMPLETED, 30, 30, 1)
+    assert (op.add, op.status, op.line_count, op.applied, op.errors) == (True, BulkStatus.COMPLETED, 205, 205, 1)
     assert all(tagstore.tags(sid) == ["merchant", "seg:buyers"] for sid in sids[:-1])
     audits = TagAudit.objects.filter(shop=tagstore.shop)
-    assert audits.filter(result=TagResult.APPLIED, bulk=op).count() == 29
+    assert audits.filter(result=TagResult.APPLIED, bulk=op).count() == 204
     assert audits.get(result=TagResult.CUSTOMER_GONE).customer_shopify_id == sids[-1]
     assert set(CustomerTag.objects.values_list("state", flat=True)) == {LedgerState.ACTIVE}
     assert tagstore.pending() == 0
-    assert len(tagstore.tag_events("customer.tags_added")) == 29
+    assert len(tagstore.tag_events("customer.tags_added")) == 204
 
     # when the segment is archived, everyone leaves: one bulk tagsRemove; the merchant's tags stay
     Segment.objects.filter(shop=tagstore.shop).update(status=SegmentStatus.ARCHIVED)
     segments_recompute(shop=tagstore.shop, segments=list(Segment.objects.filter(shop=tagstore.shop)))
     sync_until_idle(tagstore)
     remove = TagBulkOperation.objects.get(add=False)
-    assert (remove.status, remove.line_count) == (BulkStatus.COMPLETED, 29)
+    assert (remove.status, remove.line_count) == (BulkStatus.COMPLETED, 204)
     assert all(tagstore.tags(sid) == ["merchant"] for sid in sids[:-1])
     assert not CustomerTag.objects.exists()
 
 
 def test_changes_during_a_bulk_operation_wait_for_it(tagstore, bulk, settings):
-    sids = tagstore.customers(12)
+    sids = tagstore.customers(201)
     for sid in sids:
         tagstore.order(sid)
     tagstore.segment("buyers", BUYERS)
     tagstore.recompute()
     shop_tags_sync(shop_id=tagstore.shop.pk)           # starts the bulk operation
     op = TagBulkOperation.objects.get()
-    assert TagChange.objects.filter(bulk=op).count() == 12
+    assert TagChange.objects.filter(bulk=op).count() == 201
     # a change for a claimed customer arrives meanwhile: the direct path leaves the customer alone
     claimed = tagstore.pk(sids[0])
     TagChange.objects.create(shop=tagstore.shop, customer_id=claimed, tag="", add=True, created_at=op.created_at,
@@ -84,16 +86,16 @@ def test_changes_during_a_bulk_operation_wait_for_it(tagstore, bulk, settings):
     assert claimed not in tag_sync.claim_batch(shop=tagstore.shop, customers=100)[0]
     sync_until_idle(tagstore)
     assert all(tagstore.tags(sid) == ["seg:buyers"] for sid in sids)
-    assert TagAudit.objects.filter(shop=tagstore.shop).count() == 12
+    assert TagAudit.objects.filter(shop=tagstore.shop).count() == 201
 
 
 def test_applying_results_resumes_where_a_dead_worker_stopped(tagstore, bulk, monkeypatch):
-    sids = tagstore.customers(12)
+    sids = tagstore.customers(201)
     for sid in sids:
         tagstore.order(sid)
     tagstore.segment("buyers", BUYERS)
     tagstore.recompute()
-    monkeypatch.setattr(tag_bulk, "APPLY_CHUNK", 5)
+    monkeypatch.setattr(tag_bulk, "APPLY_CHUNK", 80)
     shop_tags_sync(shop_id=tagstore.shop.pk)
     op = TagBulkOperation.objects.get()
     assert tagstore.devstore.server.app.admin_api.bulk.wait(int(op.shopify_gid.rsplit("/", 1)[1]), timeout=10)
@@ -110,20 +112,20 @@ def test_applying_results_resumes_where_a_dead_worker_stopped(tagstore, bulk, mo
     with pytest.raises(SystemExit):
         shop_tags_sync(shop_id=tagstore.shop.pk)
     monkeypatch.setattr(tag_sync, "confirm", real_confirm)
-    assert TagBulkOperation.objects.get().applied == 5
+    assert TagBulkOperation.objects.get().applied == 80
     # then the next run applies the rest, and nothing is audited twice
     sync_until_idle(tagstore)
-    assert TagAudit.objects.filter(shop=tagstore.shop).count() == 12
+    assert TagAudit.objects.filter(shop=tagstore.shop).count() == 201
     assert TagBulkOperation.objects.get().status == BulkStatus.COMPLETED
     assert all(tagstore.tags(sid) == ["seg:buyers"] for sid in sids)
 
 
 def test_below_the_threshold_the_direct_path_is_used(tagstore, bulk):
-    sids = tagstore.customers(9)
+    sids = tagstore.customers(199)
     for sid in sids:
         tagstore.order(sid)
     tagstore.segment("buyers", BUYERS)
     tagstore.recompute()
     report = shop_tags_sync(shop_id=tagstore.shop.pk)
     assert not TagBulkOperation.objects.exists()
-    assert (report.calls, report.requests) == (9, 1)
+    assert (report.calls, report.requests) == (199, 3)

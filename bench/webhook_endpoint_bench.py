@@ -176,7 +176,8 @@ def main():
     conf = tmp / "gunicorn_conf.py"
     conf.write_text(f"exec(open({str(ROOT / 'shopseg' / 'gunicorn_conf.py')!r}).read())\n"
                     f"accesslog = {'/dev/null' if opts.access_log else None!r}\n")
-    args = [str(Path(sys.executable).parent / "gunicorn"), "-c", str(conf), "bench.bench_settings_wsgi:application", "--bind", f"127.0.0.1:{opts.port}", "--log-level", "warning"]
+    args = [str(Path(sys.executable).parent / "gunicorn"), "-c", str(conf), "bench.bench_settings_wsgi:application",
+            "--bind", f"127.0.0.1:{opts.port}", "--log-level", "warning"]
     for flag, value in (("--workers", opts.workers), ("--threads", opts.threads),
                         ("--worker-class", opts.worker_class)):
         if value:

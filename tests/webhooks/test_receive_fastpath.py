@@ -45,9 +45,10 @@ def _start(redis_url: str) -> tuple[subprocess.Popen, str]:
                             f"{db['NAME']}",
                SHOPIFY_API_SECRET=settings.SHOPIFY_API_SECRET, SHOPIFY_API_SECRET_PREVIOUS=PREVIOUS_SECRET,
                SHOPSEG_MAX_BODY_BYTES=str(MAX_BODY), SHOPSEG_LOG_LEVEL="WARNING")
-    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "shopseg" / "gunicorn_conf.py"),
-                               "shopseg.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-                               "--threads", "2", "--access-logfile", "/dev/null"],
+    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"),
+                               "-c", str(ROOT / "shopseg" / "gunicorn_conf.py"), "shopseg.wsgi:application",
+                               "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "2",
+                               "--access-logfile", "/dev/null"],
                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -130,7 +130,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 # 1,000-point cap), how long one run may go on, from how many customers a diff becomes a bulk
 # mutation (0: never), and how long processed outbox rows are kept.
 SHOPSEG_TAG_SYNC_MAX_MUTATIONS = env("SHOPSEG_TAG_SYNC_MAX_MUTATIONS", 99, cast=int)
-SHOPSEG_TAG_SYNC_RUN_SECONDS = env("SHOPSEG_TAG_SYNC_RUN_SECONDS", 50.0, cast=float)
+SHOPSEG_TAG_SYNC_RUN_SECONDS = env("SHOPSEG_TAG_SYNC_RUN_SECONDS", 40.0, cast=float)
 SHOPSEG_TAG_BULK_THRESHOLD = env("SHOPSEG_TAG_BULK_THRESHOLD", 250, cast=int)
 SHOPSEG_TAG_OUTBOX_RETENTION_DAYS = env("SHOPSEG_TAG_OUTBOX_RETENTION_DAYS", 7, cast=int)
 

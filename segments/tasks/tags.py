@@ -19,7 +19,7 @@ __all__ = ["shop_tags_check_task", "shop_tags_sync_task", "shops_tags_check_task
 
 log = logging.getLogger(__name__)
 SCHEDULED = "shopseg:tags:scheduled:{shop_id}"
-SCHEDULED_SECONDS = 30     # a run lost with its worker is scheduled again after this
+SCHEDULED_SECONDS = 60     # a run lost with its worker is scheduled again after this (runs end sooner)
 
 
 @lru_cache(maxsize=1)
@@ -51,12 +51,14 @@ def _schedule_clear(shop_id: int) -> None:
 def shop_tags_sync_task(shop_id: int) -> dict | None:
     """One shop's due tag changes to Shopify (and its bulk operations advanced). Safe to re-run:
     rows are marked done only after Shopify confirmed them; a second run at once finds the shop busy."""
+    report = None
     try:
         if not Shop.objects.filter(pk=shop_id, status=ShopStatus.INSTALLED).exists():
             return None
         report = shop_tags_sync(shop_id=shop_id)
     finally:
-        _schedule_clear(shop_id)
+        if report is None or report.stopped != "busy":   # a busy shop's flag belongs to the run in progress
+            _schedule_clear(shop_id)
     return {"customers": report.customers, "calls": report.calls, "requests": report.requests,
             "results": dict(report.results), "bulk": report.bulk, "stopped": report.stopped}
 

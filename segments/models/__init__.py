@@ -9,6 +9,8 @@ from .segments import (
     ExclusiveGroup, Membership, MembershipEvent, Segment, SegmentClock, SegmentStatus, SegmentVersion, TagChange,
     Trigger,
 )
+from .playbooks import Channel, Playbook, PlaybookKpi
+from .kpis import SegmentKpiSnapshot
 from .tags import (
     BulkStatus, CustomerTag, DriftPolicy, LedgerState, OwnedTag, TagAudit, TagBulkOperation, TagResult, TagSource,
 )
@@ -19,5 +21,5 @@ __all__ = [
     "CustomerMetrics", "ExclusiveGroup", "Membership", "MembershipEvent", "Segment", "SegmentClock", "SegmentStatus",
     "SegmentVersion", "TagChange", "Trigger",
     "BulkStatus", "CustomerTag", "DriftPolicy", "LedgerState", "OwnedTag", "TagAudit", "TagBulkOperation", "TagResult",
-    "TagSource",
+    "TagSource", "Channel", "Playbook", "PlaybookKpi", "SegmentKpiSnapshot",
 ]

@@ -36,6 +36,7 @@ class Shop(models.Model):
     # Merchant settings that the mirror needs (the admin's settings page edits them).
     payload_retention_days = models.PositiveIntegerField(default=30)   # raw webhook payloads kept this long
     checkout_abandon_minutes = models.PositiveIntegerField(default=60)  # a checkout not completed by then is abandoned
+    recompute_hour = models.PositiveSmallIntegerField(default=3)        # local hour of the nightly full recompute
 
     # Tag sync (segments.services.tag_sync; contract in models/tags.py and the README's "Tag sync").
     tag_prefix = models.CharField(max_length=40, default="seg:")        # segment tags are prefix + handle

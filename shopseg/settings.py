@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "segments",
     "webhooks",
     "shopseg.devstore",
@@ -117,7 +118,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "metrics-dirty-refresh": {"task": "segments.tasks.metrics.metrics_dirty_refresh_task",
                               "schedule": env("SHOPSEG_DIRTY_REFRESH_SECONDS", 5.0, cast=float)},
     "metrics-nightly-rebuild": {"task": "segments.tasks.metrics.shops_metrics_rebuild_task",
-                                "schedule": crontab(hour=3, minute=15)},
+                                "schedule": crontab(minute=15)},   # hourly: each shop at its own hour
     # Windows that passed, hysteresis holds that ended, recomputes that never finished.
     "segments-minute": {"task": "segments.tasks.membership.segments_minute_task", "schedule": 60.0},
     # Tag sync: shops with due tag changes get a sync run; the hourly check finds drift and gaps.
@@ -159,6 +160,20 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "segments.api.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI schema served at /api/schema (segments/schema.py describes the shapes).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "shopseg admin API",
+    "VERSION": "1",
+    "DESCRIPTION": ("The embedded admin's JSON API: segments, members, previews, playbooks, tag sync, settings "
+                    "and compliance exports. Every call carries an App Bridge session token "
+                    "(`Authorization: Bearer <token>`) and sees only that token's shop. Errors are "
+                    '`{"error": {"code", "message", "problems"?}}`.'),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SECURITY": [{"sessionToken": []}],
 }
 
 LOGGING = {

@@ -4,7 +4,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from segments.models import BackfillStatus, Customer, Shop, ShopStatus, Trigger
+from segments.models import Customer, Shop, ShopStatus, Trigger
+from segments.selectors.schedule import shops_due_for_nightly
 from segments.services.membership import segments_recompute
 from segments.services.metrics import DIRTY_MARGIN, customer_metrics_rebuild, dirty_customers_refresh, dirty_marks_clear
 from shopseg.enqueue import enqueue
@@ -29,9 +30,9 @@ def customer_metrics_rebuild_task(shop_id: int, trigger: str = Trigger.NIGHTLY, 
 
 @shared_task
 def shops_metrics_rebuild_task() -> int:
-    """Beat, nightly: one rebuild per installed shop whose history is in."""
-    shop_ids = list(Shop.objects.filter(status=ShopStatus.INSTALLED, sync__backfill_status=BackfillStatus.DONE)
-                    .values_list("pk", flat=True))
+    """Beat, hourly: the nightly rebuild of every installed shop whose history is in and whose
+    recompute hour (the merchant's setting, in the shop's time zone) has just begun."""
+    shop_ids = shops_due_for_nightly(now=timezone.now())
     for shop_id in shop_ids:
         enqueue(customer_metrics_rebuild_task, shop_id)
     return len(shop_ids)

@@ -2,6 +2,7 @@
 for the customers whose behaviour changed."""
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -47,5 +48,22 @@ def test_nightly_rebuild_covers_shops_whose_history_is_in(backfilled, client, de
                                                           django_capture_on_commit_callbacks):
     seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=5)  # still running
     CustomerMetrics.objects.filter(shop=backfilled).delete()
+    local_hour = timezone.now().astimezone(ZoneInfo(backfilled.iana_timezone)).hour
+    Shop.objects.filter(pk=backfilled.pk).update(recompute_hour=(local_hour + 1) % 24)
+    assert shops_metrics_rebuild_task() == 0          # not its hour yet
+    assert not CustomerMetrics.objects.filter(shop=backfilled).exists()
+    Shop.objects.filter(pk=backfilled.pk).update(recompute_hour=local_hour)
     assert shops_metrics_rebuild_task() == 1
     assert CustomerMetrics.objects.filter(shop=backfilled).exists()
+
+
+def test_each_shop_is_due_at_its_own_local_hour(backfilled):
+    from segments.selectors.schedule import shops_due_for_nightly
+
+    Shop.objects.filter(pk=backfilled.pk).update(iana_timezone="Asia/Tokyo", recompute_hour=3)
+    at_3_in_tokyo = dt.datetime(2026, 11, 21, 18, 30, tzinfo=dt.timezone.utc)     # 03:30 JST
+    assert shops_due_for_nightly(now=at_3_in_tokyo) == [backfilled.pk]
+    assert shops_due_for_nightly(now=at_3_in_tokyo + dt.timedelta(hours=1)) == []
+    Shop.objects.filter(pk=backfilled.pk).update(iana_timezone="America/New_York")
+    assert shops_due_for_nightly(now=at_3_in_tokyo) == []                            # 13:30 in New York
+    assert shops_due_for_nightly(now=dt.datetime(2026, 11, 22, 8, 5, tzinfo=dt.timezone.utc)) == [backfilled.pk]

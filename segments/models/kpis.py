@@ -3,6 +3,8 @@
 Written only by segments.services.kpi_snapshots (nightly, and backfilled from history when a
 segment is created); `day` is the shop's local calendar day. Money is in the shop's currency.
 Members exclude the holdout; the holdout's own figures sit beside them so lift can be read off.
+A `backfilled` row was estimated from history when the segment was created: today's members'
+past orders, with today's member count and no entries or exits (there was no membership then).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ class SegmentKpiSnapshot(models.Model):
     holdout_orders = models.IntegerField(default=0)
     holdout_buyers = models.IntegerField(default=0)
     holdout_revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    backfilled = models.BooleanField(default=False)   # estimated from today's members, not observed
     computed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -1,10 +1,12 @@
 """The JSON API's base: session-token authentication, shop scoping, consistent errors."""
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
+from segments import schema
 from segments.auth import SessionTokenAuthentication
 
 
@@ -44,6 +46,10 @@ def api_exception_handler(exc, context):
 
 
 class ShopDetailView(ShopAPIView):
+    """GET /api/shop: the installed shop the session token belongs to."""
+
+    @extend_schema(operation_id="shop_retrieve", responses=schema.responses(schema.ShopSerializer, lookup=False),
+                   summary="The shop")
     def get(self, request):
         shop = self.shop
         return Response({

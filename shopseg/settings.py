@@ -174,6 +174,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SECURITY": [{"sessionToken": []}],
+    "ENUM_NAME_OVERRIDES": {"SegmentStatusEnum": "segments.models.segments.SegmentStatus.values"},
 }
 
 LOGGING = {

@@ -12,15 +12,18 @@ import json
 import re
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery, Value
+from django.db.models.functions import Concat
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from segments import schema
 from segments.api import ShopAPIView
 from segments.engine.registry import catalog
 from segments.engine.rules import MAX_PROBLEMS, Problem, RuleError
 from segments.models import (
-    Customer, ExclusiveGroup, Membership, MembershipEvent, Segment, SegmentVersion,
+    Customer, ExclusiveGroup, Membership, MembershipEvent, Segment, SegmentStatus, SegmentVersion,
 )
 from segments.services.segment_definitions import (
     SettingsError, membership_why, segment_create, segment_dry_run, segment_update,
@@ -33,6 +36,8 @@ MAX_REASON = 500
 MAX_DESCRIPTION = 500
 MAX_GROUP_NAME = 100
 MAX_HYSTERESIS_DAYS = 365
+MAX_SEARCH = 100
+ARCHIVE_REASON = "Deleted (archived) through the API"
 DEFAULT_AUTHOR = "merchant"
 
 CREATE_FIELDS = ("name", "rules", "template", "overrides", "description", "holdout_percent", "group", "priority",
@@ -91,8 +96,9 @@ class SegmentsAPIView(ShopAPIView):
         return str(user).strip()[:255] if user not in (None, "") else DEFAULT_AUTHOR
 
     # -- reading the request ------------------------------------------------------------------
-    def body(self, fields: tuple[str, ...]) -> dict:
-        """The request body: a JSON object of at most MAX_BODY_BYTES, with only `fields` as keys."""
+    def body(self, fields: tuple[str, ...], *, optional: bool = False) -> dict:
+        """The request body: a JSON object of at most MAX_BODY_BYTES, with only `fields` as keys
+        (`optional`: an empty body reads as `{}`)."""
         request = self.request._request
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -103,6 +109,8 @@ class SegmentsAPIView(ShopAPIView):
         raw = request.body
         if len(raw) > MAX_BODY_BYTES:
             raise Refused(413, "payload_too_large", f"The body is larger than {MAX_BODY_BYTES // 1024} KB.")
+        if optional and not raw.strip():
+            return {}
         try:
             data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
         except (UnicodeDecodeError, ValueError, RecursionError):
@@ -168,7 +176,7 @@ def segment_row(segment: Segment, summary: str | None = None) -> dict:
     if summary is None:
         summary = getattr(segment, "current_summary", None)
     return {
-        "id": segment.pk, "name": segment.name, "handle": segment.handle, "tag": f"seg:{segment.handle}",
+        "id": segment.pk, "name": segment.name, "handle": segment.handle, "tag": segment.tag,
         "description": segment.description, "status": segment.status, "template": segment.template,
         "group": {"id": segment.group.pk, "name": segment.group.name} if segment.group else None,
         "priority": segment.priority, "holdout_percent": segment.holdout_percent,
@@ -223,6 +231,7 @@ def template_row(template) -> dict:
 class MetricsView(SegmentsAPIView):
     """GET /api/metrics: every metric a rule may use."""
 
+    @extend_schema(operation_id="metrics_list", responses=schema.responses(schema.MetricsSerializer, lookup=False), summary="The metric catalog")
     def get(self, request):
         return Response({"metrics": catalog()})
 
@@ -230,6 +239,7 @@ class MetricsView(SegmentsAPIView):
 class TemplatesView(SegmentsAPIView):
     """GET /api/templates: the rule documents a segment can start from, with the values to tweak."""
 
+    @extend_schema(operation_id="templates_list", responses=schema.responses(schema.TemplatesSerializer, lookup=False), summary="Segment templates")
     def get(self, request):
         from segments.engine.templates import TEMPLATES
 
@@ -240,11 +250,13 @@ class TemplatesView(SegmentsAPIView):
 class SegmentListView(SegmentsAPIView):
     """GET /api/segments: the shop's segments; POST: a new segment from rules or a template."""
 
+    @extend_schema(operation_id="segments_list", responses=schema.responses(schema.SegmentListSerializer, lookup=False), summary="The shop's segments")
     def get(self, request):
-        segments = (Segment.objects.filter(shop=self.shop).select_related("group")
+        segments = (Segment.objects.filter(shop=self.shop).select_related("group", "shop")
                     .annotate(current_summary=_current_summary()).order_by("pk"))
         return Response({"segments": [segment_row(s) for s in segments]})
 
+    @extend_schema(operation_id="segments_create", request=schema.SegmentCreateSerializer, responses=schema.responses(schema.SegmentDetailSerializer, status=201, body=True), summary="Create a segment from rules or a template")
     def post(self, request):
         data = self.body(CREATE_FIELDS)
         problems = _text_problems(data, ("reason", MAX_REASON), ("description", MAX_DESCRIPTION))
@@ -309,11 +321,14 @@ def _text_problems(data: dict, *fields: tuple[str, int]) -> list[Problem]:
 
 
 class SegmentDetailView(SegmentsAPIView):
-    """GET /api/segments/<id>: the segment and its current rules; PATCH: edit it (a new version)."""
+    """GET /api/segments/<id>: the segment and its current rules; PATCH: edit it (a new version);
+    DELETE: archive it."""
 
+    @extend_schema(operation_id="segments_retrieve", responses=schema.responses(schema.SegmentDetailSerializer), summary="A segment and its current rules")
     def get(self, request, pk: int):
         return Response(segment_detail(self.segment(pk)))
 
+    @extend_schema(operation_id="segments_update", request=schema.SegmentUpdateSerializer, responses=schema.responses(schema.SegmentUpdatedSerializer, body=True), summary="Edit a segment (a new version)")
     def patch(self, request, pk: int):
         segment = self.segment(pk)
         data = self.body(UPDATE_FIELDS)
@@ -337,10 +352,24 @@ class SegmentDetailView(SegmentsAPIView):
         return Response({"changed": True, "version": version_row(version), "segment": segment_detail(
             self.segment(pk))})
 
+    @extend_schema(operation_id="segments_archive", parameters=[schema.query("reason", "Why (kept in the version); a default is written when left out.", str)], responses=schema.responses(schema.SegmentArchivedSerializer, params=True), summary="Delete (archive) a segment: members leave, tags are removed, history is kept")
+    def delete(self, request, pk: int):
+        """Archive: a new version with status archived, so the recompute it queues lets every member
+        leave (their tags removed through the outbox like any exit) and the history stays. Deleting an
+        archived segment again changes nothing and answers the same."""
+        segment = self.segment(pk)
+        reason = self.request.query_params.get("reason", "").strip() or ARCHIVE_REASON
+        if len(reason) > MAX_REASON:
+            raise Refused(400, "invalid_params", f"reason is at most {MAX_REASON} characters.",
+                          [Problem("reason", f"must be at most {MAX_REASON} characters")])
+        version = segment_update(segment=segment, author=self.author, reason=reason, status=SegmentStatus.ARCHIVED)
+        return Response({"changed": version is not None, "segment": segment_detail(self.segment(pk))})
+
 
 class SegmentVersionsView(SegmentsAPIView):
     """GET /api/segments/<id>/versions: every version, newest first."""
 
+    @extend_schema(operation_id="segments_versions", responses=schema.responses(schema.VersionsSerializer), summary="Every version, newest first")
     def get(self, request, pk: int):
         segment = self.segment(pk)
         return Response({"versions": [version_row(v) for v in segment.versions.order_by("-number")]})
@@ -351,6 +380,7 @@ class SegmentHistoryView(SegmentsAPIView):
 
     `before` is the `next_before` of the previous page (an event id)."""
 
+    @extend_schema(operation_id="segments_history", parameters=[schema.LIMIT, schema.query("customer", "Only this customer's entries and exits."), schema.query("before", "The previous page's next_before.")], responses=schema.responses(schema.HistorySerializer, params=True), summary="Entries and exits, newest first")
     def get(self, request, pk: int):
         segment = self.segment(pk)
         limit = self.limit()
@@ -376,28 +406,42 @@ class SegmentHistoryView(SegmentsAPIView):
 
 
 class SegmentMembersView(SegmentsAPIView):
-    """GET /api/segments/<id>/members?limit=&after=: current members by customer id (keyset pages)."""
+    """GET /api/segments/<id>/members?q=&limit=&after=: current members by customer id (keyset pages),
+    optionally only those whose name or email contains `q` (case-insensitive)."""
 
+    @extend_schema(operation_id="segments_members", parameters=[schema.LIMIT, schema.query("after", "The previous page's next_after."), schema.query("q", "Only members whose name or email contains this (case-insensitive, at most 100 characters).", str)], responses=schema.responses(schema.MembersSerializer, params=True), summary="Current members, searchable, in keyset pages")
     def get(self, request, pk: int):
         segment = self.segment(pk)
         limit = self.limit()
         after = self.query_int("after", 0)
-        rows = list(Membership.objects.filter(shop=self.shop, segment=segment, customer_id__gt=after)
-                    .select_related("customer").order_by("customer_id")[:limit + 1])
+        query = self.request.query_params.get("q", "").strip()
+        if len(query) > MAX_SEARCH:
+            raise Refused(400, "invalid_params", f"q is at most {MAX_SEARCH} characters.",
+                          [Problem("q", f"must be at most {MAX_SEARCH} characters")])
+        rows = Membership.objects.filter(shop=self.shop, segment=segment, customer_id__gt=after)
+        if query:
+            rows = rows.alias(full_name=Concat("customer__first_name", Value(" "), "customer__last_name")).filter(
+                Q(full_name__icontains=query) | Q(customer__email__icontains=query))
+        rows = list(rows.select_related("customer").order_by("customer_id")[:limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]
+        admin = f"https://{self.shop.domain}/admin/customers/"
         return Response({
             "members": [{"id": m.customer_id, "shopify_id": m.customer.shopify_id,
                          "name": f"{m.customer.first_name} {m.customer.last_name}".strip(),
-                         "email": m.customer.email, "holdout": m.holdout, "entered_at": m.entered_at}
+                         "email": m.customer.email, "holdout": m.holdout, "entered_at": m.entered_at,
+                         "admin_url": f"{admin}{m.customer.shopify_id}"}
                         for m in rows],
             "next_after": rows[-1].customer_id if more else None,
         })
 
 
 class SegmentDryRunView(SegmentsAPIView):
-    """POST /api/segments/dry-run {rules, segment?}: what the rules would select; nothing is written."""
+    """POST /api/segments/dry-run {rules, segment?}: the builder's live preview of rules being edited —
+    the size, sample members and, against `segment`'s current members, the entries and exits.
+    Nothing is written or queued."""
 
+    @extend_schema(operation_id="segments_preview", request=schema.DryRunSerializer, responses=schema.responses(schema.DryRunResultSerializer, body=True), summary="Preview rules being edited: live count and sample members; writes nothing")
     def post(self, request):
         data = self.body(("rules", "segment"))
         if "rules" not in data:
@@ -410,9 +454,22 @@ class SegmentDryRunView(SegmentsAPIView):
         return Response(segment_dry_run(shop=self.shop, rules=data["rules"], segment=segment))
 
 
+class SegmentEditDryRunView(SegmentsAPIView):
+    """POST /api/segments/<id>/dry-run {rules}: the diff an edit of this segment would make."""
+
+    @extend_schema(operation_id="segments_dry_run", request=schema.EditDryRunSerializer, responses=schema.responses(schema.DryRunResultSerializer, body=True), summary="The diff an edit of this segment's rules would make; writes nothing")
+    def post(self, request, pk: int):
+        segment = self.segment(pk)
+        data = self.body(("rules",))
+        if "rules" not in data:
+            raise invalid_settings([Problem("rules", "required")])
+        return Response(segment_dry_run(shop=self.shop, rules=data["rules"], segment=segment))
+
+
 class SegmentWhyView(SegmentsAPIView):
     """GET /api/segments/<id>/why/<customer_id>: the customer's value of every condition, and the verdict."""
 
+    @extend_schema(operation_id="segments_why", responses=schema.responses(schema.WhySerializer), summary="Why a customer is (or is not) in the segment")
     def get(self, request, pk: int, customer_pk: int):
         segment = self.segment(pk)
         return Response(membership_why(segment=segment, customer=self.customer(customer_pk)))
@@ -422,10 +479,12 @@ class SegmentWhyView(SegmentsAPIView):
 class GroupListView(SegmentsAPIView):
     """GET /api/groups: the shop's exclusive groups; POST {name, hysteresis_days?}: a new one."""
 
+    @extend_schema(operation_id="groups_list", responses=schema.responses(schema.GroupsSerializer, lookup=False), summary="Exclusive groups")
     def get(self, request):
         groups = ExclusiveGroup.objects.filter(shop=self.shop).prefetch_related("segments").order_by("name", "pk")
         return Response({"groups": [group_row(g) for g in groups]})
 
+    @extend_schema(operation_id="groups_create", request=schema.GroupCreateSerializer, responses=schema.responses(schema.GroupSerializer, status=201, body=True, lookup=False), summary="Create an exclusive group")
     def post(self, request):
         data = self.body(GROUP_FIELDS)
         name = data.get("name")

@@ -1,0 +1,470 @@
+"""The OpenAPI description of the JSON API (drf-spectacular): the session-token security scheme and
+the request and response shapes the views build by hand, as serializers used only for the schema.
+
+The views stay plain APIViews returning dicts; their `@extend_schema` decorators name these shapes.
+"""
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers as s
+
+from segments.models import Channel, DriftPolicy, PlaybookKpi, SegmentStatus
+
+
+class SessionTokenScheme(OpenApiAuthenticationExtension):
+    """App Bridge's session token (a JWT signed with the app's secret) as a bearer token."""
+
+    target_class = "segments.auth.SessionTokenAuthentication"
+    name = "sessionToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "The App Bridge session token of the shop's admin session."}
+
+
+def _json(help_text: str = "") -> s.JSONField:
+    return s.JSONField(help_text=help_text)
+
+
+# -- errors ----------------------------------------------------------------------------------------
+class ProblemSerializer(s.Serializer):
+    path = s.CharField(help_text="Where in the body or query the problem is: `rules.include.all[1].value`, `name`.")
+    message = s.CharField()
+
+
+class ErrorBodySerializer(s.Serializer):
+    code = s.CharField(help_text="not_authenticated, authentication_failed, not_found, invalid_json, invalid_rules, "
+                                 "invalid_settings, invalid_params, payload_too_large, method_not_allowed, ...")
+    message = s.CharField()
+    problems = ProblemSerializer(many=True, required=False)
+    fields = _json("DRF's own field errors, when it refused the request itself.")
+    fields.required = False
+
+
+class ErrorSerializer(s.Serializer):
+    error = ErrorBodySerializer()
+
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="The request cannot be used; nothing was saved."),
+    401: OpenApiResponse(ErrorSerializer, description="No valid session token."),
+    404: OpenApiResponse(ErrorSerializer, description="No such object in this shop (another shop's is the same)."),
+}
+BODY_ERRORS = {**ERRORS, 413: OpenApiResponse(ErrorSerializer, description="The body is over 256 KB.")}
+READ_ERRORS = {401: ERRORS[401]}
+
+
+def responses(ok, *, status: int = 200, body: bool = False, lookup: bool = True, params: bool = False) -> dict:
+    """The answer `ok` plus the errors the view can give."""
+    errors = BODY_ERRORS if body else {401: ERRORS[401]}
+    if lookup:
+        errors = {**errors, 404: ERRORS[404]}
+    if params:
+        errors = {**errors, 400: ERRORS[400]}
+    return {status: ok, **errors}
+
+
+def query(name: str, description: str, type_=int) -> OpenApiParameter:
+    return OpenApiParameter(name, type_, OpenApiParameter.QUERY, required=False, description=description)
+
+
+LIMIT = query("limit", "Page size, 1 to 500 (default 50).")
+
+
+# -- the shop, catalog and templates ------------------------------------------------------------------
+class ShopSerializer(s.Serializer):
+    domain = s.CharField()
+    name = s.CharField()
+    currency = s.CharField()
+    timezone = s.CharField()
+    plan = s.CharField()
+    status = s.CharField()
+    status_reason = s.CharField()
+    scopes = s.ListField(child=s.CharField())
+    installed_at = s.DateTimeField(allow_null=True)
+
+
+class MetricParamSerializer(s.Serializer):
+    name = s.CharField()
+    type = s.CharField()
+    required = s.BooleanField()
+    description = s.CharField()
+
+
+class MetricSerializer(s.Serializer):
+    key = s.CharField()
+    family = s.CharField()
+    label = s.CharField()
+    description = s.CharField()
+    value_type = s.CharField()
+    operators = s.ListField(child=s.CharField())
+    windowed = s.BooleanField()
+    params = MetricParamSerializer(many=True)
+    choices = s.ListField(child=s.CharField())
+    bounds = _json("min and max for the value type, or null")
+    source = s.CharField()
+    column = s.CharField()
+
+
+class MetricsSerializer(s.Serializer):
+    metrics = MetricSerializer(many=True)
+
+
+class TemplateEditableSerializer(s.Serializer):
+    name = s.CharField()
+    label = s.CharField()
+    paths = s.ListField(child=s.CharField())
+    value = _json("the template's value")
+
+
+class TemplateSerializer(s.Serializer):
+    key = s.CharField()
+    name = s.CharField()
+    why = s.CharField()
+    rules = _json("the rule document (docs/rules.md)")
+    editable = TemplateEditableSerializer(many=True)
+
+
+class TemplatesSerializer(s.Serializer):
+    templates = TemplateSerializer(many=True)
+
+
+# -- segments -------------------------------------------------------------------------------------------
+class GroupRefSerializer(s.Serializer):
+    id = s.IntegerField()
+    name = s.CharField()
+
+
+class SegmentSerializer(s.Serializer):
+    id = s.IntegerField()
+    name = s.CharField()
+    handle = s.CharField()
+    tag = s.CharField(help_text="The tag members carry in Shopify: the shop's prefix and the handle.")
+    description = s.CharField()
+    status = s.ChoiceField(choices=SegmentStatus.values)
+    template = s.CharField()
+    group = GroupRefSerializer(allow_null=True)
+    priority = s.IntegerField()
+    holdout_percent = s.IntegerField()
+    current_version = s.IntegerField()
+    computed_version = s.IntegerField(allow_null=True)
+    computing = s.BooleanField()
+    compute_error = s.CharField()
+    member_count = s.IntegerField()
+    holdout_count = s.IntegerField()
+    last_computed_at = s.DateTimeField(allow_null=True)
+    created_at = s.DateTimeField()
+    summary = s.CharField(help_text="The current rules in a sentence.")
+
+
+class SegmentDetailSerializer(SegmentSerializer):
+    rules = _json("the current rule document")
+
+
+class SegmentListSerializer(s.Serializer):
+    segments = SegmentSerializer(many=True)
+
+
+class SegmentCreateSerializer(s.Serializer):
+    name = s.CharField(required=False, help_text="Required with rules; defaults to the template's name.")
+    rules = _json("a rule document (docs/rules.md); or give a template")
+    rules.required = False
+    template = s.CharField(required=False)
+    overrides = s.DictField(required=False, help_text="The template's editable values by name.")
+    description = s.CharField(required=False, max_length=500)
+    holdout_percent = s.IntegerField(required=False, min_value=0, max_value=50)
+    group = s.IntegerField(required=False, allow_null=True)
+    priority = s.IntegerField(required=False, min_value=-1000, max_value=1000)
+    reason = s.CharField(required=False, max_length=500)
+
+
+class SegmentUpdateSerializer(s.Serializer):
+    reason = s.CharField(max_length=500, help_text="Required: why the segment changes.")
+    rules = _json("a new rule document; leave out to keep the rules")
+    rules.required = False
+    name = s.CharField(required=False, max_length=100)
+    status = s.ChoiceField(choices=SegmentStatus.values, required=False)
+    holdout_percent = s.IntegerField(required=False, min_value=0, max_value=50)
+    group = s.IntegerField(required=False, allow_null=True)
+    priority = s.IntegerField(required=False, min_value=-1000, max_value=1000)
+    description = s.CharField(required=False, max_length=500)
+
+
+class VersionSerializer(s.Serializer):
+    number = s.IntegerField()
+    author = s.CharField()
+    reason = s.CharField()
+    created_at = s.DateTimeField()
+    summary = s.CharField()
+    diff = s.ListField(child=s.JSONField(), help_text="Readable changes from the previous version.")
+    rules = _json()
+
+
+class SegmentUpdatedSerializer(s.Serializer):
+    changed = s.BooleanField()
+    version = VersionSerializer(required=False)
+    segment = SegmentDetailSerializer(required=False)
+
+
+class SegmentArchivedSerializer(s.Serializer):
+    changed = s.BooleanField(help_text="False when the segment was archived already.")
+    segment = SegmentDetailSerializer()
+
+
+class VersionsSerializer(s.Serializer):
+    versions = VersionSerializer(many=True)
+
+
+class EventSerializer(s.Serializer):
+    id = s.IntegerField()
+    customer = s.IntegerField()
+    entered = s.BooleanField()
+    holdout = s.BooleanField()
+    at = s.DateTimeField()
+    version = s.IntegerField()
+    trigger = s.CharField()
+    cause = s.CharField()
+
+
+class HistorySerializer(s.Serializer):
+    events = EventSerializer(many=True)
+    next_before = s.IntegerField(allow_null=True)
+
+
+class MemberSerializer(s.Serializer):
+    id = s.IntegerField()
+    shopify_id = s.IntegerField()
+    name = s.CharField()
+    email = s.CharField()
+    holdout = s.BooleanField()
+    entered_at = s.DateTimeField()
+    admin_url = s.URLField(help_text="The customer in the Shopify admin.")
+
+
+class MembersSerializer(s.Serializer):
+    members = MemberSerializer(many=True)
+    next_after = s.IntegerField(allow_null=True, help_text="Pass as `after` for the next page; null at the end.")
+
+
+class DryRunSerializer(s.Serializer):
+    rules = _json("the rule document being edited")
+    segment = s.IntegerField(required=False, allow_null=True,
+                             help_text="An existing segment to compare with (entries and exits).")
+
+
+class EditDryRunSerializer(s.Serializer):
+    rules = _json("the rule document being edited")
+
+
+class CustomerCardSerializer(s.Serializer):
+    id = s.IntegerField()
+    shopify_id = s.IntegerField()
+    name = s.CharField()
+    email = s.CharField()
+
+
+class DryRunSamplesSerializer(s.Serializer):
+    members = CustomerCardSerializer(many=True)
+    entries = CustomerCardSerializer(many=True)
+    exits = CustomerCardSerializer(many=True)
+
+
+class DryRunResultSerializer(s.Serializer):
+    size = s.IntegerField(help_text="How many customers the rules select.")
+    evaluated = s.IntegerField()
+    entries = s.IntegerField()
+    exits = s.IntegerField()
+    summary = s.CharField()
+    sample = DryRunSamplesSerializer()
+
+
+class WhyConditionSerializer(s.Serializer):
+    text = s.CharField()
+    metric = s.CharField()
+    label = s.CharField()
+    value = _json("the customer's value (days and dates in the shop's calendar)")
+    passed = s.BooleanField()
+
+
+class WhySerializer(s.Serializer):
+    segment = s.IntegerField()
+    customer = s.IntegerField()
+    version = s.IntegerField()
+    member = s.BooleanField()
+    holdout = s.BooleanField()
+    qualifies = s.BooleanField()
+    conditions = WhyConditionSerializer(many=True)
+
+
+class GroupSegmentSerializer(s.Serializer):
+    id = s.IntegerField()
+    name = s.CharField()
+    priority = s.IntegerField()
+
+
+class GroupSerializer(s.Serializer):
+    id = s.IntegerField()
+    name = s.CharField()
+    hysteresis_days = s.IntegerField()
+    created_at = s.DateTimeField()
+    segments = GroupSegmentSerializer(many=True)
+
+
+class GroupsSerializer(s.Serializer):
+    groups = GroupSerializer(many=True)
+
+
+class GroupCreateSerializer(s.Serializer):
+    name = s.CharField(max_length=100)
+    hysteresis_days = s.IntegerField(required=False, min_value=0, max_value=365)
+
+
+# -- playbooks ----------------------------------------------------------------------------------------
+class PlaybookFieldsSerializer(s.Serializer):
+    goal = s.CharField(max_length=300, required=False, allow_blank=True)
+    message = s.CharField(max_length=2000, required=False, allow_blank=True)
+    channels = s.ListField(child=s.ChoiceField(choices=Channel.values), required=False)
+    offer = s.CharField(max_length=300, required=False, allow_blank=True)
+    campaign_ideas = s.ListField(child=s.CharField(max_length=200), max_length=20, required=False)
+    cadence = s.CharField(max_length=100, required=False, allow_blank=True)
+    frequency_cap = s.IntegerField(min_value=1, max_value=50, allow_null=True, required=False,
+                                   help_text="Messages per member per week; null for no cap.")
+    owner = s.CharField(max_length=100, required=False, allow_blank=True)
+    kpi = s.ChoiceField(choices=PlaybookKpi.values, required=False)
+
+
+class PlaybookSerializer(PlaybookFieldsSerializer):
+    segment = s.IntegerField()
+    saved = s.BooleanField(help_text="False: nothing written yet, these are the defaults.")
+    updated_by = s.CharField()
+    updated_at = s.DateTimeField(allow_null=True)
+
+
+class PlaybookListRowSerializer(PlaybookSerializer):
+    segment_name = s.CharField()
+    segment_status = s.ChoiceField(choices=SegmentStatus.values)
+    tag = s.CharField()
+
+
+class PlaybooksSerializer(s.Serializer):
+    playbooks = PlaybookListRowSerializer(many=True)
+
+
+# -- tag sync ---------------------------------------------------------------------------------------------
+class SnippetSerializer(s.Serializer):
+    segment = s.IntegerField()
+    tag = s.CharField()
+    liquid = s.CharField()
+    holdout_tag = s.CharField(allow_null=True)
+    holdout_liquid = s.CharField(allow_null=True)
+
+
+class SyncQueueSerializer(s.Serializer):
+    changes = s.IntegerField()
+    customers = s.IntegerField()
+    backing_off = s.IntegerField()
+    in_bulk = s.IntegerField()
+    oldest_age_seconds = s.FloatField(allow_null=True)
+
+
+class AuditSerializer(s.Serializer):
+    id = s.IntegerField()
+    customer = s.IntegerField()
+    shopify_id = s.IntegerField()
+    tag = s.CharField()
+    action = s.ChoiceField(choices=["add", "remove"])
+    segment = s.IntegerField(allow_null=True)
+    segment_version = s.IntegerField(allow_null=True)
+    source = s.CharField()
+    result = s.CharField()
+    detail = s.CharField()
+    bulk = s.IntegerField(allow_null=True)
+    at = s.DateTimeField()
+
+
+class RetryingSerializer(s.Serializer):
+    change = s.IntegerField()
+    customer = s.IntegerField()
+    tag = s.CharField()
+    attempts = s.IntegerField()
+    error = s.CharField()
+    next_attempt_at = s.DateTimeField(allow_null=True)
+
+
+class SyncStatusSerializer(s.Serializer):
+    queue = SyncQueueSerializer()
+    throttle = _json("Shopify's cost bucket as last observed: maximum_available, available, restore_rate")
+    bulk = s.ListField(child=s.JSONField(), help_text="The latest bulk tag operations.")
+    last_errors = AuditSerializer(many=True)
+    retrying = RetryingSerializer(many=True)
+    last_24h = s.DictField(child=s.IntegerField(), help_text="Audit rows of the last day by result.")
+    tag_limit = _json("customers kept from a tag by Shopify's 250-tag limit")
+    drift = _json("policy, drift reported in the last day, tags left off")
+    settings = _json("tag_prefix, holdout_tag, drift_policy, tag_metafield, problems")
+
+
+class AuditPageSerializer(s.Serializer):
+    changes = AuditSerializer(many=True)
+    next_before = s.IntegerField(allow_null=True)
+
+
+class RetryRequestSerializer(s.Serializer):
+    ids = s.ListField(child=s.IntegerField(min_value=1), max_length=1000, required=False,
+                      help_text="Tag change ids; leave out to retry every failed change of the shop.")
+
+
+class RetryResultSerializer(s.Serializer):
+    retried = s.IntegerField()
+    not_found = s.ListField(child=s.IntegerField(), help_text="Ids that are no change of this shop.")
+    not_failed = s.ListField(child=s.IntegerField(), help_text="Ids of this shop that had not failed.")
+
+
+# -- settings and compliance -----------------------------------------------------------------------------
+class SettingsFieldsSerializer(s.Serializer):
+    tag_prefix = s.CharField(required=False, max_length=40)
+    holdout_tag = s.CharField(required=False, allow_blank=True)
+    drift_policy = s.ChoiceField(choices=DriftPolicy.values, required=False)
+    tag_metafield = s.BooleanField(required=False)
+    recompute_hour = s.IntegerField(required=False, min_value=0, max_value=23)
+    checkout_abandon_minutes = s.IntegerField(required=False, min_value=5, max_value=7 * 24 * 60)
+    payload_retention_days = s.IntegerField(required=False, min_value=1, max_value=365)
+
+
+class SettingsSerializer(SettingsFieldsSerializer):
+    choices = _json("allowed values of the choice settings")
+    ranges = _json("min and max of the number settings")
+    timezone = s.CharField()
+
+
+class ComplianceRowSerializer(s.Serializer):
+    id = s.IntegerField()
+    kind = s.CharField()
+    customer_id = s.IntegerField(allow_null=True)
+    request_id = s.CharField()
+    received_at = s.DateTimeField()
+    completed_at = s.DateTimeField(allow_null=True)
+    counts = s.DictField(child=s.IntegerField())
+    export_url = s.CharField(allow_null=True)
+
+
+class ComplianceListSerializer(s.Serializer):
+    requests = ComplianceRowSerializer(many=True)
+
+
+class ComplianceListSchema(OpenApiViewExtension):
+    """The compliance list view lives with the privacy page; its schema is described here."""
+
+    target_class = "segments.views.compliance.ComplianceListView"
+
+    def view_replacement(self):
+        class Described(self.target_class):
+            @extend_schema(operation_id="compliance_list", responses=responses(ComplianceListSerializer,
+                                                                                lookup=False),
+                           summary="The shop's compliance requests (counts; exports via the export endpoint)")
+            def get(self, request):
+                return super().get(request)
+
+        return Described
+

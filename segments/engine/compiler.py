@@ -32,7 +32,7 @@ from segments.engine.registry import Metric
 from segments.engine.rules import All, Any_, Condition, Node, Not, RuleSet
 from segments.engine.windows import Interval, Window, holiday_windows, resolve_window
 
-OWNED_TAG_PREFIX = "seg:"   # the app's own tags; has_tag never matches them
+OWNED_TAG_PREFIX = "seg:"   # the default prefix of the app's own tags; has_tag never matches the shop's
 TAG_SPACE = " \t\n\r\f\v"   # trimmed around tags before comparing
 
 _COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=", "neq": "<>"}
@@ -49,6 +49,7 @@ class Context:
     abandoned_before: dt.datetime
     premium_price: Decimal | None
     history: tuple[dt.datetime, dt.datetime] | None   # first and last order times of the shop's mirror
+    tag_prefix: str = OWNED_TAG_PREFIX                 # the shop's own tags, which rules never read
 
     @property
     def zone(self) -> ZoneInfo:
@@ -82,7 +83,8 @@ def context_for(shop, now: dt.datetime) -> Context:
     history = (_aware(first), _aware(last)) if first is not None else None
     return Context(shop_id=shop.pk, now=now, tz=shop.iana_timezone or "UTC",
                    abandoned_before=now - dt.timedelta(minutes=shop.checkout_abandon_minutes),
-                   premium_price=breakpoints.premium_price if breakpoints else None, history=history)
+                   premium_price=breakpoints.premium_price if breakpoints else None, history=history,
+                   tag_prefix=(shop.tag_prefix or OWNED_TAG_PREFIX).lower())
 
 
 def _aware(value) -> dt.datetime:
@@ -342,7 +344,8 @@ class Compiler:
         # Both sides are folded by the same SQL (lower() of the trimmed text), so a tag always
         # matches itself, whatever its script; Python's lower() differs from the database's on a
         # few letters (a final sigma, a dotted capital I).
-        if tag.strip(TAG_SPACE).lower().startswith(OWNED_TAG_PREFIX):
+        prefix = self.ctx.tag_prefix
+        if tag.strip(TAG_SPACE).lower().startswith(prefix):
             return "FALSE"
         trim = "btrim" if connection.vendor == "postgresql" else "trim"
         space = self.param(TAG_SPACE)
@@ -350,7 +353,7 @@ class Compiler:
             else "json_each(c.tags) AS t"
         folded = f"lower({trim}(t.value, {space}))"
         return (f"EXISTS (SELECT 1 FROM {tags} WHERE {folded} = lower({trim}({self.param(tag)}, {space})) "
-                f"AND {folded} NOT LIKE '{OWNED_TAG_PREFIX}%%')")
+                f"AND substr({folded}, 1, {len(prefix)}) <> {self.param(prefix)})")
 
     def _calendar_intervals(self, condition: Condition) -> list[Interval]:
         """The season's months or the holiday's dates in every year the shop has orders."""

@@ -18,7 +18,8 @@ Readings of the spec where it could be read two ways (each also at the place it 
   is "on or after today - N days" and matches.
 - `has_tag`: a tag is the app's own when, stripped of surrounding spaces, tabs and line breaks
   (TAG_SPACE) and lower-cased, it
-  starts with "seg:"; such tags never match, so neither does a parameter that starts with "seg:".
+  starts with the shop's tag prefix (default "seg:"); such tags never match, so neither does a
+  parameter that starts with it.
 - `cart_activity`: distinct carts whose token is the cart token of any of the customer's checkouts
   (completed, abandoned, deleted or not yet abandoned: any checkout row), each counted once however
   many checkouts name it. A checkout without a cart token has "" (the mirror's blank), which links
@@ -260,7 +261,7 @@ class Reference:
                     if not isinstance(tag, str):
                         continue
                     normal = tag.strip(TAG_SPACE).lower()
-                    if normal.startswith(OWNED_TAG_PREFIX):
+                    if normal.startswith((self.shop.tag_prefix or OWNED_TAG_PREFIX).lower()):
                         continue
                     if normal == wanted:
                         return True

@@ -3,6 +3,7 @@ diff), pause and archive, the dry-run preview of an edit, and "why is this custo
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 
 from django.db import connection, transaction
@@ -14,8 +15,10 @@ from segments.engine.diff import rules_diff, settings_diff
 from segments.engine.rules import Problem, RuleError, conditions, describe, describe_node, parse
 from segments.models import Customer, ExclusiveGroup, Membership, Segment, SegmentStatus, SegmentVersion, Shop
 from segments.models.segments import MAX_HOLDOUT_PERCENT
+from segments.services.tag_sync import segment_tag_problems
 from shopseg.enqueue import enqueue
 
+HANDLE_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")     # what slugify makes of a name, and what a tag needs
 SETTINGS = ("name", "description", "status", "group", "priority", "holdout_percent")
 DRY_RUN_SAMPLE = 10
 
@@ -53,6 +56,17 @@ def _snapshot(segment: Segment) -> dict:
             "holdout_percent": segment.holdout_percent}
 
 
+def _handle_problems(shop: Shop, handle: str) -> list[Problem]:
+    """A handle the merchant chose is used as it is (it is the tag a theme reads), so it must be a
+    lower-case slug of at most 60 characters whose tag is valid and unique in the shop; a derived
+    one is made unique instead."""
+    if not handle:
+        return []
+    if not isinstance(handle, str) or not HANDLE_RE.fullmatch(handle) or len(handle) > 60:
+        return [Problem("handle", "must be lower-case letters, digits and single hyphens, at most 60 characters")]
+    return [Problem("handle", p) for p in segment_tag_problems(shop=shop, handle=handle)]
+
+
 def _unique_handle(shop: Shop, name: str) -> str:
     base = slugify(name)[:50] or "segment"
     handle, n = base, 1
@@ -69,11 +83,11 @@ def segment_create(*, shop: Shop, name: str, rules: object, author: str = "", re
     Raises RuleError / SettingsError (nothing saved) when the rules or settings cannot be used.
     """
     ruleset = parse(rules)
-    problems = _settings_problems(shop, {"name": name, **settings})
+    problems = _settings_problems(shop, {"name": name, **settings}) + _handle_problems(shop, handle)
     if problems:
         raise SettingsError(problems)
     with transaction.atomic():
-        segment = Segment.objects.create(shop=shop, name=name.strip(), handle=_unique_handle(shop, handle or name),
+        segment = Segment.objects.create(shop=shop, name=name.strip(), handle=handle or _unique_handle(shop, name),
                                          template=template, compute_requested_at=timezone.now(), **settings)
         SegmentVersion.objects.create(segment=segment, number=1, rules=ruleset.to_document(),
                                       summary=describe(ruleset), diff=rules_diff(None, ruleset),

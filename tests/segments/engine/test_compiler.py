@@ -156,6 +156,29 @@ def test_has_tag_ignores_case_and_never_matches_the_apps_own_tags(shop):
     assert members(shop, {**tag, "value": False}) == {2}
 
 
+def test_has_tag_follows_the_shops_own_prefix(shop):
+    """With prefix `aud_` the app's tags are `aud_*` (`_` is literal, not a LIKE wildcard), and a
+    `seg:` tag is the merchant's like any other."""
+    from segments.mirror.records import CustomerRecord
+    from segments.mirror.writer import customers_upsert
+
+    Shop.objects.filter(pk=shop.pk).update(tag_prefix="aud_")
+    shop.refresh_from_db()
+    customers_upsert(shop=shop, records=[
+        CustomerRecord(1, updated_at=NOW, created_at=NOW, tags=["seg:vip", "aud_vip"]),
+        CustomerRecord(2, updated_at=NOW, created_at=NOW, tags=["audXvip"])])
+    customer_metrics_rebuild(shop=shop, now=NOW)
+    tag = {"metric": "has_tag", "op": "is", "value": True, "params": {"tag": "seg:vip"}}
+    assert members(shop, tag) == {1}
+    assert members(shop, {**tag, "params": {"tag": "aud_vip"}}) == set()
+    assert members(shop, {**tag, "params": {"tag": "audXvip"}}) == {2}
+    from segments.engine.reference import reference_members      # the plain-Python semantics agree
+    for param, expected in (("seg:vip", {1}), ("aud_vip", set()), ("audXvip", {2})):
+        pks = reference_members(parse({"version": 1, "include": {**tag, "params": {"tag": param}}}), shop=shop,
+                                now=NOW)
+        assert set(Customer.objects.filter(pk__in=pks).values_list("shopify_id", flat=True)) == expected
+
+
 def test_equal_features_are_computed_once():
     shop = Shop(pk=1, iana_timezone="UTC", checkout_abandon_minutes=60)
     ctx = compiler.Context(shop_id=1, now=NOW, tz="UTC", abandoned_before=NOW, premium_price=None, history=None)

@@ -51,3 +51,21 @@ def test_segment_tags_are_unique_in_the_shop_case_insensitively():
         "'seg:vip-control' is written for both the holdout of segment 'VIP' and segment 'VIP control'"]
     shop.drift_policy = "sometimes"
     assert shop_tag_settings_problems(shop=shop) == ["drift policy is one of repair, report"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("handle, ok", [("vip", True), ("big-spenders-2", True), ("VIP", False), ("a--b", False),
+                                        ("-a", False), ("a b", False), ("x" * 61, False), ("taken", False)])
+def test_a_chosen_handle_is_used_as_it_is_or_refused(handle, ok):
+    from segments.services.segment_definitions import SettingsError, segment_create
+
+    shop = Shop.objects.create(domain="naming.myshopify.com")
+    rules = {"version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1}}
+    segment_create(shop=shop, name="Taken", rules=rules)                 # derived handle "taken"
+    if ok:
+        assert segment_create(shop=shop, name="Other", rules=rules, handle=handle).tag == f"seg:{handle}"
+    else:
+        with pytest.raises(SettingsError) as refused:
+            segment_create(shop=shop, name="Other", rules=rules, handle=handle)
+        assert [p.path for p in refused.value.problems] == ["handle"]
+        assert Segment.objects.filter(shop=shop).count() == 1

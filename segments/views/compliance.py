@@ -33,13 +33,17 @@ def _page_row(request: ComplianceRequest, exportable: set[int]) -> dict:
             "count_list": [(key.replace("_", " "), value) for key, value in sorted(request.summary.items())]}
 
 
+def compliance_page_rows(*, shop_domain: str, limit: int = LIST_LIMIT) -> list[dict]:
+    """The newest requests as the privacy page and the sync page list them."""
+    exportable = compliance_exportable_pks(shop_domain=shop_domain)
+    return [_page_row(r, exportable) for r in compliance_requests_for_shop(shop_domain=shop_domain)[:limit]]
+
+
 @embedded_page
 def compliance_list(request: HttpRequest) -> HttpResponse:
-    domain = request.shop.domain
-    exportable = compliance_exportable_pks(shop_domain=domain)
-    rows = [_page_row(r, exportable) for r in compliance_requests_for_shop(shop_domain=domain)[:LIST_LIMIT]]
     return render(request, "segments/compliance.html",
-                  {**app_context(request), "requests": rows, "id_token": request.GET.get("id_token", "")})
+                  {**app_context(request, "compliance"),
+                   "requests": compliance_page_rows(shop_domain=request.shop.domain)})
 
 
 @embedded_page

@@ -10,18 +10,54 @@ from functools import wraps
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 
 from segments.auth import installed_shop, session_claims
 from segments.models import ShopStatus, ShopSync
 from segments.selectors.health import webhook_health
+from segments.selectors.overview import needs_attention, running_jobs, segment_index, tag_queue_counts
+from segments.selectors.tags import tag_sync_status
 from shopseg.shopify.domains import normalize_shop_domain
 from shopseg.shopify.session_tokens import SessionTokenInvalid
 
 
-def app_context(request: HttpRequest) -> dict:
+# The top navigation: (URL name, label, the names of pages that belong under it). An entry whose
+# page is not routed (another module not deployed yet) is left out rather than linked to a 404.
+NAVIGATION = (
+    ("home", "Segments", ("home", "segment-detail", "segment-new", "segment-edit")),
+    ("playbooks", "Playbooks", ("playbooks", "playbook")),
+    ("theme", "Theme", ("theme",)),
+    ("measurement", "Measurement", ("measurement", "migration", "review", "segment-lift")),
+    ("sync", "Sync & data", ("sync", "compliance")),
+    ("settings", "Settings", ("settings",)),
+)
+
+
+def navigation(current: str) -> list[dict]:
+    items = []
+    for name, label, members in NAVIGATION:
+        try:
+            url = reverse(f"segments:{name}")
+        except NoReverseMatch:
+            continue
+        items.append({"url": url, "label": label, "current": current in members})
+    return items
+
+
+def page_url(name: str, *args) -> str | None:
+    """A page's URL, or None while that page is not routed."""
+    try:
+        return reverse(f"segments:{name}", args=args)
+    except NoReverseMatch:
+        return None
+
+
+def app_context(request: HttpRequest, current: str = "") -> dict:
+    shop = getattr(request, "shop", None)
     return {"api_key": settings.SHOPIFY_API_KEY, "app_bridge_url": settings.SHOPIFY_APP_BRIDGE_URL,
-            "shop": getattr(request, "shop", None)}
+            "shop": shop, "nav": navigation(current) if shop else [],
+            "needs_reauth": bool(shop) and shop.status == ShopStatus.NEEDS_REAUTH}
 
 
 def bounce(request: HttpRequest) -> HttpResponse:
@@ -57,9 +93,15 @@ def embedded_page(view):
 
 def render_home(request: HttpRequest) -> HttpResponse:
     shop = request.shop
-    context = {**app_context(request), "needs_reauth": shop.status == ShopStatus.NEEDS_REAUTH,
-               "sync": ShopSync.objects.filter(shop=shop).first(),
-               "webhooks": webhook_health(shop_domain=shop.domain)}
+    sync = ShopSync.objects.filter(shop=shop).first()
+    webhooks = webhook_health(shop_domain=shop.domain)
+    rows = segment_index(shop=shop)
+    sync_status = {**tag_sync_status(shop=shop), "failed_changes": tag_queue_counts(shop=shop)["failed"]}
+    context = {**app_context(request, "home"), "sync": sync, "webhooks": webhooks, "rows": rows,
+               "jobs": running_jobs(shop=shop, sync=sync),
+               "attention": needs_attention(shop=shop, webhooks=webhooks, sync_status=sync_status,
+                                            segments=[r.segment for r in rows]),
+               "new_segment_url": page_url("segment-new")}
     return render(request, "segments/home.html", context)
 
 

@@ -3,7 +3,7 @@ the bulk path pays, and the latency from an order to its tag.
 
     .venv/bin/python bench/tag_sync_bench.py throughput --customers 5000 [--restore-multiplier 1]
     .venv/bin/python bench/tag_sync_bench.py crossover --sizes 100,300,1000,3000,10000 [--direct-up-to 1000]
-    .venv/bin/python bench/tag_sync_bench.py latency --rate 20 --seconds 30 [--dirty-refresh 5]
+    .venv/bin/python bench/tag_sync_bench.py latency --rate 20 --seconds 30 [--dirty-refresh 1]
 
 throughput / crossover: devstore runs as its own process (`manage.py devstore`, standard plan:
 restore 100 points/s, bucket 2,000; `--restore-multiplier` scales both). The app is installed
@@ -465,7 +465,7 @@ def main() -> None:
     p.add_argument("--customers", type=int, default=3000)
     p.add_argument("--rate", type=float, default=20.0)
     p.add_argument("--seconds", type=float, default=30.0)
-    p.add_argument("--dirty-refresh", type=float, default=5.0)
+    p.add_argument("--dirty-refresh", type=float, default=1.0)   # the app's default
     p.add_argument("--tag-sync", type=float, default=1.0)
     p.add_argument("--regulars", type=int, default=200, help="members before the traffic (their orders tag nothing)")
     p.add_argument("--new-share", type=float, default=0.4, help="share of orders by customers entering the segment")

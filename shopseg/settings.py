@@ -116,7 +116,7 @@ CELERY_BEAT_SCHEDULE: dict = {
                         "schedule": env("SHOPSEG_RECONCILE_SECONDS", 900.0, cast=float)},
     "retention-purge": {"task": "segments.tasks.compliance.retention_purge_task", "schedule": 3600.0},
     "metrics-dirty-refresh": {"task": "segments.tasks.metrics.metrics_dirty_refresh_task",
-                              "schedule": env("SHOPSEG_DIRTY_REFRESH_SECONDS", 5.0, cast=float)},
+                              "schedule": env("SHOPSEG_DIRTY_REFRESH_SECONDS", 1.0, cast=float)},
     "metrics-nightly-rebuild": {"task": "segments.tasks.metrics.shops_metrics_rebuild_task",
                                 "schedule": crontab(minute=15)},   # hourly: each shop at its own hour
     # Windows that passed, hysteresis holds that ended, recomputes that never finished.

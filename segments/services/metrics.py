@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from functools import reduce
 from operator import or_
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -19,6 +19,7 @@ DIRTY_BATCH = 500
 # from a writer transaction that committed after the rebuild's snapshot, so they stay.
 DIRTY_MARGIN = dt.timedelta(seconds=60)
 _CLEAR_CHUNK = 500   # (pk, dirty_at) pairs per clearing UPDATE
+_REFRESH_LOCK_NAMESPACE = 0x5E7   # pg_try_advisory_xact_lock(namespace, shop id): one dirty refresh per shop
 
 
 def _abandoned_before(shop: Shop, now: dt.datetime) -> dt.datetime:
@@ -61,12 +62,16 @@ def dirty_customers_refresh(*, shop: Shop, limit: int = DIRTY_BATCH, now: dt.dat
 
     Both steps and the clearing of the marks share one transaction, so a crash redoes all of them.
     A mark is cleared only if it is still the one read: a customer whose behaviour changed again
-    while we computed keeps the newer mark and is picked up by the next run. Runs may overlap
-    (the membership step serialises them per shop).
+    while we computed keeps the newer mark and is picked up by the next run. Runs of one shop do
+    not overlap: with the beat every second, a run still going when the next starts would upsert
+    the same metrics rows in another order and deadlock, so the later one returns at once and its
+    marks wait for the next beat.
     """
     from segments.services.membership import segments_recompute   # membership reads this module's table
 
     with transaction.atomic():
+        if not _refresh_lock(shop):
+            return []
         marks = list(Customer.objects.filter(shop=shop, dirty_at__isnull=False)
                      .order_by("dirty_at", "pk").values_list("pk", "dirty_at", "dirty_cause")[:limit])
         if not marks:
@@ -78,6 +83,15 @@ def dirty_customers_refresh(*, shop: Shop, limit: int = DIRTY_BATCH, now: dt.dat
             unchanged = reduce(or_, (Q(pk=pk, dirty_at=mark) for pk, mark, _ in marks[start:start + _CLEAR_CHUNK]))
             Customer.objects.filter(unchanged, shop=shop).update(dirty_at=None, dirty_cause="")
     return ids
+
+
+def _refresh_lock(shop: Shop) -> bool:
+    """The shop's dirty-refresh lock for this transaction (PostgreSQL; SQLite runs one writer)."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [_REFRESH_LOCK_NAMESPACE, shop.pk])
+        return bool(cursor.fetchone()[0])
 
 
 def dirty_marks_clear(*, shop: Shop, before: dt.datetime) -> int:

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from segments.models import BulkStatus, TagBulkOperation, TagChange, TagResult
+from segments.models import BulkStatus, TagBulkOperation, TagChange, TagResult, TagSource
 from segments.models.tags import tag_key
 from segments.services import tag_sync
 from segments.services.shop_throttle import ShopThrottle
@@ -272,6 +272,9 @@ def _apply(shop: Shop, op: TagBulkOperation, url: str | None, report: SyncReport
                     error="bulk operation gave no result for the line")
             answered_plans = [p for p in plans if p.customer_id not in unanswered]
             report.add(tag_sync.confirm(shop=shop, plans=answered_plans, outcomes=answered, at=at, bulk=op))
+            if shop.tag_metafield:   # bulk lines carry tags only: the direct path writes their metafields
+                tag_sync.customers_tag_check(shop=shop, customer_ids=[p.customer_id for p in answered_plans],
+                                             source=TagSource.RESYNC)
             done += len(lines)
             errors += sum(1 for p in answered_plans if not answered[(p.customer_id, op.add)].ok)
             TagBulkOperation.objects.filter(pk=op.pk).update(applied=done, errors=errors)

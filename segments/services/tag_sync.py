@@ -172,6 +172,7 @@ class Plan:
     block: list[Want] = field(default_factory=list)                # kept off by the 250-tag limit
     audits: list[Drop] = field(default_factory=list)
     gone: bool = False
+    resync: bool = False          # queued by a resync: rewrite the metafield even when no tag changes
 
     @property
     def mutations(self) -> int:
@@ -210,7 +211,8 @@ def plans_for(*, shop: Shop, customer_ids: Sequence[int], changes: Sequence[dict
         if customer_id not in customers:
             continue     # redacted meanwhile: its outbox rows went with it
         shopify_id, tags, deleted = customers[customer_id]
-        plan = Plan(customer_id, shopify_id, by_customer.get(customer_id, []))
+        plan = Plan(customer_id, shopify_id, by_customer.get(customer_id, []),
+                    resync=general.get(customer_id) == TagSource.RESYNC)
         plans.append(plan)
         mine = ledger.get(customer_id, {})
         if deleted is not None:
@@ -703,7 +705,7 @@ def shop_tags_sync(*, shop_id: int, budget_seconds: float | None = None, use_bul
 
 
 def _direct(shop: Shop, sender: Sender, report: SyncReport, deadline: float, use_bulk: bool) -> None:
-    from segments.services import tag_bulk
+    from segments.services import tag_bulk, tag_metafield
 
     per_request = max_mutations_per_request(sender.throttle.capacity())
     while time.monotonic() < deadline:
@@ -719,7 +721,11 @@ def _direct(shop: Shop, sender: Sender, report: SyncReport, deadline: float, use
             report.add(confirm(shop=shop, plans=quiet, outcomes={}, at=timezone.now()))
         busy = [p for p in plans if p.mutations]
         report.customers += len(plans)
+        if shop.tag_metafield:
+            metafield_customers = {p.customer_id: p.shopify_id for p in plans if not p.gone and (p.mutations or p.resync)}
         if not busy:
+            if shop.tag_metafield:
+                report.add(tag_metafield.metafields_write(shop=shop, sender=sender, customers=metafield_customers))
             continue
         now = timezone.now()
         ledger_intend(shop=shop, plans=busy, now=now)
@@ -735,6 +741,8 @@ def _direct(shop: Shop, sender: Sender, report: SyncReport, deadline: float, use
                 raise
             report.calls += sum(p.mutations for p in chunk)
             report.add(confirm(shop=shop, plans=chunk, outcomes=outcomes, at=at))
+        if shop.tag_metafield:
+            report.add(tag_metafield.metafields_write(shop=shop, sender=sender, customers=metafield_customers))
 
 
 def _requests(plans: Sequence[Plan], per_request: int) -> Iterable[list[Plan]]:

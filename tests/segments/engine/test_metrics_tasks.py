@@ -67,3 +67,23 @@ def test_each_shop_is_due_at_its_own_local_hour(backfilled):
     Shop.objects.filter(pk=backfilled.pk).update(iana_timezone="America/New_York")
     assert shops_due_for_nightly(now=at_3_in_tokyo) == []                            # 13:30 in New York
     assert shops_due_for_nightly(now=dt.datetime(2026, 11, 22, 8, 5, tzinfo=dt.timezone.utc)) == [backfilled.pk]
+
+
+def test_a_refresh_running_for_the_shop_makes_an_overlapping_one_return_untouched(backfilled):
+    """Two refreshes of one shop would upsert the same metrics rows in different orders and
+    deadlock; the second returns at once and leaves its marks for the next beat."""
+    import psycopg
+    from django.db import connection
+
+    from segments.services.metrics import _REFRESH_LOCK_NAMESPACE, dirty_customers_refresh
+
+    buyer = Customer.objects.filter(shop=backfilled).order_by("pk").first()
+    Customer.objects.filter(shop=backfilled).update(dirty_at=None, dirty_cause="")
+    Customer.objects.filter(pk=buyer.pk).update(dirty_at=timezone.now(), dirty_cause="orders/create")
+    db = connection.settings_dict
+    with psycopg.connect(dbname=db["NAME"], host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"]) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_REFRESH_LOCK_NAMESPACE, backfilled.pk])
+        assert dirty_customers_refresh(shop=backfilled) == []
+        assert Customer.objects.get(pk=buyer.pk).dirty_at is not None        # nothing cleared
+    assert dirty_customers_refresh(shop=backfilled) == [buyer.pk]            # the lock went with that run
+    assert Customer.objects.get(pk=buyer.pk).dirty_at is None

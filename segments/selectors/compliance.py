@@ -16,7 +16,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from segments.models import (
-    Cart, Checkout, ComplianceKind, ComplianceRequest, Customer, LineItem, Order, Refund, Shop,
+    Cart, Checkout, ComplianceKind, ComplianceRequest, Customer, LineItem, Membership, MembershipEvent, Order,
+    Refund, Shop, TagAudit,
 )
 from webhooks.models import WebhookEvent
 
@@ -137,9 +138,11 @@ def customer_data_export(*, keys: CustomerKeys, orders_requested: Iterable[int] 
     requested = set(orders_requested)
     customer = None
     orders: list[dict] = []
+    segments: dict = {"memberships": [], "history": [], "tag_changes": []}
     if keys.shop is not None:
         customer = next(iter(_rows(Customer.objects.filter(shop=keys.shop, shopify_id=keys.customer_shopify_id))),
                         None)
+        segments = _segment_records(keys)
         order_rows = list((Order.objects.filter(shop=keys.shop, shopify_id__in=requested) if requested
                            else customer_orders(keys=keys)).order_by("created_at", "shopify_id").values())
         pks = [row["id"] for row in order_rows]
@@ -162,9 +165,26 @@ def customer_data_export(*, keys: CustomerKeys, orders_requested: Iterable[int] 
         "checkouts": _rows(customer_checkouts(keys=keys).order_by("created_at", "token")),
         "carts": _rows(customer_carts(keys=keys).order_by("created_at", "token")),
         "webhook_deliveries": deliveries,
+        "segments": segments,
     }
     # Decimals and datetimes become strings once, here, so the export is stored and served as is.
     return json.loads(json.dumps(export, cls=DjangoJSONEncoder))
+
+
+def _segment_records(keys: CustomerKeys) -> dict:
+    """What the app decided about the customer: segments they are in, their entries and exits, and
+    every tag written to or removed from them in Shopify (the tag audit)."""
+    pks = list(Customer.objects.filter(shop=keys.shop, shopify_id=keys.customer_shopify_id).values_list("pk", flat=True))
+    memberships = [{"segment": m.segment.name, "tag": m.segment.tag, "holdout": m.holdout, "since": m.entered_at}
+                   for m in Membership.objects.filter(customer_id__in=pks).select_related("segment__shop")
+                   .order_by("entered_at")]
+    history = [{"segment": e.segment.name, "entered": e.entered, "holdout": e.holdout, "at": e.at,
+                "trigger": e.trigger} for e in MembershipEvent.objects.filter(customer_id__in=pks)
+               .select_related("segment").order_by("at", "pk")]
+    tag_changes = [{"tag": a.tag, "add": a.add, "result": a.result, "source": a.source, "at": a.at}
+                   for a in TagAudit.objects.filter(shop=keys.shop, customer_shopify_id=keys.customer_shopify_id)
+                   .order_by("at", "pk")]
+    return {"memberships": memberships, "history": history, "tag_changes": tag_changes}
 
 
 def export_counts(*, export: dict) -> dict[str, int]:
@@ -172,7 +192,9 @@ def export_counts(*, export: dict) -> dict[str, int]:
     return {"customer": int(export["customer"] is not None), "orders": len(orders),
             "line_items": sum(len(o["line_items"]) for o in orders), "refunds": sum(len(o["refunds"]) for o in orders),
             "checkouts": len(export["checkouts"]), "carts": len(export["carts"]),
-            "webhook_deliveries": len(export["webhook_deliveries"])}
+            "webhook_deliveries": len(export["webhook_deliveries"]),
+            "segment_memberships": len(export.get("segments", {}).get("memberships", [])),
+            "tag_changes": len(export.get("segments", {}).get("tag_changes", []))}
 
 
 # -- the request log -------------------------------------------------------------------------------

@@ -313,6 +313,7 @@ def data_request_payload(shop, *, request_id=9001, orders=()):
 def test_data_request_exports_everything_stored_about_the_customer(shop, other_shop):
     customer = populate(shop)
     populate_other(shop)
+    segment_records(shop, customer)
 
     request = compliance_data_request(shop_domain=shop.domain, payload=data_request_payload(shop))
 
@@ -336,8 +337,25 @@ def test_data_request_exports_everything_stored_about_the_customer(shop, other_s
                              "carts/update", "checkouts/delete", "customer.tags_added",
                              "customers_email_marketing_consent/update", "customers_marketing_consent/update"])
     assert OTHER_EMAIL not in json.dumps(export) and str(OTHER) not in json.dumps(export)
+    segments = export["segments"]
+    assert [(m["segment"], m["tag"], m["holdout"]) for m in segments["memberships"]] == [("VIP", "seg:vip", False)]
+    assert [(e["segment"], e["entered"], e["trigger"]) for e in segments["history"]] == [("VIP", True, "event")]
+    assert [(t["tag"], t["add"], t["result"]) for t in segments["tag_changes"]] == [("seg:vip", True, "applied")]
     assert request.summary == {"customer": 1, "orders": 2, "line_items": 2, "refunds": 1, "checkouts": 2,
-                               "carts": 2, "webhook_deliveries": 9}
+                               "carts": 2, "webhook_deliveries": 9, "segment_memberships": 1, "tag_changes": 1}
+
+
+def segment_records(shop, customer):
+    """The app's own decisions about the customer: a segment, its entry, the tag written."""
+    from segments.models import Membership, MembershipEvent, Segment, TagAudit
+
+    segment = Segment.objects.create(shop=shop, name="VIP", handle="vip")
+    now = timezone.now()
+    Membership.objects.create(shop=shop, segment=segment, customer=customer, entered_at=now, version=1)
+    MembershipEvent.objects.create(shop=shop, segment=segment, customer=customer, entered=True, at=now, version=1,
+                                   trigger="event")
+    TagAudit.objects.create(shop=shop, customer=customer, customer_shopify_id=customer.shopify_id, tag="seg:vip",
+                            add=True, segment=segment, source="membership", result="applied", at=now)
 
 
 def test_data_request_limits_orders_to_those_requested(shop):

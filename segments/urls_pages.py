@@ -1,11 +1,13 @@
 """The embedded admin's pages (Django templates), authenticated by App Bridge session tokens."""
 from django.urls import path
 
-from segments.views import compliance, embedded
+from segments.views import builder, compliance, embedded
 from segments.views.pages import playbook_pages, segment_pages, settings_page, sync_page, theme_page
 
 urlpatterns = [
     path("admin/", embedded.home, name="home"),
+    path("admin/segments/new", builder.segment_new, name="segment-new"),
+    path("admin/segments/<int:pk>/edit", builder.segment_edit, name="segment-edit"),
     path("admin/segments/<int:pk>", segment_pages.segment_detail, name="segment-detail"),
     path("admin/segments/<int:pk>/playbook", playbook_pages.playbook, name="playbook"),
     path("admin/playbooks", playbook_pages.playbooks, name="playbooks"),

@@ -1,0 +1,210 @@
+"""The segment builder in real Chromium inside devstore's Shopify admin, on a shop seeded with customers
+and orders that the install backfilled: start from a template, edit a rule and watch the live count,
+read the dry-run diff before saving, save and see the tag arrive in devstore, and a bad value refused.
+
+Expected numbers come from the dry-run service itself (segment_dry_run) over the same mirror."""
+from __future__ import annotations
+
+import pytest
+from django.utils.text import slugify
+from playwright.sync_api import expect
+
+from segments.models import (
+    BackfillStatus, Customer, CustomerMetrics, Membership, Order, Segment, SegmentVersion, Shop,
+)
+from segments.engine.templates import TEMPLATE_BY_KEY
+from segments.services.segment_definitions import segment_create, segment_dry_run
+from segments.tasks.tags import shop_tags_sync_task
+from tests.browser.conftest import app_frame, screenshot
+from tests.conftest import install_live
+from tests.segments.test_backfill import run_backfill
+from tests.webhooks.test_worker import wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CUSTOMERS = 300
+
+
+@pytest.fixture
+def seeded(devstore, live_server, settings):
+    """An installed shop whose history (customers, orders) the backfill brought into the mirror and the
+    metrics table (its exports driven to the end as their finish webhooks would); tag sync goes direct."""
+    settings.SHOPSEG_TAG_BULK_THRESHOLD = 0     # the bulk path has its own tests
+    domain, admin_url = install_live(devstore, live_server, settings, customers=CUSTOMERS)
+    shop = Shop.objects.get(domain=domain)
+    assert run_backfill(devstore, shop).backfill_status == BackfillStatus.DONE
+    assert Customer.objects.filter(shop=shop).count() == CUSTOMERS
+    assert Order.objects.filter(shop=shop).exists()
+    # the metrics table is built by the task the backfill's end queued (in whichever thread ended it)
+    assert wait_until(lambda: CustomerMetrics.objects.filter(shop=shop).count() == CUSTOMERS)
+    return shop, admin_url.split("?")[0].rstrip("/")
+
+
+def open_builder(page, admin_url: str, path: str):
+    """The admin's app page framing the builder at `path` (one bounce for a fresh session token)."""
+    page.set_viewport_size({"width": 1024, "height": 2000})   # the admin's narrowest; tall to see it all
+    page.goto(f"{admin_url}/{path}")
+    frame = app_frame(page)
+    frame.wait_for_selector("#rules .node")
+    return frame
+
+
+def leave_builder(page, builder_path: str) -> None:
+    """After a save the app's frame navigates away from the builder (to the segment or home)."""
+    app_frame(page).wait_for_url(lambda url: builder_path not in url and "id_token=" in url, wait_until="load")
+
+
+def devstore_tags(devstore, shop: Shop, customer: Customer) -> list[str]:
+    return devstore.control("GET", f"/shops/{shop.domain}/customers/{customer.shopify_id}/tags")["tags"]
+
+
+def sync_tags(shop: Shop) -> None:
+    """Tag sync as beat runs it, until the outbox is drained."""
+    from segments.models import TagChange
+
+    for _ in range(20):
+        shop_tags_sync_task(shop.pk)
+        if not TagChange.objects.filter(shop=shop, processed_at__isnull=True).exists():
+            return
+    raise AssertionError("tag changes still pending after 20 sync runs")
+
+
+def test_create_from_a_template_then_the_tag_arrives_in_devstore(page, seeded, devstore):
+    shop, admin_url = seeded
+    frame = open_builder(page, admin_url, "admin/segments/new")
+    # Given the blank start: one condition, previewed
+    blank = segment_dry_run(shop=shop, rules={"version": 1, "include": {"all": [
+        {"metric": "orders_count", "op": "gte", "value": 1}]}})
+    expect(frame.locator("#live-count")).to_have_text(f"{blank['size']:,}")
+    screenshot(page, "builder-blank")
+
+    # When the merchant picks the VIP template
+    frame.click("[data-template='vip']")
+    expect(frame.locator("[data-template='vip']")).to_have_attribute("aria-pressed", "true")
+    # Then its rule is rendered as a condition and the live count is the service's
+    expect(frame.locator("select[data-path='include.metric']")).to_have_value("spend_percentile")
+    expect(frame.locator("input[data-path='include.value']")).to_have_value("0.9")
+    vip = TEMPLATE_BY_KEY["vip"]
+    handle = slugify(vip.name)
+    expect(frame.locator("#setting-name")).to_have_value(vip.name)
+    expected = segment_dry_run(shop=shop, rules={"version": 1, "include": {
+        "metric": "spend_percentile", "op": "gte", "value": "0.9"}})
+    assert 0 < expected["size"] < CUSTOMERS
+    expect(frame.locator("#live-count")).to_have_text(f"{expected['size']:,}")
+    expect(frame.locator("#diff-gain")).to_have_text(f"{expected['size']:,}")
+    expect(frame.locator("#diff-lose")).to_have_text("0")
+    expect(frame.locator(".diff-tag").first).to_have_text(f"seg:{handle}")
+    screenshot(page, "builder-template")
+
+    # When it is saved
+    frame.locator("[data-action='save']").first.click()
+    leave_builder(page, "/admin/segments/new")
+    segment = Segment.objects.get(shop=shop)
+    # Then the segment exists from the template, computed to the size the preview showed
+    assert (segment.template, segment.handle, segment.name) == ("vip", handle, vip.name)
+    assert segment.computed_version == segment.current_version == 1
+    assert segment.member_count == expected["size"]
+    assert SegmentVersion.objects.get(segment=segment).rules["include"]["metric"] == "spend_percentile"
+
+    # And after tag sync a member carries the segment's tag in devstore, a non-member does not
+    sync_tags(shop)
+    member = Membership.objects.filter(segment=segment).select_related("customer").first().customer
+    outsider = Customer.objects.filter(shop=shop).exclude(memberships__segment=segment).first()
+    assert f"seg:{handle}" in devstore_tags(devstore, shop, member)
+    assert f"seg:{handle}" not in devstore_tags(devstore, shop, outsider)
+
+
+def test_edit_a_rule_watch_the_count_see_the_diff_save_and_tags_follow(page, seeded, devstore):
+    shop, admin_url = seeded
+    before = {"version": 1, "include": {"all": [{"metric": "orders_count", "op": "gte", "value": 3}]}}
+    segment = segment_create(shop=shop, name="Regulars", rules=before)
+    segment.refresh_from_db()
+    assert segment.computed_version == 1 and segment.member_count > 0
+    sync_tags(shop)
+    frame = open_builder(page, admin_url, f"admin/segments/{segment.pk}/edit")
+    expect(frame.locator("#live-count")).to_have_text(f"{segment.member_count:,}")
+    expect(frame.locator("#diff-gain")).to_have_text("0")
+
+    # When the threshold goes from 3 to 2 orders, the live count follows the dry-run service
+    frame.fill("input[data-path='include.all[0].value']", "2")
+    lower = {"version": 1, "include": {"all": [{"metric": "orders_count", "op": "gte", "value": 2}]}}
+    expected = segment_dry_run(shop=shop, rules=lower, segment=segment)
+    assert expected["size"] > segment.member_count
+    expect(frame.locator("#live-count")).to_have_text(f"{expected['size']:,}")
+
+    # When a second condition is added (focus moves to its metric picker) and set to a spend rank
+    frame.click("#rules [data-action='add-condition']")
+    expect(frame.locator("select[data-path='include.all[1].metric']")).to_be_focused()
+    frame.select_option("select[data-path='include.all[1].metric']", "spend_percentile")
+    expect(frame.locator("select[data-path='include.all[1].metric'] + .field-error, .metric-description").nth(1)) \
+        .to_contain_text("ranks among the shop's buyers")
+    frame.fill("input[data-path='include.all[1].value']", "0.5")
+    after = {"version": 1, "include": {"all": [{"metric": "orders_count", "op": "gte", "value": 2},
+                                               {"metric": "spend_percentile", "op": "gte", "value": "0.5"}]}}
+    diff = segment_dry_run(shop=shop, rules=after, segment=segment)
+    assert diff["entries"] > 0 and diff["exits"] > 0
+    # Then the diff before saving is the service's entries and exits
+    expect(frame.locator("#live-count")).to_have_text(f"{diff['size']:,}")
+    expect(frame.locator("#diff-gain")).to_have_text(f"{diff['entries']:,}")
+    expect(frame.locator("#diff-lose")).to_have_text(f"{diff['exits']:,}")
+    expect(frame.locator("#diff-line")).to_contain_text("seg:regulars")
+    screenshot(page, "builder-diff")
+
+    # Saving without a reason is refused at the reason field, and nothing is saved
+    frame.locator("[data-action='save']").first.click()
+    expect(frame.locator("#setting-reason-error")).to_contain_text("required")
+    expect(frame.locator("#setting-reason")).to_have_attribute("aria-invalid", "true")
+    assert Segment.objects.get(pk=segment.pk).current_version == 1
+
+    # With a reason it saves version 2, recomputed
+    frame.fill("#setting-reason", "Reach two-order customers who spend")
+    frame.locator("[data-action='save']").first.click()
+    leave_builder(page, f"/admin/segments/{segment.pk}/edit")
+    segment.refresh_from_db()
+    assert segment.current_version == segment.computed_version == 2
+    assert segment.member_count == diff["size"]
+    version = SegmentVersion.objects.get(segment=segment, number=2)
+    assert version.reason == "Reach two-order customers who spend"
+
+    # And the tags in devstore follow: an entering customer gains seg:regulars, a leaving one loses it
+    entered = Customer.objects.get(pk=diff["sample"]["entries"][0]["id"])
+    left = Customer.objects.get(pk=diff["sample"]["exits"][0]["id"])
+    assert "seg:regulars" in devstore_tags(devstore, shop, left)        # tagged under version 1
+    sync_tags(shop)
+    assert "seg:regulars" in devstore_tags(devstore, shop, entered)
+    assert "seg:regulars" not in devstore_tags(devstore, shop, left)
+
+
+def test_a_bad_value_is_shown_at_its_condition_and_save_is_refused(page, seeded):
+    shop, admin_url = seeded
+    frame = open_builder(page, admin_url, "admin/segments/new")
+    expect(frame.locator("#live-count")).not_to_have_text("—")
+    value = frame.locator("input[data-path='include.all[0].value']")
+
+    # A negative order count: the server's problem lands on that input, announced
+    value.fill("-5")
+    error = frame.locator("[data-error-for='include.all[0].value']")
+    expect(error).to_contain_text("whole number")
+    expect(value).to_have_attribute("aria-invalid", "true")
+    expect(frame.locator("#live-status")).to_contain_text("1 problem in the rules")
+    expect(frame.locator("#live-count")).to_have_text("—")
+    frame.fill("#setting-name", "Broken")
+    frame.locator("[data-action='save']").first.click()
+    expect(frame.locator("#save-banner")).to_contain_text("Fix the problems marked in the rules")
+    expect(value).to_be_focused()
+    screenshot(page, "builder-error")
+
+    # An empty value: a problem at the same condition
+    value.fill("")
+    expect(error).to_contain_text("required")
+
+    # Fixed, but no name: the server refuses at the name field
+    value.fill("2")
+    expect(error).to_be_hidden()
+    frame.fill("#setting-name", "")
+    frame.locator("[data-action='save']").first.click()
+    expect(frame.locator("#setting-name-error")).to_contain_text("non-blank")
+    expect(frame.locator("#save-banner")).to_contain_text("not saved")
+    # Nothing was saved
+    assert not Segment.objects.filter(shop=shop).exists()
+    assert not SegmentVersion.objects.filter(segment__shop=shop).exists()

@@ -3,6 +3,7 @@ webhooks.fastpath answers the path in front of Django. Every receiving case of t
 real HTTP, plus what only the fast path has (its own connection, the hand-off to Django)."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import socket
@@ -253,3 +254,20 @@ def test_a_host_django_refuses_is_refused(gunicorn):
 def test_other_paths_go_to_django(gunicorn):
     response = deliver(gunicorn, "orders/create", "a.myshopify.com", b'{"id": 1}', path="/webhooks/shopify/")
     assert response.status_code == 404 and WebhookEvent.objects.count() == 0
+
+
+def test_concurrent_deliveries_share_commits_and_a_refused_one_fails_alone(gunicorn):
+    """Deliveries that arrive together may be committed in one transaction (webhooks.group_commit);
+    every valid one is still answered 200 only once recorded, and a non-object body among them is
+    a 400 that stores nothing and costs the others nothing."""
+    shop = Shop.objects.create(domain=f"s{uuid.uuid4().hex[:10]}.myshopify.com", access_token="shpat_x",
+                               scopes="read_orders").domain
+    ids = [str(uuid.uuid4()) for _ in range(40)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        sent = [pool.submit(deliver, gunicorn, "orders/create", shop, SAMPLE, webhook_id=wid) for wid in ids[:20]]
+        bad = pool.submit(deliver, gunicorn, "orders/create", shop, b"[1, 2]", webhook_id="not-an-object")
+        sent += [pool.submit(deliver, gunicorn, "orders/create", shop, SAMPLE, webhook_id=wid) for wid in ids[20:]]
+        good = [f.result().status_code for f in sent]
+    assert good == [200] * 40 and bad.result().status_code == 400
+    assert WebhookEvent.objects.filter(webhook_id__in=ids).count() == 40
+    assert not WebhookEvent.objects.filter(webhook_id="not-an-object").exists()

@@ -209,7 +209,8 @@
 
   function renderCondition(node, path, replace, remove) {
     const metric = state.byKey.get(node.metric);
-    const box = h("div", {class: "node node-condition", "data-path": path, role: "group", tabindex: "-1"});
+    const box = h("div", {class: "node node-condition", "data-path": path, role: "group", tabindex: "-1",
+      "aria-label": `Condition on ${metric ? metric.label : node.metric}`});
     const metricId = uid("metric");
     const describeId = uid("metric-desc");
     const picker = h("select", {id: metricId, "data-path": `${path}.metric`, "aria-describedby": describeId,

@@ -24,8 +24,8 @@ class SessionTokenScheme(OpenApiAuthenticationExtension):
                 "description": "The App Bridge session token of the shop's admin session."}
 
 
-def _json(help_text: str = "") -> s.JSONField:
-    return s.JSONField(help_text=help_text)
+def _json(help_text: str = "", *, required: bool = True) -> s.JSONField:
+    return s.JSONField(help_text=help_text, required=required)
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -39,8 +39,7 @@ class ErrorBodySerializer(s.Serializer):
                                  "invalid_settings, invalid_params, payload_too_large, method_not_allowed, ...")
     message = s.CharField()
     problems = ProblemSerializer(many=True, required=False)
-    fields = _json("DRF's own field errors, when it refused the request itself.")
-    fields.required = False
+    fields = _json("DRF's own field errors, when it refused the request itself.", required=False)
 
 
 class ErrorSerializer(s.Serializer):
@@ -71,6 +70,13 @@ def query(name: str, description: str, type_=int) -> OpenApiParameter:
 
 
 LIMIT = query("limit", "Page size, 1 to 500 (default 50).")
+BEFORE = query("before", "The previous page's next_before.")
+HISTORY_PARAMS = [LIMIT, query("customer", "Only this customer's entries and exits."), BEFORE]
+AUDIT_PARAMS = [LIMIT, query("customer", "Only this customer's tag changes."), BEFORE]
+MEMBERS_PARAMS = [LIMIT, query("after", "The previous page's next_after."),
+                  query("q", "Only members whose name or email contains this (case-insensitive, at most 100 "
+                             "characters).", str)]
+ARCHIVE_PARAMS = [query("reason", "Why (kept in the version); a default is written when left out.", str)]
 
 
 # -- the shop, catalog and templates ------------------------------------------------------------------
@@ -169,8 +175,7 @@ class SegmentListSerializer(s.Serializer):
 
 class SegmentCreateSerializer(s.Serializer):
     name = s.CharField(required=False, help_text="Required with rules; defaults to the template's name.")
-    rules = _json("a rule document (docs/rules.md); or give a template")
-    rules.required = False
+    rules = _json("a rule document (docs/rules.md); or give a template", required=False)
     template = s.CharField(required=False)
     overrides = s.DictField(required=False, help_text="The template's editable values by name.")
     description = s.CharField(required=False, max_length=500)
@@ -182,8 +187,7 @@ class SegmentCreateSerializer(s.Serializer):
 
 class SegmentUpdateSerializer(s.Serializer):
     reason = s.CharField(max_length=500, help_text="Required: why the segment changes.")
-    rules = _json("a new rule document; leave out to keep the rules")
-    rules.required = False
+    rules = _json("a new rule document; leave out to keep the rules", required=False)
     name = s.CharField(required=False, max_length=100)
     status = s.ChoiceField(choices=SegmentStatus.values, required=False)
     holdout_percent = s.IntegerField(required=False, min_value=0, max_value=50)
@@ -451,6 +455,12 @@ class ComplianceRowSerializer(s.Serializer):
 
 class ComplianceListSerializer(s.Serializer):
     requests = ComplianceRowSerializer(many=True)
+
+
+EXPORT_RESPONSES = responses(OpenApiResponse(OpenApiTypes.OBJECT, description="The customer data export "
+                                             "(format shopseg.customer-data/1), as an attachment"))
+MARKDOWN_RESPONSES = {(200, "text/markdown"): OpenApiResponse(OpenApiTypes.STR, description="A Markdown download"),
+                      **{(code, "application/json"): error for code, error in ERRORS.items() if code != 400}}
 
 
 class ComplianceListSchema(OpenApiViewExtension):

@@ -173,7 +173,6 @@ SPECTACULAR_SETTINGS = {
                     '`{"error": {"code", "message", "problems"?}}`.'),
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "SECURITY": [{"sessionToken": []}],
     "ENUM_NAME_OVERRIDES": {"SegmentStatusEnum": "segments.models.segments.SegmentStatus.values"},
 }
 

@@ -38,7 +38,8 @@ def _problems(changes: Mapping[str, object]) -> list[Problem]:
             problems.append(Problem("channels", f"must be a list of {', '.join(Channel.values)}"))
         else:
             problems += [Problem(f"channels[{i}]", f"must be one of {', '.join(Channel.values)}")
-                         for i, value in enumerate(channels) if not (isinstance(value, str) and value in Channel.values)]
+                         for i, value in enumerate(channels)
+                         if not (isinstance(value, str) and value in Channel.values)]
     if "campaign_ideas" in changes:
         ideas = changes["campaign_ideas"]
         if not isinstance(ideas, list) or len(ideas) > MAX_CAMPAIGN_IDEAS:

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import re
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from segments import schema
@@ -16,7 +15,9 @@ class ComplianceExportView(SegmentsAPIView):
     """GET /api/compliance/<id>/export: the export as JSON (a download); another shop's request, a
     request that is not a data request, or an export erased by a later redact is a 404."""
 
-    @extend_schema(operation_id="compliance_export", responses=schema.responses(OpenApiResponse(OpenApiTypes.OBJECT, description="The customer data export (format shopseg.customer-data/1), as an attachment")), summary="A data request's export")
+    @extend_schema(operation_id="compliance_export",
+                   responses=schema.EXPORT_RESPONSES,
+                   summary="A data request's export")
     def get(self, request, pk: int):
         found = compliance_export_for_shop(shop_domain=self.shop.domain, pk=pk)
         if found is None:

@@ -3,8 +3,7 @@ playbooks. Thin views over segments.services.playbooks, scoped like the segments
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from segments import schema
@@ -19,11 +18,14 @@ class SegmentPlaybookView(SegmentsAPIView):
     """GET /api/segments/<id>/playbook: the playbook (the defaults when none is written yet);
     PUT: set the fields given (the others keep their values)."""
 
-    @extend_schema(operation_id="playbook_retrieve", responses=schema.responses(schema.PlaybookSerializer), summary="The segment's playbook (defaults when none is written)")
+    @extend_schema(operation_id="playbook_retrieve", responses=schema.responses(schema.PlaybookSerializer),
+                   summary="The segment's playbook (defaults when none is written)")
     def get(self, request, pk: int):
         return Response(playbook_row(playbook=playbook_get_or_default(segment=self.segment(pk))))
 
-    @extend_schema(operation_id="playbook_update", request=schema.PlaybookFieldsSerializer, responses=schema.responses(schema.PlaybookSerializer, body=True), summary="Set playbook fields (those left out keep their values)")
+    @extend_schema(operation_id="playbook_update", request=schema.PlaybookFieldsSerializer,
+                   responses=schema.responses(schema.PlaybookSerializer, body=True),
+                   summary="Set playbook fields (those left out keep their values)")
     def put(self, request, pk: int):
         segment = self.segment(pk)
         changes = self.body(FIELDS)
@@ -34,7 +36,9 @@ class SegmentPlaybookView(SegmentsAPIView):
 class SegmentPlaybookMarkdownView(SegmentsAPIView):
     """GET /api/segments/<id>/playbook.md: the playbook as a Markdown file to print or share."""
 
-    @extend_schema(operation_id="playbook_markdown", responses={**schema.responses(OpenApiTypes.STR), 200: OpenApiResponse(OpenApiTypes.STR, description="text/markdown download")}, summary="The playbook as a Markdown document")
+    @extend_schema(operation_id="playbook_markdown",
+                   responses=schema.MARKDOWN_RESPONSES,
+                   summary="The playbook as a Markdown document")
     def get(self, request, pk: int):
         segment = self.segment(pk)
         document = playbook_markdown(playbook=playbook_get_or_default(segment=segment))
@@ -46,7 +50,8 @@ class SegmentPlaybookMarkdownView(SegmentsAPIView):
 class PlaybookListView(SegmentsAPIView):
     """GET /api/playbooks: every playbook the shop has written, with its segment."""
 
-    @extend_schema(operation_id="playbooks_list", responses=schema.responses(schema.PlaybooksSerializer, lookup=False), summary="The shop's playbooks")
+    @extend_schema(operation_id="playbooks_list", responses=schema.responses(schema.PlaybooksSerializer, lookup=False),
+                   summary="The shop's playbooks")
     def get(self, request):
         playbooks = (Playbook.objects.filter(shop=self.shop).select_related("segment", "segment__shop")
                      .order_by("segment__name", "segment_id"))

@@ -231,7 +231,8 @@ def template_row(template) -> dict:
 class MetricsView(SegmentsAPIView):
     """GET /api/metrics: every metric a rule may use."""
 
-    @extend_schema(operation_id="metrics_list", responses=schema.responses(schema.MetricsSerializer, lookup=False), summary="The metric catalog")
+    @extend_schema(operation_id="metrics_list", responses=schema.responses(schema.MetricsSerializer, lookup=False),
+                   summary="The metric catalog")
     def get(self, request):
         return Response({"metrics": catalog()})
 
@@ -239,7 +240,8 @@ class MetricsView(SegmentsAPIView):
 class TemplatesView(SegmentsAPIView):
     """GET /api/templates: the rule documents a segment can start from, with the values to tweak."""
 
-    @extend_schema(operation_id="templates_list", responses=schema.responses(schema.TemplatesSerializer, lookup=False), summary="Segment templates")
+    @extend_schema(operation_id="templates_list", responses=schema.responses(schema.TemplatesSerializer, lookup=False),
+                   summary="Segment templates")
     def get(self, request):
         from segments.engine.templates import TEMPLATES
 
@@ -250,13 +252,16 @@ class TemplatesView(SegmentsAPIView):
 class SegmentListView(SegmentsAPIView):
     """GET /api/segments: the shop's segments; POST: a new segment from rules or a template."""
 
-    @extend_schema(operation_id="segments_list", responses=schema.responses(schema.SegmentListSerializer, lookup=False), summary="The shop's segments")
+    @extend_schema(operation_id="segments_list", responses=schema.responses(schema.SegmentListSerializer, lookup=False),
+                   summary="The shop's segments")
     def get(self, request):
         segments = (Segment.objects.filter(shop=self.shop).select_related("group", "shop")
                     .annotate(current_summary=_current_summary()).order_by("pk"))
         return Response({"segments": [segment_row(s) for s in segments]})
 
-    @extend_schema(operation_id="segments_create", request=schema.SegmentCreateSerializer, responses=schema.responses(schema.SegmentDetailSerializer, status=201, body=True), summary="Create a segment from rules or a template")
+    @extend_schema(operation_id="segments_create", request=schema.SegmentCreateSerializer,
+                   responses=schema.responses(schema.SegmentDetailSerializer, status=201, body=True),
+                   summary="Create a segment from rules or a template")
     def post(self, request):
         data = self.body(CREATE_FIELDS)
         problems = _text_problems(data, ("reason", MAX_REASON), ("description", MAX_DESCRIPTION))
@@ -324,11 +329,14 @@ class SegmentDetailView(SegmentsAPIView):
     """GET /api/segments/<id>: the segment and its current rules; PATCH: edit it (a new version);
     DELETE: archive it."""
 
-    @extend_schema(operation_id="segments_retrieve", responses=schema.responses(schema.SegmentDetailSerializer), summary="A segment and its current rules")
+    @extend_schema(operation_id="segments_retrieve", responses=schema.responses(schema.SegmentDetailSerializer),
+                   summary="A segment and its current rules")
     def get(self, request, pk: int):
         return Response(segment_detail(self.segment(pk)))
 
-    @extend_schema(operation_id="segments_update", request=schema.SegmentUpdateSerializer, responses=schema.responses(schema.SegmentUpdatedSerializer, body=True), summary="Edit a segment (a new version)")
+    @extend_schema(operation_id="segments_update", request=schema.SegmentUpdateSerializer,
+                   responses=schema.responses(schema.SegmentUpdatedSerializer, body=True),
+                   summary="Edit a segment (a new version)")
     def patch(self, request, pk: int):
         segment = self.segment(pk)
         data = self.body(UPDATE_FIELDS)
@@ -352,7 +360,10 @@ class SegmentDetailView(SegmentsAPIView):
         return Response({"changed": True, "version": version_row(version), "segment": segment_detail(
             self.segment(pk))})
 
-    @extend_schema(operation_id="segments_archive", parameters=[schema.query("reason", "Why (kept in the version); a default is written when left out.", str)], responses=schema.responses(schema.SegmentArchivedSerializer, params=True), summary="Delete (archive) a segment: members leave, tags are removed, history is kept")
+    @extend_schema(operation_id="segments_archive",
+                   parameters=schema.ARCHIVE_PARAMS,
+                   responses=schema.responses(schema.SegmentArchivedSerializer, params=True),
+                   summary="Delete (archive) a segment: members leave, tags are removed, history is kept")
     def delete(self, request, pk: int):
         """Archive: a new version with status archived, so the recompute it queues lets every member
         leave (their tags removed through the outbox like any exit) and the history stays. Deleting an
@@ -369,7 +380,8 @@ class SegmentDetailView(SegmentsAPIView):
 class SegmentVersionsView(SegmentsAPIView):
     """GET /api/segments/<id>/versions: every version, newest first."""
 
-    @extend_schema(operation_id="segments_versions", responses=schema.responses(schema.VersionsSerializer), summary="Every version, newest first")
+    @extend_schema(operation_id="segments_versions", responses=schema.responses(schema.VersionsSerializer),
+                   summary="Every version, newest first")
     def get(self, request, pk: int):
         segment = self.segment(pk)
         return Response({"versions": [version_row(v) for v in segment.versions.order_by("-number")]})
@@ -380,7 +392,10 @@ class SegmentHistoryView(SegmentsAPIView):
 
     `before` is the `next_before` of the previous page (an event id)."""
 
-    @extend_schema(operation_id="segments_history", parameters=[schema.LIMIT, schema.query("customer", "Only this customer's entries and exits."), schema.query("before", "The previous page's next_before.")], responses=schema.responses(schema.HistorySerializer, params=True), summary="Entries and exits, newest first")
+    @extend_schema(operation_id="segments_history",
+                   parameters=schema.HISTORY_PARAMS,
+                   responses=schema.responses(schema.HistorySerializer, params=True),
+                   summary="Entries and exits, newest first")
     def get(self, request, pk: int):
         segment = self.segment(pk)
         limit = self.limit()
@@ -409,7 +424,10 @@ class SegmentMembersView(SegmentsAPIView):
     """GET /api/segments/<id>/members?q=&limit=&after=: current members by customer id (keyset pages),
     optionally only those whose name or email contains `q` (case-insensitive)."""
 
-    @extend_schema(operation_id="segments_members", parameters=[schema.LIMIT, schema.query("after", "The previous page's next_after."), schema.query("q", "Only members whose name or email contains this (case-insensitive, at most 100 characters).", str)], responses=schema.responses(schema.MembersSerializer, params=True), summary="Current members, searchable, in keyset pages")
+    @extend_schema(operation_id="segments_members",
+                   parameters=schema.MEMBERS_PARAMS,
+                   responses=schema.responses(schema.MembersSerializer, params=True),
+                   summary="Current members, searchable, in keyset pages")
     def get(self, request, pk: int):
         segment = self.segment(pk)
         limit = self.limit()
@@ -441,7 +459,9 @@ class SegmentDryRunView(SegmentsAPIView):
     the size, sample members and, against `segment`'s current members, the entries and exits.
     Nothing is written or queued."""
 
-    @extend_schema(operation_id="segments_preview", request=schema.DryRunSerializer, responses=schema.responses(schema.DryRunResultSerializer, body=True), summary="Preview rules being edited: live count and sample members; writes nothing")
+    @extend_schema(operation_id="segments_preview", request=schema.DryRunSerializer,
+                   responses=schema.responses(schema.DryRunResultSerializer, body=True),
+                   summary="Preview rules being edited: live count and sample members; writes nothing")
     def post(self, request):
         data = self.body(("rules", "segment"))
         if "rules" not in data:
@@ -457,7 +477,9 @@ class SegmentDryRunView(SegmentsAPIView):
 class SegmentEditDryRunView(SegmentsAPIView):
     """POST /api/segments/<id>/dry-run {rules}: the diff an edit of this segment would make."""
 
-    @extend_schema(operation_id="segments_dry_run", request=schema.EditDryRunSerializer, responses=schema.responses(schema.DryRunResultSerializer, body=True), summary="The diff an edit of this segment's rules would make; writes nothing")
+    @extend_schema(operation_id="segments_dry_run", request=schema.EditDryRunSerializer,
+                   responses=schema.responses(schema.DryRunResultSerializer, body=True),
+                   summary="The diff an edit of this segment's rules would make; writes nothing")
     def post(self, request, pk: int):
         segment = self.segment(pk)
         data = self.body(("rules",))
@@ -469,7 +491,8 @@ class SegmentEditDryRunView(SegmentsAPIView):
 class SegmentWhyView(SegmentsAPIView):
     """GET /api/segments/<id>/why/<customer_id>: the customer's value of every condition, and the verdict."""
 
-    @extend_schema(operation_id="segments_why", responses=schema.responses(schema.WhySerializer), summary="Why a customer is (or is not) in the segment")
+    @extend_schema(operation_id="segments_why", responses=schema.responses(schema.WhySerializer),
+                   summary="Why a customer is (or is not) in the segment")
     def get(self, request, pk: int, customer_pk: int):
         segment = self.segment(pk)
         return Response(membership_why(segment=segment, customer=self.customer(customer_pk)))
@@ -479,12 +502,15 @@ class SegmentWhyView(SegmentsAPIView):
 class GroupListView(SegmentsAPIView):
     """GET /api/groups: the shop's exclusive groups; POST {name, hysteresis_days?}: a new one."""
 
-    @extend_schema(operation_id="groups_list", responses=schema.responses(schema.GroupsSerializer, lookup=False), summary="Exclusive groups")
+    @extend_schema(operation_id="groups_list", responses=schema.responses(schema.GroupsSerializer, lookup=False),
+                   summary="Exclusive groups")
     def get(self, request):
         groups = ExclusiveGroup.objects.filter(shop=self.shop).prefetch_related("segments").order_by("name", "pk")
         return Response({"groups": [group_row(g) for g in groups]})
 
-    @extend_schema(operation_id="groups_create", request=schema.GroupCreateSerializer, responses=schema.responses(schema.GroupSerializer, status=201, body=True, lookup=False), summary="Create an exclusive group")
+    @extend_schema(operation_id="groups_create", request=schema.GroupCreateSerializer,
+                   responses=schema.responses(schema.GroupSerializer, status=201, body=True, lookup=False),
+                   summary="Create an exclusive group")
     def post(self, request):
         data = self.body(GROUP_FIELDS)
         name = data.get("name")

@@ -14,11 +14,14 @@ class SettingsView(SegmentsAPIView):
     """GET /api/settings: the settings with their choices and ranges; PATCH: change some of them
     (refused whole, nothing saved, when any value cannot be used)."""
 
-    @extend_schema(operation_id="settings_retrieve", responses=schema.responses(schema.SettingsSerializer, lookup=False), summary="The shop's settings")
+    @extend_schema(operation_id="settings_retrieve",
+                   responses=schema.responses(schema.SettingsSerializer, lookup=False), summary="The shop's settings")
     def get(self, request):
         return Response(shop_settings(shop=self.shop))
 
-    @extend_schema(operation_id="settings_update", request=schema.SettingsFieldsSerializer, responses=schema.responses(schema.SettingsSerializer, body=True, lookup=False), summary="Change some settings (refused whole when one cannot be used)")
+    @extend_schema(operation_id="settings_update", request=schema.SettingsFieldsSerializer,
+                   responses=schema.responses(schema.SettingsSerializer, body=True, lookup=False),
+                   summary="Change some settings (refused whole when one cannot be used)")
     def patch(self, request):
         changes = self.body(FIELDS)
         return Response(shop_settings_update(shop=self.shop, changes=changes, author=self.author))

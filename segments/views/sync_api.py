@@ -18,7 +18,8 @@ from segments.views.segments_api import SegmentsAPIView, invalid_settings
 class SyncStatusView(SegmentsAPIView):
     """GET /api/sync: queue size, throttle state, bulk operations, last errors, drift, settings."""
 
-    @extend_schema(operation_id="sync_status", responses=schema.responses(schema.SyncStatusSerializer, lookup=False), summary="Tag sync status")
+    @extend_schema(operation_id="sync_status", responses=schema.responses(schema.SyncStatusSerializer, lookup=False),
+                   summary="Tag sync status")
     def get(self, request):
         return Response(tag_sync_status(shop=self.shop))
 
@@ -27,7 +28,10 @@ class SyncAuditView(SegmentsAPIView):
     """GET /api/sync/audit?customer=&limit=&before=: tag changes newest first; `before` is the
     previous page's `next_before`."""
 
-    @extend_schema(operation_id="sync_audit", parameters=[schema.LIMIT, schema.query("customer", "Only this customer's tag changes."), schema.query("before", "The previous page's next_before.")], responses=schema.responses(schema.AuditPageSerializer, params=True), summary="The audit of tag changes, newest first")
+    @extend_schema(operation_id="sync_audit",
+                   parameters=schema.AUDIT_PARAMS,
+                   responses=schema.responses(schema.AuditPageSerializer, params=True),
+                   summary="The audit of tag changes, newest first")
     def get(self, request):
         limit = self.limit()
         customer_pk = self.query_int("customer", low=1)
@@ -40,7 +44,8 @@ class SyncAuditView(SegmentsAPIView):
 class SegmentSnippetView(SegmentsAPIView):
     """GET /api/segments/<id>/snippet: the Liquid a theme developer pastes for this segment."""
 
-    @extend_schema(operation_id="segments_snippet", responses=schema.responses(schema.SnippetSerializer), summary="The theme Liquid for the segment's tag")
+    @extend_schema(operation_id="segments_snippet", responses=schema.responses(schema.SnippetSerializer),
+                   summary="The theme Liquid for the segment's tag")
     def get(self, request, pk: int):
         return Response(segment_snippets(segment=self.segment(pk)))
 
@@ -48,7 +53,9 @@ class SegmentSnippetView(SegmentsAPIView):
 class SyncRetryView(SegmentsAPIView):
     """POST /api/sync/retry {ids?}: failed tag changes due again (all of the shop's without ids)."""
 
-    @extend_schema(operation_id="sync_retry", request=schema.RetryRequestSerializer, responses=schema.responses(schema.RetryResultSerializer, body=True, lookup=False), summary="Retry failed tag changes (all of the shop's, or those of ids)")
+    @extend_schema(operation_id="sync_retry", request=schema.RetryRequestSerializer,
+                   responses=schema.responses(schema.RetryResultSerializer, body=True, lookup=False),
+                   summary="Retry failed tag changes (all of the shop's, or those of ids)")
     def post(self, request):
         data = self.body(("ids",), optional=True)
         ids = data.get("ids")

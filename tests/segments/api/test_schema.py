@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from openapi_spec_validator import validate
 
-from segments import urls_api
+from segments import urls_api, urls_measurement
 
 pytestmark = pytest.mark.django_db
 
@@ -35,10 +35,15 @@ def test_the_schema_is_valid_openapi_3(spec):
         "description": "The App Bridge session token of the shop's admin session."}
 
 
+def api_patterns() -> list:
+    """The API's routes: segments.urls_api's and the measurement module's `api/` ones."""
+    return [p for p in [*urls_api.urlpatterns, *urls_measurement.urlpatterns]
+            if str(p.pattern).startswith("api/") and p.name != "api-schema"]
+
+
 def test_every_route_and_method_is_described_with_its_shapes_and_errors(spec):
-    for pattern in urls_api.urlpatterns:
-        if pattern.name == "api-schema":
-            continue
+    assert len(api_patterns()) >= len(urls_api.urlpatterns) - 1
+    for pattern in api_patterns():
         item = spec["paths"].get(openapi_path(str(pattern.pattern)))
         assert item is not None, pattern.name
         view = pattern.callback.view_class

@@ -28,4 +28,8 @@ def test_demo_installs_backfills_repairs_and_prints_the_admin_url(tmp_path):
     # Segments from every template, computed over the history, then moved by the live traffic.
     assert "seg:vip " in out and "seg:high-value-cart-abandoners" in out
     assert "entries (definition)" in out and "(event)" in out
+    # Membership written to devstore as tags, read back from devstore itself.
+    shown = [line for line in out.splitlines() if "in Shopify now:" in line]
+    assert len(shown) == 2 and all("seg:" in line for line in shown), out[-3000:]
+    assert "0 changes still queued" in out
     assert "/admin/apps/shopseg-dev-key" in out.splitlines()[-1]

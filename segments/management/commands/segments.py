@@ -53,7 +53,7 @@ def segments_report(shop: Shop) -> list[dict]:
                                             .values_list("segment_id", "entered", "trigger")
                                             .annotate(n=Count("id"))):
         triggers.setdefault(segment_id, Counter())[f"{'entries' if entered else 'exits'} ({trigger})"] += n
-    return [{"name": s.name, "tag": f"seg:{s.handle}", "members": s.member_count, "holdout": s.holdout_count,
+    return [{"name": s.name, "tag": s.tag, "members": s.member_count, "holdout": s.holdout_count,
              "version": s.current_version, "computing": s.computing,
              "history": dict(sorted(triggers.get(s.pk, Counter()).items()))}
-            for s in Segment.objects.filter(shop=shop).order_by("pk")]
+            for s in Segment.objects.filter(shop=shop).select_related("shop").order_by("pk")]

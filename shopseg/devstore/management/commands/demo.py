@@ -58,10 +58,10 @@ class Command(BaseCommand):
         python = sys.executable
         manage = str(Path(settings.BASE_DIR) / "manage.py")
 
-        self._say("1/8 migrating the app database")
+        self._say("1/9 migrating the app database")
         subprocess.run([python, manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
 
-        self._say(f"2/8 starting devstore on {devstore_url}, seeding {opts['shop']} "
+        self._say(f"2/9 starting devstore on {devstore_url}, seeding {opts['shop']} "
                   f"with {opts['customers']:,} customers")
         self._spawn("devstore", [python, manage, "devstore", "--port", str(opts["devstore_port"]),
                                  "--db", str(self.state / "devstore.db"), "--shop", opts["shop"],
@@ -70,7 +70,7 @@ class Command(BaseCommand):
                                  "--app-url", app_url + "/"], env)
         self._wait_http(f"{devstore_url}/_control/health", "devstore", timeout=300)
 
-        self._say(f"3/8 starting shopseg on {app_url}")
+        self._say(f"3/9 starting shopseg on {app_url}")
         self._spawn("web", [str(Path(python).parent / "gunicorn"), "-c", str(Path(settings.BASE_DIR) / "shopseg" /
                             "gunicorn_conf.py"), "shopseg.wsgi", "--bind", f"127.0.0.1:{opts['app_port']}",
                             "--workers", "2", "--threads", "4"], env)
@@ -85,21 +85,26 @@ class Command(BaseCommand):
         else:
             self._say("   REDIS_URL is not set: tasks run in-process")
 
-        self._say("4/8 installing shopseg into the shop through OAuth")
+        self._say("4/9 installing shopseg into the shop through OAuth")
         admin_url = self._install(devstore_url, opts["shop"], env["SHOPIFY_API_KEY"])
 
-        self._say("5/8 backfilling the store's history (bulk operations, streamed into the mirror)")
+        self._say("5/9 backfilling the store's history (bulk operations, streamed into the mirror)")
         self._wait_backfill(opts["shop"], env)
 
-        self._say("6/8 segments from every template, computed over the history")
+        self._say("6/9 segments from every template, computed over the history")
         self._segments(opts["shop"], env, create=True)
 
-        self._say("7/8 live traffic as webhooks, then deliveries lost on purpose and repaired")
+        self._say("7/9 writing membership to Shopify as customer tags")
+        self._tags(devstore_url, opts["shop"], env)
+
+        self._say("8/9 live traffic as webhooks, then deliveries lost on purpose and repaired")
         self._traffic(devstore_url, opts["shop"], env)
         self._say("   segments after the live traffic (entries and exits by trigger):")
         self._segments(opts["shop"], env, create=False)
+        self._say("   tags after the live traffic:")
+        self._tags(devstore_url, opts["shop"], env)
 
-        self._say("8/8 ready")
+        self._say("9/9 ready")
         self.stdout.write(self.style.SUCCESS(f"\n  shopseg admin (embedded in devstore's Shopify admin):\n  {admin_url}\n"))
         if opts["exit_after_install"]:
             return
@@ -155,6 +160,21 @@ class Command(BaseCommand):
             changes = ", ".join(f"{n:,} {kind}" for kind, n in row["history"].items())
             self._say(f"   {row['tag']:<30} {row['members']:>6,} members{holdout}"
                       + (f"  [{changes}]" if not create and changes else ""))
+
+    def _tags(self, devstore_url: str, shop: str, env: dict[str, str]) -> None:
+        """Sync the outbox (in this process, beside a worker if there is one) and show one customer's
+        tags as devstore, the Shopify here, holds them."""
+        result = json.loads(self._app_command(env, "tags", "--shop", shop, "--sync", "--wait", "600"))
+        synced, queue = result["synced"], result["status"]["queue"]
+        bulk = f", {synced['bulk_operations']} bulk operation(s)" if synced["bulk_operations"] else ""
+        self._say(f"   {synced['customers']:,} customers looked at, {synced['requests']:,} GraphQL requests "
+                  f"({synced['points']:,.0f} points){bulk}; {queue['changes']:,} changes still queued")
+        sample = result["sample"]
+        if sample:
+            sid = sample["customer_shopify_id"]
+            with httpx.Client(timeout=30) as http:
+                tags = http.get(f"{devstore_url}/_control/shops/{shop}/customers/{sid}/tags").json()["tags"]
+            self._say(f"   customer {sid} in Shopify now: {', '.join(tags)}")
 
     def _settle(self, shop: str, env: dict[str, str], timeout: float = 60) -> None:
         """Without a worker, dirty customers are recomputed by running the periodic task once."""

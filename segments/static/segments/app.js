@@ -18,6 +18,7 @@
   document.addEventListener("click", async (event) => {
     const link = event.target.closest("a[href]");
     if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    if (link.getAttribute("href").startsWith("#") || link.hasAttribute("download")) return;   // in-page, or a file
     const url = new URL(link.href, location.href);
     if (url.origin !== location.origin || !url.pathname.startsWith("/admin/") || link.target) return;
     event.preventDefault();

@@ -239,3 +239,26 @@ def cuped_adjust(outcomes: Sequence[float], covariates: Sequence[float]) -> tupl
         return list(outcomes), 0.0
     theta = math.fsum((x - mean_x) * (y - mean_y) for x, y in zip(covariates, outcomes)) / var_x
     return [y - theta * (x - mean_x) for x, y in zip(covariates, outcomes)], theta
+
+
+@dataclass(frozen=True)
+class Moments:
+    """A group's summary for CUPED from an aggregate query: outcome Y, pre-period covariate X."""
+    n: int
+    mean_y: float
+    var_y: float
+    mean_x: float
+    var_x: float
+    cov_xy: float
+
+
+def cuped_welch(treatment: Moments, control: Moments, theta: float, mean_x_all: float,
+                alpha: float = ALPHA) -> Comparison:
+    """Welch's test on CUPED-adjusted outcomes, from group moments: the adjusted mean is
+    mean Y - theta (mean X - overall mean X), the adjusted variance var Y + theta^2 var X - 2 theta cov."""
+    def adjusted(m: Moments) -> tuple[float, float]:
+        var = m.var_y + theta * theta * m.var_x - 2 * theta * m.cov_xy
+        return m.mean_y - theta * (m.mean_x - mean_x_all), max(var, 0.0)
+
+    (mean_t, var_t), (mean_c, var_c) = adjusted(treatment), adjusted(control)
+    return welch_from_summary(mean_t, var_t, treatment.n, mean_c, var_c, control.n, alpha)

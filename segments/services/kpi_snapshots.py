@@ -50,12 +50,14 @@ def shop_today(shop: Shop, now: dt.datetime | None = None) -> dt.date:
     return (now or timezone.now()).astimezone(ZoneInfo(shop.iana_timezone or "UTC")).date()
 
 
-_DAY_SQL = _INSERT + f"""
-WITH later AS (
-  -- Each (segment, customer)'s first event after the day: whether they were in at its end.
+def members_at_cte(at: str) -> str:
+    """`later, members` CTEs: who was in each segment of %(segments)s at the instant %(<at>)s, from the
+    current memberships undone by each (segment, customer)'s first event after it (an exit means they
+    were in, an entry that they were not). Cheap for recent instants: few events come after them."""
+    return f"""later AS (
   SELECT DISTINCT ON (e.segment_id, e.customer_id) e.segment_id, e.customer_id, e.entered, e.holdout
   FROM segments_membershipevent e
-  WHERE e.segment_id = ANY(%(segments)s) AND e.at >= %(end)s
+  WHERE e.segment_id = ANY(%(segments)s) AND e.at >= %({at})s
   ORDER BY e.segment_id, e.customer_id, e.at, e.id
 ),
 members AS (
@@ -64,7 +66,11 @@ members AS (
     AND NOT EXISTS (SELECT 1 FROM later l WHERE l.segment_id = m.segment_id AND l.customer_id = m.customer_id)
   UNION ALL
   SELECT l.segment_id, l.customer_id, l.holdout FROM later l WHERE NOT l.entered
-),
+)"""
+
+
+_DAY_SQL = _INSERT + f"""
+WITH {members_at_cte("end")},
 spend AS (
   SELECT o.customer_id, count(*) AS orders, sum(o.total - o.total_refunded) AS spent, min(o.created_at) AS first_at,
          count(*) FILTER (WHERE o.created_at >= %(start)s) AS day_orders,

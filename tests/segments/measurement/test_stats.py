@@ -145,3 +145,21 @@ def test_cuped_matches_numpy_regression_and_reduces_variance():
     assert (same, theta0) == ([1.0, 2.0, 3.0], 0.0)
     with pytest.raises(ValueError):
         stats.cuped_adjust([1.0], [1.0, 2.0])
+
+
+def test_cuped_from_moments_equals_welch_on_adjusted_values():
+    rng = np.random.default_rng(5)
+    x_t, x_c = rng.gamma(2, 20, 300), rng.gamma(2, 20, 250)
+    y_t, y_c = 0.5 * x_t + rng.normal(3, 8, 300), 0.5 * x_c + rng.normal(0, 8, 250)
+    x, y = np.concatenate([x_t, x_c]), np.concatenate([y_t, y_c])
+    adjusted, theta = stats.cuped_adjust(y.tolist(), x.tolist())
+    reference = sp.ttest_ind(adjusted[:300], adjusted[300:], equal_var=False)
+
+    def moments(xs, ys):
+        return stats.Moments(len(xs), ys.mean(), ys.var(ddof=1), xs.mean(), xs.var(ddof=1), np.cov(xs, ys)[0, 1])
+
+    got = stats.cuped_welch(moments(x_t, y_t), moments(x_c, y_c), theta, x.mean())
+    assert got.p_value == pytest.approx(reference.pvalue, rel=1e-7)
+    assert got.diff == pytest.approx(np.mean(adjusted[:300]) - np.mean(adjusted[300:]), rel=1e-9)
+    plain = stats.welch_test(y_t.tolist(), y_c.tolist())
+    assert (got.ci_high - got.ci_low) < 0.7 * (plain.ci_high - plain.ci_low)   # the point of CUPED

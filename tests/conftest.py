@@ -5,12 +5,15 @@ server; nothing about Shopify is mocked.
 """
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
+import kombu.pools
 import pytest
+import redis
 
 from shopseg.devstore.config import DevstoreConfig
 from shopseg.devstore.server import DevstoreServer
@@ -104,3 +107,36 @@ def install_live(devstore: Devstore, live_server, settings, *, customers: int = 
         landed = merchant.get(f"{devstore.url}/shops/{domain}/admin/_install/{settings.SHOPIFY_API_KEY}")
     assert landed.status_code == 200, landed.text[:300]
     return domain, str(landed.url)
+
+
+# -- a real broker --------------------------------------------------------------------------------
+BROKER_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
+
+
+def celery_pools_reset() -> None:
+    """Forget Celery's and kombu's pooled connections (the broker URL changed under them)."""
+    from shopseg import celery_app
+
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+    kombu.pools.reset()
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker(settings):
+    """This process publishes to Redis for real (no eager tasks); worker processes consume."""
+    from shopseg import celery_app
+
+    client = redis.Redis.from_url(BROKER_URL)
+    client.flushdb()
+    conf = celery_app.conf
+    saved = {k: conf.get(k) for k in ("CELERY_TASK_ALWAYS_EAGER", "CELERY_BROKER_URL")}
+    conf.update(CELERY_TASK_ALWAYS_EAGER=False, CELERY_BROKER_URL=BROKER_URL)
+    celery_pools_reset()
+    settings.REDIS_URL = BROKER_URL
+    yield client
+    conf.update(saved)
+    celery_pools_reset()
+    client.flushdb()

@@ -9,51 +9,24 @@ import time
 import uuid
 from pathlib import Path
 
-import kombu.pools
 import pytest
-import redis
 from django.db import connection
 
 from segments.models import LineItem, Order, Shop
-from shopseg import celery_app
 from webhooks.dispatch import DRAIN_FLAG
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.tasks import webhook_events_sweep_task
+from tests.conftest import BROKER_URL
 from tests.webhooks.test_receive import post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
-REDIS = "redis://127.0.0.1:6379/13"
 SAMPLE = json.loads((ROOT / "bench" / "order_sample.json").read_text())
-
-
-def _reset_pools():
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-        celery_app._pool = None
-    kombu.pools.reset()
-    celery_app.amqp._producer_pool = None
-
-
-@pytest.fixture
-def broker(settings):
-    """This process publishes to Redis for real; a worker process consumes."""
-    client = redis.Redis.from_url(REDIS)
-    client.flushdb()
-    conf = celery_app.conf
-    saved = {k: conf.get(k) for k in ("CELERY_TASK_ALWAYS_EAGER", "CELERY_BROKER_URL")}
-    conf.update(CELERY_TASK_ALWAYS_EAGER=False, CELERY_BROKER_URL=REDIS)
-    _reset_pools()
-    settings.REDIS_URL = REDIS
-    yield client
-    conf.update(saved)
-    _reset_pools()
-    client.flushdb()
 
 
 def start_worker() -> subprocess.Popen:
     db = connection.settings_dict
-    env = dict(os.environ, REDIS_URL=REDIS, SHOPSEG_LOG_LEVEL="WARNING",
+    env = dict(os.environ, REDIS_URL=BROKER_URL, SHOPSEG_LOG_LEVEL="WARNING",
                DATABASE_URL=f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
                             f"{db['NAME']}")
     return subprocess.Popen([str(Path(sys.executable).parent / "celery"), "-A", "shopseg", "worker", "--pool", "solo",

@@ -13,36 +13,17 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 from django.db import connection
 
 from segments.models import Shop, TagAudit, TagChange
 from segments.services.segment_definitions import segment_create
 from shopseg.devstore import mutations
-from tests.conftest import install_live
 from tests.segments.tags.conftest import ONE_ORDER
-from tests.webhooks.test_worker import _reset_pools, wait_until
+from tests.conftest import BROKER_URL, install_live
+from tests.webhooks.test_worker import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[3]
-REDIS = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture
-def broker(settings):
-    from shopseg import celery_app
-
-    client = redis.Redis.from_url(REDIS)
-    client.flushdb()
-    conf = celery_app.conf
-    saved = {k: conf.get(k) for k in ("CELERY_TASK_ALWAYS_EAGER", "CELERY_BROKER_URL")}
-    conf.update(CELERY_TASK_ALWAYS_EAGER=False, CELERY_BROKER_URL=REDIS)
-    _reset_pools()
-    settings.REDIS_URL = REDIS
-    yield client
-    conf.update(saved)
-    _reset_pools()
-    client.flushdb()
 
 
 class Processes:
@@ -69,7 +50,7 @@ def app(devstore, live_server, settings, broker, tmp_path):
         pytest.fail("the pipeline test needs PostgreSQL (run it through `make test`)")
     domain, _ = install_live(devstore, live_server, settings)
     db = connection.settings_dict
-    env = dict(os.environ, REDIS_URL=REDIS, SHOPSEG_LOG_LEVEL="WARNING", SHOPSEG_APP_URL=live_server.url,
+    env = dict(os.environ, REDIS_URL=BROKER_URL, SHOPSEG_LOG_LEVEL="WARNING", SHOPSEG_APP_URL=live_server.url,
                SHOPIFY_SHOP_BASE_URL=settings.SHOPIFY_SHOP_BASE_URL, SHOPSEG_DIRTY_REFRESH_SECONDS="1",
                SHOPSEG_TAG_SYNC_SECONDS="1",
                DATABASE_URL=f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:"

@@ -12,7 +12,7 @@ from segments.services.theme_snippets import segment_snippet
 from tests.conftest import run_install
 from tests.segments.tags.conftest import BUYERS, TagStore
 from tests.segments.engine.test_metrics_table import Mirror
-from tests.segments.test_segments_api import Api, mint
+from tests.segments.api.conftest import Api, mint
 
 pytestmark = pytest.mark.django_db
 

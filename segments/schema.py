@@ -183,6 +183,9 @@ class SegmentCreateSerializer(s.Serializer):
     group = s.IntegerField(required=False, allow_null=True)
     priority = s.IntegerField(required=False, min_value=-1000, max_value=1000)
     reason = s.CharField(required=False, max_length=500)
+    handle = s.CharField(required=False, max_length=60,
+                         help_text="The tag's suffix (seg:<handle>): a lower-case slug, unique in the shop; "
+                                   "refused, not renamed, when taken. Derived from the name when left out.")
 
 
 class SegmentUpdateSerializer(s.Serializer):

@@ -12,8 +12,7 @@ import json
 import re
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Q, Subquery, Value
-from django.db.models.functions import Concat
+from django.db.models import OuterRef, Q, Subquery
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -23,8 +22,9 @@ from segments.api import ShopAPIView
 from segments.engine.registry import catalog
 from segments.engine.rules import MAX_PROBLEMS, Problem, RuleError
 from segments.models import (
-    Customer, ExclusiveGroup, Membership, MembershipEvent, Segment, SegmentStatus, SegmentVersion,
+    Customer, ExclusiveGroup, MembershipEvent, Segment, SegmentStatus, SegmentVersion,
 )
+from segments.selectors.overview import segment_member_page
 from segments.services.segment_definitions import (
     SettingsError, membership_why, segment_create, segment_dry_run, segment_update,
 )
@@ -41,7 +41,7 @@ ARCHIVE_REASON = "Deleted (archived) through the API"
 DEFAULT_AUTHOR = "merchant"
 
 CREATE_FIELDS = ("name", "rules", "template", "overrides", "description", "holdout_percent", "group", "priority",
-                 "reason")
+                 "reason", "handle")
 UPDATE_FIELDS = ("rules", "name", "status", "holdout_percent", "group", "priority", "description", "reason")
 GROUP_FIELDS = ("name", "hysteresis_days")
 
@@ -294,7 +294,7 @@ class SegmentListView(SegmentsAPIView):
             settings["group"] = self.group(data["group"])
         segment = segment_create(shop=self.shop, name=name, rules=rules, author=self.author,
                                  reason=data.get("reason", ""), template=template.key if template else "",
-                                 **settings)
+                                 handle=data.get("handle") or "", **settings)
         segment = self.segment(segment.pk)
         return Response(segment_detail(segment), status=status.HTTP_201_CREATED)
 
@@ -436,13 +436,7 @@ class SegmentMembersView(SegmentsAPIView):
         if len(query) > MAX_SEARCH:
             raise Refused(400, "invalid_params", f"q is at most {MAX_SEARCH} characters.",
                           [Problem("q", f"must be at most {MAX_SEARCH} characters")])
-        rows = Membership.objects.filter(shop=self.shop, segment=segment, customer_id__gt=after)
-        if query:
-            rows = rows.alias(full_name=Concat("customer__first_name", Value(" "), "customer__last_name")).filter(
-                Q(full_name__icontains=query) | Q(customer__email__icontains=query))
-        rows = list(rows.select_related("customer").order_by("customer_id")[:limit + 1])
-        more = len(rows) > limit
-        rows = rows[:limit]
+        rows, next_after = segment_member_page(segment=segment, q=query, after=after, limit=limit)
         admin = f"https://{self.shop.domain}/admin/customers/"
         return Response({
             "members": [{"id": m.customer_id, "shopify_id": m.customer.shopify_id,
@@ -450,7 +444,7 @@ class SegmentMembersView(SegmentsAPIView):
                          "email": m.customer.email, "holdout": m.holdout, "entered_at": m.entered_at,
                          "admin_url": f"{admin}{m.customer.shopify_id}"}
                         for m in rows],
-            "next_after": rows[-1].customer_id if more else None,
+            "next_after": next_after,
         })
 
 

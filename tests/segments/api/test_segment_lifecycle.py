@@ -145,3 +145,13 @@ def test_preview_refusals_carry_the_rule_paths(api, other, django_capture_on_com
     assert_error(api.post(path, {"rules": BUYERS, "segment": created["id"]}), 400, "invalid_settings")
     _, theirs = other
     assert_error(theirs.post(path, {"rules": BUYERS}), 404, "not_found")
+
+
+def test_a_chosen_handle_becomes_the_tag_or_is_refused_at_its_path(api):
+    rules = {"version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1}}
+    created = api.post("/api/segments", {"name": "Buyers", "rules": rules, "handle": "buyers-club"})
+    assert created.status_code == 201 and created.json()["tag"] == "seg:buyers-club"
+    taken = api.post("/api/segments", {"name": "Other", "rules": rules, "handle": "buyers-club"})
+    assert taken.status_code == 400
+    assert [p["path"] for p in taken.json()["error"]["problems"]] == ["handle"]
+    assert Segment.objects.filter(name="Other").count() == 0

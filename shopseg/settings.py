@@ -126,6 +126,8 @@ CELERY_BEAT_SCHEDULE: dict = {
                         "schedule": env("SHOPSEG_TAG_SYNC_SECONDS", 1.0, cast=float)},
     "tags-check": {"task": "segments.tasks.tags.shops_tags_check_task",
                    "schedule": env("SHOPSEG_TAG_CHECK_SECONDS", 3600.0, cast=float)},
+    # Measurement: each shop's KPI snapshot of its local yesterday, in the hour after its midnight.
+    "kpi-snapshots": {"task": "segments.tasks.kpis.kpi_snapshots_sweep_task", "schedule": crontab(minute=20)},
 }
 # Tag sync (segments.services.tag_sync): mutations per request (10 points each, under Shopify's
 # 1,000-point cap), how long one run may go on, from how many customers a diff becomes a bulk

@@ -50,22 +50,22 @@ def shop_today(shop: Shop, now: dt.datetime | None = None) -> dt.date:
     return (now or timezone.now()).astimezone(ZoneInfo(shop.iana_timezone or "UTC")).date()
 
 
-def members_at_cte(at: str) -> str:
-    """`later, members` CTEs: who was in each segment of %(segments)s at the instant %(<at>)s, from the
+def members_at_cte(at: str, name: str = "members") -> str:
+    """`<name>_later, <name>` CTEs: who was in each segment of %(segments)s at the instant %(<at>)s, from the
     current memberships undone by each (segment, customer)'s first event after it (an exit means they
     were in, an entry that they were not). Cheap for recent instants: few events come after them."""
-    return f"""later AS (
+    return f"""{name}_later AS (
   SELECT DISTINCT ON (e.segment_id, e.customer_id) e.segment_id, e.customer_id, e.entered, e.holdout
   FROM segments_membershipevent e
   WHERE e.segment_id = ANY(%(segments)s) AND e.at >= %({at})s
   ORDER BY e.segment_id, e.customer_id, e.at, e.id
 ),
-members AS (
+{name} AS (
   SELECT m.segment_id, m.customer_id, m.holdout FROM segments_membership m
   WHERE m.segment_id = ANY(%(segments)s)
-    AND NOT EXISTS (SELECT 1 FROM later l WHERE l.segment_id = m.segment_id AND l.customer_id = m.customer_id)
+    AND NOT EXISTS (SELECT 1 FROM {name}_later l WHERE l.segment_id = m.segment_id AND l.customer_id = m.customer_id)
   UNION ALL
-  SELECT l.segment_id, l.customer_id, l.holdout FROM later l WHERE NOT l.entered
+  SELECT l.segment_id, l.customer_id, l.holdout FROM {name}_later l WHERE NOT l.entered
 )"""
 
 

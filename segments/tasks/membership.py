@@ -9,7 +9,8 @@ from django.utils import timezone
 from segments.models import Segment, SegmentStatus, Shop, ShopStatus, Trigger
 from segments.services.membership import Superseded, segments_recompute
 from segments.services.segment_clock import segments_time_sweep
-from shopseg.enqueue import enqueue
+from segments.tasks.kpis import segment_kpi_backfill_task
+from shopseg.enqueue import enqueue, enqueue_on_commit
 
 __all__ = ["segment_recompute_task", "segments_minute_task", "shop_segments_recompute_task"]
 
@@ -24,11 +25,14 @@ def segment_recompute_task(segment_id: int, version: int, cause: str = "") -> st
     if segment is None or segment.current_version != version:
         return "superseded"
     trigger = Trigger.TIME if cause == "time" else Trigger.DEFINITION
+    first_compute = segment.computed_version is None
     try:
         segments_recompute(shop=segment.shop, segments=[segment], trigger=trigger,
                            cause=cause or f"version {version}", expect_versions={segment.pk: version})
     except Superseded:
         return "superseded"
+    if first_compute:   # measurement: past days' KPIs estimated, so charts are not empty on day one
+        enqueue_on_commit(segment_kpi_backfill_task, segment.pk)
     return "done"
 
 

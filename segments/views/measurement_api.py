@@ -1,0 +1,202 @@
+"""The measurement JSON API: KPI series per segment and side by side (JSON or CSV), holdout lift,
+the migration matrix, and the monthly review (JSON, CSV or Markdown).
+
+Thin views over the measurement services and selectors; every segment and group is looked up
+through `self.shop` (another shop's is a 404) and bad parameters are a 400 in the API's shape.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+
+from django.http import HttpResponse
+from rest_framework.response import Response
+
+from segments.engine.rules import Problem
+from segments.models import ExclusiveGroup, Segment, SegmentKpiSnapshot
+from segments.selectors.migration import segments_migration
+from segments.services.kpi_snapshots import shop_today
+from segments.services.lift import DEFAULT_TARGET_LIFT, LiftError, default_period, segment_lift
+from segments.services.monthly_review import monthly_review, review_markdown
+from segments.views.segments_api import Refused, SegmentsAPIView, not_found
+
+MAX_SERIES_DAYS = 366
+MAX_COMPARED = 20
+KPI_FIELDS = ("members", "holdout_members", "entries", "exits", "orders", "buyers", "revenue", "revenue_share",
+              "aov", "conversion", "repeat_rate", "avg_clv", "predicted_clv", "backfilled")
+
+
+def invalid(name: str, message: str) -> Refused:
+    return Refused(400, "invalid_params", f"{name} {message}.", [Problem(name, message)])
+
+
+def kpi_row(s: SegmentKpiSnapshot) -> dict:
+    """A snapshot with its ratios: conversion is the day's buyers over members."""
+    def ratio(a, b):
+        return round(float(a) / float(b), 6) if b else None
+
+    return {"segment": s.segment_id, "day": s.day.isoformat(), "members": s.members,
+            "holdout_members": s.holdout_members, "entries": s.entries, "exits": s.exits, "orders": s.orders,
+            "buyers": s.buyers, "revenue": float(s.revenue), "revenue_share": ratio(s.revenue, s.store_revenue),
+            "aov": ratio(s.revenue, s.orders), "conversion": ratio(s.buyers, s.members),
+            "repeat_rate": ratio(s.repeat_buyers, s.buyers), "avg_clv": ratio(s.clv_total, s.members),
+            "predicted_clv": ratio(s.predicted_clv_total, s.members) if s.predicted_clv_total is not None else None,
+            "backfilled": s.backfilled}
+
+
+def csv_response(rows: list[dict], fields: tuple[str, ...], filename: str) -> HttpResponse:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class MeasurementAPIView(SegmentsAPIView):
+    def query_date(self, name: str, default: dt.date) -> dt.date:
+        raw = self.request.query_params.get(name)
+        if not raw:
+            return default
+        try:
+            return dt.date.fromisoformat(raw) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw) else _bad()
+        except ValueError:
+            raise invalid(name, "must be a date like 2026-10-31") from None
+
+    def period(self, default_days: int = 90) -> tuple[dt.date, dt.date]:
+        today = shop_today(self.shop)
+        end = self.query_date("end", today - dt.timedelta(days=1))
+        start = self.query_date("start", end - dt.timedelta(days=default_days - 1))
+        if start > end:
+            raise invalid("start", "must not be after end")
+        if (end - start).days + 1 > MAX_SERIES_DAYS:
+            raise invalid("start", f"must be at most {MAX_SERIES_DAYS} days before end")
+        return start, end
+
+    def segment_ids(self) -> list[Segment]:
+        raw = self.request.query_params.get("segments", "")
+        if not raw:
+            return list(Segment.objects.filter(shop=self.shop).exclude(status="archived").order_by("pk")[:MAX_COMPARED])
+        if not re.fullmatch(r"\d{1,19}(,\d{1,19}){0,%d}" % (MAX_COMPARED - 1), raw):
+            raise invalid("segments", f"must be up to {MAX_COMPARED} segment ids separated by commas")
+        ids = [int(x) for x in raw.split(",")]
+        found = {s.pk: s for s in Segment.objects.filter(shop=self.shop, pk__in=ids).select_related("shop")}
+        if len(found) != len(set(ids)):
+            raise not_found("segment")
+        return [found[i] for i in dict.fromkeys(ids)]
+
+    def wants(self) -> str:
+        # `export`, not `format`: DRF reserves `format` for choosing a renderer.
+        fmt = self.request.query_params.get("export", "json")
+        if fmt not in ("json", "csv", "md"):
+            raise invalid("export", "must be json, csv or md")
+        return fmt
+
+
+def _bad():
+    raise ValueError
+
+
+class KpiSeriesView(MeasurementAPIView):
+    """GET /api/measurement/kpis?segments=1,2&start=&end=&export=csv: daily KPIs, segments side by side."""
+
+    def get(self, request):
+        fmt = self.wants()
+        segments = self.segment_ids()
+        start, end = self.period()
+        snaps = (SegmentKpiSnapshot.objects.filter(shop=self.shop, segment__in=segments, day__gte=start, day__lte=end)
+                 .order_by("segment_id", "day"))
+        rows = [kpi_row(s) for s in snaps]
+        if fmt == "csv":
+            return csv_response(rows, ("segment", "day") + KPI_FIELDS, f"kpis-{start}-{end}.csv")
+        return Response({"start": start.isoformat(), "end": end.isoformat(),
+                         "segments": [{"id": s.pk, "name": s.name} for s in segments], "series": rows})
+
+
+class SegmentKpisView(MeasurementAPIView):
+    """GET /api/segments/<pk>/kpis: one segment's daily KPIs (JSON or CSV)."""
+
+    def get(self, request, pk: int):
+        fmt = self.wants()
+        segment = self.segment(pk)
+        start, end = self.period()
+        rows = [kpi_row(s) for s in SegmentKpiSnapshot.objects.filter(segment=segment, day__gte=start, day__lte=end)
+                .order_by("day")]
+        if fmt == "csv":
+            return csv_response(rows, ("segment", "day") + KPI_FIELDS, f"segment-{segment.pk}-kpis.csv")
+        return Response({"segment": segment.pk, "name": segment.name, "series": rows})
+
+
+class SegmentLiftView(MeasurementAPIView):
+    """GET /api/segments/<pk>/lift?start=&end=&cuped=1&target=0.1: treatment vs holdout."""
+
+    def get(self, request, pk: int):
+        segment = self.segment(pk)
+        default_start, default_end = default_period(segment)
+        start, end = self.query_date("start", default_start), self.query_date("end", default_end)
+        cuped = self.request.query_params.get("cuped", "0")
+        if cuped not in ("0", "1"):
+            raise invalid("cuped", "must be 0 or 1")
+        raw_target = self.request.query_params.get("target", str(DEFAULT_TARGET_LIFT))
+        try:
+            target = float(raw_target) if re.fullmatch(r"\d{0,3}(\.\d{1,6})?", raw_target) else _bad()
+        except ValueError:
+            raise invalid("target", "must be a relative change such as 0.1 for 10%") from None
+        try:
+            lift = segment_lift(segment=segment, start=start, end=end, cuped=cuped == "1", target_lift=target)
+        except LiftError as exc:
+            raise Refused(400, "invalid_params", str(exc), [Problem("start", str(exc))]) from None
+        return Response(lift.to_dict())
+
+
+class MigrationView(MeasurementAPIView):
+    """GET /api/measurement/migration?group=<id> | segments=1,2&start=&end=: the move matrix."""
+
+    def get(self, request):
+        fmt = self.wants()
+        group_id = self.query_int("group")
+        if group_id is not None:
+            group = ExclusiveGroup.objects.filter(shop=self.shop, pk=group_id).first()
+            if group is None:
+                raise not_found("exclusive group")
+            segments = list(group.segments.select_related("shop"))
+        else:
+            segments = self.segment_ids()
+        start, end = self.period(default_days=31)
+        migration = segments_migration(segments=segments, start=start, end=end)
+        data = migration.to_dict()
+        if fmt == "csv":
+            return csv_response(data["cells"], ("from", "from_name", "to", "to_name", "customers", "share"),
+                                f"migration-{start}-{end}.csv")
+        return Response(data)
+
+
+class ReviewView(MeasurementAPIView):
+    """GET /api/measurement/review?month=2026-10&export=json|csv|md: the monthly review."""
+
+    def get(self, request):
+        fmt = self.wants()
+        today = shop_today(self.shop)
+        default = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+        month = self.request.query_params.get("month", default)
+        if not re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", month):
+            raise invalid("month", "must look like 2026-10")
+        review = monthly_review(shop=self.shop, month=month)
+        if fmt == "md":
+            response = HttpResponse(review_markdown(review), content_type="text/markdown; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="review-{month}.md"'
+            return response
+        if fmt == "csv":
+            rows = [{"segment": r["segment"], "name": r["name"], **{k: r["kpis"].get(k) for k in _REVIEW_KPIS},
+                     **{f"{k}_change": r["change"].get(k) for k in ("members", "revenue", "orders", "aov")}}
+                    for r in review.rows]
+            fields = ("segment", "name", *_REVIEW_KPIS, "members_change", "revenue_change", "orders_change",
+                      "aov_change")
+            return csv_response(rows, fields, f"review-{month}.csv")
+        return Response(review.to_dict())
+
+
+_REVIEW_KPIS = ("members", "revenue", "orders", "aov", "revenue_per_member", "revenue_share", "avg_clv")

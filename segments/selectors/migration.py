@@ -3,7 +3,8 @@ end of day B, from the membership history (counts and shares, "none" for outside
 
 For an exclusive group a customer is in at most one tier; for any chosen segments a customer in
 several counts once, in the highest-priority one (then the lowest id). An *upgrade* is a move to a
-higher-priority segment. Where the origin segment has a holdout, its upgrade rate for treated
+higher-priority segment. Customers outside every segment on both days never appear in the
+history, so the "none to none" cell is always 0: it is not counted, not a claim that nobody stayed out. Where the origin segment has a holdout, its upgrade rate for treated
 members is tested against its held-out members: that is "which playbook drove upgrades".
 """
 from __future__ import annotations

@@ -12,7 +12,11 @@ import io
 import re
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
+
+from segments import schema
 
 from segments.engine.rules import Problem
 from segments.models import ExclusiveGroup, Segment, SegmentKpiSnapshot
@@ -26,6 +30,19 @@ MAX_SERIES_DAYS = 366
 MAX_COMPARED = 20
 KPI_FIELDS = ("members", "holdout_members", "entries", "exits", "orders", "buyers", "revenue", "revenue_share",
               "aov", "conversion", "repeat_rate", "avg_clv", "predicted_clv", "backfilled")
+
+
+def _doc(summary: str, description: str, params: list, *, lookup: bool):
+    """The OpenAPI description of a measurement GET: a JSON object (or a CSV/Markdown download)."""
+    return extend_schema(summary=summary, parameters=params,
+                         responses=schema.responses(OpenApiResponse(OpenApiTypes.OBJECT, description=description),
+                                                    lookup=lookup, params=True))
+
+
+_PERIOD = [schema.query("start", "First shop-local day (YYYY-MM-DD).", str),
+           schema.query("end", "Last shop-local day (YYYY-MM-DD).", str)]
+_EXPORT = schema.query("export", "json (default), csv" + " or md (review only).", str)
+_SEGMENTS = schema.query("segments", "Segment ids separated by commas (default: every segment, up to 20).", str)
 
 
 def invalid(name: str, message: str) -> Refused:
@@ -103,6 +120,8 @@ def _bad():
 class KpiSeriesView(MeasurementAPIView):
     """GET /api/measurement/kpis?segments=1,2&start=&end=&export=csv: daily KPIs, segments side by side."""
 
+    @_doc("Daily KPIs of segments side by side", "The series, one row per segment and day.",
+          [_SEGMENTS, *_PERIOD, _EXPORT], lookup=True)
     def get(self, request):
         fmt = self.wants()
         segments = self.segment_ids()
@@ -119,6 +138,7 @@ class KpiSeriesView(MeasurementAPIView):
 class SegmentKpisView(MeasurementAPIView):
     """GET /api/segments/<pk>/kpis: one segment's daily KPIs (JSON or CSV)."""
 
+    @_doc("One segment's daily KPIs", "The segment's series.", [*_PERIOD, _EXPORT], lookup=True)
     def get(self, request, pk: int):
         fmt = self.wants()
         segment = self.segment(pk)
@@ -133,6 +153,11 @@ class SegmentKpisView(MeasurementAPIView):
 class SegmentLiftView(MeasurementAPIView):
     """GET /api/segments/<pk>/lift?start=&end=&cuped=1&target=0.1: treatment vs holdout."""
 
+    @_doc("Holdout lift of a segment over a period", "Conversion, revenue per member and AOV, treated against "
+          "held out: differences, 95% intervals, p-values, sample ratio, MDE and warnings.",
+          [*_PERIOD, schema.query("cuped", "1: adjust revenue per member with pre-period spend.", str),
+           schema.query("target", "The relative change that matters (0.1 = 10%), for the MDE warning.", str)],
+          lookup=True)
     def get(self, request, pk: int):
         segment = self.segment(pk)
         default_start, default_end = default_period(segment)
@@ -155,6 +180,9 @@ class SegmentLiftView(MeasurementAPIView):
 class MigrationView(MeasurementAPIView):
     """GET /api/measurement/migration?group=<id> | segments=1,2&start=&end=: the move matrix."""
 
+    @_doc("Moves between segments from one day to another", "Counts and shares per (from, to), and upgrade rates "
+          "treated against held out.", [schema.query("group", "An exclusive group's id."), _SEGMENTS, *_PERIOD, _EXPORT],
+          lookup=True)
     def get(self, request):
         fmt = self.wants()
         group_id = self.query_int("group")
@@ -177,6 +205,8 @@ class MigrationView(MeasurementAPIView):
 class ReviewView(MeasurementAPIView):
     """GET /api/measurement/review?month=2026-10&export=json|csv|md: the monthly review."""
 
+    @_doc("The monthly review", "KPIs against last month, movers, significant playbooks, merge-or-redefine.",
+          [schema.query("month", "YYYY-MM (default: last month).", str), _EXPORT], lookup=False)
     def get(self, request):
         fmt = self.wants()
         today = shop_today(self.shop)

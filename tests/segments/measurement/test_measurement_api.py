@@ -1,0 +1,125 @@
+"""The measurement API and pages over real session tokens: KPI series (JSON and CSV), lift,
+migration and review; no token is a 401, another shop's segment a 404, bad parameters a 400."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from segments.models import ExclusiveGroup, SegmentKpiSnapshot
+from segments.services.kpi_snapshots import kpi_snapshot_day, kpi_snapshots_backfill, shop_today
+from segments.services.membership import segments_recompute
+from segments.services.metrics import customer_metrics_rebuild
+from segments.services.monthly_review import monthly_review
+from tests.segments.measurement.conftest import Store, make_segment
+from tests.segments.api.conftest import Api, mint
+
+pytestmark = pytest.mark.django_db
+
+BUYERS = {"version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1}}
+REPEAT = {"version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 2}}
+
+
+@pytest.fixture
+def measured(installed_shop):
+    """Buyers (30% holdout) and Repeat in one exclusive group; history, a move, snapshots."""
+    shop, store = installed_shop, Store(installed_shop)
+    today = shop_today(shop)
+    store.customers(range(1, 41), created=store.local(today - dt.timedelta(days=100)))
+    for sid in range(1, 31):
+        store.order(sid, store.local(today - dt.timedelta(days=40 + sid)), "40.00")
+    group = ExclusiveGroup.objects.create(shop=shop, name="Ladder")
+    buyers = make_segment(shop, "Buyers", BUYERS, holdout_percent=30, group=group, priority=1)
+    repeat = make_segment(shop, "Repeat", REPEAT, group=group, priority=2)
+    customer_metrics_rebuild(shop=shop)
+    segments_recompute(shop=shop, now=store.local(today - dt.timedelta(days=20)))
+    for sid in range(1, 11):     # ten buyers order again: they move up to Repeat
+        store.order(sid, store.local(today - dt.timedelta(days=5)), "60.00")
+    customer_metrics_rebuild(shop=shop)
+    segments_recompute(shop=shop, now=store.local(today - dt.timedelta(days=5), 13))
+    for segment in (buyers, repeat):
+        kpi_snapshots_backfill(segment=segment, days=30)
+    kpi_snapshot_day(shop=shop, day=today - dt.timedelta(days=1))
+    shop.fixtures = {"buyers": buyers, "repeat": repeat, "group": group}
+    return shop
+
+
+@pytest.fixture
+def api(client, devstore, settings, measured) -> Api:
+    return Api(client, mint(devstore, measured.domain, settings.SHOPIFY_API_KEY))
+
+
+def test_kpi_series_json_and_csv(api, measured):
+    buyers = measured.fixtures["buyers"]
+    body = api.get("/api/measurement/kpis", segments=f"{buyers.pk}").json()
+    assert len(body["series"]) == 30 and {r["segment"] for r in body["series"]} == {buyers.pk}
+    last = body["series"][-1]
+    assert not last["backfilled"] and body["series"][0]["backfilled"]
+    snap = SegmentKpiSnapshot.objects.get(segment=buyers, day=dt.date.fromisoformat(last["day"]))
+    assert last["members"] == snap.members and last["conversion"] == (snap.buyers / snap.members if snap.members else None)
+    csv = api.get("/api/measurement/kpis", export="csv")
+    assert csv.status_code == 200 and csv["Content-Type"].startswith("text/csv")
+    lines = csv.content.decode().strip().splitlines()
+    assert lines[0].startswith("segment,day,members") and len(lines) == 1 + 60
+
+
+def test_migration_matrix_counts_the_move_up(api, measured):
+    today = shop_today(measured)
+    group = measured.fixtures["group"]
+    buyers, repeat = measured.fixtures["buyers"], measured.fixtures["repeat"]
+    body = api.get("/api/measurement/migration", group=group.pk, start=str(today - dt.timedelta(days=10)),
+                   end=str(today - dt.timedelta(days=1))).json()
+    cells = {(c["from"], c["to"]): c for c in body["cells"]}
+    assert cells[(buyers.pk, repeat.pk)]["customers"] == 10
+    assert cells[(buyers.pk, buyers.pk)]["customers"] == 20
+    assert cells[(buyers.pk, repeat.pk)]["share"] == pytest.approx(10 / 30)
+    upgrade = next(u for u in body["upgrades"] if u["segment"] == buyers.pk)
+    assert upgrade["treated"] + upgrade["held_out"] == 30
+
+
+def test_lift_and_review(api, measured):
+    buyers = measured.fixtures["buyers"]
+    today = shop_today(measured)
+    lift = api.get(f"/api/segments/{buyers.pk}/lift", start=str(today - dt.timedelta(days=10)), end=str(today),
+                   cuped="1").json()
+    assert lift["treatment_members"] + lift["control_members"] == 30
+    assert {"conversion", "revenue_per_member", "aov", "sample_ratio", "mde", "warnings"} <= set(lift)
+    month = today.strftime("%Y-%m")
+    review = api.get("/api/measurement/review", month=month).json()
+    assert {r["name"] for r in review["segments"]} == {"Buyers", "Repeat"}
+    assert any(t["name"] == "Repeat" for t in review["too_small"])
+    md = api.get("/api/measurement/review", month=month, export="md")
+    assert md.status_code == 200 and md.content.decode().startswith(f"# Monthly review {month}")
+
+
+def test_bad_parameters_are_400s_and_nothing_is_written(api, measured):
+    buyers = measured.fixtures["buyers"]
+    before = SegmentKpiSnapshot.objects.count()
+    for path, params in (("/api/measurement/kpis", {"start": "yesterday"}), ("/api/measurement/kpis", {"segments": "1;2"}),
+                         ("/api/measurement/kpis", {"export": "xls"}),
+                         (f"/api/segments/{buyers.pk}/lift", {"start": "2026-01-02", "end": "2026-01-01"}),
+                         (f"/api/segments/{buyers.pk}/lift", {"cuped": "yes"}),
+                         ("/api/measurement/review", {"month": "2026-13"})):
+        response = api.get(path, **params)
+        assert response.status_code == 400, (path, params)
+        assert response.json()["error"]["code"] == "invalid_params"
+    assert SegmentKpiSnapshot.objects.count() == before
+
+
+def test_no_token_is_401_and_another_shops_rows_are_404(client, api, measured, other_shop):
+    buyers = measured.fixtures["buyers"]
+    assert client.get("/api/measurement/kpis").status_code == 401
+    assert client.get(f"/api/segments/{buyers.pk}/lift").status_code == 401
+    theirs = make_segment(other_shop, "Theirs", BUYERS, holdout_percent=10)
+    group = ExclusiveGroup.objects.create(shop=other_shop, name="Theirs")
+    assert api.get(f"/api/segments/{theirs.pk}/lift").status_code == 404
+    assert api.get(f"/api/segments/{theirs.pk}/kpis").status_code == 404
+    assert api.get("/api/measurement/kpis", segments=f"{buyers.pk},{theirs.pk}").status_code == 404
+    assert api.get("/api/measurement/migration", group=group.pk).status_code == 404
+
+
+def test_review_flags_overlapping_segments(measured):
+    make_segment(measured, "Repeat again", REPEAT)
+    segments_recompute(shop=measured)
+    review = monthly_review(shop=measured, month=shop_today(measured).strftime("%Y-%m"))
+    assert [set(o["names"]) for o in review.overlaps] == [{"Repeat", "Repeat again"}]

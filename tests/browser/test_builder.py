@@ -94,7 +94,12 @@ def test_create_from_a_template_then_the_tag_arrives_in_devstore(page, seeded, d
     expect(frame.locator("#diff-gain")).to_have_text(f"{expected['size']:,}")
     expect(frame.locator("#diff-lose")).to_have_text("0")
     expect(frame.locator(".diff-tag").first).to_have_text(f"seg:{handle}")
+    expect(frame.locator("#setting-handle")).to_have_value(handle)        # the tag name follows the name
     screenshot(page, "builder-template")
+    # and the merchant names the tag themselves
+    handle = "vip-club"
+    frame.fill("#setting-handle", handle)
+    expect(frame.locator(".diff-tag").first).to_have_text(f"seg:{handle}")
 
     # When it is saved
     frame.locator("[data-action='save']").first.click()

@@ -580,7 +580,13 @@
 
   function currentTag() {
     if (config.tag) return config.tag;
-    return `${config.tag_prefix}${slugify($("#setting-name").value)}`;
+    return `${config.tag_prefix}${$("#setting-handle").value}`;
+  }
+
+  // The tag name follows the name until the merchant types one of their own.
+  function followName() {
+    const handle = $("#setting-handle");
+    if (handle && !handle.dataset.edited) handle.value = slugify($("#setting-name").value);
   }
 
   function showTag() {
@@ -609,7 +615,9 @@
   }
 
   function clearSettingErrors() {
-    for (const name of ["name", "description", "group", "priority", "holdout_percent", "reason"]) settingError(name, "");
+    for (const name of ["name", "handle", "description", "group", "priority", "holdout_percent", "reason"]) {
+      settingError(name, "");
+    }
   }
 
   // A number field as typed: a whole number, else the text (the server says what it must be).
@@ -630,6 +638,7 @@
     };
     const reason = $("#setting-reason").value;
     if (state.segment || reason.trim()) body.reason = reason;
+    if (!state.segment) body.handle = $("#setting-handle").value;
     return body;
   }
 
@@ -765,6 +774,7 @@
     const description = $("#setting-description");
     if (!name.value || (previous && name.value === previous.name)) name.value = template ? template.name : "";
     if (!description.value || (previous && description.value === previous.why)) description.value = template ? template.why : "";
+    followName();
     showTag();
     for (const card of document.querySelectorAll("[data-template]")) {
       card.setAttribute("aria-pressed", String(card.getAttribute("data-template") === state.template));
@@ -838,7 +848,15 @@
       });
     }
     $("#settings").addEventListener("submit", (event) => { event.preventDefault(); save(); });
-    $("#setting-name").addEventListener("input", () => { showTag(); settingError("name", ""); });
+    $("#setting-name").addEventListener("input", () => { followName(); showTag(); settingError("name", ""); });
+    const handle = $("#setting-handle");
+    if (handle) {
+      handle.addEventListener("input", () => {
+        handle.dataset.edited = "1";
+        showTag();
+        settingError("handle", "");
+      });
+    }
     $("#setting-group").addEventListener("change", () => {
       const isNew = $("#setting-group").value === "new";
       $("#new-group").hidden = !isNew;

@@ -29,6 +29,7 @@ def test_new_segment_page_starts_blank(get_page, installed_shop):
     assert "<h1>New segment</h1>" in html
     assert 'src="/static/segments/builder.js"' in html and "segments/builder.css" in html
     assert 'id="template-list"' in html                    # the starts to choose from
+    assert 'id="setting-handle" name="handle"' in html      # a new segment's tag name is chosen here
     assert 'id="live-status" role="status" aria-live="polite"' in html
     config = builder_config(response)
     assert config["segment"] is None and config["template"] == "" and config["tag"] == ""
@@ -66,6 +67,7 @@ def test_edit_page_loads_the_shops_segment(get_page, installed_shop):
     html = response.content.decode()
     assert "<h1>Edit Regulars</h1>" in html and f"<code>{segment.tag}</code>" in html
     assert 'id="template-list"' not in html                # an edit starts from the current version
+    assert 'id="setting-handle"' not in html               # a tag never changes name
     assert 'id="setting-reason" name="reason" type="text" maxlength="500" autocomplete="off"\n             required' in html
     config = builder_config(response)
     assert config["segment"] == segment.pk and config["tag"] == segment.tag

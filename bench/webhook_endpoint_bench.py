@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -38,10 +39,15 @@ request = function()
   counter = counter + 1
   local headers = {}
   for k, v in pairs(wrk.headers) do headers[k] = v end
-  headers["X-Shopify-Webhook-Id"] = string.format("%s-%d-%d", id_prefix, math.random(1, 1e9), counter)
+  headers["X-Shopify-Webhook-Id"] = string.format("%s-%s-%d", run_id, id_prefix, counter)
   return wrk.format("POST", wrk.path, headers, wrk.body)
 end
-setup = function(thread) thread:set("id_prefix", tostring(math.random(1, 1e9))) end
+thread_number = 0
+setup = function(thread)
+  thread_number = thread_number + 1
+  thread:set("id_prefix", tostring(thread_number))
+  thread:set("run_id", run_id)
+end
 done = function(summary, latency, requests)
   io.write(string.format("JSON {\"requests\": %d, \"seconds\": %f, \"p50\": %f, \"p90\": %f, \"p99\": %f, " ..
     "\"errors\": %d, \"non2xx\": %d}\n", summary.requests, summary.duration / 1e6,
@@ -98,7 +104,11 @@ def machine_cpu() -> float:
 
 
 def wrk(url, headers, seconds, connections, lua_path, server_pid=None):
-    args = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", lua_path]
+    # wrk seeds Lua's random numbers the same way every run: a fresh run id keeps webhook ids of
+    # one run from repeating another's (a repeat is a duplicate delivery, cheaper to answer).
+    script = Path(lua_path).with_name(f"run-{uuid.uuid4().hex}.lua")
+    script.write_text(f'run_id = "{uuid.uuid4().hex}"\n' + Path(lua_path).read_text())
+    args = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", str(script)]
     args += [part for k, v in headers.items() for part in ("-H", f"{k}: {v}")]
     args.append(url)
     pids = processes(server_pid) if server_pid else {}
@@ -131,6 +141,13 @@ def redis_sets() -> int:
     stats = sh("redis-cli", "INFO", "commandstats").stdout
     line = next((x for x in stats.splitlines() if x.startswith("cmdstat_set:")), "")
     return int(line.split("calls=")[1].split(",")[0]) if line else 0
+
+
+def commits() -> int:
+    """Transactions committed in the bench database so far (PostgreSQL's statistics)."""
+    out = sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-At", "-c",
+             f"SELECT pg_stat_force_next_flush(); SELECT xact_commit FROM pg_stat_database WHERE datname = '{DB}'").stdout
+    return int(out.split()[-1])
 
 
 def main():
@@ -199,10 +216,14 @@ def main():
                     "print(json.dumps({k: c.get(k) for k in ('worker_class', 'workers', 'threads')}))").stdout
         sets_before = redis_sets()
         noops, hooks = [], []
+        hook_commits = 0
         for _ in range(opts.rounds):
             noops.append(wrk(f"{base}/bench/noop", headers, opts.seconds, opts.connections, str(lua), server.pid))
+            before = commits()
             hooks.append(wrk(f"{base}/webhooks/shopify", headers, opts.seconds, opts.connections, str(lua),
                              server.pid))
+            time.sleep(11)   # an idle backend reports its counts within PostgreSQL's 10 s idle interval
+            hook_commits += commits() - before
         sets = redis_sets() - sets_before
     finally:
         server.terminate()
@@ -223,8 +244,10 @@ def main():
     for name, f in (("no-op", noop), ("webhook", hook)):
         parts = "  ".join(f"{k} {1e6 * v / f['requests']:5.0f}" for k, v in f["cpu"].items() if k != "machine")
         print(f"  {name:8s} {parts}   whole machine {1e6 * f['cpu']['machine'] / f['requests']:5.0f}")
-    print(f"deliveries recorded: {recorded.strip()}   Redis SETs during the runs: {sets}   "
+    print(f"deliveries answered: {sum(r['requests'] for r in hooks)} (+ warm-up)   recorded: {recorded.strip()}   Redis SETs during the runs: {sets}   "
           f"tasks queued in Redis: {queued}")
+    print(f"commits during the webhook runs: {hook_commits} for {hook['requests']} deliveries "
+          f"({hook['requests'] / max(1, hook_commits):.2f} deliveries per commit)")
     print(f"throughput / 500 per s target: {hook['rps'] / 500:.2f}")
     print(f"p99 / 50 ms target:            {hook['p99'] / 50:.2f} (lower is better)")
     print(f"throughput / no-op view:       {hook['rps'] / noop['rps']:.2f} (target >= 0.60)")

@@ -6,12 +6,10 @@ more than the work itself. This WSGI wrapper answers exactly that path and metho
 own code, `webhooks.views.delivery_receive`: the same HMAC check over the raw body before anything
 else, the same parsing, the same single recording statement and the same scheduling. What differs:
 
-- the row is written on a persistent psycopg connection of this thread, as a prepared statement;
-  deliveries that threads of the process record at the same moment share one transaction and one
-  WAL flush (`webhooks.group_commit`), and each request returns only after its own row is
-  committed, so the 200 still comes only after the delivery is durable. A connection that fails is
-  dropped and the statement tried once more on a new one (safe: the insert is keyed on the webhook
-  id, so a replay records nothing twice);
+- the row is written on a persistent psycopg connection of this thread, in autocommit, as a
+  prepared statement: when it returns the delivery is committed, so the 200 still comes only after
+  the delivery is durable. A connection that fails is dropped and the statement tried once more on
+  a new one (safe: the insert is keyed on the webhook id, so a replay records nothing twice);
 - processing is scheduled after that commit by `drain_schedule`, as the view does on_commit, but
   from a thread of the worker process that makes the call at most every 50 ms for all the commits
   since its last call (see `CoalescedSchedule`): under load one Redis round trip serves dozens of
@@ -46,7 +44,6 @@ from django.http import HttpResponse
 from django.utils.log import log_response
 
 from webhooks.dispatch import drain_schedule
-from webhooks.group_commit import GroupCommit
 from webhooks.services import record_cursor, webhook_event_record_psycopg
 from webhooks.views import delivery_receive
 
@@ -136,7 +133,6 @@ class WebhookFastPath:
                            "SERVER_PORT", "wsgi.url_scheme") + ((proxy[0],) if proxy else ())
         self._gate: dict[tuple, bool] = {}
         self.schedule = CoalescedSchedule()
-        self.group = GroupCommit(write_many=self._record_many, write_one=self._record_one)
 
     def __call__(self, environ, start_response):
         if (environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST"
@@ -145,7 +141,7 @@ class WebhookFastPath:
         body_stream = environ["wsgi.input"]
         try:
             status, error = delivery_receive(headers=EnvironHeaders(environ), read_body=body_stream.read,
-                                             record=self.group.submit, schedule=self.schedule.notify)
+                                             record=self._record, schedule=self.schedule.notify)
         except Exception:
             log.exception("Internal Server Error: %s", PATH, extra={"status_code": 500})
             status, error = 500, "internal error"
@@ -197,18 +193,7 @@ class WebhookFastPath:
         if cursor is not None:
             cursor.connection.close()
 
-    def _record_many(self, deliveries) -> list:
-        """Several deliveries in one transaction on this thread's connection (one commit, one flush)."""
-        cursor, _ = self._cursor()
-        try:
-            with cursor.connection.transaction():
-                return [webhook_event_record_psycopg(cursor, delivery=d) for d in deliveries]
-        except psycopg.Error:
-            if cursor.connection.broken or cursor.connection.closed:
-                self._discard()
-            raise
-
-    def _record_one(self, delivery):
+    def _record(self, delivery):
         cursor, fresh = self._cursor()
         try:
             return webhook_event_record_psycopg(cursor, delivery=delivery)

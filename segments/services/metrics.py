@@ -3,16 +3,20 @@ incremental refresh of some customers, and the refresh of the customers the mirr
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from functools import reduce
 from operator import or_
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from psycopg.errors import DeadlockDetected
 
 from segments.engine import metrics_table
 from segments.models import Customer, Shop
+
+log = logging.getLogger(__name__)
 
 DIRTY_BATCH = 500
 # Marks older than a full rebuild's start by this much are covered by it; younger ones may come
@@ -67,6 +71,18 @@ def dirty_customers_refresh(*, shop: Shop, limit: int = DIRTY_BATCH, now: dt.dat
     the same metrics rows in another order and deadlock, so the later one returns at once and its
     marks wait for the next beat.
     """
+    try:
+        return _dirty_refresh(shop, limit, now)
+    except OperationalError as exc:
+        # A webhook's writer locked some of these customers in another order: PostgreSQL rolled
+        # this transaction back whole, the marks are still there, and the next run takes them.
+        if not isinstance(exc.__cause__, DeadlockDetected):
+            raise
+        log.warning("dirty refresh of shop %s deadlocked with a writer; the next run retries", shop.pk)
+        return []
+
+
+def _dirty_refresh(shop: Shop, limit: int, now: dt.datetime | None) -> list[int]:
     from segments.services.membership import segments_recompute   # membership reads this module's table
 
     with transaction.atomic():

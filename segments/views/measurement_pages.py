@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import wraps
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,7 +15,7 @@ from django.shortcuts import render
 
 from segments.models import ExclusiveGroup, Segment, SegmentKpiSnapshot, SegmentStatus
 from segments.selectors.migration import segments_migration
-from segments.services.kpi_snapshots import shop_today
+from segments.services.kpi_snapshots import MEASUREMENT_NEEDS, measurement_supported, shop_today
 from segments.services.lift import LiftError, default_period, segment_lift
 from segments.services.monthly_review import monthly_review, review_markdown
 from segments.views.embedded import app_context, embedded_page
@@ -22,6 +23,17 @@ from segments.views.measurement_api import KPI_FIELDS, csv_response, kpi_row
 
 CHART_W, CHART_H, PAD = 640, 180, 28
 PALETTE = ("#2c6ecb", "#d82c0d", "#008060", "#b98900", "#8a2be2", "#00a0ac", "#c05717", "#6d7175")
+
+
+def needs_postgresql(view):
+    """On SQLite the pages say what measurement needs instead of failing."""
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not measurement_supported():
+            return render(request, "segments/measurement/unavailable.html",
+                          _context(request, reason=MEASUREMENT_NEEDS), status=501)
+        return view(request, *args, **kwargs)
+    return wrapper
 
 
 def _date(raw: str | None, default: dt.date) -> tuple[dt.date, str | None]:
@@ -58,6 +70,7 @@ def _chart(series: dict[str, list[tuple[dt.date, float]]]) -> dict:
 
 
 @embedded_page
+@needs_postgresql
 def measurement(request: HttpRequest) -> HttpResponse:
     shop = request.shop
     segments = list(Segment.objects.filter(shop=shop).exclude(status=SegmentStatus.ARCHIVED).order_by("pk")[:20])
@@ -91,6 +104,7 @@ def measurement(request: HttpRequest) -> HttpResponse:
 
 
 @embedded_page
+@needs_postgresql
 def segment_lift_page(request: HttpRequest, pk: int) -> HttpResponse:
     segment = Segment.objects.filter(shop=request.shop, pk=pk).select_related("shop").first()
     if segment is None:
@@ -116,6 +130,7 @@ def segment_lift_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @embedded_page
+@needs_postgresql
 def migration(request: HttpRequest) -> HttpResponse:
     shop = request.shop
     groups = list(ExclusiveGroup.objects.filter(shop=shop).order_by("pk"))
@@ -154,6 +169,7 @@ def migration(request: HttpRequest) -> HttpResponse:
 
 
 @embedded_page
+@needs_postgresql
 def review(request: HttpRequest) -> HttpResponse:
     shop = request.shop
     today = shop_today(shop)

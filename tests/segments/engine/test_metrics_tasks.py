@@ -87,3 +87,57 @@ def test_a_refresh_running_for_the_shop_makes_an_overlapping_one_return_untouche
         assert Customer.objects.get(pk=buyer.pk).dirty_at is not None        # nothing cleared
     assert dirty_customers_refresh(shop=backfilled) == [buyer.pk]            # the lock went with that run
     assert Customer.objects.get(pk=buyer.pk).dirty_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_that_deadlocks_with_a_writer_leaves_its_marks_for_the_next_run(client, devstore, settings,
+                                                                              django_capture_on_commit_callbacks):
+    """A webhook's writer holding one customer and then asking for another that the refresh holds:
+    PostgreSQL aborts the side that waited first, the refresh; nothing of it stays, its marks
+    remain, and the next run takes them. (Which row the refresh locks first depends on the table's
+    physical order, so the writer tries both orders; one of them makes the cycle.)"""
+    shop = seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=5)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_backfill(devstore, shop)
+    first, second = Customer.objects.filter(shop=shop).order_by("pk").values_list("pk", flat=True)[:2]
+    outcomes = [_race_refresh_with_writer(shop, hold=a, then=b) for a, b in ((second, first), (first, second))]
+    assert "deadlocked" in outcomes, outcomes
+
+
+def _race_refresh_with_writer(shop, *, hold: int, then: int) -> str:
+    import threading
+
+    import psycopg
+    from django.db import connection, connections
+
+    from segments.services.metrics import dirty_customers_refresh
+
+    Customer.objects.filter(shop=shop).update(dirty_at=None, dirty_cause="")
+    Customer.objects.filter(pk__in=[hold, then]).update(dirty_at=timezone.now(), dirty_cause="orders/create")
+    db = connection.settings_dict
+    result = {}
+    with psycopg.connect(dbname=db["NAME"], host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"]) as writer:
+        writer.execute("UPDATE segments_customer SET state = state WHERE id = %s", [hold])
+
+        def refresh():
+            try:
+                result["ids"] = dirty_customers_refresh(shop=shop)
+            finally:
+                connections.close_all()
+        thread = threading.Thread(target=refresh)
+        thread.start()
+        for _ in range(600):     # until the refresh waits for the writer's row
+            if writer.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = "
+                              "'Lock' AND pid <> pg_backend_pid()", [db["NAME"]]).fetchone()[0]:
+                break
+            threading.Event().wait(0.05)
+        writer.execute("UPDATE segments_customer SET state = state WHERE id = %s", [then])
+        writer.commit()
+        thread.join(30)
+    marks = dict(Customer.objects.filter(pk__in=[hold, then]).values_list("pk", "dirty_at"))
+    if result["ids"] == []:
+        assert all(marks.values())        # rolled back whole: both marks are there for the next run
+        assert dirty_customers_refresh(shop=shop) == sorted([hold, then])
+        return "deadlocked"
+    assert result["ids"] == sorted([hold, then]) and not any(marks.values())
+    return "went through"

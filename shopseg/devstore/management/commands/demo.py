@@ -3,11 +3,16 @@
 Starts devstore with a seeded shop, the web app (gunicorn), a Celery worker and beat when
 REDIS_URL is set (in-process tasks otherwise), installs the app into the shop through the real
 OAuth flow, and prints the admin URL. Ctrl-C stops everything it started.
+
+The app's database: DATABASE_URL when set; else a fresh PostgreSQL database `--database-name` on
+127.0.0.1:5432 when a server answers there (measurement needs PostgreSQL); else SQLite in the state
+directory.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psycopg
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -33,6 +39,8 @@ class Command(BaseCommand):
         parser.add_argument("--devstore-port", type=int, default=8765)
         parser.add_argument("--keep", action="store_true", help="reuse the previous demo's state")
         parser.add_argument("--state-dir", default=str(DEMO_DIR), help="where state and logs go")
+        parser.add_argument("--database-name", default="shopseg_demo",
+                            help="the PostgreSQL database to (re)create when DATABASE_URL is not set")
         parser.add_argument("--exit-after-install", action="store_true",
                             help="stop once the app is installed (used by the tests)")
 
@@ -54,7 +62,7 @@ class Command(BaseCommand):
         self.state.mkdir(parents=True, exist_ok=True)
         app_url = f"http://127.0.0.1:{opts['app_port']}"
         devstore_url = f"http://127.0.0.1:{opts['devstore_port']}"
-        env = self._env(app_url, devstore_url)
+        env = self._env(app_url, devstore_url, opts["database_name"], keep=opts["keep"])
         python = sys.executable
         manage = str(Path(settings.BASE_DIR) / "manage.py")
 
@@ -103,6 +111,8 @@ class Command(BaseCommand):
         self._segments(opts["shop"], env, create=False)
         self._say("   tags after the live traffic:")
         self._tags(devstore_url, opts["shop"], env)
+        self._say("   what the segments are worth (KPI history backfilled from the store's orders):")
+        self._measurement(opts["shop"], env)
 
         self._say("9/9 ready")
         self.stdout.write(self.style.SUCCESS(f"\n  shopseg admin (embedded in devstore's Shopify admin):\n  {admin_url}\n"))
@@ -127,8 +137,10 @@ class Command(BaseCommand):
 
     def _app_command(self, env: dict[str, str], *argv: str) -> str:
         manage = str(Path(settings.BASE_DIR) / "manage.py")
-        return subprocess.run([sys.executable, manage, *argv], env=env, check=True, capture_output=True,
-                              text=True).stdout.strip()
+        done = subprocess.run([sys.executable, manage, *argv], env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise CommandError(f"manage.py {' '.join(argv)} failed:\n{done.stderr[-3000:]}")
+        return done.stdout.strip()
 
     def _mirror(self, shop: str, env: dict[str, str]) -> dict:
         return json.loads(self._app_command(env, "mirror_status", "--shop", shop))[0]
@@ -176,6 +188,18 @@ class Command(BaseCommand):
                 tags = http.get(f"{devstore_url}/_control/shops/{shop}/customers/{sid}/tags").json()["tags"]
             self._say(f"   customer {sid} in Shopify now: {', '.join(tags)}")
 
+    def _measurement(self, shop: str, env: dict[str, str]) -> None:
+        result = json.loads(self._app_command(env, "measurement", "--shop", shop))
+        for row in sorted(result["segments"], key=lambda r: -(r["share_30d"] or 0))[:5]:
+            share = f"{row['share_30d']:.1%}" if row["share_30d"] is not None else "—"
+            self._say(f"   {row['tag']:<30} {share:>6} of the last 30 days' revenue "
+                      f"({row['days']} days of KPIs, {row['backfilled']} backfilled)")
+        review = result["review"]
+        for item in review["overlaps"][:2]:
+            self._say(f"   review: {item['advice']}")
+        for item in review["too_small"][:2]:
+            self._say(f"   review: {item['name']}: {item['reason']}")
+
     def _settle(self, shop: str, env: dict[str, str], timeout: float = 60) -> None:
         """Without a worker, dirty customers are recomputed by running the periodic task once."""
         if not env.get("REDIS_URL"):
@@ -214,9 +238,11 @@ class Command(BaseCommand):
                       f"{self._mirror(shop, env)['orders']:,} orders")
 
     # -- processes -----------------------------------------------------------------------------
-    def _env(self, app_url: str, devstore_url: str) -> dict[str, str]:
+    def _env(self, app_url: str, devstore_url: str, database: str, *, keep: bool) -> dict[str, str]:
         env = dict(os.environ)
-        env.setdefault("DATABASE_URL", f"sqlite:///{self.state / 'app.sqlite3'}")
+        if "DATABASE_URL" not in env:
+            env["DATABASE_URL"] = self._local_postgres(database, keep=keep) or f"sqlite:///{self.state / 'app.sqlite3'}"
+        self._say(f"   database: {env['DATABASE_URL'].split('://')[0]}")
         env.update({
             "SHOPSEG_APP_URL": app_url,
             "SHOPIFY_SHOP_BASE_URL": f"{devstore_url}/shops/{{shop}}",
@@ -226,6 +252,22 @@ class Command(BaseCommand):
             "PYTHONUNBUFFERED": "1",
         })
         return env
+
+    def _local_postgres(self, database: str, *, keep: bool) -> str | None:
+        """A fresh database on the local PostgreSQL, if one answers (trust auth, as on dev machines)."""
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", database):
+            raise CommandError("--database-name is lower-case letters, digits and underscores")
+        try:
+            with psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True,
+                                 connect_timeout=3) as conn:
+                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+                if exists and not keep:
+                    conn.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+                if not exists or not keep:
+                    conn.execute(f'CREATE DATABASE "{database}"')
+        except psycopg.Error:
+            return None
+        return f"postgres://postgres@127.0.0.1:5432/{database}"
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         log = open(self.state / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from segments.models import ExclusiveGroup, Shop
+from segments.models import ExclusiveGroup, Membership, MembershipEvent, Shop
 from segments.services.kpi_snapshots import kpi_snapshot_day, kpi_snapshots_backfill, shop_today
 from segments.services.membership import segments_recompute
 from segments.services.metrics import customer_metrics_rebuild
@@ -32,6 +32,10 @@ def measured_app(devstore, live_server, settings):
                           holdout_percent=30, group=group, priority=1)
     make_segment(shop, "Big spenders", {"version": 1, "include": {"metric": "total_spent", "op": "gte", "value": 60}},
                  group=group, priority=2)
+    # Creating a segment may already have computed it (eagerly, now) depending on what ran before;
+    # the history this page needs starts 40 days ago, so membership is computed afresh from then.
+    Membership.objects.filter(shop=shop).delete()
+    MembershipEvent.objects.filter(shop=shop).delete()
     customer_metrics_rebuild(shop=shop)
     segments_recompute(shop=shop, now=store.local(today - dt.timedelta(days=40)))
     for segment in shop.segments.all():

@@ -18,8 +18,12 @@ PRODUCTION = {
 }
 
 
+# Set by the test harness itself (the browser tests, beside Playwright's event loop); never in deployment.
+HARNESS = ("DJANGO_ALLOW_ASYNC_UNSAFE",)
+
+
 def manage(*args, **env_vars):
-    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION and k not in HARNESS}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env_vars},
                           capture_output=True, text=True, timeout=120)
 

@@ -11,10 +11,10 @@ from operator import or_
 from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from psycopg.errors import DeadlockDetected
 
 from segments.engine import metrics_table
 from segments.models import Customer, Shop
+from segments.services.deadlocks import is_deadlock
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def dirty_customers_refresh(*, shop: Shop, limit: int = DIRTY_BATCH, now: dt.dat
     except OperationalError as exc:
         # A webhook's writer locked some of these customers in another order: PostgreSQL rolled
         # this transaction back whole, the marks are still there, and the next run takes them.
-        if not isinstance(exc.__cause__, DeadlockDetected):
+        if not is_deadlock(exc):
             raise
         log.warning("dirty refresh of shop %s deadlocked with a writer; the next run retries", shop.pk)
         return []

@@ -44,6 +44,7 @@ from segments.models import (
 from segments.models.tags import (
     MAX_TAGS_PER_CUSTOMER, holdout_tag_for, holdout_tag_problems, tag_key, tag_prefix_problems, tag_problems,
 )
+from segments.services.deadlocks import retry_on_deadlock
 from segments.services.shop_throttle import ShopThrottle
 from segments.services.tokens import ShopUnavailable, with_shop_client
 from shopseg.shopify.client import ShopClient
@@ -457,16 +458,23 @@ def confirm(*, shop: Shop, plans: Sequence[Plan], outcomes: dict[tuple[int, bool
             result = (TagResult.CUSTOMER_GONE if gone else NOOP if not results else next(iter(results))
                       if len(results) == 1 else TagResult.APPLIED if TagResult.APPLIED in results else min(results))
             processed[result] += plan.change_ids
-    with transaction.atomic():
-        _ledger_apply(shop, active, forget, states, now)
-        customers_tags_apply(shop=shop, added=tags_added, removed=tags_removed)
-        TagAudit.objects.bulk_create(audits, batch_size=2000)
-        for result, ids in processed.items():
-            for start in range(0, len(ids), 5000):
-                TagChange.objects.filter(pk__in=ids[start:start + 5000]).update(processed_at=now, result=result,
-                                                                                bulk=None)
-        if retry:
-            changes_back_off(change_ids=retry, error=retry_error, now=now)
+    def record() -> None:
+        for audit in audits:     # a rolled-back attempt may have numbered them
+            audit.pk = None
+        with transaction.atomic():
+            _ledger_apply(shop, active, forget, states, now)
+            customers_tags_apply(shop=shop, added=tags_added, removed=tags_removed)
+            TagAudit.objects.bulk_create(audits, batch_size=2000)
+            for result, ids in processed.items():
+                for start in range(0, len(ids), 5000):
+                    TagChange.objects.filter(pk__in=ids[start:start + 5000]).update(processed_at=now, result=result,
+                                                                                    bulk=None)
+            if retry:
+                changes_back_off(change_ids=retry, error=retry_error, now=now)
+
+    # Shopify has answered: what it said must be recorded, even if a webhook drain holding some of
+    # these customers makes PostgreSQL abort this transaction once.
+    retry_on_deadlock(record, what=f"recording tag changes of shop {shop.pk}")
     counts["customers"] = len(plans)
     return dict(counts)
 

@@ -54,7 +54,10 @@ def page_url(name: str, *args) -> str | None:
 
 
 def app_context(request: HttpRequest, current: str = "") -> dict:
+    """What every page's layout needs; the current nav item is the page's own URL name unless given."""
     shop = getattr(request, "shop", None)
+    match = getattr(request, "resolver_match", None)
+    current = current or (match.url_name if match else "") or ""
     return {"api_key": settings.SHOPIFY_API_KEY, "app_bridge_url": settings.SHOPIFY_APP_BRIDGE_URL,
             "shop": shop, "nav": navigation(current) if shop else [],
             "needs_reauth": bool(shop) and shop.status == ShopStatus.NEEDS_REAUTH}

@@ -34,6 +34,7 @@ def test_without_a_token_every_page_bounces(client, path):
 @pytest.mark.parametrize("path, current", [
     ("/admin/", "Segments"), ("/admin/playbooks", "Playbooks"), ("/admin/theme", "Theme"),
     ("/admin/settings", "Settings"), ("/admin/sync", "Sync &amp; data"), ("/admin/compliance/", "Sync &amp; data"),
+    ("/admin/measurement", "Measurement"), ("/admin/migration", "Measurement"), ("/admin/review", "Measurement"),
 ])
 def test_each_page_renders_in_the_frame_with_its_nav_item_current(get_page, installed_shop, path, current):
     response = get_page(installed_shop, path)

@@ -36,6 +36,15 @@ def needs_postgresql(view):
     return wrapper
 
 
+def _rate(value, currency: str) -> str:
+    """A rate as a percentage (differences in percentage points read the same way)."""
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _money(value, currency: str) -> str:
+    return "—" if value is None else f"{value:,.2f} {currency}"
+
+
 def _date(raw: str | None, default: dt.date) -> tuple[dt.date, str | None]:
     if not raw:
         return default, None
@@ -123,7 +132,12 @@ def segment_lift_page(request: HttpRequest, pk: int) -> HttpResponse:
     if lift is not None:
         for key, label, money in (("conversion", "Conversion rate", False),
                                   ("revenue_per_member", "Revenue per member", True), ("aov", "Average order value", True)):
-            rows.append({"label": label, "money": money, "c": getattr(lift, key), "mde": lift.mde.get(key)})
+            c = getattr(lift, key)
+            shown = _money if money else _rate
+            rows.append({"label": label, "money": money, "c": c, "mde": lift.mde.get(key),
+                         "shown": {name: shown(getattr(c, name), segment.shop.currency)
+                                   for name in ("treatment", "control", "diff", "ci_low", "ci_high")}
+                         | {"mde": shown(lift.mde.get(key), segment.shop.currency)}})
     return render(request, "segments/measurement/lift.html",
                   _context(request, segment=segment, lift=lift, rows=rows, start=start, end=end, cuped=cuped,
                            error=error), status=status)

@@ -44,6 +44,10 @@ def measured_app(devstore, live_server, settings):
     return shop, buyers, admin_url
 
 
+def shop_currency(segment) -> str:
+    return Shop.objects.get(pk=segment.shop_id).currency
+
+
 def open_in_frame(page, admin_url: str, path: str):
     page.goto(admin_url)
     frame = app_frame(page)
@@ -68,6 +72,7 @@ def test_lift_page_shows_the_comparison_table(page, measured_app):
     assert frame.inner_text("h1") == "Lift: Buyers"
     table = frame.inner_text("#lift-table")
     assert "Conversion rate" in table and "Revenue per member" in table and "Average order value" in table
+    assert "%" in table.split("Revenue per member")[0] and shop_currency(buyers) in table   # rates and money read as such
     assert "Sample ratio" in frame.inner_text("#srm")
     assert "Too few members" in frame.inner_text("main")
     screenshot(page, "measurement-lift")

@@ -33,12 +33,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.oauth_install import install_in_process  # noqa: E402
 DB = "shopseg_bench_backfill"
 TARGET_SECONDS = 300.0
 APP_KEY, APP_SECRET = "bench-backfill-key", "bench-backfill-secret-0123456789abcdef0123456789"
@@ -130,20 +130,7 @@ def start_devstore(tmp: Path, port: int) -> subprocess.Popen:
 
 def install(devstore_url: str, shop: str) -> None:
     """The merchant's install click, followed hop by hop (as tests/conftest.py's run_install)."""
-    from django.test import Client
-
-    def local(url: str) -> str:
-        parts = urlsplit(url)
-        return f"{parts.path}?{parts.query}" if parts.query else parts.path
-
-    client = Client()
-    with httpx.Client(timeout=60) as http:
-        click = http.get(f"{devstore_url}/shops/{shop}/admin/_install/{APP_KEY}")
-        entry = client.get(local(click.headers["Location"]))
-        authorize = http.get(entry["Location"])
-        done = client.get(local(authorize.headers["Location"]))
-    if done.status_code != 302:
-        raise SystemExit(f"install failed: {done.status_code}")
+    install_in_process(devstore_url, shop, APP_KEY)
 
 
 def drive(shop_id: int) -> dict:

@@ -50,12 +50,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.oauth_install import install_in_process  # noqa: E402
 APP_KEY, APP_SECRET = "bench-tags-key", "bench-tags-secret-0123456789abcdef0123456789abcdef"
 SHOP = "bench-tags.myshopify.com"
 REDIS = "redis://127.0.0.1:6379/12"
@@ -87,11 +87,6 @@ def fresh_database(db: str) -> str:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered))) - 1))]
-
-
-def local(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
 # -- throughput and crossover -------------------------------------------------------------------------
@@ -128,21 +123,13 @@ class Rig:
 
     def install(self):
         from django.conf import settings
-        from django.test import Client
 
         from segments.models import Shop
 
         settings.SHOPIFY_SHOP_BASE_URL = self.url + "/shops/{shop}"
         settings.SHOPSEG_APP_URL = "http://127.0.0.1:9"
         settings.ALLOWED_HOSTS = ["*"]
-        client = Client()
-        with httpx.Client(timeout=60) as http:
-            click = http.get(f"{self.url}/shops/{SHOP}/admin/_install/{APP_KEY}")
-            entry = client.get(local(click.headers["Location"]))
-            authorize = http.get(entry["Location"])
-            done = client.get(local(authorize.headers["Location"]))
-        if done.status_code != 302:
-            raise SystemExit(f"install failed: {done.status_code}")
+        install_in_process(self.url, SHOP, APP_KEY)
         httpx.post(f"{self.url}/_control/faults", json={"shop": SHOP, "kind": "drop_webhooks",
                                                          "params": {"rate": 1.0}}).raise_for_status()
         return Shop.objects.get(domain=SHOP)

@@ -184,6 +184,9 @@ class WebhookFastPath:
             return cursor, False
         params = connections["default"].get_connection_params()   # Django's own: same database and options
         params.pop("cursor_factory", None)
+        # Django turns psycopg's prepared statements off (prepare_threshold=None) unless told otherwise,
+        # and with them off `prepare=True` is ignored: PostgreSQL would parse and plan every delivery.
+        params.pop("prepare_threshold", None)
         conn = psycopg.connect(autocommit=True, **params)
         self._local.cursor = record_cursor(conn)
         return self._local.cursor, True

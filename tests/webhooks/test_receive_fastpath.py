@@ -271,3 +271,32 @@ def test_concurrent_deliveries_share_commits_and_a_refused_one_fails_alone(gunic
     assert good == [200] * 40 and bad.result().status_code == 400
     assert WebhookEvent.objects.filter(webhook_id__in=ids).count() == 40
     assert not WebhookEvent.objects.filter(webhook_id="not-an-object").exists()
+
+
+def test_the_recording_statement_is_prepared_once_per_connection(settings):
+    """The fast path's insert is parsed and planned once per connection, not once per delivery
+    (Django's connection parameters turn psycopg's prepared statements off unless told otherwise)."""
+    from io import BytesIO
+
+    from webhooks.fastpath import WebhookFastPath
+
+    app = WebhookFastPath(lambda environ, start_response: pytest.fail("handed to Django"))
+    settings.ALLOWED_HOSTS = ["testserver"]
+    for n in range(3):
+        body = json.dumps({"id": n}).encode()
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/webhooks/shopify", "HTTP_HOST": "testserver",
+                   "SERVER_NAME": "testserver", "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+                   "CONTENT_LENGTH": str(len(body)), "wsgi.input": BytesIO(body),
+                   "HTTP_X_SHOPIFY_TOPIC": "orders/create", "HTTP_X_SHOPIFY_SHOP_DOMAIN": "a.myshopify.com",
+                   "HTTP_X_SHOPIFY_WEBHOOK_ID": f"prepared-{n}",
+                   "HTTP_X_SHOPIFY_HMAC_SHA256": webhook_hmac(body, settings.SHOPIFY_API_SECRET)}
+        statuses = []
+        app(environ, lambda status, headers: statuses.append(status))
+        assert statuses == ["200 OK"]
+    recorder = app._local.cursor.connection
+    try:
+        prepared = recorder.execute("SELECT generic_plans + custom_plans FROM pg_prepared_statements").fetchall()
+    finally:
+        recorder.close()
+    assert prepared == [(3,)]
+    assert WebhookEvent.objects.count() == 3

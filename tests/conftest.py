@@ -6,6 +6,7 @@ server; nothing about Shopify is mocked.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -54,7 +55,7 @@ def devstore_server(tmp_path_factory):
 
 
 @pytest.fixture
-def devstore(devstore_server, settings) -> Devstore:
+def devstore(devstore_server, settings, request) -> Devstore:
     """devstore, with the app registered and the app's settings pointing at it."""
     settings.SHOPIFY_SHOP_BASE_URL = devstore_server.url + "/shops/{shop}"
     settings.SHOPSEG_APP_URL = "http://testserver"
@@ -62,6 +63,11 @@ def devstore(devstore_server, settings) -> Devstore:
                                            app_url="http://testserver/")
     with httpx.Client(timeout=30) as http:
         yield Devstore(server=devstore_server, http=http)
+    if "live_server" in request.fixturenames:
+        # Let devstore finish delivering to the live app before the test database is flushed: a
+        # delivery arriving mid-flush deadlocks the flush's TRUNCATE against the live server's
+        # transaction, and the test errors at teardown.
+        devstore_server.app.sender.wait_idle(30)
 
 
 def local(url: str) -> str:
@@ -107,6 +113,23 @@ def install_live(devstore: Devstore, live_server, settings, *, customers: int = 
         landed = merchant.get(f"{devstore.url}/shops/{domain}/admin/_install/{settings.SHOPIFY_API_KEY}")
     assert landed.status_code == 200, landed.text[:300]
     return domain, str(landed.url)
+
+
+def backfill_settled(devstore: Devstore, domain: str, timeout: float = 30) -> None:
+    """Wait for the install's backfill, which devstore's bulk_operations/finish webhooks drive in the
+    live app, to finish, and for devstore to have nothing left to deliver. Its end recomputes every
+    segment in a live-server thread; a test that writes history and computes membership itself
+    must not race it."""
+    from segments.models import BackfillStatus, ShopSync
+
+    def done() -> bool:
+        return ShopSync.objects.filter(shop__domain=domain, backfill_status=BackfillStatus.DONE).exists()
+
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the install's backfill did not finish"
+        time.sleep(0.05)
+    assert devstore.server.app.sender.wait_idle(timeout), "devstore kept delivering"
 
 
 # -- a real broker --------------------------------------------------------------------------------

@@ -115,21 +115,25 @@ def install_live(devstore: Devstore, live_server, settings, *, customers: int = 
     return domain, str(landed.url)
 
 
-def backfill_settled(devstore: Devstore, domain: str, timeout: float = 30) -> None:
-    """Wait for the install's backfill, which devstore's bulk_operations/finish webhooks drive in the
-    live app, to finish, and for devstore to have nothing left to deliver. Its end recomputes every
-    segment in a live-server thread; a test that writes history and computes membership itself
-    must not race it."""
+def settle(devstore: Devstore, shop_domain: str, timeout: float = 60) -> None:
+    """Deliver everything devstore has queued and drain it, until the shop's history import (started
+    at install, driven by its bulk_operations/finish webhooks, ending in a recompute of every segment
+    in whichever thread ends it) has finished too, so nothing writes the mirror or membership behind
+    the test's back."""
     from segments.models import BackfillStatus, ShopSync
-
-    def done() -> bool:
-        return ShopSync.objects.filter(shop__domain=domain, backfill_status=BackfillStatus.DONE).exists()
+    from webhooks.models import EventStatus, WebhookEvent
+    from webhooks.services import webhook_events_drain
 
     deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, "the install's backfill did not finish"
-        time.sleep(0.05)
-    assert devstore.server.app.sender.wait_idle(timeout), "devstore kept delivering"
+    while time.monotonic() < deadline:
+        assert devstore.control("POST", "/webhooks/flush")["idle"]
+        webhook_events_drain()
+        busy = ShopSync.objects.filter(shop__domain=shop_domain).exclude(
+            backfill_status__in=[BackfillStatus.DONE, BackfillStatus.FAILED]).exists()
+        if not busy and not WebhookEvent.objects.filter(shop_domain=shop_domain, status=EventStatus.PENDING).exists():
+            return
+        time.sleep(0.05)     # an export still running in devstore: its finish webhook is not queued yet
+    raise AssertionError(f"{shop_domain} did not settle: its backfill or its deliveries are still going")
 
 
 # -- a real broker --------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from segments.services.kpi_snapshots import kpi_snapshot_day, kpi_snapshots_back
 from segments.services.membership import segments_recompute
 from segments.services.metrics import customer_metrics_rebuild
 from tests.browser.conftest import app_frame, screenshot
-from tests.conftest import backfill_settled, install_live
+from tests.conftest import install_live, settle
 from tests.segments.measurement.conftest import Store, make_segment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def measured_app(devstore, live_server, settings):
     domain, admin_url = install_live(devstore, live_server, settings)
-    backfill_settled(devstore, domain)   # its end recomputes the segments, now, in a live-server thread
+    settle(devstore, domain)    # the backfill's end recomputes the segments, now, in a live-server thread
     shop = Shop.objects.get(domain=domain)
     store = Store(shop)
     today = shop_today(shop)

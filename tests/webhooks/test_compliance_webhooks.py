@@ -13,13 +13,13 @@ from decimal import Decimal
 import pytest
 
 from segments.models import (
-    BackfillStatus, Checkout, ComplianceKind, ComplianceRequest, Customer, Order, Product, Shop, ShopStatus, ShopSync,
+    Checkout, ComplianceKind, ComplianceRequest, Customer, Order, Product, Shop, ShopStatus,
 )
 from shopseg.devstore import mutations
 from shopseg.shopify.signatures import webhook_hmac
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_events_drain
-from tests.conftest import install_live
+from tests.conftest import install_live, settle
 
 pytestmark = pytest.mark.django_db
 
@@ -186,18 +186,6 @@ def test_compliance_delivery_with_a_bad_signature_erases_nothing(client, setting
 
 
 # -- end to end: devstore sends the requests over HTTP to a live app ------------------------------
-def settle(devstore, shop_domain: str, rounds: int = 30) -> None:
-    """Deliver everything devstore has queued and let a worker drain it, until the shop's history
-    import (started at install) has finished too, so nothing writes the mirror behind our back."""
-    for _ in range(rounds):
-        assert devstore.control("POST", "/webhooks/flush")["idle"]
-        webhook_events_drain()
-        busy = ShopSync.objects.filter(shop__domain=shop_domain).exclude(
-            backfill_status__in=[BackfillStatus.DONE, BackfillStatus.FAILED]).exists()
-        if not busy and not WebhookEvent.objects.filter(shop_domain=shop_domain, status=EventStatus.PENDING).exists():
-            return
-
-
 @pytest.mark.django_db(transaction=True)
 def test_devstore_compliance_requests_reach_the_live_app(devstore, live_server, settings):
     domain, _ = install_live(devstore, live_server, settings)

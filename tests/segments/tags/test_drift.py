@@ -14,7 +14,7 @@ from segments.models import Customer, CustomerTag, LedgerState, Shop, TagAudit, 
 from segments.services.shop_throttle import ShopThrottle
 from segments.services.tag_drift import CHECK_GRACE, shop_tags_check
 from segments.services.tag_sync import shop_tags_sync
-from tests.conftest import install_live
+from tests.conftest import install_live, settle
 from tests.segments.engine.test_metrics_table import Mirror
 from tests.segments.tags.conftest import BUYERS, ONE_ORDER, TagStore
 from webhooks import handlers
@@ -27,6 +27,7 @@ def live(devstore, live_server, settings):
     settings.REDIS_URL = ""                      # deliveries are drained in-process as they arrive
     settings.SHOPSEG_TAG_BULK_THRESHOLD = 0
     domain, _ = install_live(devstore, live_server, settings)
+    settle(devstore, domain)      # the install's backfill ends before the test writes history
     shop = Shop.objects.get(domain=domain)
     ShopThrottle(shop.pk).reset()
     live = TagStore(devstore=devstore, shop=shop, mirror=Mirror(shop))

@@ -6,6 +6,7 @@ server; nothing about Shopify is mocked.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -47,11 +48,17 @@ class Devstore:
 
 
 @pytest.fixture(scope="session")
-def devstore_server(tmp_path_factory):
+def devstore_server(tmp_path_factory, django_db_setup):
+    # (after django_db_setup, so stopped before the test database is dropped: see below)
     store = DevStore(tmp_path_factory.mktemp("devstore") / "devstore.db")
     server = DevstoreServer(store, DevstoreConfig(time_scale=0.001), port=0).start()
     yield server
     server.stop()
+    # The live app's request threads end once the sender's keep-alive sockets are closed; they close
+    # their database sessions then, which must happen before the test database is dropped.
+    for thread in threading.enumerate():
+        if "process_request_thread" in thread.name:
+            thread.join(5)
 
 
 @pytest.fixture

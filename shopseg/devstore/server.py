@@ -199,5 +199,8 @@ class DevstoreServer:
             self.stop()
 
     def stop(self) -> None:
-        self.app.sender.stop()
+        # close(), not stop(): the sender's keep-alive connections would otherwise hold the app's
+        # request threads (and their database sessions) open after devstore is gone.
+        self.app.sender.close()
         self._server.shutdown()
+        self._server.server_close()

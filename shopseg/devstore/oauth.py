@@ -47,9 +47,11 @@ class OAuthError(Exception):
 
 
 def sign_query(params: dict[str, str], secret: str) -> str:
-    """Shopify's hex HMAC over the sorted `k=v&...` of every parameter but hmac/signature."""
-    message = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in ("hmac", "signature"))
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    """Shopify's hex HMAC over the sorted `k=v` pairs of every parameter but hmac/signature, joined
+    with `&`, each with its delimiters escaped (`%` → `%25`, `=` in the key → `%3D`, `&` → `%26`)."""
+    pairs = (f"{k.replace('%', '%25').replace('=', '%3D')}={v.replace('%', '%25')}".replace("&", "%26")
+             for k, v in params.items() if k not in ("hmac", "signature"))
+    return hmac.new(secret.encode(), "&".join(sorted(pairs)).encode(), hashlib.sha256).hexdigest()
 
 
 def admin_host(shop: str) -> str:

@@ -15,21 +15,27 @@ IGNORED = ("hmac", "signature")
 
 
 def query_message(params: Mapping[str, Sequence[str]]) -> str:
-    """The signed message: every parameter but hmac/signature, sorted, `k=v` joined with `&`.
+    """The signed message: every parameter but hmac/signature as an escaped `k=v`, sorted, joined with `&`.
 
     `params` maps each key to all its values (Django's `request.GET.lists()`). Array keys
-    (`ids[]`) are signed as Shopify's libraries do: `ids=["1", "2"]`.
+    (`ids[]`) are signed as Shopify's libraries do: `ids=["1", "2"]`. The delimiters are escaped
+    as Shopify escapes them (`%` → `%25`, `=` in a key → `%3D`, `&` → `%26`), so a value holding
+    `&host=…` cannot stand for another parameter, and a genuine value with `%` or `&` verifies.
     """
-    parts = []
+    pairs = []
     for key, values in params.items():
         if key in IGNORED:
             continue
         if key.endswith("[]"):
-            rendered = "[" + ", ".join(json.dumps(str(v)) for v in values) + "]"
-            parts.append((key[:-2], rendered))
+            pairs.append(_pair(key[:-2], "[" + ", ".join(json.dumps(str(v)) for v in values) + "]"))
         else:
-            parts.append((key, values[-1] if values else ""))
-    return "&".join(f"{k}={v}" for k, v in sorted(parts))
+            pairs.append(_pair(key, values[-1] if values else ""))
+    return "&".join(sorted(pairs))
+
+
+def _pair(key: str, value: str) -> str:
+    key = key.replace("%", "%25").replace("=", "%3D")
+    return f"{key}={value.replace('%', '%25')}".replace("&", "%26")
 
 
 def query_hmac(params: Mapping[str, Sequence[str]], secret: str) -> str:

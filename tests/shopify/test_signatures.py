@@ -1,6 +1,7 @@
 """Query and webhook HMACs: Shopify's documented vectors, shopifyapi's array rule, rotation."""
 import shopify
 
+from shopseg.devstore.oauth import sign_query
 from shopseg.shopify.signatures import query_hmac, query_hmac_valid, webhook_hmac, webhook_hmac_valid
 
 DOCS_PARAMS = {"code": ["0907a61c0c8d55e99db179b68161bc00"], "shop": ["some-shop.myshopify.com"],
@@ -45,3 +46,20 @@ def test_webhook_vector_and_tampering():
     assert not webhook_hmac_valid(b'{"id":2}', "VnKUjZsLuN5iZWjn5EntcBVCF9kMN43LglzCE1/GSeY=", ["hush"])
     assert not webhook_hmac_valid(b'{"id":1}', None, ["hush"])
     assert not webhook_hmac_valid(b'{"id":1}', "VnKUjZsLuN5iZWjn5EntcBVCF9kMN43LglzCE1/GSeY=", [""])
+
+
+def test_delimiters_in_values_and_keys_are_escaped_like_shopifyapi():
+    # Genuine values with % or & (a state, a return path) verify, and a value holding `&host=...`
+    # is not the same message as a separate `host` parameter.
+    params = {"state": "a%b&c", "return_to": "/admin?x=1&y=%20", "odd=key": "v", "shop": "a-shop.myshopify.com",
+              "timestamp": "1700000000"}
+    shopify.Session.setup(api_key="k", secret="hush")
+    try:
+        expected = shopify.Session.calculate_hmac(dict(params))
+    finally:
+        shopify.Session.setup(api_key=None, secret=None)
+    assert query_hmac({k: [v] for k, v in params.items()}, "hush") == expected
+    assert sign_query(params, "hush") == expected      # devstore signs as Shopify does
+    merged = {"code": ["C&host=H"], "shop": ["s.myshopify.com"]}
+    split = {"code": ["C"], "host": ["H"], "shop": ["s.myshopify.com"]}
+    assert query_hmac(merged, "hush") != query_hmac(split, "hush")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import psycopg
 import psycopg.types.string
 from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -199,14 +200,31 @@ def _process_locked(event: WebhookEvent) -> str:
     return "processed"
 
 
+def _process_pending(pk: int) -> str:
+    """Process an event the caller's transaction has locked, read now rather than with the batch: an
+    earlier event of the same batch may have ignored and emptied it (a customer redaction does).
+    A payload PostgreSQL stored but Python cannot read (a number of more than 4,300 digits, nesting
+    beyond the recursion limit) fails this event alone, instead of every drain that would load it."""
+    try:
+        event = WebhookEvent.objects.filter(pk=pk, status=EventStatus.PENDING).first()
+    except (ValueError, RecursionError) as exc:
+        WebhookEvent.objects.filter(pk=pk).update(status=EventStatus.FAILED, attempts=F("attempts") + 1,
+                                                  last_error=f"payload unreadable: {type(exc).__name__}")
+        log.warning("webhook event %d failed: its payload cannot be read (%s)", pk, type(exc).__name__)
+        return "failed"
+    if event is None:
+        return "skipped"
+    return _process_locked(event)
+
+
 def webhook_event_process(*, event_pk: int) -> str:
     """Run the topic's handler once; safe to call twice, from any number of workers."""
     with transaction.atomic():
-        event = (WebhookEvent.objects.select_for_update(skip_locked=True)
-                 .filter(pk=event_pk, status=EventStatus.PENDING).first())
-        if event is None:
+        locked = (WebhookEvent.objects.select_for_update(skip_locked=True)
+                  .filter(pk=event_pk, status=EventStatus.PENDING).values_list("pk", flat=True).first())
+        if locked is None:
             return "skipped"  # processed already, ignored, or another worker holds it
-        return _process_locked(event)
+        return _process_pending(locked)
 
 
 def webhook_events_drain(*, batch: int = 100, budget: dt.timedelta = dt.timedelta(seconds=50)) -> int:
@@ -218,14 +236,14 @@ def webhook_events_drain(*, batch: int = 100, budget: dt.timedelta = dt.timedelt
     done = 0
     while timezone.now() < deadline:
         with transaction.atomic():
-            events = list(WebhookEvent.objects.select_for_update(skip_locked=True)
+            locked = list(WebhookEvent.objects.select_for_update(skip_locked=True)
                           .filter(status=EventStatus.PENDING, next_attempt_at__lte=timezone.now())
-                          .order_by("id")[:batch])
-            for event in events:
-                _process_locked(event)
-        if not events:
+                          .order_by("id").values_list("pk", flat=True)[:batch])
+            for pk in locked:
+                _process_pending(pk)
+        if not locked:
             break
-        done += len(events)
+        done += len(locked)
     return done
 
 

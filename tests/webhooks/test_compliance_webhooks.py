@@ -233,3 +233,22 @@ def test_devstore_compliance_requests_reach_the_live_app(devstore, live_server, 
     assert not Order.objects.filter(shop_id=shop.pk).exists() and not Product.objects.filter(shop_id=shop.pk).exists()
     assert list(ComplianceRequest.objects.filter(shop_domain=domain).order_by("pk").values_list("kind", flat=True)) \
         == [ComplianceKind.DATA_REQUEST, ComplianceKind.CUSTOMER_REDACT, ComplianceKind.SHOP_REDACT]
+
+
+def test_a_redaction_drained_with_a_later_delivery_about_the_customer_stays_erased(client, settings, installed_shop):
+    # both wait in line (no drain ran on commit), and one drain takes them in one batch
+    mirror_customer(installed_shop)
+    post(client, settings, "customers/redact", installed_shop.domain, redact_body(installed_shop.domain))
+    post(client, settings, "customers/update", installed_shop.domain,
+         {"id": CUSTOMER, "email": EMAIL, "first_name": "River", "updated_at": "2026-11-21T10:00:00Z"})
+    redact, update = WebhookEvent.objects.filter(shop_domain=installed_shop.domain,
+                                                 status=EventStatus.PENDING).order_by("pk")
+
+    webhook_events_drain()
+
+    redact.refresh_from_db()
+    update.refresh_from_db()
+    assert redact.status == EventStatus.PROCESSED
+    assert update.status == EventStatus.IGNORED and update.payload == {}    # erased before it was applied
+    assert held_about(installed_shop.domain, CUSTOMER, EMAIL) == []
+    assert not Customer.objects.filter(shop=installed_shop, shopify_id=CUSTOMER).exists()

@@ -87,3 +87,22 @@ def test_payload_postgres_cannot_store_is_400(client, settings):
     assert response.status_code in (200, 400)      # SQLite stores it; PostgreSQL's jsonb refuses it
     if response.status_code == 400:
         assert WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("raw, error", [(b'{"id": 1e5000}', "ValueError"),           # 5,001 digits back from jsonb
+                                        (b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}", "RecursionError")],
+                         ids=["huge-number", "deep-nesting"])
+def test_a_payload_python_cannot_read_fails_alone_and_the_drain_goes_on(client, settings, installed_shop, raw,
+                                                                        error):
+    # PostgreSQL stores it (the body is valid JSON, signed), but loading it in Python raises
+    assert post(client, settings, "customers/update", installed_shop.domain, None, raw=raw).status_code == 200
+    post(client, settings, "customers/update", installed_shop.domain,
+         {"id": 42, "email": "x@example.com", "updated_at": "2026-11-20T10:00:00Z"})
+    unreadable, good = WebhookEvent.objects.order_by("pk").defer("payload")
+    assert webhook_events_drain() == 2
+    unreadable.refresh_from_db(fields=["status", "last_error", "attempts"])
+    good.refresh_from_db(fields=["status"])
+    assert (unreadable.status, unreadable.attempts) == (EventStatus.FAILED, 1)
+    assert unreadable.last_error == f"payload unreadable: {error}"
+    assert good.status == EventStatus.PROCESSED
+    assert webhook_events_drain() == 0                       # nothing stays in line to crash the next drain

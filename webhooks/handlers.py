@@ -1,4 +1,5 @@
-"""The explicit topic -> handler table. A handler gets (shop_domain, payload) and must be idempotent.
+"""The explicit topic -> handler table. A handler gets (shop_domain, payload) and must be idempotent;
+app/uninstalled also gets when it occurred (a late one must not undo a reinstall).
 
 Store topics find the installed shop (none: nothing to do), parse the REST payload into records
 (segments.mirror.rest) and hand them to the mirror's writer, which holds the out-of-order guard.
@@ -6,6 +7,7 @@ An exception fails the event, which webhook_event_process records and retries wi
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from django.db import connection
@@ -37,8 +39,8 @@ def _installed_shop(domain: str) -> Shop | None:
     return Shop(pk=row[-1], domain=domain) if row else None
 
 
-def app_uninstalled(shop_domain: str, payload: dict) -> None:
-    shop_uninstall(domain=shop_domain)
+def app_uninstalled(shop_domain: str, payload: dict, occurred_at: dt.datetime | None = None) -> None:
+    shop_uninstall(domain=shop_domain, occurred_at=occurred_at)
 
 
 # -- orders and refunds --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_datetime
 from segments.mirror.cause import dirty_cause
 from segments.models import ShopStatus
 from shopseg.shopify.domains import normalize_shop_domain
-from webhooks.handlers import ALWAYS_PROCESSED, HANDLERS
+from webhooks.handlers import ALWAYS_PROCESSED, HANDLERS, app_uninstalled
 from webhooks.models import EventStatus, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -52,14 +52,22 @@ def delivery_parse(*, headers, body: bytes) -> Delivery:
         text = body.decode()
     except UnicodeDecodeError:
         raise DeliveryInvalid(NOT_JSON) from None
-    triggered = parse_datetime(headers.get("X-Shopify-Triggered-At", "") or "") if headers.get(
-        "X-Shopify-Triggered-At") else None
+    triggered = _triggered_at(headers.get("X-Shopify-Triggered-At", ""))
     if triggered is not None and timezone.is_naive(triggered):
         triggered = timezone.make_aware(triggered)   # as the model field would (without its warning)
     return Delivery(topic=topic, shop_domain=shop, webhook_id=webhook_id,
                     event_id=headers.get("X-Shopify-Event-Id", "")[:100],
                     api_version=headers.get("X-Shopify-API-Version", "")[:20], triggered_at=triggered,
                     body=text)
+
+
+def _triggered_at(text: str) -> dt.datetime | None:
+    """Shopify's time of the event, when readable. The header is not signed (the HMAC covers the
+    body), so a malformed one is dropped rather than refusing an authentic delivery."""
+    try:
+        return parse_datetime(text.strip()) if text else None
+    except ValueError:      # well-formed but impossible, e.g. month 13
+        return None
 
 
 NOT_JSON = "body is not JSON"
@@ -179,13 +187,20 @@ def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(3600, 2 ** attempts) * random.uniform(0.8, 1.2))
 
 
+def _handle(event: WebhookEvent) -> None:
+    if event.topic == "app/uninstalled":   # when it happened decides whether a reinstall came after it
+        app_uninstalled(event.shop_domain, event.payload, occurred_at=event.triggered_at or event.received_at)
+    else:
+        HANDLERS[event.topic](event.shop_domain, event.payload)
+
+
 def _process_locked(event: WebhookEvent) -> str:
     """Run the handler for an event the caller has locked; record the outcome on the row."""
     event.attempts += 1
     try:
         # a failing handler rolls back its own writes only; customers it dirties name the topic
         with transaction.atomic(), dirty_cause(event.topic):
-            HANDLERS[event.topic](event.shop_domain, event.payload)
+            _handle(event)
     except Exception as exc:  # recorded and retried with backoff; FAILED after MAX_ATTEMPTS
         event.last_error = f"{type(exc).__name__}: {str(exc)[:500]}"
         event.next_attempt_at = timezone.now() + _backoff(event.attempts)

@@ -45,6 +45,9 @@ class Shop(models.Model):
     tag_metafield = models.BooleanField(default=False)                  # also write the JSON segments metafield
 
     installed_at = models.DateTimeField(default=timezone.now)
+    # The latest OAuth grant (install, reinstall, re-authorization): an app/uninstalled that happened
+    # before it belongs to an earlier installation and must not undo this one.
+    granted_at = models.DateTimeField(default=timezone.now)
     uninstalled_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -55,7 +55,9 @@ def shop_install(*, domain: str, tokens: TokenSet) -> Shop:
         if created or shop.status == ShopStatus.UNINSTALLED:
             shop.installed_at = timezone.now()
         shop.status, shop.status_reason, shop.uninstalled_at = ShopStatus.INSTALLED, "", None
-        shop.save(update_fields=["status", "status_reason", "uninstalled_at", "installed_at", "updated_at"])
+        shop.granted_at = timezone.now()
+        shop.save(update_fields=["status", "status_reason", "uninstalled_at", "installed_at", "granted_at",
+                                 "updated_at"])
         shop_tokens_store(shop=shop, tokens=tokens)
     log.info("shop %s installed (scopes %s)", domain, ",".join(tokens.scopes))
     return shop
@@ -80,9 +82,15 @@ def shop_post_install(*, shop_id: int) -> None:
     backfill_start(shop_id=shop_id)
 
 
-def shop_uninstall(*, domain: str) -> bool:
-    """app/uninstalled: mark the shop, drop its tokens. Jobs check `Shop.is_active` and stop."""
-    updated = Shop.objects.filter(domain=domain).exclude(status=ShopStatus.UNINSTALLED).update(
+def shop_uninstall(*, domain: str, occurred_at: dt.datetime | None = None) -> bool:
+    """app/uninstalled: mark the shop, drop its tokens. Jobs check `Shop.is_active` and stop.
+
+    An uninstall that `occurred_at` before the shop's latest grant (processed late, from a backlog
+    or Shopify's retries, after the merchant reinstalled) leaves the new installation alone."""
+    shops = Shop.objects.filter(domain=domain).exclude(status=ShopStatus.UNINSTALLED)
+    if occurred_at is not None:
+        shops = shops.filter(granted_at__lte=occurred_at)
+    updated = shops.update(
         status=ShopStatus.UNINSTALLED, uninstalled_at=timezone.now(), access_token=None,
         access_token_expires_at=None, refresh_token=None, refresh_token_expires_at=None,
         updated_at=timezone.now(),

@@ -117,6 +117,8 @@ class SegmentsAPIView(ShopAPIView):
             raise Refused(400, "invalid_json", "The body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise Refused(400, "invalid_json", "The body must be a JSON object.")
+        if _holds_nul(data):    # PostgreSQL text cannot store it
+            raise Refused(400, "invalid_json", "The body contains a NUL character (\\u0000).")
         unknown = sorted(set(data) - set(fields))
         if unknown:
             raise invalid_settings([Problem(key, f"unknown field; the fields are {', '.join(fields)}")
@@ -164,6 +166,16 @@ class SegmentsAPIView(ShopAPIView):
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON")
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 # -- shaping answers --------------------------------------------------------------------------------

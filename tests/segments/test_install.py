@@ -1,4 +1,5 @@
 """Installing through OAuth against devstore over real HTTP: the happy path and every refusal."""
+import datetime as dt
 import time
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -11,6 +12,9 @@ from segments.services.install import shop_uninstall
 from segments.services.webhook_subscriptions import WEBHOOK_TOPICS, webhook_subscriptions_reconcile
 from shopseg.shopify.signatures import query_hmac
 from tests.conftest import local, run_install
+from tests.webhooks.test_receive import post
+from webhooks.models import EventStatus, WebhookEvent
+from webhooks.services import webhook_events_drain
 
 pytestmark = pytest.mark.django_db
 
@@ -176,6 +180,41 @@ def test_reinstall_after_uninstall(client, devstore, settings, installed_shop, d
     assert installed_shop.status == ShopStatus.INSTALLED and installed_shop.access_token != old_token
     assert installed_shop.uninstalled_at is None
     assert len(subscriptions(devstore, installed_shop.domain)) == len(WEBHOOK_TOPICS)
+
+
+def test_a_late_app_uninstalled_does_not_undo_a_reinstall(client, devstore, settings, installed_shop,
+                                                           django_capture_on_commit_callbacks):
+    # The merchant uninstalls; the delivery is recorded but waits in line (a backlog: no drain ran),
+    domain = installed_shop.domain
+    before = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert post(client, settings, "app/uninstalled", domain, {"domain": domain},
+                HTTP_X_SHOPIFY_TRIGGERED_AT=before).status_code == 200
+    assert post(client, settings, "app/uninstalled", domain, {"domain": domain},
+                HTTP_X_SHOPIFY_TRIGGERED_AT="").status_code == 200     # no time given: its receipt counts
+    time.sleep(1.1)                                                      # Shopify's times are whole seconds
+    # and reinstalls through OAuth before either is processed (the app learned of the uninstall by
+    # another path first); Shopify retries an old delivery after that.
+    devstore.control("POST", f"/shops/{domain}/uninstall/{settings.SHOPIFY_API_KEY}")
+    Shop.objects.filter(domain=domain).update(status=ShopStatus.UNINSTALLED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_install(client, devstore, domain, settings.SHOPIFY_API_KEY).status_code == 302
+    assert post(client, settings, "app/uninstalled", domain, {"domain": domain},
+                HTTP_X_SHOPIFY_TRIGGERED_AT=before).status_code == 200
+    fresh_token = Shop.objects.get(domain=domain).access_token
+
+    webhook_events_drain()
+
+    shop = Shop.objects.get(domain=domain)
+    assert shop.status == ShopStatus.INSTALLED and shop.access_token == fresh_token and fresh_token
+    assert set(WebhookEvent.objects.filter(topic="app/uninstalled").values_list("status", flat=True)) == {
+        EventStatus.PROCESSED}
+    # An uninstall after the reinstall is a real one.
+    post(client, settings, "app/uninstalled", domain, {"domain": domain},
+         HTTP_X_SHOPIFY_TRIGGERED_AT=(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)).strftime(
+             "%Y-%m-%dT%H:%M:%SZ"))
+    webhook_events_drain()
+    shop.refresh_from_db()
+    assert shop.status == ShopStatus.UNINSTALLED and shop.access_token is None
 
 
 def test_installed_shop_opening_the_app_url_goes_to_the_admin(client, devstore, settings, installed_shop):

@@ -1,4 +1,5 @@
 """POST /webhooks/shopify: verify first, record once, answer fast; nothing lost, nothing doubled."""
+import datetime as dt
 import json
 import uuid
 
@@ -19,7 +20,8 @@ def post(client, settings, topic, shop, payload, *, secret=None, webhook_id=None
     headers = {
         "HTTP_X_SHOPIFY_TOPIC": topic, "HTTP_X_SHOPIFY_SHOP_DOMAIN": shop,
         "HTTP_X_SHOPIFY_WEBHOOK_ID": webhook_id or str(uuid.uuid4()), "HTTP_X_SHOPIFY_EVENT_ID": "e1",
-        "HTTP_X_SHOPIFY_API_VERSION": "2026-10", "HTTP_X_SHOPIFY_TRIGGERED_AT": "2026-11-20T10:00:00Z",
+        "HTTP_X_SHOPIFY_API_VERSION": "2026-10",
+        "HTTP_X_SHOPIFY_TRIGGERED_AT": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "HTTP_X_SHOPIFY_HMAC_SHA256": webhook_hmac(body, secret or settings.SHOPIFY_API_SECRET),
     }
     headers.update(extra)
@@ -128,3 +130,11 @@ def test_dead_broker_or_redis_still_records_and_answers(client, settings, instal
     assert webhook_events_pending_due()   # the sweeper will pick it up
     installed_shop.refresh_from_db()
     assert installed_shop.status == "installed"   # nothing was processed
+
+
+@pytest.mark.parametrize("triggered", ["2026-13-45T10:00:00Z", "yesterday"])
+def test_an_unreadable_triggered_at_header_is_dropped_and_the_delivery_kept(client, settings, triggered):
+    response = post(client, settings, "orders/create", "a.myshopify.com", {"id": 1},
+                    HTTP_X_SHOPIFY_TRIGGERED_AT=triggered)
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().triggered_at is None

@@ -183,6 +183,15 @@ def test_duplicate_delivery_is_200_and_recorded_once(gunicorn):
     assert WebhookEvent.objects.filter(webhook_id=webhook_id).count() == 1
 
 
+@pytest.mark.parametrize("triggered", ["2026-13-45T10:00:00Z", "yesterday"])
+def test_an_unreadable_triggered_at_header_is_dropped_and_the_delivery_kept(gunicorn, triggered):
+    # the header is not signed: an authentic body is recorded, without the time
+    response = deliver(gunicorn, "orders/create", "a.myshopify.com", b'{"id": 1}',
+                       headers={"X-Shopify-Triggered-At": triggered})
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().triggered_at is None
+
+
 def test_unknown_topic_is_recorded_as_ignored(gunicorn):
     assert deliver(gunicorn, "made/up", "a.myshopify.com", b'{"id": 1}').status_code == 200
     assert WebhookEvent.objects.get().status == EventStatus.IGNORED

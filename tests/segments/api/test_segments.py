@@ -290,6 +290,9 @@ BODY_REFUSALS = {
     "an array": (b"[1, 2]", 400, "invalid_json"),
     "a string": (b'"rules"', 400, "invalid_json"),
     "empty": (b"", 400, "invalid_json"),
+    "a NUL in a name": (b'{"name": "a\\u0000b", "rules": {"version": 1}}', 400, "invalid_json"),
+    "a NUL deep in the rules": (json.dumps({"name": "X", "rules": {"version": 1, "include": {
+        "metric": "tags", "op": "contains", "value": "v\x00"}}}).encode(), 400, "invalid_json"),
     "too large": (json.dumps({"name": "X", "rules": BUYERS, "description": "d" * (256 * 1024)}).encode(), 413,
                   "payload_too_large"),
 }

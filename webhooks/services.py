@@ -215,50 +215,78 @@ def _process_locked(event: WebhookEvent) -> str:
     return "processed"
 
 
-def _process_pending(pk: int) -> str:
-    """Process an event the caller's transaction has locked, read now rather than with the batch: an
-    earlier event of the same batch may have ignored and emptied it (a customer redaction does).
-    A payload PostgreSQL stored but Python cannot read (a number of more than 4,300 digits, nesting
-    beyond the recursion limit) fails this event alone, instead of every drain that would load it."""
+# Their handlers set the customer's or shop's other pending deliveries aside (ignored, emptied).
+SETS_OTHERS_ASIDE = frozenset({"customers/redact", "shop/redact"})
+UNREADABLE = (ValueError, RecursionError)   # json.loads of a payload PostgreSQL accepted: >4,300 digits, deep nesting
+
+
+def _unreadable(pk: int, exc: Exception) -> str:
+    """A payload Python cannot read fails its event for good, instead of every drain that loads it."""
+    WebhookEvent.objects.filter(pk=pk).update(status=EventStatus.FAILED, attempts=F("attempts") + 1,
+                                              last_error=f"payload unreadable: {type(exc).__name__}")
+    log.warning("webhook event %d failed: its payload cannot be read (%s)", pk, type(exc).__name__)
+    return "failed"
+
+
+def _read_one(pk: int) -> WebhookEvent | None:
     try:
-        event = WebhookEvent.objects.filter(pk=pk, status=EventStatus.PENDING).first()
-    except (ValueError, RecursionError) as exc:
-        WebhookEvent.objects.filter(pk=pk).update(status=EventStatus.FAILED, attempts=F("attempts") + 1,
-                                                  last_error=f"payload unreadable: {type(exc).__name__}")
-        log.warning("webhook event %d failed: its payload cannot be read (%s)", pk, type(exc).__name__)
-        return "failed"
-    if event is None:
-        return "skipped"
-    return _process_locked(event)
+        return WebhookEvent.objects.filter(pk=pk, status=EventStatus.PENDING).first()
+    except UNREADABLE as exc:
+        _unreadable(pk, exc)
+        return None
 
 
 def webhook_event_process(*, event_pk: int) -> str:
     """Run the topic's handler once; safe to call twice, from any number of workers."""
     with transaction.atomic():
-        locked = (WebhookEvent.objects.select_for_update(skip_locked=True)
-                  .filter(pk=event_pk, status=EventStatus.PENDING).values_list("pk", flat=True).first())
-        if locked is None:
+        try:
+            event = (WebhookEvent.objects.select_for_update(skip_locked=True)
+                     .filter(pk=event_pk, status=EventStatus.PENDING).first())
+        except UNREADABLE as exc:
+            return _unreadable(event_pk, exc)
+        if event is None:
             return "skipped"  # processed already, ignored, or another worker holds it
-        return _process_pending(locked)
+        return _process_locked(event)
+
+
+def _locked_batch(size: int) -> tuple[list[WebhookEvent], int]:
+    """Due pending events, oldest first, locked, and how many were taken; read together, or one by
+    one when a payload in the batch cannot be read (that event fails; the rows are locked either
+    way, the failure being in Python after the query)."""
+    due = (WebhookEvent.objects.select_for_update(skip_locked=True)
+           .filter(status=EventStatus.PENDING, next_attempt_at__lte=timezone.now()).order_by("id"))
+    try:
+        events = list(due[:size])
+        return events, len(events)
+    except UNREADABLE:
+        pks = list(due.values_list("pk", flat=True)[:size])
+        return [event for event in map(_read_one, pks) if event is not None], len(pks)
 
 
 def webhook_events_drain(*, batch: int = 100, budget: dt.timedelta = dt.timedelta(seconds=50)) -> int:
     """Process due pending events, oldest first, a locked batch at a time, until none are left.
 
-    `SKIP LOCKED` lets any number of workers drain together without waiting on each other.
+    `SKIP LOCKED` lets any number of workers drain together without waiting on each other. A
+    redaction in a batch sets later events of the same batch aside in the database; they are
+    dropped from the batch held in memory, so the erased data is not applied after its erasure.
     """
     deadline = timezone.now() + budget
     done = 0
     while timezone.now() < deadline:
         with transaction.atomic():
-            locked = list(WebhookEvent.objects.select_for_update(skip_locked=True)
-                          .filter(status=EventStatus.PENDING, next_attempt_at__lte=timezone.now())
-                          .order_by("id").values_list("pk", flat=True)[:batch])
-            for pk in locked:
-                _process_pending(pk)
-        if not locked:
+            events, taken = _locked_batch(batch)
+            set_aside: set[int] = set()
+            for index, event in enumerate(events):
+                if event.pk in set_aside:
+                    continue
+                _process_locked(event)
+                if event.topic in SETS_OTHERS_ASIDE:
+                    rest = [later.pk for later in events[index + 1:]]
+                    set_aside |= set(rest) - set(WebhookEvent.objects.filter(
+                        pk__in=rest, status=EventStatus.PENDING).values_list("pk", flat=True))
+        if not taken:
             break
-        done += len(locked)
+        done += taken
     return done
 
 

@@ -86,10 +86,12 @@ def shop_uninstall(*, domain: str, occurred_at: dt.datetime | None = None) -> bo
     """app/uninstalled: mark the shop, drop its tokens. Jobs check `Shop.is_active` and stop.
 
     An uninstall that `occurred_at` before the shop's latest grant (processed late, from a backlog
-    or Shopify's retries, after the merchant reinstalled) leaves the new installation alone."""
+    or Shopify's retries, after the merchant reinstalled) leaves the new installation alone. Times
+    may come in whole seconds, so one within a second of the grant still counts: a reinstall takes
+    longer than that after an uninstall."""
     shops = Shop.objects.filter(domain=domain).exclude(status=ShopStatus.UNINSTALLED)
     if occurred_at is not None:
-        shops = shops.filter(granted_at__lte=occurred_at)
+        shops = shops.filter(granted_at__lt=occurred_at + dt.timedelta(seconds=1))
     updated = shops.update(
         status=ShopStatus.UNINSTALLED, uninstalled_at=timezone.now(), access_token=None,
         access_token_expires_at=None, refresh_token=None, refresh_token_expires_at=None,

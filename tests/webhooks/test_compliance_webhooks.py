@@ -34,7 +34,7 @@ def post(client, settings, topic, shop, payload, *, secret=None, webhook_id=None
         "/webhooks/shopify", data=body, content_type="application/json",
         HTTP_X_SHOPIFY_TOPIC=topic, HTTP_X_SHOPIFY_SHOP_DOMAIN=shop,
         HTTP_X_SHOPIFY_WEBHOOK_ID=webhook_id or str(uuid.uuid4()), HTTP_X_SHOPIFY_EVENT_ID=str(uuid.uuid4()),
-        HTTP_X_SHOPIFY_API_VERSION="2026-10", HTTP_X_SHOPIFY_TRIGGERED_AT="2026-11-20T10:00:00Z",
+        HTTP_X_SHOPIFY_API_VERSION="2026-10", HTTP_X_SHOPIFY_TRIGGERED_AT=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         HTTP_X_SHOPIFY_HMAC_SHA256=webhook_hmac(body, secret or settings.SHOPIFY_API_SECRET),
     )
 

@@ -117,10 +117,11 @@ def _customer_tags_changed(shop_domain: str, payload: dict, *, added: bool) -> N
     if shop is None:
         return
     change = rest.tag_change(payload)
+    occurred_at = rest.timestamp(payload.get("occurredAt"))
     tags = tag_event_observe(shop_id=shop.pk, shopify_id=change.customer_shopify_id, tags=change.tags, added=added,
-                             occurred_at=rest.timestamp(payload.get("occurredAt")))
+                             occurred_at=occurred_at)
     if tags:
-        writer.customer_tags_apply(shop=shop, shopify_id=change.customer_shopify_id,
+        writer.customer_tags_apply(shop=shop, shopify_id=change.customer_shopify_id, occurred_at=occurred_at,
                                    **({"added": tags} if added else {"removed": tags}))
 
 

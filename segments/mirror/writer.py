@@ -256,12 +256,14 @@ def _owned_prefix(shop: Shop) -> str:
 
 
 def customer_tags_apply(*, shop: Shop, shopify_id: int, added: Sequence[str] = (),
-                        removed: Sequence[str] = (), owned_prefix: str | None = None) -> bool:
+                        removed: Sequence[str] = (), owned_prefix: str | None = None,
+                        occurred_at: dt.datetime | None = None) -> bool:
     """customer.tags_added / _removed: Shopify tags are case-insensitive sets.
 
     Returns whether the stored tags changed. Only a change to a tag the app does not own marks the
     customer dirty (rules may use merchant tags); our own writes (the shop's `tag_prefix`, `seg:` by
-    default) echoing back do not.
+    default) echoing back do not. With `occurred_at`, a tag whose stored event is newer is left as
+    it is (an add retried after a later removal does not bring the tag back).
     """
     if owned_prefix is None:
         owned_prefix = _owned_prefix(shop)
@@ -271,6 +273,10 @@ def customer_tags_apply(*, shop: Shop, shopify_id: int, added: Sequence[str] = (
                                                                 deleted_at__isnull=True).first())
         if customer is None:
             return False
+        stamps = dict(customer.tag_events_at or {})
+        if occurred_at is not None:
+            added, removed = _newest_tag_events(stamps, occurred_at, added), _newest_tag_events(stamps, occurred_at,
+                                                                                              removed)
         gone = {t.lower() for t in removed}
         tags = [t for t in customer.tags if t.lower() not in gone]
         present = {t.lower() for t in tags}
@@ -279,15 +285,29 @@ def customer_tags_apply(*, shop: Shop, shopify_id: int, added: Sequence[str] = (
                 tags.append(tag)
                 present.add(tag.lower())
         if tags == customer.tags:
+            if stamps != (customer.tag_events_at or {}):
+                Customer.objects.filter(pk=customer.pk).update(tag_events_at=stamps)
             return False
         prefix = owned_prefix.lower()
         before = {t.lower() for t in customer.tags if not t.lower().startswith(prefix)}
         after = {t.lower() for t in tags if not t.lower().startswith(prefix)}
-        fields: dict = {"tags": tags}
+        fields: dict = {"tags": tags, "tag_events_at": stamps}
         if before != after:
             fields["dirty_at"], fields["dirty_cause"] = timezone.now(), current_dirty_cause()
         Customer.objects.filter(pk=customer.pk).update(**fields)
         return True
+
+
+def _newest_tag_events(stamps: dict[str, str], occurred_at: dt.datetime, tags: Sequence[str]) -> list[str]:
+    """The tags this event is the newest word on, their stamps moved to it (`stamps` is updated)."""
+    kept = []
+    for tag in tags:
+        seen = stamps.get(tag.lower())
+        if seen is not None and dt.datetime.fromisoformat(seen) > occurred_at:
+            continue
+        stamps[tag.lower()] = occurred_at.isoformat()
+        kept.append(tag)
+    return kept
 
 
 # -- products ----------------------------------------------------------------------------------

@@ -50,6 +50,10 @@ class Customer(models.Model):
     email_consent_at = models.DateTimeField(null=True, blank=True)
     sms_consent_at = models.DateTimeField(null=True, blank=True)
     tags = models.JSONField(default=list)              # as last seen in Shopify (ours and the merchant's)
+    # {lower-cased tag: occurredAt} of the latest customer.tags_added/_removed applied per tag: an
+    # older event about that tag arriving later (a retried delivery) is dropped, not re-applied.
+    # NULL until the first one (rows are also inserted by raw SQL that does not name it).
+    tag_events_at = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(null=True)       # Shopify's
     updated_at = models.DateTimeField(null=True)       # Shopify's: the out-of-order guard
     deleted_at = models.DateTimeField(null=True, blank=True)

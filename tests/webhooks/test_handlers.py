@@ -159,6 +159,21 @@ def test_merchant_tags_do_dirty(shop):
     assert c.tags == ["wholesale"] and c.dirty_at is not None
 
 
+def test_a_tag_event_older_than_the_last_one_about_that_tag_changes_nothing(shop):
+    deliver(shop, "customers/create", customer(1))
+    gid = "gid://shopify/Customer/1"
+    # the merchant added vip at 12:00 and removed it at 12:05; the add's first attempt failed, so
+    # the removal is applied first and the retried add arrives last
+    deliver(shop, "customer.tags_removed", {"customerId": gid, "tags": ["vip"], "occurredAt": at(5)})
+    Customer.objects.update(dirty_at=None)
+    deliver(shop, "customer.tags_added", {"customerId": gid, "tags": ["VIP", "wholesale"], "occurredAt": at(0)})
+    c = Customer.objects.get()
+    assert c.tags == ["wholesale"]          # vip stays removed; the other tag of the event is new, so it lands
+    # a later add of vip is applied
+    deliver(shop, "customer.tags_added", {"customerId": gid, "tags": ["vip"], "occurredAt": at(6)})
+    assert Customer.objects.get().tags == ["wholesale", "vip"]
+
+
 def test_tag_event_before_the_customer_is_kept(shop):
     deliver(shop, "customer.tags_added", {"customerId": "gid://shopify/Customer/3", "tags": ["vip"]})
     deliver(shop, "customers/create", customer(3))

@@ -275,8 +275,8 @@ def customer_tags_apply(*, shop: Shop, shopify_id: int, added: Sequence[str] = (
             return False
         stamps = dict(customer.tag_events_at or {})
         if occurred_at is not None:
-            added, removed = _newest_tag_events(stamps, occurred_at, added), _newest_tag_events(stamps, occurred_at,
-                                                                                              removed)
+            added = _newest_tag_events(stamps, occurred_at, added)
+            removed = _newest_tag_events(stamps, occurred_at, removed)
         gone = {t.lower() for t in removed}
         tags = [t for t in customer.tags if t.lower() not in gone]
         present = {t.lower() for t in tags}

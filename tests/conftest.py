@@ -126,19 +126,26 @@ def settle(devstore: Devstore, shop_domain: str, timeout: float = 60) -> None:
     """Deliver everything devstore has queued and drain it, until the shop's history import (started
     at install, driven by its bulk_operations/finish webhooks, ending in a recompute of every segment
     in whichever thread ends it) has finished too, so nothing writes the mirror or membership behind
-    the test's back."""
+    the test's back. Once a second it also advances the backfill as the beat's poll does: a finish
+    webhook processed before the backfill recorded its exports is not sent again."""
     from segments.models import BackfillStatus, ShopSync
+    from segments.services.backfill import backfill_advance
     from webhooks.models import EventStatus, WebhookEvent
     from webhooks.services import webhook_events_drain
 
     deadline = time.monotonic() + timeout
+    next_poll = time.monotonic() + 1
     while time.monotonic() < deadline:
         assert devstore.control("POST", "/webhooks/flush")["idle"]
         webhook_events_drain()
-        busy = ShopSync.objects.filter(shop__domain=shop_domain).exclude(
-            backfill_status__in=[BackfillStatus.DONE, BackfillStatus.FAILED]).exists()
-        if not busy and not WebhookEvent.objects.filter(shop_domain=shop_domain, status=EventStatus.PENDING).exists():
+        sync = ShopSync.objects.filter(shop__domain=shop_domain).exclude(
+            backfill_status__in=[BackfillStatus.DONE, BackfillStatus.FAILED]).first()
+        if sync is None and not WebhookEvent.objects.filter(shop_domain=shop_domain,
+                                                            status=EventStatus.PENDING).exists():
             return
+        if sync is not None and time.monotonic() >= next_poll:
+            backfill_advance(shop_id=sync.shop_id)
+            next_poll = time.monotonic() + 1
         time.sleep(0.05)     # an export still running in devstore: its finish webhook is not queued yet
     raise AssertionError(f"{shop_domain} did not settle: its backfill or its deliveries are still going")
 

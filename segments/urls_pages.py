@@ -6,6 +6,7 @@ from segments.views.pages import playbook_pages, segment_pages, settings_page, s
 
 urlpatterns = [
     path("admin/", embedded.home, name="home"),
+    path("admin/_live/home", embedded.home_live, name="home-live"),
     path("admin/segments/new", builder.segment_new, name="segment-new"),
     path("admin/segments/<int:pk>/edit", builder.segment_edit, name="segment-edit"),
     path("admin/segments/<int:pk>", segment_pages.segment_detail, name="segment-detail"),

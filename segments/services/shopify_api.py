@@ -1,6 +1,8 @@
 """Building Shopify clients for a shop from settings: the one place base URLs are made."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 
 from shopseg.shopify.client import ShopClient
@@ -21,6 +23,23 @@ def admin_origin(shop_domain: str) -> str:
     """The origin that frames the embedded app for this shop (https://{shop} on Shopify)."""
     scheme, _, rest = base_url(shop_domain).partition("://")
     return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def admin_url(shop_domain: str, path: str = "") -> str:
+    """A page of the shop's Shopify admin (`customers/123`), for links the merchant follows out of the
+    app (opened in the top window, replacing the admin that frames us).
+
+    A shop served on its own myshopify.com domain is on Shopify, whose admin lives at
+    https://admin.shopify.com/store/<handle> (the handle is the myshopify.com subdomain; the
+    https://{shop}/admin/... form only redirects there, reloading the admin on the way). Any other
+    base URL (devstore) serves its admin under that base, as Shopify once did: {base}/admin/...
+    """
+    base = base_url(shop_domain)
+    if (urlsplit(base).hostname or "").endswith(".myshopify.com"):
+        root = f"https://admin.shopify.com/store/{shop_domain.removesuffix('.myshopify.com')}"
+    else:
+        root = f"{base}/admin"
+    return f"{root}/{path.lstrip('/')}" if path else root
 
 
 def embedded_app_url(shop_domain: str) -> str:

@@ -1,7 +1,8 @@
 """Embedded admin pages: authenticated by the session token that App Bridge puts in `id_token`.
 
 A document load without a (fresh) token gets the bounce page, which asks App Bridge for one and
-reloads with it; API calls carry it in `Authorization: Bearer` instead (see segments/api.py).
+reloads with it; API calls carry it in `Authorization: Bearer` instead (see segments/api.py), and so
+do the fragments a page fetches to refresh its live regions.
 """
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.http import require_GET
 
-from segments.auth import installed_shop, session_claims
+from segments.auth import bearer_token, installed_shop, session_claims
 from segments.models import ShopStatus, ShopSync
 from segments.selectors.health import webhook_health
 from segments.selectors.overview import needs_attention, running_jobs, segment_index, tag_queue_counts
@@ -94,14 +96,43 @@ def embedded_page(view):
     return wrapper
 
 
+def page_fragment(view):
+    """A piece of a page that its script fetches (live regions): the session token comes in
+    `Authorization: Bearer`, as App Bridge adds it to fetch(), never in the URL, so the refresh does
+    not depend on the URL the page was opened with (Shopify's signed launch URL cannot take a new
+    `id_token` without breaking its HMAC). No token, or a bad one: 401 and nothing rendered."""
+
+    @require_GET
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            claims = session_claims(bearer_token(request))
+        except SessionTokenInvalid:
+            return HttpResponse(status=401, headers={"WWW-Authenticate": 'Bearer realm="shopseg"'})
+        shop = installed_shop(claims.shop)
+        if shop is None:
+            return HttpResponse(status=401, headers={"WWW-Authenticate": 'Bearer realm="shopseg"'})
+        request.csp_shop = claims.shop
+        request.shop = shop
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def home_live_context(shop) -> dict:
+    """What the home page's live regions (progress, store history) show, and where they refresh from."""
+    sync = ShopSync.objects.filter(shop=shop).first()
+    return {"shop": shop, "sync": sync, "jobs": running_jobs(shop=shop, sync=sync), "live_url": page_url("home-live")}
+
+
 def render_home(request: HttpRequest) -> HttpResponse:
     shop = request.shop
-    sync = ShopSync.objects.filter(shop=shop).first()
+    live = home_live_context(shop)
+    sync = live["sync"]
     webhooks = webhook_health(shop_domain=shop.domain)
     rows = segment_index(shop=shop)
     sync_status = {**tag_sync_status(shop=shop), "failed_changes": tag_queue_counts(shop=shop)["failed"]}
-    context = {**app_context(request, "home"), "sync": sync, "webhooks": webhooks, "rows": rows,
-               "jobs": running_jobs(shop=shop, sync=sync),
+    context = {**app_context(request, "home"), **live, "webhooks": webhooks, "rows": rows,
                "attention": needs_attention(shop=shop, webhooks=webhooks, sync_status=sync_status,
                                             segments=[r.segment for r in rows]),
                "new_segment_url": page_url("segment-new")}
@@ -111,3 +142,9 @@ def render_home(request: HttpRequest) -> HttpResponse:
 @embedded_page
 def home(request: HttpRequest) -> HttpResponse:
     return render_home(request)
+
+
+@page_fragment
+def home_live(request: HttpRequest) -> HttpResponse:
+    """The home page's live regions, for its refresh every few seconds while something runs."""
+    return render(request, "segments/_partials/home_live.html", home_live_context(request.shop))

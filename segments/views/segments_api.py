@@ -25,6 +25,7 @@ from segments.models import (
     Customer, ExclusiveGroup, MembershipEvent, Segment, SegmentStatus, SegmentVersion,
 )
 from segments.selectors.overview import segment_member_page
+from segments.services import shopify_api
 from segments.services.segment_definitions import (
     SettingsError, membership_why, segment_create, segment_dry_run, segment_update,
 )
@@ -449,7 +450,7 @@ class SegmentMembersView(SegmentsAPIView):
             raise Refused(400, "invalid_params", f"q is at most {MAX_SEARCH} characters.",
                           [Problem("q", f"must be at most {MAX_SEARCH} characters")])
         rows, next_after = segment_member_page(segment=segment, q=query, after=after, limit=limit)
-        admin = f"https://{self.shop.domain}/admin/customers/"
+        admin = shopify_api.admin_url(self.shop.domain, "customers/")
         return Response({
             "members": [{"id": m.customer_id, "shopify_id": m.customer.shopify_id,
                          "name": f"{m.customer.first_name} {m.customer.last_name}".strip(),

@@ -105,22 +105,45 @@
     clearError();
   }
 
-  // Replace every [data-live] region with its counterpart in a fresh copy of this page: progress
-  // moves without a reload (no flicker, focus and scroll kept). Stops once nothing is running.
+  // Replace every [data-live] region with its counterpart in a fresh copy: progress moves without a
+  // reload (no flicker, focus and scroll kept). A region names the fragment it refreshes from
+  // (data-live="/admin/_live/home"), fetched with the session token in Authorization as API calls
+  // are; an empty data-live refreshes from this page's own URL with a fresh token. Never from the URL
+  // Shopify opened the app with: its HMAC covers id_token, so a swapped token makes it a 400.
+  // Stops once nothing is running.
+  async function liveCopy(source) {
+    const headers = {Accept: "text/html"};
+    let url;
+    if (source) {
+      url = new URL(source, location.href);
+      headers.Authorization = `Bearer ${await idToken()}`;
+    } else {
+      url = await withToken(location.href);
+    }
+    const response = await fetch(url.toString(), {headers});
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return new DOMParser().parseFromString(await response.text(), "text/html");
+  }
+
   function pollLive(intervalMs) {
     const running = () => document.querySelector("[data-live][data-running='true']");
     if (!running()) return;
+    let failing = false;
     const timer = setInterval(async () => {
       try {
-        const response = await fetch((await withToken(location.href)).toString(), {headers: {Accept: "text/html"}});
-        if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-        document.querySelectorAll("[data-live]").forEach((region) => {
-          const next = fresh.getElementById(region.id);
-          if (next) region.replaceWith(document.importNode(next, true));
-        });
-        clearError();
+        const sources = new Set([...document.querySelectorAll("[data-live]")].map((region) => region.dataset.live));
+        for (const source of sources) {
+          const fresh = await liveCopy(source);
+          document.querySelectorAll("[data-live]").forEach((region) => {
+            if (region.dataset.live !== source) return;
+            const next = fresh.getElementById(region.id);
+            if (next) region.replaceWith(document.importNode(next, true));
+          });
+        }
+        if (failing) clearError();
+        failing = false;
       } catch (err) {
+        failing = true;
         showError(`Progress could not be refreshed (${err.message}); it continues in the background.`);
       }
       if (!running()) clearInterval(timer);

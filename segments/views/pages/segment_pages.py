@@ -8,6 +8,7 @@ from segments.selectors.overview import (
     segment_badges, segment_member_page, segment_movement, segment_summary, segment_versions,
     sync_error_segment_ids,
 )
+from segments.services.shopify_api import admin_url
 from segments.views.embedded import app_context, embedded_page, page_url
 from segments.views.pages.charts import movement_chart
 from segments.views.pages.common import query_int, shop_segment
@@ -29,7 +30,7 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "summary": segment_summary(segment=segment),
         "badges": segment_badges(segment, sync_error_segment_ids(shop=request.shop)),
         "members": members, "next_after": next_after, "q": q, "after": after,
-        "customer_admin": f"https://{request.shop.domain}/admin/customers/",
+        "customer_admin": admin_url(request.shop.domain, "customers/"),
         "versions": segment_versions(segment=segment),
         "chart": movement_chart(segment_movement(segment=segment, days=days)), "days": days,
         "day_choices": MOVEMENT_DAYS,

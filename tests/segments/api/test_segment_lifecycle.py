@@ -69,12 +69,17 @@ def test_delete_with_a_reason_too_long_changes_nothing(api, django_capture_on_co
 
 
 # -- members: search and pages --------------------------------------------------------------------------
-def test_members_carry_a_link_to_the_customer_in_the_shopify_admin(api, shop, django_capture_on_commit_callbacks):
+def test_members_carry_a_link_to_the_customer_in_the_shopify_admin(api, shop, devstore, settings,
+                                                                   django_capture_on_commit_callbacks):
     created = create(api, django_capture_on_commit_callbacks, {"name": "Buyers", "rules": BUYERS})
     members = api.get(f"/api/segments/{created['id']}/members").json()["members"]
     assert [m["shopify_id"] for m in members] == [1, 2, 3]
     for member in members:
-        assert member["admin_url"] == f"https://{shop.domain}/admin/customers/{member['shopify_id']}"
+        assert member["admin_url"] == f"{devstore.url}/shops/{shop.domain}/admin/customers/{member['shopify_id']}"
+    settings.SHOPIFY_SHOP_BASE_URL = "https://{shop}"      # on Shopify: the admin at admin.shopify.com
+    handle = shop.domain.removesuffix(".myshopify.com")
+    members = api.get(f"/api/segments/{created['id']}/members").json()["members"]
+    assert members[0]["admin_url"] == f"https://admin.shopify.com/store/{handle}/customers/{members[0]['shopify_id']}"
 
 
 @pytest.mark.parametrize("query, expected", [

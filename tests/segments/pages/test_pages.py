@@ -111,7 +111,7 @@ class TestHome:
         TagChange.objects.create(shop=installed_shop, customer=customer, tag="seg:buyers", add=True,
                                  created_at=timezone.now(), segment=segment)
         html = get_page(installed_shop, "/admin/").content.decode()
-        assert re.search(r'id="jobs" data-live data-running="true"', html)
+        assert re.search(r'id="jobs" data-live="/admin/_live/home" data-running="true"', html)
         assert "Writing tags to Shopify" in html and "1 tag change for 1 customer waiting" in html
 
     def test_another_shops_segments_are_not_listed(self, get_page, installed_shop, other_shop):
@@ -121,7 +121,7 @@ class TestHome:
 
 
 class TestSegmentDetail:
-    def test_header_members_links_versions_and_movement(self, get_page, installed_shop):
+    def test_header_members_links_versions_and_movement(self, get_page, devstore, installed_shop):
         segment = make_segment(installed_shop, "Buyers")
         customers = add_members(segment, [("Ada", "Lovelace", "ada@example.com"),
                                           ("Alan", "Turing", "alan@example.com")])
@@ -131,7 +131,8 @@ class TestSegmentDetail:
         assert response.status_code == 200
         html = response.content.decode()
         assert "<h1>Buyers</h1>" in html and "seg:buyers" in html
-        assert f'href="https://{installed_shop.domain}/admin/customers/{customers[0].shopify_id}" target="_top"' in html
+        admin = f"{devstore.url}/shops/{installed_shop.domain}/admin"      # the shop's admin (devstore here)
+        assert f'href="{admin}/customers/{customers[0].shopify_id}" target="_top"' in html
         assert "Ada Lovelace" in html and "alan@example.com" in html
         assert f"/api/segments/{segment.pk}/why/{customers[0].pk}" in html
         assert "Version 2" in html and "only repeat buyers" in html and "→" in html     # the readable diff

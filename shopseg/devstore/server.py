@@ -4,6 +4,7 @@
     /shops/{shop}/admin/oauth/access_token       code grant, refresh, token exchange
     /shops/{shop}/admin/api/{version}/graphql.json
     /shops/{shop}/admin/apps/{api_key}           the embedded admin: frames the app, mints session tokens
+    /shops/{shop}/admin/customers/{id}           the admin's customer page (where an app's links lead)
     /staged-uploads, /bulk-results/{id}.jsonl    bulk operation files
     /_control/...                                seed, reset, faults, traffic, uninstall, compliance
 """
@@ -62,6 +63,7 @@ class DevstoreApp:
             Rule(f"/shops/{SHOP}/admin/api/<version>/graphql.json", endpoint="graphql", methods=["POST"]),
             Rule(f"/shops/{SHOP}/admin/apps/<api_key>", endpoint="admin_app", methods=["GET"]),
             Rule(f"/shops/{SHOP}/admin/apps/<api_key>/<path:app_path>", endpoint="admin_app", methods=["GET"]),
+            Rule(f"/shops/{SHOP}/admin/customers/<int:customer_id>", endpoint="admin_customer", methods=["GET"]),
             Rule(f"/shops/{SHOP}/admin/_install/<api_key>", endpoint="install", methods=["GET"]),
             Rule(f"/shops/{SHOP}/admin/_session_token/<api_key>", endpoint="session_token", methods=["POST"]),
             Rule("/cdn/app-bridge.js", endpoint="app_bridge", methods=["GET"]),
@@ -139,6 +141,20 @@ class DevstoreApp:
             shop=html.escape(shop), src=html.escape(src), api_key=html.escape(api_key),
             token_url=html.escape(f"/shops/{shop}/admin/_session_token/{api_key}"),
             app_origin=html.escape(app["app_url"].rstrip("/")))
+        return Response(page, mimetype="text/html")
+
+    def on_admin_customer(self, request: Request, shop: str, customer_id: int) -> Response:
+        """Shopify admin's customer page: what a merchant lands on from an app's link to a customer."""
+        self._require_shop(shop)
+        row = self.store.conn().execute("SELECT first_name, last_name, email, tags FROM customers "
+                                        "WHERE shop = ? AND id = ?", (shop, customer_id)).fetchone()
+        if row is None:
+            raise NotFound("No such customer")
+        name = " ".join(part for part in (row["first_name"], row["last_name"]) if part) or f"Customer {customer_id}"
+        tags = "".join(f'<span class="tag">{html.escape(tag)}</span>' for tag in json.loads(row["tags"]))
+        page = Template((STATIC / "customer.html").read_text()).substitute(
+            shop=html.escape(shop), id=customer_id, name=html.escape(name), email=html.escape(row["email"] or "—"),
+            tags=tags or "—")
         return Response(page, mimetype="text/html")
 
     def on_session_token(self, request: Request, shop: str, api_key: str) -> Response:

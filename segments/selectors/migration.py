@@ -13,10 +13,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db import connection
+from django.db.models import Min
 
 from segments.engine import stats
-from segments.models import Playbook, Segment
-from segments.services.kpi_snapshots import members_at_cte, shop_day_bounds
+from segments.models import MembershipEvent, Playbook, Segment
+from segments.services.kpi_snapshots import members_at_cte, shop_day_bounds, shop_today
 
 NONE = "none"
 
@@ -28,6 +29,37 @@ class Migration:
     segments: list[dict]                    # [{id, name, priority}] highest priority first, then "none"
     counts: dict[tuple, int]                # {(from id | "none", to id | "none"): customers}
     upgrades: list[dict] = field(default_factory=list)
+    history_start: dt.date | None = None    # the shop-local day membership history begins (first calculation)
+
+    @property
+    def moved(self) -> int:
+        """Customers who ended the period somewhere else (into or out of the segments included)."""
+        return sum(n for (a, b), n in self.counts.items() if a != b)
+
+    def empty_reason(self) -> str | None:
+        """Why the matrix holds nothing to read, in plain words; None when it shows moves."""
+        if not self.segments:
+            return "There are no segments to compare: choose an exclusive group or activate a segment."
+        if self.history_start is None:
+            return "These segments have had no members yet, so nobody could move between them."
+        if self.end < self.history_start:
+            return (f"Membership history begins on {self.history_start:%b} {self.history_start.day}, "
+                    f"{self.history_start.year}, when these segments were first calculated: choose days from then on.")
+        if self.start == self.end:
+            return "The two days are the same: choose a later second day to see moves."
+        if not self.counts:
+            return "Nobody was in these segments on either day."
+        if not self.moved:
+            return "No customer moved between segments in this period: everyone stayed where they were."
+        return None
+
+    def caveat(self) -> str | None:
+        """A warning when the first day comes before history begins (everyone then reads as outside)."""
+        if self.history_start and self.start < self.history_start <= self.end:
+            return (f"Membership history begins on {self.history_start:%b} {self.history_start.day}, "
+                    f"{self.history_start.year}: customers shown coming from None may already have been in a segment "
+                    f"before then.")
+        return None
 
     def row_total(self, origin) -> int:
         return sum(n for (a, _), n in self.counts.items() if a == origin)
@@ -44,7 +76,9 @@ class Migration:
         rows = [{"from": a, "from_name": names[a], "to": b, "to_name": names[b], "customers": self.counts.get((a, b), 0),
                  "share": self.share(a, b)} for a in self.keys() for b in self.keys()]
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "segments": self.segments,
-                "cells": rows, "upgrades": self.upgrades}
+                "cells": rows, "upgrades": self.upgrades, "moved": self.moved,
+                "history_start": self.history_start.isoformat() if self.history_start else None,
+                "empty_reason": self.empty_reason(), "caveat": self.caveat()}
 
 
 _SQL = f"""
@@ -84,7 +118,9 @@ def segments_migration(*, segments: list[Segment], start: dt.date, end: dt.date)
         key = (origin or NONE, target or NONE)
         counts[key] = counts.get(key, 0) + n
         by_holdout[(*key, holdout)] = by_holdout.get((*key, holdout), 0) + n
-    migration = Migration(start, end, info, counts)
+    first_event = MembershipEvent.objects.filter(segment__in=ordered).aggregate(at=Min("at"))["at"]
+    history_start = shop_today(shop, first_event) if first_event else None
+    migration = Migration(start, end, info, counts, history_start=history_start)
     migration.upgrades = _upgrades(ordered, by_holdout)
     return migration
 

@@ -19,7 +19,8 @@ from rest_framework.response import Response
 from segments import schema
 
 from segments.engine.rules import Problem
-from segments.models import ExclusiveGroup, Segment, SegmentKpiSnapshot
+from segments.models import ExclusiveGroup, Segment
+from segments.selectors.kpis import segments_kpi_rows
 from segments.selectors.migration import segments_migration
 from segments.services.kpi_snapshots import MEASUREMENT_NEEDS, measurement_supported, shop_today
 from segments.services.lift import DEFAULT_TARGET_LIFT, LiftError, default_period, segment_lift
@@ -47,20 +48,6 @@ _SEGMENTS = schema.query("segments", "Segment ids separated by commas (default: 
 
 def invalid(name: str, message: str) -> Refused:
     return Refused(400, "invalid_params", f"{name} {message}.", [Problem(name, message)])
-
-
-def kpi_row(s: SegmentKpiSnapshot) -> dict:
-    """A snapshot with its ratios: conversion is the day's buyers over members."""
-    def ratio(a, b):
-        return round(float(a) / float(b), 6) if b else None
-
-    return {"segment": s.segment_id, "day": s.day.isoformat(), "members": s.members,
-            "holdout_members": s.holdout_members, "entries": s.entries, "exits": s.exits, "orders": s.orders,
-            "buyers": s.buyers, "revenue": float(s.revenue), "revenue_share": ratio(s.revenue, s.store_revenue),
-            "aov": ratio(s.revenue, s.orders), "conversion": ratio(s.buyers, s.members),
-            "repeat_rate": ratio(s.repeat_buyers, s.buyers), "avg_clv": ratio(s.clv_total, s.members),
-            "predicted_clv": ratio(s.predicted_clv_total, s.members) if s.predicted_clv_total is not None else None,
-            "backfilled": s.backfilled}
 
 
 def csv_response(rows: list[dict], fields: tuple[str, ...], filename: str) -> HttpResponse:
@@ -131,9 +118,7 @@ class KpiSeriesView(MeasurementAPIView):
         fmt = self.wants()
         segments = self.segment_ids()
         start, end = self.period()
-        snaps = (SegmentKpiSnapshot.objects.filter(shop=self.shop, segment__in=segments, day__gte=start, day__lte=end)
-                 .order_by("segment_id", "day"))
-        rows = [kpi_row(s) for s in snaps]
+        rows = segments_kpi_rows(shop=self.shop, segments=segments, start=start, end=end)
         if fmt == "csv":
             return csv_response(rows, ("segment", "day") + KPI_FIELDS, f"kpis-{start}-{end}.csv")
         return Response({"start": start.isoformat(), "end": end.isoformat(),
@@ -148,8 +133,7 @@ class SegmentKpisView(MeasurementAPIView):
         fmt = self.wants()
         segment = self.segment(pk)
         start, end = self.period()
-        rows = [kpi_row(s) for s in SegmentKpiSnapshot.objects.filter(segment=segment, day__gte=start, day__lte=end)
-                .order_by("day")]
+        rows = segments_kpi_rows(shop=self.shop, segments=[segment], start=start, end=end)
         if fmt == "csv":
             return csv_response(rows, ("segment", "day") + KPI_FIELDS, f"segment-{segment.pk}-kpis.csv")
         return Response({"segment": segment.pk, "name": segment.name, "series": rows})

@@ -1,21 +1,33 @@
-"""The measurement pages in headless Chromium, framed by devstore's admin: KPIs with SVG charts,
-a segment's lift table, the migration heatmap and the monthly review each render with data."""
+"""The measurement pages in headless Chromium, framed by devstore's admin at 1280 px: each page's
+numbers are read off the page (cells, axis ticks, legend) and checked against the seeded store,
+written in the shop's currency and in percent; a full-height screenshot of each is saved."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.db.models import Sum
 
-from segments.models import ExclusiveGroup, Membership, MembershipEvent, Shop
+from segments.models import ExclusiveGroup, Membership, MembershipEvent, Order, SegmentKpiSnapshot, Shop
 from segments.services.kpi_snapshots import kpi_snapshot_day, kpi_snapshots_backfill, shop_today
+from segments.services.lift import default_period, segment_lift
 from segments.services.membership import segments_recompute
 from segments.services.metrics import customer_metrics_rebuild
+from segments.services.monthly_review import month_bounds
 from tests.browser.conftest import app_frame, screenshot
 from tests.conftest import install_live, settle
 from tests.segments.measurement.conftest import Store, make_segment
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+HISTORY_DAYS = 40                     # membership computed this many days ago, and not since
+DOLLARS = re.compile(r"^−?\$\d{1,3}(,\d{3})*(\.\d\d)?$")
+PERCENT = re.compile(r"^−?\d+(\.\d+)?%$")
+DAY = re.compile(r"^[A-Z][a-z]{2} \d{1,2}$")
+NOBODY = {"version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1000}}
 
 
 @pytest.fixture
@@ -23,6 +35,7 @@ def measured_app(devstore, live_server, settings):
     domain, admin_url = install_live(devstore, live_server, settings)
     settle(devstore, domain)    # the backfill's end recomputes the segments, now, in a live-server thread
     shop = Shop.objects.get(domain=domain)
+    assert shop.currency == "USD"
     store = Store(shop)
     today = shop_today(shop)
     store.customers(range(1, 61), created=store.local(today - dt.timedelta(days=120)))
@@ -38,62 +51,166 @@ def measured_app(devstore, live_server, settings):
     Membership.objects.filter(shop=shop).delete()
     MembershipEvent.objects.filter(shop=shop).delete()
     customer_metrics_rebuild(shop=shop)
-    segments_recompute(shop=shop, now=store.local(today - dt.timedelta(days=40)))
+    segments_recompute(shop=shop, now=store.local(today - dt.timedelta(days=HISTORY_DAYS)))
     for segment in shop.segments.all():
         kpi_snapshots_backfill(segment=segment, days=60)
     kpi_snapshot_day(shop=shop, day=today - dt.timedelta(days=1))
     return shop, buyers, admin_url
 
 
-def shop_currency(segment) -> str:
-    return Shop.objects.get(pk=segment.shop_id).currency
-
-
-def open_in_frame(page, admin_url: str, path: str):
+def open_in_frame(page, admin_url: str, path: str, query: str = ""):
     page.goto(admin_url)
     frame = app_frame(page)
     parts = urlsplit(frame.url)
-    frame.goto(urlunsplit((parts.scheme, parts.netloc, path, parts.query, "")))
+    frame.goto(urlunsplit((parts.scheme, parts.netloc, path, parts.query + query, "")))
     frame.wait_for_selector("main h1")
     return frame
 
 
-def test_kpis_page_draws_charts_side_by_side(page, measured_app):
-    shop, _, admin_url = measured_app
+def full_screenshot(page, frame, name: str):
+    """The whole framed page: the admin's iframe fills the viewport below its 48 px bar, so the
+    viewport is made as tall as the app's document (still 1280 wide)."""
+    height = frame.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": 1280, "height": 48 + height})
+    frame.wait_for_timeout(100)    # one layout pass at the new size before the capture
+    return screenshot(page, name)
+
+
+def dollars(value) -> str:
+    """Written independently of the app's helper: $1,234.50."""
+    return f"${Decimal(value):,.2f}"
+
+
+def assert_dollars(shown: str, expected) -> None:
+    """`shown` is a dollar amount within half a cent of `expected` (the app rounds floats, the test decimals)."""
+    assert DOLLARS.match(shown), shown
+    assert abs(Decimal(shown.replace("−", "-").replace("$", "").replace(",", "")) - Decimal(expected)) <= Decimal(
+        "0.0051"), (shown, expected)
+
+
+def texts(frame, selector: str) -> list[str]:
+    return [t.strip() for t in frame.locator(selector).all_text_contents()]
+
+
+def assert_fits(frame, selector: str):
+    """`selector` (or the box that scrolls it) ends inside its card, and the card inside the frame."""
+    box = frame.evaluate("""s => { const found = document.querySelector(s);
+        const el = found.closest('.table-scroll') || found; const card = el.closest('.card');
+        return {right: el.getBoundingClientRect().right, card: card.getBoundingClientRect().right,
+                page: document.documentElement.clientWidth, scroll: document.documentElement.scrollWidth}; }""",
+                         selector)
+    assert box["right"] <= box["card"] + 1 and box["card"] <= box["page"] and box["scroll"] <= box["page"], box
+
+
+def test_kpis_page_reads_members_money_rates_and_axes(page, measured_app):
+    shop, buyers, admin_url = measured_app
+    yesterday = shop_today(shop) - dt.timedelta(days=1)
     frame = open_in_frame(page, admin_url, "/admin/measurement")
     assert frame.inner_text("h1") == "KPIs"
-    assert frame.locator("svg polyline").count() >= 4 * 2     # four charts, two segments each
-    assert "Buyers" in frame.inner_text(".measure-table") and "days estimated" in frame.inner_text(".measure-table")
-    screenshot(page, "measurement-kpis")
+
+    # The latest day of Buyers: members without the holdout, lifetime spend per member in dollars.
+    treated = list(Membership.objects.filter(segment=buyers, holdout=False).values_list("customer_id", flat=True))
+    held_out = Membership.objects.filter(segment=buyers, holdout=True).count()
+    spent = Order.objects.filter(customer_id__in=treated).aggregate(total=Sum("total"))["total"]
+    row = frame.locator(f"#latest-table tr[data-segment='{buyers.pk}']")
+    assert row.locator("[data-kpi=members]").inner_text() == f"{len(treated):,}"
+    assert row.locator("[data-kpi=holdout]").inner_text() == f"{held_out:,}"
+    assert_dollars(row.locator("[data-kpi=avg_clv]").inner_text(), spent / len(treated))
+    assert row.locator("[data-kpi=revenue]").inner_text() == "$0.00"       # nobody ordered yesterday
+    assert PERCENT.match(row.locator("[data-kpi=conversion]").inner_text())
+    assert "held out included" in frame.inner_text("#members-note")
+
+    # Charts: round dollar ticks from $0 up past the largest day's revenue ($80), dates along x.
+    revenue_ticks = texts(frame, "[data-chart=Revenue] .y-tick")
+    assert revenue_ticks[0] == "$0" and all(DOLLARS.match(t) for t in revenue_ticks), revenue_ticks
+    values = [int(t.strip("$").replace(",", "")) for t in revenue_ticks]
+    assert len({b - a for a, b in zip(values, values[1:])}) == 1 and values[-1] >= 80, values
+    assert all(t.endswith("%") for t in texts(frame, "[data-chart=Conversion] .y-tick"))
+    members_ticks = texts(frame, "[data-chart=Members] .y-tick")
+    assert all(re.fullmatch(r"\d{1,3}(,\d{3})*", t) for t in members_ticks)
+    assert int(members_ticks[-1].replace(",", "")) >= len(treated)
+    days = texts(frame, "[data-chart=Members] .x-tick")
+    start = yesterday - dt.timedelta(days=89)
+    assert all(DAY.match(d) for d in days) and days[0] == f"{start:%b} {start.day}"
+    assert texts(frame, "[data-chart=Revenue] .y-title") == ["Revenue per day (USD)"]
+
+    # Two segments, two lines per chart, each in its own colour, named in the legend.
+    assert texts(frame, "#kpi-legend li") == ["Buyers", "Big spenders"]
+    colours = frame.eval_on_selector_all("#kpi-legend li span", "els => els.map(e => e.style.background)")
+    assert len(set(colours)) == 2
+    for chart in ("Members", "Revenue", "Conversion", "Average CLV (observed)"):
+        assert frame.locator(f"[data-chart='{chart}'] g.series").count() == 2
+    assert_fits(frame, "#latest-table")
+    full_screenshot(page, frame, "measurement-kpis")
+
+    # The chooser: Buyers alone.
+    frame.uncheck("#series-choice input[value='%d']" % next(
+        s.pk for s in shop.segments.all() if s.name == "Big spenders"))
+    frame.click("#kpi-form button[type=submit]")
+    frame.wait_for_url(re.compile(rf"segments={buyers.pk}(&|$)"))
+    frame.wait_for_selector("main h1")
+    assert texts(frame, "#kpi-legend li") == ["Buyers"]
+    assert frame.locator("[data-chart=Revenue] g.series").count() == 1
 
 
-def test_lift_page_shows_the_comparison_table(page, measured_app):
-    _, buyers, admin_url = measured_app
+def test_lift_page_reads_rates_in_percent_and_money_in_dollars(page, measured_app):
+    shop, buyers, admin_url = measured_app
     frame = open_in_frame(page, admin_url, f"/admin/segments/{buyers.pk}/lift")
     assert frame.inner_text("h1") == "Lift: Buyers"
-    table = frame.inner_text("#lift-table")
-    assert "Conversion rate" in table and "Revenue per member" in table and "Average order value" in table
-    assert "%" in table.split("Revenue per member")[0] and shop_currency(buyers) in table   # rates and money read as such
+    start, end = default_period(buyers)
+    lift = segment_lift(segment=buyers, start=start, end=end)       # what the page and its API compute
+    conversion = frame.locator("#lift-table tr[data-kpi=conversion]")
+    assert conversion.locator("[data-cell=treatment]").inner_text() == f"{lift.conversion.treatment * 100:.1f}%"
+    assert conversion.locator("[data-cell=control]").inner_text() == f"{lift.conversion.control * 100:.1f}%"
+    assert re.fullmatch(r"[+−]?\d+\.\d pts", conversion.locator("[data-cell=diff]").inner_text())
+    revenue = frame.locator("#lift-table tr[data-kpi=revenue_per_member]")
+    assert_dollars(revenue.locator("[data-cell=treatment]").inner_text(), lift.revenue_per_member.treatment)
+    assert DOLLARS.match(revenue.locator("[data-cell=diff]").inner_text().lstrip("+"))
     assert "Sample ratio" in frame.inner_text("#srm")
     assert "Too few members" in frame.inner_text("main")
-    screenshot(page, "measurement-lift")
+    full_screenshot(page, frame, "measurement-lift")
 
 
-def test_migration_page_draws_the_heatmap(page, measured_app):
-    _, _, admin_url = measured_app
+def test_migration_matrix_reads_its_counts_fits_its_card_and_says_why_nothing_moved(page, measured_app):
+    shop, buyers, admin_url = measured_app
+    group = ExclusiveGroup.objects.get(shop=shop)
+    long_name = "Customers who bought twice in the spring sale, then never again, not even at Christmas"
+    make_segment(shop, long_name.strip(), NOBODY, group=group, priority=3)
     frame = open_in_frame(page, admin_url, "/admin/migration")
     assert frame.inner_text("h1") == "Migration"
-    assert frame.locator("#migration-matrix tbody tr").count() == 3      # two tiers and "none"
-    screenshot(page, "measurement-migration")
+    assert frame.locator("#migration-matrix tbody tr").count() == 4      # three tiers and "none"
+    assert "No customer moved between segments in this period" in frame.inner_text("#migration-empty")
+    stayed = Membership.objects.filter(segment=buyers).count()         # held out included, as the note says
+    row = frame.locator("#migration-matrix tbody tr", has=frame.locator("th[title='Buyers']"))
+    assert row.locator("td.stay").inner_text().split("\n") == [f"{stayed:,}", "100%"]
+    assert row.locator("td.total").inner_text() == f"{stayed:,}"
+    header = frame.locator(f"#migration-matrix thead th[title='{long_name.strip()}'] .name")
+    assert header.evaluate("e => e.scrollWidth > e.clientWidth")       # truncated, the whole name in its title
+    assert_fits(frame, "#migration-matrix")
+    full_screenshot(page, frame, "measurement-migration")
+
+    before = shop_today(shop) - dt.timedelta(days=HISTORY_DAYS + 10)
+    first = shop_today(shop) - dt.timedelta(days=HISTORY_DAYS)
+    frame = open_in_frame(page, admin_url, "/admin/migration",
+                          f"&start={before - dt.timedelta(days=5)}&end={before}")
+    assert (f"Membership history begins on {first:%b} {first.day}, {first.year}"
+            in frame.inner_text("#migration-empty"))
 
 
-def test_review_page_renders_with_its_exports(page, measured_app):
-    shop, _, admin_url = measured_app
-    month = shop_today(shop).strftime("%Y-%m")
+def test_review_page_reads_last_months_money_and_members(page, measured_app):
+    shop, buyers, admin_url = measured_app
+    month_first = shop_today(shop).replace(day=1) - dt.timedelta(days=1)
+    first, last = month_bounds(month_first.strftime("%Y-%m"))
+    snaps = SegmentKpiSnapshot.objects.filter(segment=buyers, day__gte=first, day__lte=last)
+    totals = snaps.aggregate(revenue=Sum("revenue"), orders=Sum("orders"))
+    assert totals["revenue"] > 0
     frame = open_in_frame(page, admin_url, "/admin/review")
-    frame.fill("input[name=month]", month)
-    frame.click("form button[type=submit]")
-    frame.wait_for_selector(f"h1 + p:has-text('{month}')")
-    assert "Buyers" in frame.inner_text("#review-table")
+    assert f"{first:%B %Y} against" in frame.inner_text("h1 + p")
+    row = frame.locator("#review-table tr", has=frame.locator("th", has_text="Buyers"))
+    assert row.locator("[data-kpi=revenue]").inner_text() == dollars(totals["revenue"])
+    assert row.locator("[data-kpi=orders]").inner_text() == f"{totals['orders']:,}"
+    assert_dollars(row.locator("[data-kpi=aov]").inner_text(), totals["revenue"] / totals["orders"])
+    assert row.locator("[data-kpi=members]").inner_text() == f"{snaps.order_by('-day').first().members:,}"
     assert frame.locator("a.measure-export").count() == 2
-    screenshot(page, "measurement-review")
+    assert_fits(frame, "#review-table")
+    full_screenshot(page, frame, "measurement-review")

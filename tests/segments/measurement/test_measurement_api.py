@@ -3,6 +3,7 @@ migration and review; no token is a 401, another shop's segment a 404, bad param
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -13,6 +14,7 @@ from segments.services.metrics import customer_metrics_rebuild
 from segments.services.monthly_review import monthly_review
 from tests.segments.measurement.conftest import Store, make_segment
 from tests.segments.api.conftest import Api, mint
+from tests.segments.pages.conftest import session_token
 
 pytestmark = pytest.mark.django_db
 
@@ -123,3 +125,35 @@ def test_review_flags_overlapping_segments(measured):
     segments_recompute(shop=measured)
     review = monthly_review(shop=measured, month=shop_today(measured).strftime("%Y-%m"))
     assert [set(o["names"]) for o in review.overlaps] == [{"Repeat", "Repeat again"}]
+
+
+def test_migration_says_why_nothing_moved_or_why_it_is_empty(api, measured):
+    today = shop_today(measured)
+    group = measured.fixtures["group"]
+    began = today - dt.timedelta(days=20)               # when membership was first computed
+
+    def migration(start_days_ago: int, end_days_ago: int) -> dict:
+        return api.get("/api/measurement/migration", group=group.pk, start=str(today - dt.timedelta(days=start_days_ago)),
+                       end=str(today - dt.timedelta(days=end_days_ago))).json()
+
+    moved = migration(10, 1)
+    assert moved["moved"] == 10 and moved["empty_reason"] is None and moved["caveat"] is None
+    assert moved["history_start"] == began.isoformat()
+    still = migration(4, 1)                              # after the move up, nobody moved again
+    assert still["moved"] == 0 and still["empty_reason"].startswith("No customer moved between segments")
+    before = migration(30, 25)
+    assert all(c["customers"] == 0 for c in before["cells"])
+    assert before["empty_reason"] == (f"Membership history begins on {began:%b} {began.day}, {began.year}, when these "
+                                      f"segments were first calculated: choose days from then on.")
+    straddling = migration(25, 1)
+    assert straddling["empty_reason"] is None and straddling["caveat"].startswith("Membership history begins on")
+
+
+def test_the_review_page_writes_the_numbers_its_api_returns(api, measured, client, devstore, settings):
+    month = (shop_today(measured) - dt.timedelta(days=1)).strftime("%Y-%m")     # yesterday's snapshot is in it
+    row = next(r for r in api.get("/api/measurement/review", month=month).json()["segments"] if r["name"] == "Buyers")
+    token = session_token(devstore, measured, settings.SHOPIFY_API_KEY)
+    html = client.get("/admin/review", {"id_token": token, "shop": measured.domain, "month": month}).content.decode()
+    shown = dict(re.findall(r'data-kpi="(\w+)">([^<]*)<', html.split("Buyers", 1)[1].split("</tr>", 1)[0]))
+    assert shown["revenue"] == f"${row['kpis']['revenue']:,.2f}" and shown["members"] == f"{row['kpis']['members']:,}"
+    assert shown["orders"] == f"{row['kpis']['orders']:,}"

@@ -278,11 +278,23 @@ class DryRunSamplesSerializer(s.Serializer):
     exits = CustomerCardSerializer(many=True)
 
 
+class DryRunOverlapSerializer(s.Serializer):
+    segment = s.IntegerField()
+    name = s.CharField()
+    shared = s.IntegerField(help_text="Selected customers who are members of the segment (holdouts included).")
+    members = s.IntegerField()
+    share = s.FloatField(help_text="shared / size: how many of the selected customers the segment already has.")
+    same = s.BooleanField(help_text="The rules select exactly the segment's members.")
+
+
 class DryRunResultSerializer(s.Serializer):
     size = s.IntegerField(help_text="How many customers the rules select.")
     evaluated = s.IntegerField()
     entries = s.IntegerField()
     exits = s.IntegerField()
+    overlaps = DryRunOverlapSerializer(many=True, help_text=(
+        "Segments (not archived, not the one being edited) already holding at least 90% of the selected "
+        "customers, most shared first."))
     summary = s.CharField()
     sample = DryRunSamplesSerializer()
 

@@ -15,6 +15,7 @@ from segments.engine.diff import rules_diff, settings_diff
 from segments.engine.rules import Problem, RuleError, conditions, describe, describe_node, parse
 from segments.models import Customer, ExclusiveGroup, Membership, Segment, SegmentStatus, SegmentVersion, Shop
 from segments.models.segments import MAX_HOLDOUT_PERCENT
+from segments.selectors.overlap import segment_overlaps
 from segments.services.tag_sync import segment_tag_problems
 from shopseg.enqueue import enqueue
 
@@ -163,7 +164,11 @@ def segment_dry_run(*, shop: Shop, rules: object, segment: Segment | None = None
                            params)
             samples[name] = [row[0] for row in cursor.fetchall()]
     customers = {c.pk: c for c in Customer.objects.filter(shop=shop, pk__in={pk for v in samples.values() for pk in v})}
+    # Segments already holding (nearly) these customers: the builder warns before a duplicate is saved.
+    overlaps = segment_overlaps(shop=shop, candidates=(f"SELECT customer_id FROM ({sql}) c WHERE hit = 1", params),
+                                size=size, exclude_segment_id=segment.pk if segment is not None else None)
     return {"size": size, "evaluated": evaluated, "entries": entries, "exits": exits,
+            "overlaps": [o.to_dict() for o in overlaps],
             "summary": describe(ruleset),
             "sample": {name: [_customer_card(customers[pk]) for pk in pks if pk in customers]
                        for name, pks in samples.items()}}

@@ -199,9 +199,9 @@ def test_a_bad_value_is_shown_at_its_condition_and_save_is_refused(page, seeded)
     expect(value).to_be_focused()
     screenshot(page, "builder-error")
 
-    # An empty value: a problem at the same condition
+    # An empty value: a problem at the same condition, in the merchant's words
     value.fill("")
-    expect(error).to_contain_text("Required")
+    expect(error).to_have_text("Enter a whole number of 0 or more.")
 
     # Fixed, but no name: the server refuses at the name field
     value.fill("2")
@@ -213,3 +213,95 @@ def test_a_bad_value_is_shown_at_its_condition_and_save_is_refused(page, seeded)
     # Nothing was saved
     assert not Segment.objects.filter(shop=shop).exists()
     assert not SegmentVersion.objects.filter(segment__shop=shop).exists()
+
+
+# -- first-hour stumbles: a save that waits, a message in JSON terms, a duplicate segment -----------------
+def hold_previews(page) -> list:
+    """Every dry-run the page asks for from now on is held unanswered (a preview that takes very long)."""
+    held = []
+    page.route("**/api/segments/dry-run", lambda route: held.append(route))
+    return held
+
+
+def test_save_answers_without_waiting_for_a_preview(page, seeded):
+    shop, admin_url = seeded
+    frame = open_builder(page, admin_url, "admin/segments/new")
+    expect(frame.locator("#live-count")).not_to_have_text("—")
+    held = hold_previews(page)
+    # Given an edit whose preview never comes back
+    frame.fill("input[data-path='include.all[0].value']", "2")
+    frame.fill("#setting-name", "Two or more orders")
+    expect(frame.locator("#preview")).to_have_attribute("aria-busy", "true")
+    for _ in range(200):          # (Playwright runs the route handler while it waits, not while Python sleeps)
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held
+    # When the merchant saves, the segment is saved with the rules as edited, and the page moves on
+    frame.locator("[data-action='save']").first.click()
+    leave_builder(page, "/admin/segments/new")
+    segment = Segment.objects.get(shop=shop)
+    assert segment.name == "Two or more orders"
+    rules = SegmentVersion.objects.get(segment=segment).rules
+    assert rules["include"]["all"][0] == {"metric": "orders_count", "op": "gte", "value": 2}
+    assert held                    # the preview asked for was never answered: the save did not wait on it
+    screenshot(page, "builder-saved-while-preview-pending")
+
+
+def test_a_bad_amount_is_explained_in_the_merchants_words(page, seeded):
+    shop, admin_url = seeded
+    frame = open_builder(page, admin_url, "admin/segments/new")
+    frame.select_option("select[data-path='include.all[0].metric']", "total_spent")
+    value = frame.locator("input[data-path='include.all[0].value']")
+    error = frame.locator("[data-error-for='include.all[0].value']")
+    expect(value).to_have_value("19.99")
+    expect(frame.locator("#live-count")).not_to_have_text("—")
+    # A negative amount
+    value.fill("-5")
+    expect(error).to_have_text("Enter an amount of 0 or more.")
+    expect(value).to_have_attribute("aria-invalid", "true")
+    expect(frame.locator("#live-status")).to_contain_text("Enter an amount of 0 or more.")
+    # Cents past the second decimal
+    value.fill("12.345")
+    expect(error).to_have_text("Enter an amount with at most 2 decimals, like 19.99.")
+    # Saved anyway: refused, the banner points at the rules, and no path or JSON reaches the page
+    frame.fill("#setting-name", "Big spenders")
+    frame.locator("[data-action='save']").first.click()
+    banner = frame.locator("#save-banner")
+    expect(banner).to_contain_text("Fix the problems marked in the rules; nothing was saved.")
+    expect(error).to_have_text("Enter an amount with at most 2 decimals, like 19.99.")
+    text = frame.inner_text("main")
+    for jargon in ("must be", "JSON", "include.all", "decimal places"):
+        assert jargon not in text
+    screenshot(page, "builder-amount-error")
+    assert not Segment.objects.filter(shop=shop).exists()
+
+
+def test_rules_selecting_an_existing_segments_customers_are_flagged(page, seeded):
+    shop, admin_url = seeded
+    three = {"version": 1, "include": {"all": [{"metric": "orders_count", "op": "gte", "value": 3}]}}
+    two = {"version": 1, "include": {"all": [{"metric": "orders_count", "op": "gte", "value": 2}]}}
+    regulars = segment_create(shop=shop, name="Regulars", rules=three)
+    repeat = segment_create(shop=shop, name="Repeat buyers", rules=two)
+    expected = segment_dry_run(shop=shop, rules=three)["overlaps"]
+    assert [(o["name"], o["same"]) for o in expected][:1] == [("Regulars", True)]
+    share = next(o for o in expected if o["segment"] == repeat.pk)["share"]     # all of them, and more
+    assert share == 1.0
+    frame = open_builder(page, admin_url, "admin/segments/new")
+    overlap = frame.locator("#overlap")
+    # Given rules that overlap nothing (customers with at most one order)
+    frame.select_option("select[data-path='include.all[0].op']", "lte")
+    expect(frame.locator("#live-status")).to_contain_text("customers match")
+    lone = {"version": 1, "include": {"all": [{"metric": "orders_count", "op": "lte", "value": 1}]}}
+    assert segment_dry_run(shop=shop, rules=lone)["overlaps"] == []
+    expect(overlap).to_be_hidden()
+    # When the rules become Regulars' own
+    frame.select_option("select[data-path='include.all[0].op']", "gte")
+    frame.fill("input[data-path='include.all[0].value']", "3")
+    # Then the page says which segments already hold these customers
+    expect(overlap).to_be_visible()
+    expect(overlap.locator(f"[data-overlap='{regulars.pk}']")).to_have_text(
+        "These rules select the same customers as Regulars.")
+    expect(overlap.locator(f"[data-overlap='{repeat.pk}']")).to_have_text(
+        "100% of these customers are already in Repeat buyers.")
+    screenshot(page, "builder-overlap")

@@ -474,7 +474,7 @@
       showProblems(state.problems);
       showResult(null);
       announce(`${state.problems.length} problem${state.problems.length === 1 ? "" : "s"} in the rules: ` +
-        state.problems.map((p) => p.message).join("; "));
+        state.problems.map((p) => merchantText(p)).join(" "));
     } else {
       state.result = null;
       state.problems = [{path: "", message: "The preview could not be computed; try again in a moment."}];
@@ -491,6 +491,7 @@
   function showResult(result) {
     const tag = currentTag();
     for (const node of document.querySelectorAll(".diff-tag")) node.textContent = tag;
+    showOverlaps(result ? result.overlaps || [] : []);
     if (!result) {
       $("#live-count").textContent = "—";
       $("#live-evaluated").textContent = "";
@@ -513,6 +514,16 @@
     fillSample("#sample-exits", result.sample.exits, "None.");
     announce(`${fmt(result.size)} ${result.size === 1 ? "customer matches" : "customers match"}; ` +
       `${fmt(result.entries)} would gain ${tag}, ${fmt(result.exits)} would lose it.`);
+  }
+
+  // Segments that already hold these customers: the same members, or at least 90% of them.
+  function showOverlaps(overlaps) {
+    const box = $("#overlap");
+    const list = $("#overlap-list");
+    list.replaceChildren(...overlaps.map((o) => h("li", {"data-overlap": String(o.segment),
+      text: o.same ? `These rules select the same customers as ${o.name}.`
+        : `${Math.floor(o.share * 100 + 1e-9)}% of these customers are already in ${o.name}.`})));
+    box.hidden = !overlaps.length;
   }
 
   function fillSample(selector, customers, empty) {
@@ -563,12 +574,96 @@
         if (node) node.classList.add("has-error");
       }
       slot = slot || $("#rules-error");
-      slot.textContent = slot.textContent ? `${slot.textContent} ${capital(problem.message)}.` : `${capital(problem.message)}.`;
+      const text = merchantText(problem);
+      slot.textContent = slot.textContent ? `${slot.textContent} ${text}` : text;
       slot.hidden = false;
     }
   }
 
   const capital = (text) => text ? text[0].toUpperCase() + text.slice(1) : text;
+
+  // -- problems in the merchant's words ------------------------------------------------------------------------
+  // The API names a JSON path and says what the document must hold ("must be a number from 0 to
+  // 999999999999.99 … written as a JSON number or a string"); beside an input the merchant reads what
+  // to type there instead. A problem this does not recognise keeps the server's words.
+  const amount = (n) => Number(n).toLocaleString("en-US", {maximumFractionDigits: 4});
+  const HUGE = 1e9;
+
+  function conditionAt(path) {
+    const steps = path.match(/[A-Za-z_][A-Za-z0-9_]*|\[\d+\]/g) || [];
+    let node = state.rules;
+    for (const step of steps) {
+      if (node === null || typeof node !== "object") return null;
+      node = step.startsWith("[") ? node[Number(step.slice(1, -1))] : node[step];
+    }
+    return node && typeof node === "object" && "metric" in node ? node : null;
+  }
+
+  function rangeText(low, high, one, several) {
+    if (Number(high) >= HUGE) return `${one} of ${amount(low)} or more`;
+    return `${several} from ${amount(low)} to ${amount(high)}`;
+  }
+
+  function decimalsTyped(value) {
+    const match = /^-?\d*\.(\d+)$/.exec(String(value).trim());
+    return match ? match[1].length : 0;
+  }
+
+  function valueText(metric, condition, typed, message) {
+    const t = metric.value_type;
+    const b = metric.bounds || {};
+    if (condition.op === "within_last_days") return "Enter a number of days from 1 to 3650.";
+    if (/low end must not be above/.test(message)) return "The first value must not be more than the second.";
+    if (/twice/.test(message)) return "Enter each value once.";
+    if ((condition.op === "in" || condition.op === "not_in") && /non-empty list/.test(message)) {
+      return metric.choices.length ? "Choose at least one value." : "Enter at least one value, separated by commas.";
+    }
+    if (t === "money") {
+      if (decimalsTyped(typed) > b.decimal_places) return `Enter an amount with at most ${b.decimal_places} decimals, like ${b.example}.`;
+      return `${rangeText(b.minimum, b.maximum, "Enter an amount", "Enter an amount")}.`;
+    }
+    if (t === "ratio" || t === "number") {
+      if (decimalsTyped(typed) > b.decimal_places) return `Enter a number with at most ${b.decimal_places} decimals, like ${b.example}.`;
+      return `${rangeText(b.minimum, b.maximum, "Enter a number", "Enter a number")}.`;
+    }
+    if (INTEGER_TYPES.has(t)) {
+      const unit = t === "days" ? "a number of days" : "a whole number";
+      return `${rangeText(b.minimum, b.maximum, `Enter ${unit}`, `Enter ${unit}`)}.`;
+    }
+    if (t === "date") return "Enter a date between 2000 and 2100.";
+    if (t === "text") return "Enter some text, up to 255 characters.";
+    if (t === "state") return "Choose one of the options.";
+    if (t === "bool") return "Choose yes or no.";
+    return null;
+  }
+
+  function merchantText(problem) {
+    const message = String(problem.message || "");
+    const path = String(problem.path || "").replace(/^rules\.?/, "");
+    const match = /^(.*?)\.(value|window|params)((?:\.|\[).*)?$/.exec(path);
+    const condition = match && conditionAt(match[1]);
+    const metric = condition && state.byKey.get(condition.metric);
+    let text = null;
+    if (metric && match[2] === "value") {
+      const index = /^\[(\d+)\]$/.exec(match[3] || "");
+      const typed = index && Array.isArray(condition.value) ? condition.value[Number(index[1])] : condition.value;
+      text = valueText(metric, condition, typed, message);
+    } else if (metric && match[2] === "window") {
+      const part = match[3] || "";
+      const range = /from (\d+) to (\d+)/.exec(message);
+      if (part.startsWith(".last_days")) text = `Enter a number of days from ${range ? range[1] : 1} to ${range ? range[2] : 3650}.`;
+      else if (part.startsWith(".years")) text = `Enter a number of years from ${range ? range[1] : 1} to ${range ? range[2] : 10}.`;
+      else if (/first date must not be after/.test(message)) text = "The first date must not be after the last.";
+      else if (part.startsWith(".between")) text = "Enter a date between 2000 and 2100.";
+      else if (part.startsWith(".months")) text = /twice/.test(message) ? "Choose each month once." : "Choose at least one month.";
+    } else if (metric && match[2] === "params") {
+      const param = metric.params.find((p) => (match[3] || "").startsWith(`.${p.name}`));
+      if (param && param.type === "id") text = "Enter the id as digits only, like 7001234567.";
+      else if (param && param.type === "months") text = "Choose at least one month.";
+      else if (param && param.type !== "holiday") text = `Enter a ${paramLabel(param).toLowerCase()}.`;
+    }
+    return text || `${capital(message)}.`;
+  }
 
   // -- settings -------------------------------------------------------------------------------------------------
   // Django's slugify, for the preview of a new segment's tag (the server assigns it on save).
@@ -673,19 +768,11 @@
     node.focus();
   }
 
+  // Save sends the rules as they are, never waiting for a preview (one can take long on a big shop):
+  // the API checks them again on save and its problems land at the inputs like the preview's.
   async function save() {
     if (state.saving || !state.rules) return;
     $("#save-banner").hidden = true;
-    if (state.pending) {
-      clearTimeout(state.timer);
-      await dryRun();
-    }
-    if (state.problems.length) {
-      banner("critical", "The rules have problems", "Fix the problems marked in the rules before saving; nothing was saved.");
-      const first = document.querySelector("#rules [aria-invalid]");
-      if (first) first.focus();
-      return;
-    }
     clearSettingErrors();
     state.saving = true;
     for (const button of document.querySelectorAll('[data-action="save"]')) {
@@ -707,6 +794,7 @@
       button.textContent = "Save segment";
     }
     if (response.ok) {
+      clearTimeout(state.timer);
       if (response.data.changed === false) {
         banner("info", "Nothing changed", "The rules and settings are the same as the current version.");
         return;
@@ -729,9 +817,15 @@
       if (key === "include" || key === "exclude" || key === "version" || key === "rules" || key === "") ruleProblems.push(p);
       else other.push(p);
     }
-    if (ruleProblems.length) showProblems(ruleProblems);
+    if (ruleProblems.length) {
+      state.problems = ruleProblems;
+      showProblems(ruleProblems);
+    }
+    // The API's message lists paths; the page says where to look, and each problem sits at its input.
+    const text = ruleProblems.length ? "Fix the problems marked in the rules; nothing was saved."
+      : problems.length > other.length ? "Fix the problems marked below; nothing was saved." : error.message;
     banner("critical", "The segment was not saved",
-      [error.message, ...other.map((p) => `${p.path}: ${p.message}`)].filter(Boolean).join(" "));
+      [text, ...other.map((p) => merchantText(p))].filter(Boolean).join(" "));
     const first = document.querySelector("[aria-invalid]");
     if (first) first.focus();
   }

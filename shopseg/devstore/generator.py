@@ -398,7 +398,7 @@ class _Generator:
         for t in order_times:
             self._order(buyer, t, batch)
             if r() < GUEST_ORDER_SHARE:   # drawn per customer so batch size never changes the output
-                self._guest_order(email, batch)
+                self._guest_order(buyer, (order_times[0], order_times[-1]), batch)
         for t in checkout_times:
             self._abandoned_checkout(buyer, t, batch)
 
@@ -612,16 +612,28 @@ class _Generator:
             return unit, "One unit returned", [(line_base, 1, unit)]
         return max(1, total * (20 + int(r() * 31)) // 100), "Goodwill credit", []
 
-    def _guest_order(self, customer_email: str, batch: _Batch) -> None:
-        """An order without an account; some guests are customers who did not log in."""
+    def _guest_order(self, customer: _Buyer, span: tuple[int, int], batch: _Batch) -> None:
+        """An order without an account. Some guests are the customer who just ordered, not logged in:
+        the mirror attaches their order by email, so it falls within the customer's own span of
+        orders (`span`: first, last), keeping their recency and new or lapsed status what the persona
+        says. A persona whose order count is its promise gets a stranger instead."""
         r = self.r
         self.report.guest_orders += 1
         if r() < GUEST_KNOWN_EMAIL:
-            email = customer_email
+            if customer.plan.persona.guest_may_be_customer:
+                first, last = span
+                t = self.at(self.day(first // DAY - PRE_DAYS, last // DAY - PRE_DAYS + 1))
+                email, t = customer.email, min(max(t, first + 60), max(last, first + 60))
+            else:   # drawn without the random stream, so the rest of the shop is seeded as before
+                email = self._guest_email(self.number % len(FIRST_NAMES), self.number % len(EMAIL_DOMAINS))
+                t = self.at(self.day(0, self.days))
         else:
-            first = FIRST_NAMES[int(r() * len(FIRST_NAMES))].lower()
-            email = f"{first}.guest{self.number + 1}@{EMAIL_DOMAINS[int(r() * len(EMAIL_DOMAINS))]}"
-        self._order(self._buyer(None, email, self.plans["casual"]), self.at(self.day(0, self.days)), batch)
+            email = self._guest_email(int(r() * len(FIRST_NAMES)), int(r() * len(EMAIL_DOMAINS)))
+            t = self.at(self.day(0, self.days))
+        self._order(self._buyer(None, email, self.plans["casual"]), t, batch)
+
+    def _guest_email(self, name: int, domain: int) -> str:
+        return f"{FIRST_NAMES[name].lower()}.guest{self.number + 1}@{EMAIL_DOMAINS[domain]}"
 
     def _abandoned_checkout(self, buyer: _Buyer, t: int, batch: _Batch) -> None:
         r = self.r

@@ -22,6 +22,7 @@ class Persona:
     shipping: tuple[float, ...] = (0.72, 0.14, 0.04, 0.10)  # standard, express, overnight, pickup
     abandoned: tuple[int, ...] = (0, 0, 0, 0, 1)  # abandoned checkout count, drawn uniformly
     focus: float = 0.3                    # share of line items from the customer's favourite type
+    guest_may_be_customer: bool = True    # False: a guest order never carries this customer's email
 
 
 PERSONA_DEFS: tuple[Persona, ...] = (
@@ -35,7 +36,8 @@ PERSONA_DEFS: tuple[Persona, ...] = (
             shipping=(0.90, 0.03, 0.0, 0.07), abandoned=(0, 1, 1, 2)),
     Persona("full_price_loyalist", 0.05, tuple(range(3, 9)), "loyal", tier=(0.2, 1.0), discount=0.0,
             abandoned=(0, 0, 1)),
-    Persona("one_time_buyer", 0.20, (1,), "spread", items=(0.6, 0.25, 0.1, 0.05)),
+    Persona("one_time_buyer", 0.20, (1,), "spread", items=(0.6, 0.25, 0.1, 0.05),
+            guest_may_be_customer=False),
     Persona("seasonal_holiday", 0.06, tuple(range(2, 7)), "holiday", tier=(0.2, 0.9), discount=0.3),
     Persona("mobile_first", 0.08, tuple(range(2, 7)), "spread", devices=(0.06, 0.88, 0.06, 0.0), app=0.5),
     Persona("cart_abandoner", 0.06, (0, 0, 1, 1, 2), "spread", abandoned=tuple(range(3, 11))),

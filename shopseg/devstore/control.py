@@ -40,6 +40,7 @@ def rules(shop: str) -> list[Rule]:
         Rule(f"/_control/shops/{shop}/customers/<int:customer_id>/tags", endpoint="customer_tags",
              methods=["GET", "POST"]),
         Rule(f"/_control/shops/{shop}/simulate", endpoint="simulate", methods=["POST"]),
+        Rule(f"/_control/shops/{shop}/live", endpoint="live", methods=["GET", "POST", "DELETE"]),
         Rule(f"/_control/shops/{shop}/webhooks", endpoint="webhooks", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/compliance/<kind>", endpoint="compliance", methods=["POST"]),
         Rule("/_control/faults", endpoint="faults", methods=["POST", "DELETE"]),
@@ -182,6 +183,22 @@ def simulate(app: DevstoreApp, request: Request, shop: str) -> Response:
     return _json({"actions": counts})
 
 
+def live(app: DevstoreApp, request: Request, shop: str) -> Response:
+    """POST {rate (actions/s), seed}: keep the shop living in the background; DELETE stops it; GET says
+    what it has done."""
+    _shop(app, shop)
+    if request.method == "POST":
+        body = _body(request)
+        try:
+            rate = float(body.get("rate", 0.5))
+            app.live.start(shop, rate=rate, seed=int(body.get("seed", 1)))
+        except (TypeError, ValueError) as exc:
+            raise BadRequest(f"rate must be a positive number: {exc}") from None
+    elif request.method == "DELETE":
+        app.live.stop(shop)
+    return _json(app.live.status(shop))
+
+
 def webhooks(app: DevstoreApp, request: Request, shop: str) -> Response:
     _shop(app, shop)
     subs = [dict(row) for row in app.store.conn().execute(
@@ -239,6 +256,7 @@ HANDLERS = {
     "tokens_expire": tokens_expire,
     "customer_tags": customer_tags,
     "simulate": simulate,
+    "live": live,
     "webhooks": webhooks,
     "webhooks_flush": webhooks_flush,
     "compliance": compliance,

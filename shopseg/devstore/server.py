@@ -29,6 +29,7 @@ from . import control, oauth
 from .bulk import bulk_result_bytes, staged_upload_receive
 from .config import DevstoreConfig
 from .graphql_api import AdminAPI
+from .live import LiveTraffic
 from .state import DevStore
 from .webhook_sender import WebhookSender
 
@@ -50,6 +51,7 @@ class DevstoreApp:
         self.admin_api = AdminAPI(store, config)
         self.sender = WebhookSender(store, config)
         self.sender.listen()
+        self.live = LiveTraffic(store)
         from werkzeug.routing import BaseConverter
 
         class RegexConverter(BaseConverter):
@@ -215,6 +217,7 @@ class DevstoreServer:
             self.stop()
 
     def stop(self) -> None:
+        self.app.live.stop_all()
         # close(), not stop(): the sender's keep-alive connections would otherwise hold the app's
         # request threads (and their database sessions) open after devstore is gone.
         self.app.sender.close()

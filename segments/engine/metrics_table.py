@@ -387,11 +387,11 @@ def _planner_settings(cursor):
     before = dict(zip(names, cursor.fetchone()))
     for name, value in REBUILD_SETTINGS.items():
         cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+    yield
+    # Restored on success only: the settings are local to the transaction, so a failure's rollback
+    # drops them, and a restore in an aborted transaction would raise and hide the failure's cause.
+    for name, value in before.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
 
 
 def rebuild(*, shop_id: int, now: dt.datetime, abandoned_before: dt.datetime) -> int:

@@ -23,7 +23,7 @@ DIRTY_BATCH = 500
 # from a writer transaction that committed after the rebuild's snapshot, so they stay.
 DIRTY_MARGIN = dt.timedelta(seconds=60)
 _CLEAR_CHUNK = 500   # (pk, dirty_at) pairs per clearing UPDATE
-_REFRESH_LOCK_NAMESPACE = 0x5E7   # pg_try_advisory_xact_lock(namespace, shop id): one dirty refresh per shop
+_REFRESH_LOCK_NAMESPACE = 0x5E7   # advisory xact lock (namespace, shop id): one refresh or rebuild per shop
 
 
 def _abandoned_before(shop: Shop, now: dt.datetime) -> dt.datetime:
@@ -38,6 +38,11 @@ def customer_metrics_rebuild(*, shop: Shop, now: dt.datetime | None = None) -> i
     """
     now = now or timezone.now()
     with transaction.atomic():
+        # The refresh's lock, waited for: a refresh under way finishes first, and refreshes that start
+        # meanwhile return with their marks kept. Interleaved, the two upserted the same rows in
+        # different orders and deadlocked, and a rebuild lost that way left the shop ranked against
+        # the breakpoints of an empty shop.
+        _refresh_lock(shop, wait=True)
         return metrics_table.rebuild(shop_id=shop.pk, now=now, abandoned_before=_abandoned_before(shop, now))
 
 
@@ -101,11 +106,15 @@ def _dirty_refresh(shop: Shop, limit: int, now: dt.datetime | None) -> list[int]
     return ids
 
 
-def _refresh_lock(shop: Shop) -> bool:
-    """The shop's dirty-refresh lock for this transaction (PostgreSQL; SQLite runs one writer)."""
+def _refresh_lock(shop: Shop, *, wait: bool = False) -> bool:
+    """The shop's metrics lock for this transaction (PostgreSQL; SQLite runs one writer): tried by
+    refreshes, waited for by rebuilds."""
     if connection.vendor != "postgresql":
         return True
     with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_REFRESH_LOCK_NAMESPACE, shop.pk])
+            return True
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [_REFRESH_LOCK_NAMESPACE, shop.pk])
         return bool(cursor.fetchone()[0])
 

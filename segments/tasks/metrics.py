@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import OperationalError
 from django.utils import timezone
 
 from segments.models import Customer, Shop, ShopStatus, Trigger
@@ -13,7 +14,11 @@ from shopseg.enqueue import enqueue
 __all__ = ["customer_metrics_rebuild_task", "metrics_dirty_refresh_task", "shops_metrics_rebuild_task"]
 
 
-@shared_task(acks_late=True)
+# A rebuild is one transaction and idempotent: one that a transient database error (a deadlock with
+# another writer, a lost connection) rolled back is run again, not left for the nightly one, since
+# until it succeeds the shop's ranks describe whatever it held before. Failures reach the worker's log.
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=2, retry_backoff_max=60,
+             retry_jitter=True, max_retries=8)
 def customer_metrics_rebuild_task(shop_id: int, trigger: str = Trigger.NIGHTLY, cause: str = "") -> int | None:
     """A whole shop: after its backfill, and nightly (re-ranks what incremental refreshes ranked);
     then every segment of the shop is recomputed over the fresh table."""

@@ -69,6 +69,9 @@ def test_each_shop_is_due_at_its_own_local_hour(backfilled):
     assert shops_due_for_nightly(now=dt.datetime(2026, 11, 22, 8, 5, tzinfo=dt.timezone.utc)) == [backfilled.pk]
 
 
+# Transactional: the rebuild the backfill ended with holds the shop's metrics lock until its
+# transaction ends, which in a test wrapped in one transaction would be the test's end.
+@pytest.mark.django_db(transaction=True)
 def test_a_refresh_running_for_the_shop_makes_an_overlapping_one_return_untouched(backfilled):
     """Two refreshes of one shop would upsert the same metrics rows in different orders and
     deadlock; the second returns at once and leaves its marks for the next beat."""
@@ -146,3 +149,74 @@ def _race_refresh_with_writer(shop, *, hold: int, then: int) -> str:
         return "deadlocked"
     assert result["ids"] == sorted([hold, then]) and not any(marks.values())
     return "writer aborted" if writer_aborted else "went through"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_waits_for_a_refresh_under_way_and_refreshes_meanwhile_keep_their_marks(backfilled):
+    """Interleaved, a rebuild and a refresh upserted the same rows in different orders and deadlocked;
+    the lost rebuild left the shop ranked against the breakpoints of an empty shop. Now they take
+    turns: the rebuild waits for the refresh's lock, and a refresh tried meanwhile returns untouched."""
+    import threading
+
+    import psycopg
+    from django.db import connection, connections
+
+    from segments.models.metrics import ShopMetricsBreakpoints
+    from segments.services.metrics import _REFRESH_LOCK_NAMESPACE, customer_metrics_rebuild, dirty_customers_refresh
+
+    db = connection.settings_dict
+    before = ShopMetricsBreakpoints.objects.filter(shop=backfilled).values_list("computed_at", flat=True).first()
+    rebuilt_at = timezone.now()
+    done = threading.Event()
+
+    def rebuild() -> None:
+        try:
+            customer_metrics_rebuild(shop=Shop.objects.get(pk=backfilled.pk), now=rebuilt_at)
+        finally:
+            connections.close_all()
+            done.set()
+
+    with psycopg.connect(dbname=db["NAME"], host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"]) as refresh:
+        refresh.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_REFRESH_LOCK_NAMESPACE, backfilled.pk])
+        worker = threading.Thread(target=rebuild)
+        worker.start()
+        # Given a refresh holding the shop's lock, the rebuild waits for it ...
+        assert not done.wait(2)
+        assert ShopMetricsBreakpoints.objects.filter(shop=backfilled, computed_at=rebuilt_at).count() == 0
+    # ... and runs once it is released
+    assert done.wait(60)
+    worker.join()
+    assert before is not None
+    assert ShopMetricsBreakpoints.objects.filter(shop=backfilled, computed_at=rebuilt_at).count() == 100
+
+    # While a rebuild holds the lock, a refresh returns with its marks kept
+    buyer = Customer.objects.filter(shop=backfilled).order_by("pk").first()
+    Customer.objects.filter(pk=buyer.pk).update(dirty_at=timezone.now(), dirty_cause="orders/create")
+    with psycopg.connect(dbname=db["NAME"], host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"]) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_REFRESH_LOCK_NAMESPACE, backfilled.pk])
+        assert dirty_customers_refresh(shop=backfilled) == []
+        assert Customer.objects.get(pk=buyer.pk).dirty_at is not None
+
+
+def test_a_failed_rebuild_raises_its_own_error_not_one_from_its_cleanup(backfilled):
+    """A statement that fails inside the rebuild used to be hidden: restoring the planner settings
+    in the aborted transaction raised 'current transaction is aborted' instead."""
+    from django.db import OperationalError, connection, transaction
+
+    from segments.services.metrics import customer_metrics_rebuild
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = 1")   # every statement is cancelled
+        with pytest.raises(OperationalError, match="statement timeout"):
+            customer_metrics_rebuild(shop=backfilled)
+        transaction.set_rollback(True)
+
+
+def test_a_rebuild_lost_to_a_transient_database_error_is_retried():
+    from django.db import OperationalError
+
+    from segments.tasks.metrics import customer_metrics_rebuild_task
+
+    assert OperationalError in customer_metrics_rebuild_task.autoretry_for
+    assert customer_metrics_rebuild_task.max_retries >= 3 and customer_metrics_rebuild_task.retry_jitter

@@ -466,13 +466,13 @@ class Compiler:
                      f"AND deleted_at IS NULL {ids('id')}) c ON c.id = m.customer_id")
         if not postgres:
             sql = (("WITH " + ", ".join(ctes) + " " if ctes else "")
-                   + f"SELECT m.customer_id{selected} FROM {customers} {' '.join(joins)} WHERE TRUE")
+                   + f"SELECT m.customer_id{selected} FROM {customers} {' '.join(joins)}")
             return sql, params
         # `present`: the customer is on the metrics and the customers side of the full joins.
-        ctes.append(f"evaluated AS MATERIALIZED (SELECT m.customer_id, c.id IS NOT NULL AS present{selected} "
+        ctes.append(f"joined AS MATERIALIZED (SELECT m.customer_id, c.id IS NOT NULL AS present{selected} "
                     f"FROM {customers} {' '.join(joins)})")
         names = "".join(f", {name}" for name in columns)
-        sql = f"WITH {', '.join(ctes)} SELECT customer_id{names} FROM evaluated WHERE customer_id IS NOT NULL AND present"
+        sql = f"WITH {', '.join(ctes)} SELECT customer_id{names} FROM joined WHERE customer_id IS NOT NULL AND present"
         return sql, params
 
 

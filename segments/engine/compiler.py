@@ -383,41 +383,72 @@ class Compiler:
     # -- the statement ---------------------------------------------------------------------------
     def statement(self, columns: dict[str, str], customer_ids: Sequence[int] | None = None) -> tuple[str, dict]:
         """SELECT customer_id and the named expressions for the shop's evaluated customers (or
-        those of `customer_ids`), with the feature passes the expressions need."""
+        those of `customer_ids`), with the feature passes the expressions need.
+
+        On PostgreSQL the per-customer relations (metrics, customers, each feature pass) are joined
+        by FULL JOINs inside a MATERIALIZED CTE, and the rows a full join adds (a customer on one
+        side only) are dropped outside it. PostgreSQL runs a full join only as a hash or merge join,
+        so its plan is linear in the shop's rows whatever the statistics say: with LEFT JOINs, on
+        tables a bulk load left unanalyzed (every estimate one row), it chose nested loops that
+        re-aggregated a feature pass once per customer (15 s for 5,000 customers, hours for 100,000).
+        The MATERIALIZED fence keeps the planner from turning the full joins back into left joins
+        because of the filter above them. SQLite (the demo without PostgreSQL) keeps LEFT JOINs: it
+        indexes a joined subquery itself.
+        """
         some = customer_ids is not None
+        postgres = connection.vendor == "postgresql"
         params = dict(self.params)
         if some:
             params["ids"] = metrics_table._ids_param(customer_ids)
         ids = (lambda column: f"AND {metrics_table._in_ids(column)}") if some else (lambda column: "")
+        join = "FULL JOIN" if postgres else "LEFT JOIN"
         ctes, joins = [], []
         orders = (f"FROM segments_order o WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL "
                   f"AND o.customer_id IS NOT NULL {ids('o.customer_id')}")
         if self.order_features:
             ctes.append(f"fo AS (SELECT o.customer_id, {_select(self.order_features)} {orders} GROUP BY o.customer_id)")
-            joins.append("LEFT JOIN fo ON fo.customer_id = m.customer_id")
+            joins.append(f"{join} fo ON fo.customer_id = m.customer_id")
         if self.line_features:
-            # li.shop_id lets the planner read one shop's line items by index in a shared database.
-            lines = orders.replace("FROM segments_order o", "FROM segments_order o JOIN segments_lineitem li "
-                                                           "ON li.order_id = o.id AND li.shop_id = o.shop_id", 1)
+            if postgres and not some:
+                # Full join too, for the same reason; every line feature is NULL for a row missing
+                # its order or its line item, and line items of orders outside `o` (cancelled, guest)
+                # land in the group of a NULL customer, which matches nobody.
+                lines = (f"FROM (SELECT * FROM segments_order WHERE shop_id = %(shop)s AND cancelled_at IS NULL "
+                         f"AND customer_id IS NOT NULL) o FULL JOIN (SELECT * FROM segments_lineitem "
+                         f"WHERE shop_id = %(shop)s) li ON li.order_id = o.id")
+            elif postgres:
+                # A few customers' orders: their line items by order, one index lookup each.
+                lines = orders.replace("FROM segments_order o", "FROM segments_order o JOIN segments_lineitem li "
+                                                               "ON li.order_id = o.id", 1)
+            else:
+                # li.shop_id lets the planner read one shop's line items by index in a shared database.
+                lines = orders.replace("FROM segments_order o", "FROM segments_order o JOIN segments_lineitem li "
+                                                               "ON li.order_id = o.id AND li.shop_id = o.shop_id", 1)
             ctes.append(f"fl AS (SELECT o.customer_id, {_select(self.line_features)} {lines} GROUP BY o.customer_id)")
-            joins.append("LEFT JOIN fl ON fl.customer_id = m.customer_id")
+            joins.append(f"{join} fl ON fl.customer_id = m.customer_id")
         if self.checkout_features:
             params["abandoned_before"] = self.ctx.abandoned_before
             ctes.append(f"fk AS (SELECT k.customer_id, {_select(self.checkout_features)} FROM segments_checkout k "
                         f"WHERE k.shop_id = %(shop)s AND k.customer_id IS NOT NULL AND k.completed_at IS NULL "
                         f"AND k.deleted_at IS NULL AND k.created_at <= %(abandoned_before)s {ids('k.customer_id')} "
                         f"GROUP BY k.customer_id)")
-            joins.append("LEFT JOIN fk ON fk.customer_id = m.customer_id")
+            joins.append(f"{join} fk ON fk.customer_id = m.customer_id")
         if self.cart_features:
             # A cart linked by several checkouts of the customer counts once (DISTINCT ca.id).
-            ctes.append(f"fc AS (SELECT k.customer_id, {_select(self.cart_features)} FROM segments_checkout k "
-                        f"JOIN segments_cart ca ON ca.shop_id = k.shop_id AND ca.token = k.cart_token "
-                        f"WHERE k.shop_id = %(shop)s AND k.customer_id IS NOT NULL AND k.cart_token <> '' "
-                        f"{ids('k.customer_id')} GROUP BY k.customer_id)")
-            joins.append("LEFT JOIN fc ON fc.customer_id = m.customer_id")
+            if postgres and not some:
+                # Full join, as for line items: a cart no checkout links lands in the NULL customer's group.
+                carts = (f"FROM (SELECT * FROM segments_checkout WHERE shop_id = %(shop)s AND customer_id IS NOT NULL "
+                         f"AND cart_token <> '') k FULL JOIN (SELECT * FROM segments_cart WHERE shop_id = %(shop)s) ca "
+                         f"ON ca.token = k.cart_token")
+            else:
+                carts = (f"FROM segments_checkout k JOIN segments_cart ca ON ca.shop_id = k.shop_id "
+                         f"AND ca.token = k.cart_token WHERE k.shop_id = %(shop)s AND k.customer_id IS NOT NULL "
+                         f"AND k.cart_token <> '' {ids('k.customer_id')}")
+            ctes.append(f"fc AS (SELECT k.customer_id, {_select(self.cart_features)} {carts} GROUP BY k.customer_id)")
+            joins.append(f"{join} fc ON fc.customer_id = m.customer_id")
         if self.top_sources:
             # One row per customer: each window's most frequent source, ties to the first by code point.
-            collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
+            collate = ' COLLATE "C"' if postgres else ""
             picks = []
             for alias, flag in self.top_sources.items():
                 ctes.append(f"ts_{alias} AS (SELECT o.customer_id, o.source_name, row_number() OVER "
@@ -428,12 +459,20 @@ class Compiler:
             union = " UNION ALL ".join(f"SELECT customer_id, source_name, '{alias}' AS src FROM {table} WHERE rn = 1"
                                        for alias, table in picks)
             ctes.append(f"fs AS (SELECT customer_id, {selected} FROM ({union}) picked GROUP BY customer_id)")
-            joins.append("LEFT JOIN fs ON fs.customer_id = m.customer_id")
-        selected = ", ".join(f"{expression} AS {name}" for name, expression in columns.items())
-        sql = (("WITH " + ", ".join(ctes) + " " if ctes else "")
-               + f"SELECT m.customer_id{', ' + selected if selected else ''} FROM segments_customermetrics m "
-               f"JOIN segments_customer c ON c.id = m.customer_id {' '.join(joins)} "
-               f"WHERE m.shop_id = %(shop)s AND c.shop_id = %(shop)s AND c.deleted_at IS NULL {ids('m.customer_id')}")
+            joins.append(f"{join} fs ON fs.customer_id = m.customer_id")
+        selected = "".join(f", {expression} AS {name}" for name, expression in columns.items())
+        customers = (f"(SELECT * FROM segments_customermetrics WHERE shop_id = %(shop)s {ids('customer_id')}) m "
+                     f"{join.replace('LEFT JOIN', 'JOIN')} (SELECT * FROM segments_customer WHERE shop_id = %(shop)s "
+                     f"AND deleted_at IS NULL {ids('id')}) c ON c.id = m.customer_id")
+        if not postgres:
+            sql = (("WITH " + ", ".join(ctes) + " " if ctes else "")
+                   + f"SELECT m.customer_id{selected} FROM {customers} {' '.join(joins)}")
+            return sql, params
+        # `present`: the customer is on the metrics and the customers side of the full joins.
+        ctes.append(f"joined AS MATERIALIZED (SELECT m.customer_id, c.id IS NOT NULL AS present{selected} "
+                    f"FROM {customers} {' '.join(joins)})")
+        names = "".join(f", {name}" for name in columns)
+        sql = f"WITH {', '.join(ctes)} SELECT customer_id{names} FROM joined WHERE customer_id IS NOT NULL AND present"
         return sql, params
 
 
@@ -482,7 +521,8 @@ def evaluate(ruleset: RuleSet, *, shop, now: dt.datetime, customer_ids: Sequence
     """The primary keys of the shop's customers (of `customer_ids`, if given) in the segment at `now`."""
     compiler = Compiler(context_for(shop, now))
     predicate = compiler.ruleset(ruleset)
-    sql, params = compiler.statement({}, customer_ids)
+    sql, params = compiler.statement({"hit": predicate}, customer_ids)
+    true = "" if connection.vendor == "postgresql" else " = 1"     # SQLite's booleans are 0 and 1
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql} AND {predicate}", params)
+        cursor.execute(f"SELECT customer_id FROM ({sql}) evaluated WHERE hit{true}", params)
         return {row[0] for row in cursor.fetchall()}

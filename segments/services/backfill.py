@@ -58,6 +58,7 @@ from segments.mirror.graphql import (
 from segments.mirror.writer import checkouts_upsert, customers_upsert, orders_upsert, products_upsert
 from segments.models import BackfillStatus, Shop, ShopStatus, ShopSync, Trigger
 from segments.services.reconcile import shop_graphql
+from segments.services.table_statistics import MIRROR_TABLES, tables_analyze
 from shopseg.enqueue import enqueue_on_commit
 from shopseg.shopify.errors import ShopifyQueryError, ShopifyTransientError
 
@@ -481,6 +482,8 @@ def _stage_loaded(*, sync: ShopSync, index: int, seconds: float) -> str:
                     objects_total=_objects_total(stages),
                     reconciled_until=Coalesce("reconciled_until", "backfill_started_at"))
     log.info("backfill done for shop %s: %d lines", sync.shop_id, current.lines_done)
+    # Statistics before the rebuild and every statement after it: the load filled these tables.
+    tables_analyze(tables=MIRROR_TABLES)
     from segments.tasks.metrics import customer_metrics_rebuild_task   # tasks import this module
     enqueue_on_commit(customer_metrics_rebuild_task, sync.shop_id, Trigger.EVENT, "backfill")
     return BackfillStatus.DONE

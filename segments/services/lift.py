@@ -17,9 +17,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db import connection
+from django.db.models import Min
 
 from segments.engine import stats
-from segments.models import Segment
+from segments.models import MembershipEvent, Segment
 from segments.services.kpi_snapshots import members_at_cte, shop_day_bounds, shop_today
 
 DEFAULT_PERIOD_DAYS = 30
@@ -81,8 +82,16 @@ def _f(value) -> float:
 
 
 def default_period(segment: Segment, now: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
+    """The last 30 complete days; for a segment whose history is younger, its days since the first
+    day that began with membership known (an earlier start would compare nobody with nobody)."""
     yesterday = shop_today(segment.shop, now) - dt.timedelta(days=1)
-    return yesterday - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1), yesterday
+    start = yesterday - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    began = MembershipEvent.objects.filter(segment=segment).aggregate(at=Min("at"))["at"]
+    if began is not None:
+        known = shop_today(segment.shop, began) + dt.timedelta(days=1)
+        if start < known <= yesterday:
+            start = known
+    return start, yesterday
 
 
 def segment_lift(*, segment: Segment, start: dt.date, end: dt.date, cuped: bool = False,

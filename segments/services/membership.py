@@ -27,7 +27,8 @@ from segments.engine import metrics_table
 from segments.engine.compiler import Compiler, context_for
 from segments.engine.rules import RuleSet, parse
 from segments.mirror.writer import OWNED_TAG_PREFIX
-from segments.models import Segment, SegmentStatus, SegmentVersion, Shop, Trigger
+from segments.models import Membership, Segment, SegmentStatus, SegmentVersion, Shop, Trigger
+from segments.services.table_statistics import table_analyze_if_rewritten
 
 DESIRED = "seg_desired"
 CHANGES = "seg_changes"
@@ -115,7 +116,16 @@ def segments_recompute(*, shop: Shop, segments: Sequence[Segment] | None = None,
     `expect_versions` ({segment id: version}) makes the run raise Superseded, writing nothing, when a
     segment's current version moved on meanwhile.
     """
-    now = now or timezone.now()
+    outcome = _recompute(shop, segments, customer_ids, trigger, causes, cause, now or timezone.now(), expect_versions)
+    if customer_ids is None:
+        # A full run may write a whole shop's memberships at once (a new segment, the first run after
+        # a backfill), which later statements join: after the commit, ANALYZE when that was a lot.
+        table_analyze_if_rewritten(table=Membership._meta.db_table, written=outcome.entered + outcome.exited)
+    return outcome
+
+
+def _recompute(shop: Shop, segments, customer_ids, trigger: str, causes, cause: str, now: dt.datetime,
+               expect_versions) -> Outcome:
     outcome = Outcome()
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor, shop)

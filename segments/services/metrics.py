@@ -15,6 +15,7 @@ from django.utils import timezone
 from segments.engine import metrics_table
 from segments.models import Customer, Shop
 from segments.services.deadlocks import is_deadlock
+from segments.services.table_statistics import table_analyze_if_rewritten
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,10 @@ def customer_metrics_rebuild(*, shop: Shop, now: dt.datetime | None = None) -> i
         # different orders and deadlocked, and a rebuild lost that way left the shop ranked against
         # the breakpoints of an empty shop.
         _refresh_lock(shop, wait=True)
-        return metrics_table.rebuild(shop_id=shop.pk, now=now, abandoned_before=_abandoned_before(shop, now))
+        written = metrics_table.rebuild(shop_id=shop.pk, now=now, abandoned_before=_abandoned_before(shop, now))
+    # After the commit, so the statistics see the rows (and the lock is held only for the ANALYZE).
+    table_analyze_if_rewritten(table=metrics_table.METRICS, written=written)
+    return written
 
 
 def customer_metrics_refresh(*, shop: Shop, customer_ids: Iterable[int], now: dt.datetime | None = None) -> int:

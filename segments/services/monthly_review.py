@@ -115,7 +115,7 @@ def monthly_review(*, shop: Shop, month: str, now: dt.datetime | None = None) ->
                             "change": {key: _change(now_kpis.get(key), prev.get(key))
                                        for key in ("members", "revenue", "orders", "aov", "revenue_per_member")}})
     movers = [(abs(r["change"][key]), r, key) for r in review.rows for key in ("members", "revenue")
-              if r["change"].get(key) is not None]
+              if r["change"].get(key)]       # no change is not a move
     review.movers = [{"segment": r["segment"], "name": r["name"], "kpi": key, "change": r["change"][key]}
                      for _, r, key in sorted(movers, key=lambda m: -m[0])[:MOVERS]]
 

@@ -153,16 +153,16 @@ def segment_dry_run(*, shop: Shop, rules: object, segment: Segment | None = None
                   f"{compiler.param(segment.pk)} AND mem.customer_id = m.customer_id)")
     sql, params = compiler.statement({"hit": f"CASE WHEN {predicate} THEN 1 ELSE 0 END",
                                       "was": f"CASE WHEN {member} THEN 1 ELSE 0 END"})
+    # One evaluation for the counts and the three samples: the CTE is read four times, computed once.
+    picks = (("members", "hit = 1"), ("entries", "hit = 1 AND was = 0"), ("exits", "hit = 0 AND was = 1"))
+    arms = "".join(f" UNION ALL SELECT * FROM (SELECT {part}, customer_id, 0, 0, 0 FROM x WHERE {where} "
+                   f"ORDER BY customer_id LIMIT {int(sample)}) s{part}" for part, (_, where) in enumerate(picks, 1))
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT sum(hit), sum(CASE WHEN hit = 1 AND was = 0 THEN 1 ELSE 0 END), "
-                       f"sum(CASE WHEN hit = 0 AND was = 1 THEN 1 ELSE 0 END), count(*) FROM ({sql}) x", params)
-        size, entries, exits, evaluated = (value or 0 for value in cursor.fetchone())
-        samples = {}
-        for name, where in (("members", "hit = 1"), ("entries", "hit = 1 AND was = 0"),
-                            ("exits", "hit = 0 AND was = 1")):
-            cursor.execute(f"SELECT customer_id FROM ({sql}) x WHERE {where} ORDER BY customer_id LIMIT {int(sample)}",
-                           params)
-            samples[name] = [row[0] for row in cursor.fetchall()]
+        cursor.execute(f"WITH x AS ({sql}) SELECT 0, sum(hit), sum(CASE WHEN hit = 1 AND was = 0 THEN 1 ELSE 0 END), "
+                       f"sum(CASE WHEN hit = 0 AND was = 1 THEN 1 ELSE 0 END), count(*) FROM x{arms}", params)
+        rows = cursor.fetchall()
+    size, entries, exits, evaluated = (value or 0 for value in next(row[1:] for row in rows if row[0] == 0))
+    samples = {name: [row[1] for row in rows if row[0] == part] for part, (name, _) in enumerate(picks, 1)}
     customers = {c.pk: c for c in Customer.objects.filter(shop=shop, pk__in={pk for v in samples.values() for pk in v})}
     # Segments already holding (nearly) these customers: the builder warns before a duplicate is saved.
     overlaps = segment_overlaps(shop=shop, candidates=(f"SELECT customer_id FROM ({sql}) c WHERE hit = 1", params),

@@ -25,39 +25,44 @@ def money(value: Number, currency: str, *, signed: bool = False, decimals: int |
     places = decimals if decimals is not None else (0 if code in NO_DECIMALS else 2)
     amount = f"{abs(float(value)):,.{places}f}"
     body = f"{SYMBOLS[code]}{amount}" if code in SYMBOLS else f"{amount} {code}".rstrip()
-    return _sign(value, signed) + body
+    return _sign(value, amount, signed) + body
 
 
 def rate(value: Number, *, decimals: int = 1) -> str:
     """A share or rate as a percentage: 0.0363 -> "3.6%"."""
     if value is None:
         return DASH
-    return _sign(value, False) + f"{abs(float(value)) * 100:,.{decimals}f}%"
+    shown = f"{abs(float(value)) * 100:,.{decimals}f}"
+    return _sign(value, shown, False) + f"{shown}%"
 
 
 def points(value: Number, *, decimals: int = 1) -> str:
     """A difference between two rates, in percentage points: 0.012 -> "+1.2 pts"."""
     if value is None:
         return DASH
-    return _sign(value, True) + f"{abs(float(value)) * 100:,.{decimals}f} pts"
+    shown = f"{abs(float(value)) * 100:,.{decimals}f}"
+    return _sign(value, shown, True) + f"{shown} pts"
 
 
 def change(value: Number) -> str:
-    """A relative change: 0.125 -> "+13%" (against the period before)."""
+    """A relative change: 0.25 -> "+25%" (against the period before)."""
     if value is None:
         return DASH
-    return _sign(value, True) + f"{abs(float(value)) * 100:,.0f}%"
+    shown = f"{abs(float(value)) * 100:,.0f}"
+    return _sign(value, shown, True) + f"{shown}%"
 
 
 def count(value: Number) -> str:
     return DASH if value is None else f"{round(float(value)):,}"
 
 
-def _sign(value: Number, signed: bool) -> str:
-    v = float(value)
-    if v < 0 and round(abs(v), 10) != 0:
+def _sign(value: Number, shown: str, signed: bool) -> str:
+    """The sign of what is shown: a change that rounds to zero reads "0%", never "−0%"."""
+    if not shown.strip("0.,"):
+        return ""
+    if float(value) < 0:
         return MINUS
-    return "+" if signed and v > 0 else ""
+    return "+" if signed else ""
 
 
 def tick(value: float, *, kind: str, currency: str, step: float) -> str:

@@ -221,7 +221,8 @@ def migration(request: HttpRequest) -> HttpResponse:
                           "share": measurement_format.rate(result.share(a, b), decimals=0)
                           if result.share(a, b) is not None else None,
                           "title": f"{names[a]} → {names[b]}: {result.counts.get((a, b), 0):,} customers",
-                          "alpha": round(0.08 + 0.85 * (result.share(a, b) or 0), 2), "stay": a == b}
+                          "alpha": round(0.08 + 0.85 * (result.share(a, b) or 0), 2), "stay": a == b,
+                          "zero": not result.counts.get((a, b))}
                          for b in keys]} for a in keys]
     return render(request, "segments/measurement/migration.html",
                   _context(request, groups=groups, group=group, columns=[names[k] for k in keys], matrix=matrix,

@@ -43,6 +43,7 @@ def rules(shop: str) -> list[Rule]:
         Rule(f"/_control/shops/{shop}/live", endpoint="live", methods=["GET", "POST", "DELETE"]),
         Rule(f"/_control/shops/{shop}/webhooks", endpoint="webhooks", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/compliance/<kind>", endpoint="compliance", methods=["POST"]),
+        Rule(f"/_control/shops/{shop}/orders", endpoint="orders_place", methods=["POST"]),
         Rule("/_control/faults", endpoint="faults", methods=["POST", "DELETE"]),
         Rule("/_control/webhooks/flush", endpoint="webhooks_flush", methods=["POST"]),
     ]
@@ -231,6 +232,26 @@ def compliance(app: DevstoreApp, request: Request, shop: str, kind: str) -> Resp
     return _json({"ok": True})
 
 
+def orders_place(app: DevstoreApp, request: Request, shop: str) -> Response:
+    """POST {orders: [{customer_id, created_at, line_items: [{variant_id, quantity}], device?, source_name?}]}:
+    shoppers place these orders at these (possibly past) times, each one sending its webhooks as
+    order_create does; a replay of history decides who buys when and places it here."""
+    from . import mutations
+
+    _shop(app, shop)
+    body = _body(request)
+    placed = []
+    try:
+        for order in body.get("orders", []):
+            placed.append(mutations.order_create(
+                app.store, shop, line_items=order["line_items"], customer_id=order.get("customer_id"),
+                email=order.get("email"), device=order.get("device", "desktop"),
+                source_name=order.get("source_name", "web"), now=parse_iso(order["created_at"])))
+    except (KeyError, ValueError, mutations.NotFound) as exc:
+        raise BadRequest(f"order {len(placed)}: {exc}") from None
+    return _json({"orders": placed})
+
+
 def faults(app: DevstoreApp, request: Request) -> Response:
     """POST {shop ('*' for all), kind, params (null clears)}; DELETE clears every fault."""
     if request.method == "DELETE":
@@ -260,5 +281,6 @@ HANDLERS = {
     "webhooks": webhooks,
     "webhooks_flush": webhooks_flush,
     "compliance": compliance,
+    "orders_place": orders_place,
     "faults": faults,
 }

@@ -562,3 +562,58 @@ def test_an_expired_result_file_exports_the_stage_again(client, devstore, settin
     assert run_backfill(devstore, shop).backfill_status == BackfillStatus.DONE
     assert mirror_counts(shop) == devstore_counts(devstore, shop.domain)
     assert exports_run(devstore, shop) == len(STAGES) + 1
+
+
+def test_the_backfill_leaves_the_tables_it_filled_analyzed(client, devstore, settings,
+                                                           django_capture_on_commit_callbacks):
+    # Given a shop whose history is being backfilled
+    from django.db import connection
+
+    from segments.services.table_statistics import MIRROR_TABLES
+
+    shop = seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=60)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        started = cursor.fetchone()[0]
+
+    # When it finishes
+    assert run_backfill(devstore, shop).backfill_status == BackfillStatus.DONE
+
+    # Then every table it filled was analyzed after the load, and the planner knows its rows
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        for table in MIRROR_TABLES:
+            cursor.execute("SELECT s.last_analyze, c.reltuples FROM pg_stat_user_tables s JOIN pg_class c "
+                           "ON c.oid = s.relid WHERE s.relname = %s", [table])
+            last_analyze, reltuples = cursor.fetchone()
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            rows = cursor.fetchone()[0]
+            assert last_analyze is not None and last_analyze >= started, table
+            assert reltuples == rows, table
+    assert Order.objects.filter(shop=shop).count() > 100
+
+
+def test_the_tables_are_analyzed_once_after_the_last_stage_loaded(client, devstore, settings,
+                                                                  django_capture_on_commit_callbacks, monkeypatch):
+    # Given a backfill in several stages (customers, products, order slices, checkouts)
+    from segments.services.table_statistics import MIRROR_TABLES
+
+    calls = []
+
+    def analyze(*, tables):
+        sync = ShopSync.objects.get(shop__domain=domain)
+        calls.append((list(tables), sync.backfill_status, [s["status"] for s in sync.stages]))
+        return tables
+
+    monkeypatch.setattr(backfill_service, "tables_analyze", analyze)
+    sliced(monkeypatch)
+    shop = seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=200)
+    domain = shop.domain
+
+    # When it runs to the end
+    assert run_backfill(devstore, shop).backfill_status == BackfillStatus.DONE
+
+    # Then the tables were analyzed once, after every stage had loaded
+    stages = len(ShopSync.objects.get(shop=shop).stages)
+    assert stages > 4
+    assert calls == [(list(MIRROR_TABLES), BackfillStatus.DONE, ["loaded"] * stages)]

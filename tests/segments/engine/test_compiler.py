@@ -192,3 +192,37 @@ def test_equal_features_are_computed_once():
 
 def test_bounds_cover_the_sample_values():
     assert TYPE_BOUNDS["ratio"].maximum == 1
+
+
+def test_the_whole_shop_statement_never_joins_by_nested_loop_whatever_the_planner_prefers(varied):
+    # Given a rule that needs every feature pass (orders, line items, checkouts, carts, top source),
+    # and a planner pushed towards nested loops as hard as settings can (as estimates of one row on
+    # tables a bulk load left unanalyzed push it: it then re-ran a pass once per customer)
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("planner settings and full joins are PostgreSQL's")
+    window = {"last_days": 365}
+    document = parse({"version": 1, "include": {"any": [
+        {"metric": "orders_count", "op": "gte", "value": 1, "window": window},
+        {"metric": "product_type_orders", "op": "gte", "value": 1, "window": window, "params": {"product_type": "Tea"}},
+        {"metric": "abandoned_checkouts", "op": "gte", "value": 1, "window": window},
+        {"metric": "cart_activity", "op": "gte", "value": 1, "window": window},
+        {"metric": "source_channel", "op": "eq", "value": "web", "window": window},
+    ]}})
+    c = compiler.Compiler(compiler.context_for(varied, NOW))
+    sql, params = c.statement({"hit": c.ruleset(document)})
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_hashjoin = off")
+        cursor.execute("SET LOCAL enable_mergejoin = off")
+        # When PostgreSQL plans the whole-shop statement
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(sql, params)
+        hits = {pk for pk, hit in cursor.fetchall() if hit}
+
+    # Then every join is a hash or merge join (full joins have no nested-loop form), and the answer
+    # is the evaluation's
+    assert "Nested Loop" not in plan, plan
+    assert "Full Join" in plan
+    assert hits == compiler.evaluate(document, shop=varied, now=NOW)

@@ -279,3 +279,44 @@ def test_has_tag_with_a_trailing_tab_matches_itself():
     expected, got, pk = _has_tag_case("vip\t", "vip\t")
     assert expected == {pk}
     assert got == expected
+
+
+# -- the builder's dry-run over the same statement ---------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@given(store=stores(), neighbour=stores(max_customers=3, max_orders=3), now=st.sampled_from(NOWS), data=st.data())
+def test_the_dry_run_counts_and_samples_the_customers_the_reference_picks(store, neighbour, now, data):
+    # Given a random store, a segment holding a random set of its customers, and a random windowed rule
+    from segments.models import Membership, Segment
+    from segments.services.segment_definitions import segment_dry_run
+
+    with transaction.atomic():
+        shop = build(store, now)
+        other = build(neighbour, now)
+        customer_metrics_rebuild(shop=shop, now=now)
+        customer_metrics_rebuild(shop=other, now=now)
+        ref = Reference(shop=shop, now=now)
+        window = data.draw(windows(now), label="window")
+        document = data.draw(documents(ref, now), label="document")
+        document["include"] = {"all": [document["include"],
+                                       {"metric": "orders_count", "op": "gte", "value": 1, "window": window}]}
+        note(f"document: {json.dumps(document)}")
+        expected = ref.members(parse(document))
+        evaluated = set(Customer.objects.filter(shop=shop, deleted_at__isnull=True).values_list("pk", flat=True))
+        segment = Segment.objects.create(shop=shop, name="Held", handle="held")
+        held = data.draw(st.sets(st.sampled_from(sorted(evaluated))) if evaluated else st.just(set()), label="held")
+        Membership.objects.bulk_create([Membership(shop=shop, segment=segment, customer_id=pk, entered_at=now,
+                                                   version=1) for pk in held])
+
+        # When the builder previews the rules as an edit of the segment
+        result = segment_dry_run(shop=shop, rules=document, segment=segment, now=now, sample=3)
+
+        # Then the counts and the samples are the reference's
+        assert (result["size"], result["evaluated"]) == (len(expected), len(evaluated))
+        assert (result["entries"], result["exits"]) == (len(expected - held), len(held & evaluated - expected))
+        samples = {name: [card["id"] for card in cards] for name, cards in result["sample"].items()}
+        assert samples == {"members": sorted(expected)[:3], "entries": sorted(expected - held)[:3],
+                           "exits": sorted(held & evaluated - expected)[:3]}
+        transaction.set_rollback(True)

@@ -151,7 +151,9 @@ def test_migration_says_why_nothing_moved_or_why_it_is_empty(api, measured):
 
 def test_the_review_page_writes_the_numbers_its_api_returns(api, measured, client, devstore, settings):
     month = (shop_today(measured) - dt.timedelta(days=1)).strftime("%Y-%m")     # yesterday's snapshot is in it
-    row = next(r for r in api.get("/api/measurement/review", month=month).json()["segments"] if r["name"] == "Buyers")
+    review = api.get("/api/measurement/review", month=month).json()
+    assert all(m["change"] for m in review["movers"])                   # an unchanged figure is not a mover
+    row = next(r for r in review["segments"] if r["name"] == "Buyers")
     token = session_token(devstore, measured, settings.SHOPIFY_API_KEY)
     html = client.get("/admin/review", {"id_token": token, "shop": measured.domain, "month": month}).content.decode()
     shown = dict(re.findall(r'data-kpi="(\w+)">([^<]*)<', html.split("Buyers", 1)[1].split("</tr>", 1)[0]))

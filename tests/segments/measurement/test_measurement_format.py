@@ -26,6 +26,7 @@ def test_signed_money_and_rates_in_percent_and_points():
     assert fmt.rate(0.0363) == "3.6%" and fmt.rate(0.0363, decimals=2) == "3.63%" and fmt.rate(None) == "—"
     assert fmt.points(0.012) == "+1.2 pts" and fmt.points(-0.2255) == "−22.6 pts" and fmt.points(0) == "0.0 pts"
     assert fmt.change(0.125) == "+12%" and fmt.change(-0.93) == "−93%" and fmt.change(None) == "—"
+    assert fmt.change(-0.004) == "0%" and fmt.points(-0.0001) == "0.0 pts" and fmt.money(-0.001, "USD") == "$0.00"
     assert fmt.count(12345) == "12,345"
 
 

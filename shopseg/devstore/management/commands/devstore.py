@@ -1,6 +1,7 @@
 """`python manage.py devstore`: run the local Shopify as its own HTTP server process."""
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--plan", default="shopify", help="plan of created shops (sets the API throttle)")
         parser.add_argument("--seed-customers", type=int, default=0, help="seed each created shop")
         parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--seed-history-days-ago", type=int, default=0,
+                            help="end the seeded history this many days before today (room for a history replay)")
         parser.add_argument("--app-key", help="register the app with this API key")
         parser.add_argument("--app-secret")
         parser.add_argument("--app-url", help="the app's application URL")
@@ -52,7 +55,8 @@ class Command(BaseCommand):
             if fresh and opts["seed_customers"]:
                 from shopseg.devstore.generator import seed_shop
 
-                report = seed_shop(store, domain, customers=opts["seed_customers"], seed=opts["seed"])
+                ends = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=opts["seed_history_days_ago"])
+                report = seed_shop(store, domain, customers=opts["seed_customers"], seed=opts["seed"], now=ends)
                 self.stdout.write(f"seeded {domain}: {report}")
         server = DevstoreServer(store, config, host=opts["host"], port=opts["port"])
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

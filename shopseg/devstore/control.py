@@ -207,7 +207,7 @@ def webhooks(app: DevstoreApp, request: Request, shop: str) -> Response:
         "WHERE shop = ? ORDER BY id", (shop,))]
     deliveries = app.sender.deliveries(shop, topic=request.args.get("topic"), status=request.args.get("status"),
                                        limit=int(request.args.get("limit", 100)))
-    return _json({"subscriptions": subs, "deliveries": deliveries})
+    return _json({"subscriptions": subs, "deliveries": deliveries, "due": app.sender.due(shop)})
 
 
 def webhooks_flush(app: DevstoreApp, request: Request) -> Response:

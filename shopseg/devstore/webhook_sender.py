@@ -404,6 +404,12 @@ class WebhookSender:
             time.sleep(0.01)
 
     # -- control API ---------------------------------------------------------------------------
+    def due(self, shop: str) -> int:
+        """How many of the shop's deliveries wait to be attempted now (what a flush would send)."""
+        return self._store.conn().execute(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE shop = ? AND status = 'pending' AND next_attempt_at <= ?",
+            (shop, self._clock() + IDLE_HORIZON)).fetchone()[0]
+
     def deliveries(self, shop: str, topic: str | None = None, status: str | None = None,
                    limit: int = 100) -> list[dict]:
         """The shop's deliveries, newest first, JSON-ready (the body parsed as `payload`)."""

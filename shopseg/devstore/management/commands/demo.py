@@ -256,10 +256,18 @@ class Command(BaseCommand):
                    timeout=300).raise_for_status()
         self._flush_and_apply(devstore_url, shop, env)
 
-    def _flush_and_apply(self, devstore_url: str, shop: str, env: dict[str, str]) -> None:
+    def _flush_and_apply(self, devstore_url: str, shop: str, env: dict[str, str], timeout: float = 300) -> None:
         """devstore sends every due delivery; then the worker applies them all."""
-        with Ticker("webhooks sent", self._say):
-            httpx.post(f"{devstore_url}/_control/webhooks/flush", params={"timeout": 300}, timeout=330)
+        deadline, first = time.monotonic() + timeout, None
+        with Ticker("webhooks", self._say) as ticker:
+            while time.monotonic() < deadline:
+                due = httpx.get(f"{devstore_url}/_control/shops/{shop}/webhooks", params={"limit": 0},
+                                timeout=30).json()["due"]
+                first = due if first is None else max(first, due)
+                ticker.update(first - due, first, "deliveries sent by devstore")
+                if not due:
+                    break
+                time.sleep(1)
         self._wait_processed(shop, env)
 
     def _traffic(self, devstore_url: str, shop: str, env: dict[str, str]) -> None:

@@ -106,6 +106,14 @@ def persona_violations(store: DevStore, today: dt.date) -> list[str]:
     return bad
 
 
+def _check(tmp_path_factory, today: dt.date, seed: int) -> None:
+    store = _seeded(tmp_path_factory, today, seed)
+    try:
+        assert persona_violations(store, today) == []
+    finally:
+        store.close()
+
+
 def _seeded(tmp_path_factory, today: dt.date, seed: int) -> DevStore:
     store = DevStore(tmp_path_factory.mktemp("dates") / "devstore.db")
     store.shop_create(SHOP)
@@ -117,11 +125,7 @@ def _seeded(tmp_path_factory, today: dt.date, seed: int) -> DevStore:
 @pytest.mark.parametrize("today", HARD_DAYS + (dt.datetime.now(dt.timezone.utc).date(),), ids=str)
 @pytest.mark.parametrize("seed", (7, 11))
 def test_persona_guarantees_hold_on_hard_days(tmp_path_factory, today, seed):
-    store = _seeded(tmp_path_factory, today, seed)
-    try:
-        assert persona_violations(store, today) == []
-    finally:
-        store.close()
+    _check(tmp_path_factory, today, seed)
 
 
 @settings(max_examples=25, deadline=None, database=None,
@@ -129,11 +133,7 @@ def test_persona_guarantees_hold_on_hard_days(tmp_path_factory, today, seed):
 @given(today=st.dates(min_value=dt.date(2024, 1, 1), max_value=dt.date(2045, 12, 31)),
        seed=st.integers(min_value=0, max_value=2 ** 16))
 def test_persona_guarantees_hold_on_any_day(tmp_path_factory, today, seed):
-    store = _seeded(tmp_path_factory, today, seed)
-    try:
-        assert persona_violations(store, today) == []
-    finally:
-        store.close()
+    _check(tmp_path_factory, today, seed)
 
 
 def test_the_check_finds_a_broken_promise(tmp_path_factory):

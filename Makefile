@@ -13,7 +13,8 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
-# devstore (a seeded local Shopify) + the app + worker/beat (with REDIS_URL) + install via OAuth.
+# devstore (a seeded local Shopify) + the app + a Celery worker and beat (local or embedded PostgreSQL
+# and Redis) + install via OAuth; the store keeps living until Ctrl-C.
 demo: install
 	$(PY) manage.py demo
 

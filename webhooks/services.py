@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import psycopg
 import psycopg.types.string
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -72,6 +72,7 @@ def _triggered_at(text: str) -> dt.datetime | None:
 
 NOT_JSON = "body is not JSON"
 NOT_OBJECT = "body is not a JSON object"
+TOO_DEEP = "body is nested too deeply"   # past PostgreSQL's stack depth limit while parsing it as jsonb
 
 # On PostgreSQL the statement itself validates the body: the cast to jsonb refuses anything that is
 # not JSON (DataError), and a document that is not an object becomes NULL, which the NOT NULL payload
@@ -121,6 +122,8 @@ def _refused(exc: Exception) -> DeliveryInvalid | None:
     cause = exc.__cause__ if isinstance(exc.__cause__, psycopg.Error) else exc
     if isinstance(exc, (DataError, psycopg.DataError)):
         return DeliveryInvalid(NOT_JSON)
+    if isinstance(cause, psycopg.errors.StatementTooComplex):
+        return DeliveryInvalid(TOO_DEEP)
     if isinstance(cause, psycopg.errors.NotNullViolation) and cause.diag.column_name == "payload":
         return DeliveryInvalid(NOT_OBJECT)
     return None
@@ -150,7 +153,7 @@ def webhook_event_record(*, delivery: Delivery) -> tuple[int, str] | None:
         with guard, connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
-    except (DataError, IntegrityError) as exc:
+    except (DataError, IntegrityError, OperationalError) as exc:
         refused = _refused(exc)
         if refused is None:
             raise
@@ -175,7 +178,7 @@ def webhook_event_record_psycopg(cursor: psycopg.Cursor, *, delivery: Delivery) 
     try:
         row = cursor.execute(POSTGRES_RECORD_SQL, _record_params(delivery, django_prep=False),
                              prepare=True).fetchone()
-    except (psycopg.DataError, psycopg.IntegrityError) as exc:
+    except (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.StatementTooComplex) as exc:
         refused = _refused(exc)
         if refused is None:
             raise

@@ -118,8 +118,9 @@ class SegmentsAPIView(ShopAPIView):
             raise Refused(400, "invalid_json", "The body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise Refused(400, "invalid_json", "The body must be a JSON object.")
-        if _holds_nul(data):    # PostgreSQL text cannot store it
-            raise Refused(400, "invalid_json", "The body contains a NUL character (\\u0000).")
+        problem = _shape_problem(data)
+        if problem:
+            raise Refused(400, "invalid_json", problem)
         unknown = sorted(set(data) - set(fields))
         if unknown:
             raise invalid_settings([Problem(key, f"unknown field; the fields are {', '.join(fields)}")
@@ -169,14 +170,24 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-def _holds_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    return False
+MAX_DEPTH = 32   # far beyond any rule document or setting; deeper bodies only exhaust stacks
+
+
+def _shape_problem(data) -> str | None:
+    """Why a parsed body cannot be taken (too deep, or a NUL that PostgreSQL text cannot store);
+    walked with a stack of our own, so no nesting can exhaust Python's."""
+    pending = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "The body contains a NUL character (\\u0000)."
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                return f"The body is nested more than {MAX_DEPTH} levels deep."
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            pending.extend((item, depth + 1) for item in items)
+    return None
 
 
 # -- shaping answers --------------------------------------------------------------------------------

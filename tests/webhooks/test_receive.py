@@ -46,6 +46,7 @@ def test_missing_signature_is_401(client, settings):
     (b'{"id": 1}', {"HTTP_X_SHOPIFY_TOPIC": ""}),
     (b'{"id": 1}', {"HTTP_X_SHOPIFY_WEBHOOK_ID": ""}),
     (b'{"id": 1}', {"HTTP_X_SHOPIFY_SHOP_DOMAIN": "evil.com"}),
+    (b'{"a": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", {}),   # past PostgreSQL's stack while parsing jsonb
 ])
 def test_malformed_is_400(client, settings, raw, extra):
     response = post(client, settings, "orders/create", "a.myshopify.com", None, raw=raw, **extra)

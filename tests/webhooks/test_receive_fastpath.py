@@ -143,6 +143,7 @@ def test_signature_is_checked_before_the_body_is_looked_at(gunicorn):
     (b"", {}),
     (b'{"note": "\\u0000"}', {}),            # JSON, but not JSON PostgreSQL can store
     (b'{"id": 1}\xff', {}),                    # not UTF-8
+    (b'{"a": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", {}),   # past PostgreSQL's stack while parsing jsonb
     (b'{"id": 1}', {"X-Shopify-Topic": ""}),
     (b'{"id": 1}', {"X-Shopify-Topic": None}),
     (b'{"id": 1}', {"X-Shopify-Webhook-Id": ""}),

@@ -295,6 +295,11 @@ BODY_REFUSALS = {
         "metric": "tags", "op": "contains", "value": "v\x00"}}}).encode(), 400, "invalid_json"),
     "too large": (json.dumps({"name": "X", "rules": BUYERS, "description": "d" * (256 * 1024)}).encode(), 413,
                   "payload_too_large"),
+    # Deep nesting exhausted Python's stack in the body's checks (a 500); JSON's own limit is ~1,000.
+    "nested 40 deep": (b'{"name": "X", "rules": ' + b"[" * 40 + b"]" * 40 + b"}", 400, "invalid_json"),
+    "nested 400 deep": (b'{"name": "X", "rules": ' + b"[" * 400 + b"]" * 400 + b"}", 400, "invalid_json"),
+    "nested 989 deep": (b'{"name": "X", "rules": ' + b'{"a": ' * 989 + b"1" + b"}" * 989 + b"}", 400,
+                        "invalid_json"),
 }
 
 

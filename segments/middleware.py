@@ -1,9 +1,17 @@
-"""Content-Security-Policy frame-ancestors, built per shop: only that shop's admin may frame us."""
+"""Headers of every response: a Content-Security-Policy whose frame-ancestors name only the admin of
+the shop the page is for, and no caching of the embedded pages (they hold a shop's customers)."""
 from __future__ import annotations
 
-from segments.services.shopify_api import admin_origin
+from django.conf import settings
+
+from segments.services.shopify_api import admin_origin, any_admin_origin
 
 SHOPIFY_ADMIN = "https://admin.shopify.com"
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}" if rest else ""
 
 
 class FrameAncestorsMiddleware:
@@ -15,6 +23,19 @@ class FrameAncestorsMiddleware:
         if "Content-Security-Policy" in response:
             return response
         shop = getattr(request, "csp_shop", None)
-        ancestors = f"{admin_origin(shop)} {SHOPIFY_ADMIN}" if shop else "'none'"
-        response["Content-Security-Policy"] = f"frame-ancestors {ancestors};"
+        if shop:
+            ancestors = f"{admin_origin(shop)} {SHOPIFY_ADMIN}"
+        elif getattr(request, "csp_any_shop", False):   # the bounce: no shop verified yet
+            ancestors = f"{any_admin_origin()} {SHOPIFY_ADMIN}"
+        else:
+            ancestors = "'none'"
+        if shop or getattr(request, "csp_any_shop", False):
+            response["Cache-Control"] = "no-store"
+        # Scripts from us and App Bridge only (no inline script anywhere); styles may be inline
+        # attributes (charts); requests to us and, for App Bridge's own calls, its origin.
+        bridge = _origin(settings.SHOPIFY_APP_BRIDGE_URL)
+        response["Content-Security-Policy"] = (
+            f"default-src 'self'; script-src 'self' {bridge}; connect-src 'self' {bridge}; "
+            f"img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; "
+            f"form-action 'self'; frame-ancestors {ancestors};")
         return response

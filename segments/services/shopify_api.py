@@ -25,6 +25,13 @@ def admin_origin(shop_domain: str) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
+def any_admin_origin() -> str:
+    """The origin of any shop's admin, for a page served before the shop is known (the bounce):
+    `https://*.myshopify.com` on Shopify, devstore's one origin locally."""
+    scheme, _, rest = settings.SHOPIFY_SHOP_BASE_URL.format(shop="*.myshopify.com").partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
 def admin_url(shop_domain: str, path: str = "") -> str:
     """A page of the shop's Shopify admin (`customers/123`), for links the merchant follows out of the
     app (opened in the top window, replacing the admin that frames us).

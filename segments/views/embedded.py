@@ -20,7 +20,6 @@ from segments.models import ShopStatus, ShopSync
 from segments.selectors.health import webhook_health
 from segments.selectors.overview import needs_attention, running_jobs, segment_index, tag_queue_counts
 from segments.selectors.tags import tag_sync_status
-from shopseg.shopify.domains import normalize_shop_domain
 from shopseg.shopify.session_tokens import SessionTokenInvalid
 
 
@@ -67,7 +66,9 @@ def app_context(request: HttpRequest, current: str = "") -> dict:
 
 def bounce(request: HttpRequest) -> HttpResponse:
     """Load App Bridge, get a session token, reload this URL with it."""
-    request.csp_shop = normalize_shop_domain(request.GET.get("shop"))
+    # Framed by whichever shop's admin loads us: the `shop` parameter is not signed, so it may not
+    # choose the frame-ancestors; the page itself holds nothing but a reload with a session token.
+    request.csp_any_shop = True
     return render(request, "segments/bounce.html", app_context(request))
 
 

@@ -29,22 +29,41 @@ def test_embedded_load_renders_with_app_bridge_and_csp(client, devstore, setting
     html = response.content.decode()
     assert f'<meta name="shopify-api-key" content="{settings.SHOPIFY_API_KEY}">' in html
     assert f'<script src="{settings.SHOPIFY_APP_BRIDGE_URL}"></script>' in html
-    assert response["Content-Security-Policy"] == f"frame-ancestors {devstore.url} https://admin.shopify.com;"
+    assert directives(response)["frame-ancestors"] == f"{devstore.url} https://admin.shopify.com"
     assert "X-Frame-Options" not in response
+    assert response["Cache-Control"] == "no-store"                     # a shop's customers: never cached
 
 
 def test_production_csp_names_the_shop(client, devstore, settings, installed_shop):
     token = session_token(devstore, installed_shop.domain, settings.SHOPIFY_API_KEY)
     settings.SHOPIFY_SHOP_BASE_URL = "https://{shop}"
     response = client.get("/admin/?" + urlencode({"id_token": token, "shop": installed_shop.domain}))
-    assert response["Content-Security-Policy"] == \
-        f"frame-ancestors https://{installed_shop.domain} https://admin.shopify.com;"
+    assert directives(response)["frame-ancestors"] == f"https://{installed_shop.domain} https://admin.shopify.com"
 
 
-def test_page_without_token_bounces_and_non_embedded_pages_refuse_framing(client):
+def test_page_without_token_bounces_and_non_embedded_pages_refuse_framing(client, settings):
+    settings.SHOPIFY_SHOP_BASE_URL = "https://{shop}"
     response = client.get("/admin/?shop=demo.myshopify.com")
-    assert response.status_code == 200 and "idToken" in response.content.decode()
-    assert client.get("/healthz")["Content-Security-Policy"] == "frame-ancestors 'none';"
+    assert response.status_code == 200 and "segments/bounce.js" in response.content.decode()
+    # The unsigned `shop` parameter does not choose who may frame the bounce: any shop's admin may.
+    assert directives(response)["frame-ancestors"] == "https://*.myshopify.com https://admin.shopify.com"
+    assert "demo.myshopify.com" not in response["Content-Security-Policy"]
+    assert response["Cache-Control"] == "no-store"
+    assert directives(client.get("/healthz"))["frame-ancestors"] == "'none'"
+
+
+def test_the_policy_allows_scripts_from_us_and_app_bridge_only(client, settings):
+    response = client.get("/admin/?shop=demo.myshopify.com")
+    policy = directives(response)
+    assert policy["default-src"] == "'self'" and policy["object-src"] == "'none'" and policy["base-uri"] == "'none'"
+    assert policy["script-src"] == "'self' https://cdn.shopify.com"       # no 'unsafe-inline', no other host
+    assert "<script>" not in response.content.decode()                    # so no page may carry an inline one
+
+
+def directives(response) -> dict[str, str]:
+    """The Content-Security-Policy as {directive: its sources}."""
+    return dict((part.strip().split(" ", 1) + [""])[:2] for part in response["Content-Security-Policy"].split(";")
+                if part.strip())
 
 
 def test_forged_session_token_is_refused(client, devstore, settings, installed_shop):

@@ -28,7 +28,7 @@ def test_without_a_token_every_page_bounces(client, path):
     response = client.get(f"{path}?shop=demo.myshopify.com")
     assert response.status_code == 200
     html = response.content.decode()
-    assert "idToken" in html and "<nav" not in html
+    assert "segments/bounce.js" in html and "<nav" not in html
 
 
 @pytest.mark.parametrize("path, current", [

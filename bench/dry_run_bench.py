@@ -200,7 +200,7 @@ def legacy_dry_run(*, shop, rules, segment=None, now=None, sample: int = 10) -> 
     from segments.engine.compiler import Compiler, context_for
     from segments.engine.rules import describe, parse
     from segments.models import Customer
-    from segments.selectors.overlap import segment_overlaps
+    from segments.selectors.overlap import segment_overlaps, shared_sql
     from segments.services.segment_definitions import _customer_card
 
     ruleset = parse(rules)
@@ -222,9 +222,13 @@ def legacy_dry_run(*, shop, rules, segment=None, now=None, sample: int = 10) -> 
             cursor.execute(f"SELECT customer_id FROM ({sql}) x WHERE {where} ORDER BY customer_id LIMIT {sample}",
                            params)
             samples[name] = [row[0] for row in cursor.fetchall()]
+        # the overlaps evaluated the statement once more
+        cursor.execute(shared_sql(candidates=f"(SELECT customer_id FROM ({sql}) c WHERE hit = 1)",
+                                  shop_param=compiler.param(shop.pk)), {**params, **compiler.params})
+        shared = dict(cursor.fetchall())
     customers = {c.pk: c for c in Customer.objects.filter(shop=shop, pk__in={pk for v in samples.values() for pk in v})}
-    overlaps = segment_overlaps(shop=shop, candidates=(f"SELECT customer_id FROM ({sql}) c WHERE hit = 1", params),
-                                size=size, exclude_segment_id=segment.pk if segment is not None else None)
+    overlaps = segment_overlaps(shop=shop, shared=shared, size=size,
+                                exclude_segment_id=segment.pk if segment is not None else None)
     return {"size": size, "evaluated": evaluated, "entries": entries, "exits": exits,
             "overlaps": [o.to_dict() for o in overlaps], "summary": describe(ruleset),
             "sample": {name: [_customer_card(customers[pk]) for pk in pks if pk in customers]

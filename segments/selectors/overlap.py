@@ -1,17 +1,19 @@
 """How far a set of customers (rules being edited in the builder) overlaps the shop's segments, so the
 builder can warn before a merchant saves a segment that selects the customers of one already there.
 
-One statement, set-at-a-time: the candidates joined to the shop's memberships and counted per
-segment, never a query per segment or per customer.
+Set-at-a-time: the candidates joined to the shop's memberships and counted per segment inside the
+statement that selects them (`shared_sql`), then one query for those segments; never a query per
+segment or per customer.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from django.db import connection
+from django.db.models import Count
 
-from segments.models import SegmentStatus, Shop
+from segments.models import Segment, SegmentStatus, Shop
 
 OVERLAP_SHARE = 0.9        # warn from this share of the candidates already in one segment
 
@@ -29,26 +31,24 @@ class Overlap:
         return asdict(self)
 
 
-def segment_overlaps(*, shop: Shop, candidates: tuple[str, dict], size: int, exclude_segment_id: int | None = None,
+def segment_overlaps(*, shop: Shop, shared: Mapping[int, int], size: int, exclude_segment_id: int | None = None,
                      share: float = OVERLAP_SHARE) -> list[Overlap]:
     """The shop's segments (archived ones and `exclude_segment_id` aside) holding at least `share` of
-    the candidates, most shared first. `candidates` is SQL selecting one `customer_id` per candidate
-    with its named parameters; `size` is how many it selects."""
-    if size <= 0:
+    the candidates, most shared first. `shared` is how many of the `size` candidates each segment holds,
+    counted by the caller in the statement that selected them (the dry-run evaluates its rules once)."""
+    need = math.ceil(share * size - 1e-9)
+    ids = [pk for pk, count in shared.items() if count >= need and pk != exclude_segment_id]
+    if size <= 0 or not ids:
         return []
-    sql, params = candidates
-    params = {**params, "overlap_shop": shop.pk, "overlap_archived": SegmentStatus.ARCHIVED,
-              "overlap_exclude": exclude_segment_id or 0, "overlap_need": math.ceil(share * size - 1e-9)}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH candidate AS ({sql}) "
-            "SELECT s.id, s.name, count(c.customer_id), count(*) "
-            "FROM segments_membership mem JOIN segments_segment s ON s.id = mem.segment_id "
-            "LEFT JOIN candidate c ON c.customer_id = mem.customer_id "
-            "WHERE mem.shop_id = %(overlap_shop)s AND s.shop_id = %(overlap_shop)s "
-            "AND s.status <> %(overlap_archived)s AND s.id <> %(overlap_exclude)s "
-            "GROUP BY s.id, s.name HAVING count(c.customer_id) >= %(overlap_need)s "
-            "ORDER BY count(c.customer_id) DESC, s.id", params)
-        rows = cursor.fetchall()
-    return [Overlap(segment=pk, name=name, shared=shared, members=members, share=round(shared / size, 4),
-                    same=shared == size == members) for pk, name, shared, members in rows]
+    rows = (Segment.objects.filter(shop=shop, pk__in=ids).exclude(status=SegmentStatus.ARCHIVED)
+            .annotate(members=Count("memberships")).values_list("pk", "name", "members"))
+    found = [Overlap(segment=pk, name=name, shared=shared[pk], members=members, share=round(shared[pk] / size, 4),
+                     same=shared[pk] == size == members) for pk, name, members in rows]
+    return sorted(found, key=lambda o: (-o.shared, o.segment))
+
+
+def shared_sql(*, candidates: str, shop_param: str) -> str:
+    """SQL counting, per segment of the shop, how many rows of the CTE `candidates` (one `customer_id`
+    each) are its members: (segment_id, shared)."""
+    return (f"SELECT mem.segment_id, count(*) FROM {candidates} c JOIN segments_membership mem "
+            f"ON mem.customer_id = c.customer_id AND mem.shop_id = {shop_param} GROUP BY mem.segment_id")

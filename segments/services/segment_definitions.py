@@ -15,7 +15,7 @@ from segments.engine.diff import rules_diff, settings_diff
 from segments.engine.rules import Problem, RuleError, conditions, describe, describe_node, parse
 from segments.models import Customer, ExclusiveGroup, Membership, Segment, SegmentStatus, SegmentVersion, Shop
 from segments.models.segments import MAX_HOLDOUT_PERCENT
-from segments.selectors.overlap import segment_overlaps
+from segments.selectors.overlap import segment_overlaps, shared_sql
 from segments.services.tag_sync import segment_tag_problems
 from shopseg.enqueue import enqueue
 
@@ -151,22 +151,26 @@ def segment_dry_run(*, shop: Shop, rules: object, segment: Segment | None = None
     if segment is not None:
         member = (f"EXISTS (SELECT 1 FROM segments_membership mem WHERE mem.segment_id = "
                   f"{compiler.param(segment.pk)} AND mem.customer_id = m.customer_id)")
+    shop_param = compiler.param(shop.pk)
     sql, params = compiler.statement({"hit": f"CASE WHEN {predicate} THEN 1 ELSE 0 END",
                                       "was": f"CASE WHEN {member} THEN 1 ELSE 0 END"})
-    # One evaluation for the counts and the three samples: the CTE is read four times, computed once.
+    # One evaluation for the counts, the three samples and the overlaps: the CTE is read five times,
+    # computed once (evaluating it again for the overlaps doubled the time on large shops).
     picks = (("members", "hit = 1"), ("entries", "hit = 1 AND was = 0"), ("exits", "hit = 0 AND was = 1"))
     arms = "".join(f" UNION ALL SELECT * FROM (SELECT {part}, customer_id, 0, 0, 0 FROM x WHERE {where} "
                    f"ORDER BY customer_id LIMIT {int(sample)}) s{part}" for part, (_, where) in enumerate(picks, 1))
+    overlap = shared_sql(candidates="(SELECT customer_id FROM x WHERE hit = 1)", shop_param=shop_param)
     with connection.cursor() as cursor:
         cursor.execute(f"WITH x AS ({sql}) SELECT 0, sum(hit), sum(CASE WHEN hit = 1 AND was = 0 THEN 1 ELSE 0 END), "
-                       f"sum(CASE WHEN hit = 0 AND was = 1 THEN 1 ELSE 0 END), count(*) FROM x{arms}", params)
+                       f"sum(CASE WHEN hit = 0 AND was = 1 THEN 1 ELSE 0 END), count(*) FROM x{arms} "
+                       f"UNION ALL SELECT 4, shared.*, 0, 0 FROM ({overlap}) shared", params)
         rows = cursor.fetchall()
     size, entries, exits, evaluated = (value or 0 for value in next(row[1:] for row in rows if row[0] == 0))
     samples = {name: [row[1] for row in rows if row[0] == part] for part, (name, _) in enumerate(picks, 1)}
     customers = {c.pk: c for c in Customer.objects.filter(shop=shop, pk__in={pk for v in samples.values() for pk in v})}
     # Segments already holding (nearly) these customers: the builder warns before a duplicate is saved.
-    overlaps = segment_overlaps(shop=shop, candidates=(f"SELECT customer_id FROM ({sql}) c WHERE hit = 1", params),
-                                size=size, exclude_segment_id=segment.pk if segment is not None else None)
+    overlaps = segment_overlaps(shop=shop, shared={row[1]: row[2] for row in rows if row[0] == 4}, size=size,
+                                exclude_segment_id=segment.pk if segment is not None else None)
     return {"size": size, "evaluated": evaluated, "entries": entries, "exits": exits,
             "overlaps": [o.to_dict() for o in overlaps],
             "summary": describe(ruleset),

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from segments.engine.compiler import context_for
 from segments.mirror.writer import OWNED_TAG_PREFIX
 from segments.models import (
     BackfillStatus, Membership, MembershipEvent, Order, Segment, SegmentClock, SegmentKpiSnapshot, SegmentStatus,
@@ -29,15 +30,36 @@ from segments.models import (
 )
 from segments.services import membership as membership_service
 from segments.services import metrics as metrics_service
+from segments.services import segment_clock
 from segments.services.kpi_snapshots import kpi_snapshot_day, measurement_supported, shop_day_bounds, shop_today
 from segments.services.lift import segment_lift
-from segments.services.membership import segments_recompute
+from segments.services.membership import segment_rules, segments_recompute
 from segments.services.metrics import customer_metrics_rebuild, dirty_customers_refresh
 from segments.services.replay_traffic import DevstoreOrders, day_orders, shop_variants, shoppers
+from segments.services.segment_clock import segments_time_sweep
 from segments.services.segment_definitions import segment_update
 
 MAX_DAYS = 90
+NIGHTLY_EVERY = 7       # replayed days between full nightly passes (metrics rebuilt, every segment recomputed)
 REPLAY_CAUSE = "history replay"
+
+
+class _Phases(dict):
+    """Seconds per phase, summed: `with phases("ingest"): ...`."""
+
+    def __call__(self, name: str):
+        return _Timed(self, name)
+
+
+class _Timed:
+    def __init__(self, phases: _Phases, name: str):
+        self._phases, self._name = phases, name
+
+    def __enter__(self):
+        self._started = time.monotonic()
+
+    def __exit__(self, *exc):
+        self._phases[self._name] = self._phases.get(self._name, 0.0) + time.monotonic() - self._started
 
 
 class ReplayRefused(ValueError):
@@ -59,6 +81,7 @@ class ReplayResult:
     membership_events: int = 0
     lift: dict = field(default_factory=dict)
     seconds: float = 0.0
+    phases: dict = field(default_factory=dict)    # seconds spent per phase, over all days
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,7 +89,7 @@ class ReplayResult:
 
 def history_replay(*, shop: Shop, days: int, seed: int = 1, template: str | None = None, effect: float = 0.5,
                    holdout: int | None = None, orders: DevstoreOrders | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> ReplayResult:
+                   progress: Callable[[int, int], None] | None = None, full_nightly: bool = False) -> ReplayResult:
     """Replay the `days` complete shop-local days before today (see the module's note).
 
     Refuses (ReplayRefused), writing nothing, unless the shop is freshly installed: backfill done,
@@ -90,20 +113,28 @@ def history_replay(*, shop: Shop, days: int, seed: int = 1, template: str | None
             segment_update(segment=segment, holdout_percent=holdout, author=REPLAY_CAUSE,
                            reason="a holdout to measure the replayed playbook against")
             segment.refresh_from_db()
-        _rewind(shop=shop, t0=t0)
+        phases = _Phases()
+        with phases("rewind"):
+            _rewind(shop=shop, t0=t0)
         rng = Random(seed)
         variants = shop_variants(shop=shop)
         for index in range(days):
             day = first + dt.timedelta(days=index)
+            # The nightly pass (full rebuild and recompute) weekly and on the last day; between, the
+            # time sweep and the dirty refresh, as the app keeps segments current during a day.
+            nightly = full_nightly or (index + 1) % NIGHTLY_EVERY == 0 or index == days - 1
             placed, counts = _live_day(shop=shop, day=day, segment=segment, effect=effect, rng=rng,
-                                       variants=variants, orders=orders)
+                                       variants=variants, orders=orders, phases=phases, full_nightly=nightly)
             result.orders_placed += placed
             for group, n in counts.items():
                 result.orders_by_group[group] += n
             # The nightly snapshot of d, taken once d has ended, through the service the beat uses.
-            result.snapshots_written += kpi_snapshot_day(shop=shop, day=day, now=shop_day_bounds(shop, day)[1])
+            with phases("snapshot"):
+                result.snapshots_written += kpi_snapshot_day(shop=shop, day=day, now=shop_day_bounds(shop, day)[1])
             report(index + 1, days)
-        _catch_up(shop=shop, now=timezone.now())
+        with phases("catch_up"):
+            _catch_up(shop=shop, now=timezone.now())
+        result.phases = {name: round(seconds, 2) for name, seconds in phases.items()}
     orders.close()
     segment.refresh_from_db()
     result.segment = {"id": segment.pk, "name": segment.name, "template": segment.template,
@@ -203,31 +234,60 @@ def _rewind(*, shop: Shop, t0: dt.datetime) -> None:
     customer_metrics_rebuild(shop=shop, now=t0)
     segments_recompute(shop=shop, now=t0, trigger=Trigger.DEFINITION, cause=REPLAY_CAUSE)
     metrics_service.dirty_marks_clear(shop=shop, before=timezone.now())   # decided just now, as of T0
+    SegmentClock.objects.update_or_create(shop=shop, defaults={"swept_until": t0})   # the sweep starts at T0
 
 
 def _live_day(*, shop: Shop, day: dt.date, segment: Segment, effect: float, rng: Random, variants: list[int],
-              orders: DevstoreOrders) -> tuple[int, dict]:
+              orders: DevstoreOrders, phases: _Phases, full_nightly: bool) -> tuple[int, dict]:
     """Day d as the app would live it: orders in, touched customers refreshed, the nightly pass."""
     end = shop_day_bounds(shop, day)[1]
     moment = end - dt.timedelta(seconds=1)     # the last second of d: after every order of d
-    planned, counts = day_orders(shop=shop, day=day, people=shoppers(shop=shop), segment=segment, effect=effect,
-                                 variants=variants, rng=rng)
-    placed = orders.place(planned)
-    orders.ingest(placed)
-    while dirty_customers_refresh(shop=shop, now=moment, limit=5000):
-        pass
-    customer_metrics_rebuild(shop=shop, now=moment)     # the nightly re-ranking (percentiles, RFM)
-    segments_recompute(shop=shop, now=moment, trigger=Trigger.NIGHTLY, cause="nightly")
+    with phases("draw"):
+        planned, counts = day_orders(shop=shop, day=day, people=shoppers(shop=shop), segment=segment,
+                                     effect=effect, variants=variants, rng=rng)
+    with phases("place"):
+        placed = orders.place(planned)
+    with phases("ingest"):
+        orders.ingest(placed)
+    full = full_nightly or _calendar_moves(shop=shop, now=moment)
+    if not full:
+        with phases("sweep"):
+            # Time passing within d: customers whose windows, abandonment delays or tier holds ran out.
+            segments_time_sweep(shop=shop, now=moment)
+    with phases("refresh"):
+        while dirty_customers_refresh(shop=shop, now=moment, limit=5000):
+            pass
+    if full:
+        with phases("nightly"):
+            _nightly(shop=shop, now=moment)
     return len(placed), counts
+
+
+def _calendar_moves(*, shop: Shop, now: dt.datetime) -> bool:
+    """Whether a month or holiday window of an active segment moved since the last sweep. The sweep
+    would queue those segments' recompute, which runs as of the wall clock: the replay instead runs
+    the nightly pass as of `now`, which covers them (and every other time flip)."""
+    since = SegmentClock.objects.filter(shop=shop).values_list("swept_until", flat=True).first()
+    if since is None or since >= now:
+        return False
+    rules = segment_rules(Segment.objects.filter(shop=shop, status=SegmentStatus.ACTIVE))
+    before, after = context_for(shop, since), context_for(shop, now)
+    return any(segment_clock._calendar_moved(ruleset, before, after) for ruleset in rules.values())
+
+
+def _nightly(*, shop: Shop, now: dt.datetime) -> None:
+    """The nightly pass as of `now`: metrics rebuilt (re-ranked: percentiles, RFM), every segment
+    recomputed for every customer, the time sweep's clock moved to `now` (it covered every flip)."""
+    customer_metrics_rebuild(shop=shop, now=now)
+    segments_recompute(shop=shop, now=now, trigger=Trigger.NIGHTLY, cause="nightly")
+    SegmentClock.objects.update_or_create(shop=shop, defaults={"swept_until": now})
 
 
 def _catch_up(*, shop: Shop, now: dt.datetime) -> None:
     """From the end of yesterday to the real now, as the nightly pass and the time sweep would."""
     while dirty_customers_refresh(shop=shop, now=now, limit=5000):
         pass
-    customer_metrics_rebuild(shop=shop, now=now)
-    segments_recompute(shop=shop, now=now, trigger=Trigger.NIGHTLY, cause="nightly")
-    SegmentClock.objects.update_or_create(shop=shop, defaults={"swept_until": now})
+    _nightly(shop=shop, now=now)
 
 
 def _lift_summary(*, segment: Segment, start: dt.date, end: dt.date) -> dict:

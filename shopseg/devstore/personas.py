@@ -202,5 +202,5 @@ USER_AGENTS = {
         "Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
     ),
     "ios_app": ("ShopApp/2.145.0 (iPhone; iOS 17.4; Scale/3.00)",),
-    "android_app": ("ShopApp/2.145.0 (Android 14; Pixel 8)",),
+    "android_app": ("ShopApp/2.145.0 (Linux; Android 14; Pixel 8) Mobile",),   # phones say Mobile, tablets not
 }

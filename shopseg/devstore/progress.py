@@ -17,6 +17,7 @@ class Ticker:
         self._started = time.monotonic()
         self._first: tuple[float, int] | None = None    # (when, done) of the first report: the rate's base
         self._latest: tuple[int, int, str] | None = None
+        self._spoke = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"ticker {label}", daemon=True)
@@ -28,6 +29,8 @@ class Ticker:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        if self._spoke and self._latest is not None:   # a long step ends with where it ended
+            self._say(self.line())
 
     def update(self, done: int, total: int, unit: str) -> None:
         with self._lock:
@@ -53,4 +56,5 @@ class Ticker:
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):
+            self._spoke = True
             self._say(self.line())

@@ -44,7 +44,16 @@ def test_the_ticker_speaks_every_few_seconds_while_a_step_runs():
     with Ticker("tags", said.append, every=0.2) as ticker:
         ticker.update(5, 50, "tag changes written")
         time.sleep(0.9)
-    assert len(said) >= 3 and all(line.startswith("   tags: 5/50 tag changes written") for line in said)
+        assert len(said) >= 3 and all(line.startswith("   tags: 5/50 tag changes written") for line in said)
+        ticker.update(50, 50, "tag changes written")
+    assert said[-1].startswith("   tags: 50/50 tag changes written")    # a long step ends with where it ended
     count = len(said)
     time.sleep(0.5)
     assert len(said) == count                                          # and stops with the step
+
+
+def test_a_short_step_says_nothing_of_its_own():
+    said: list[str] = []
+    with Ticker("segments", said.append, every=5) as ticker:
+        ticker.update(16, 16, "segments computed")
+    assert said == []

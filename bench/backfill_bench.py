@@ -112,13 +112,19 @@ def seed_store(db: Path, shop: str, *, customers: int, seed: int, orders_scale: 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def start_devstore(tmp: Path, port: int) -> subprocess.Popen:
+def start_devstore(tmp: Path, port: int, *, app_key: str = APP_KEY, app_secret: str = APP_SECRET,
+                   timeout: float = 20.0) -> subprocess.Popen:
+    """devstore as its own process on `port` with the app registered (a large state file takes a
+    while to open: give it a longer `timeout`)."""
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "devstore", "--port", str(port), "--db", str(tmp / "devstore.db"),
-         "--app-key", APP_KEY, "--app-secret", APP_SECRET, "--app-url", "http://127.0.0.1:9/"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+         "--app-key", app_key, "--app-secret", app_secret, "--app-url", "http://127.0.0.1:9/"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "shopseg.settings"})
-    for _ in range(100):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"devstore exited with {process.returncode}")
         try:
             httpx.get(f"http://127.0.0.1:{port}/_control/health", timeout=1).raise_for_status()
             return process

@@ -49,7 +49,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.backfill_bench import drive, free_port, seed_store  # noqa: E402
+from bench.backfill_bench import drive, free_port, seed_store, start_devstore  # noqa: E402
+from bench.tag_sync_bench import fresh_database  # noqa: E402
 from bench.oauth_install import install_in_process  # noqa: E402
 
 APP_KEY, APP_SECRET = "bench-dry-run-key", "bench-dry-run-secret-0123456789abcdef0123456789abcdef"
@@ -64,42 +65,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, int(round(q * len(ordered))) - 1)]
 
 
-def psql(sql: str, db: str = "postgres") -> str:
-    done = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-Atc", sql], check=True,
-                          capture_output=True, text=True)
-    return done.stdout.strip()
-
-
-def fresh_database(name: str) -> str:
-    url = f"postgres://postgres@127.0.0.1:5432/{name}"
-    psql(f"DROP DATABASE IF EXISTS {name}")
-    psql(f"CREATE DATABASE {name}")
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], check=True,
-                   env={**os.environ, "DATABASE_URL": url})
-    return url
-
-
-def start_devstore(tmp: Path, port: int, timeout: float = 300.0) -> subprocess.Popen:
-    """devstore as its own process on `port` (a large state file takes a while to open)."""
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "devstore", "--port", str(port), "--db", str(tmp / "devstore.db"),
-         "--app-key", APP_KEY, "--app-secret", APP_SECRET, "--app-url", "http://127.0.0.1:9/"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "shopseg.settings"})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"devstore exited with {process.returncode}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/_control/health", timeout=1).raise_for_status()
-            return process
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    process.terminate()
-    raise SystemExit("devstore did not start")
-
-
-# -- the rules the builder sends -----------------------------------------------------------------
 def _c(metric: str, op: str, value, window: dict | None = None, params: dict | None = None) -> dict:
     condition = {"metric": metric, "op": op, "value": value}
     if window:
@@ -258,7 +223,7 @@ def build(size: int, db: str, orders_scale: float, tmp: Path, held: "HeldBack") 
     print(f"  seeded {report['customers']:,} customers, {report['orders']:,} orders, {report['line_items']:,} line "
           f"items, {report['checkouts']:,} checkouts, {report['carts']:,} carts in "
           f"{time.perf_counter() - started:.0f} s", flush=True)
-    devstore = start_devstore(tmp, port)
+    devstore = start_devstore(tmp, port, app_key=APP_KEY, app_secret=APP_SECRET, timeout=300.0)
     started = time.perf_counter()
     install_in_process(f"http://127.0.0.1:{port}", shop, APP_KEY)
     from segments.models import Shop

@@ -22,15 +22,17 @@ def is_deadlock(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and isinstance(exc.__cause__, DeadlockDetected)
 
 
-def retry_on_deadlock(transaction_body: Callable[[], T], *, what: str) -> T:
+def retry_on_deadlock(transaction_body: Callable[[], T], *, what: str, attempts: int = ATTEMPTS,
+                      pause: float = 0.05) -> T:
     """Run `transaction_body` (which opens its own transaction) again when PostgreSQL chose it as a
-    deadlock's victim; a short random pause lets the other side finish first."""
-    for attempt in range(1, ATTEMPTS + 1):
+    deadlock's victim; a random pause, up to `pause` x the attempt, lets the other side finish first
+    (long transactions facing a burst of short ones want a longer one)."""
+    for attempt in range(1, attempts + 1):
         try:
             return transaction_body()
         except OperationalError as exc:
-            if not is_deadlock(exc) or attempt == ATTEMPTS:
+            if not is_deadlock(exc) or attempt == attempts:
                 raise
             log.warning("%s deadlocked with another worker; again (attempt %d)", what, attempt + 1)
-            time.sleep(random.uniform(0.01, 0.05) * attempt)
+            time.sleep(random.uniform(pause / 5, pause) * attempt)
     raise AssertionError("unreachable")

@@ -33,6 +33,7 @@ from segments.services import metrics as metrics_service
 from segments.services import segment_clock
 from segments.services.kpi_snapshots import kpi_snapshot_day, measurement_supported, shop_day_bounds, shop_today
 from segments.services.lift import segment_lift
+from segments.services.deadlocks import retry_on_deadlock
 from segments.services.membership import segment_rules, segments_recompute
 from segments.services.metrics import customer_metrics_rebuild, dirty_customers_refresh
 from segments.services.replay_traffic import DevstoreOrders, day_orders, shop_variants, shoppers
@@ -231,8 +232,7 @@ def _rewind(*, shop: Shop, t0: dt.datetime) -> None:
             [OWNED_TAG_PREFIX, shop.pk])
         MembershipEvent.objects.filter(shop=shop).delete()
         Membership.objects.filter(shop=shop).delete()
-    customer_metrics_rebuild(shop=shop, now=t0)
-    segments_recompute(shop=shop, now=t0, trigger=Trigger.DEFINITION, cause=REPLAY_CAUSE)
+    _rebuild_and_recompute(shop=shop, now=t0, trigger=Trigger.DEFINITION, cause=REPLAY_CAUSE)
     metrics_service.dirty_marks_clear(shop=shop, before=timezone.now())   # decided just now, as of T0
     SegmentClock.objects.update_or_create(shop=shop, defaults={"swept_until": t0})   # the sweep starts at T0
 
@@ -278,9 +278,18 @@ def _calendar_moves(*, shop: Shop, now: dt.datetime) -> bool:
 def _nightly(*, shop: Shop, now: dt.datetime) -> None:
     """The nightly pass as of `now`: metrics rebuilt (re-ranked: percentiles, RFM), every segment
     recomputed for every customer, the time sweep's clock moved to `now` (it covered every flip)."""
-    customer_metrics_rebuild(shop=shop, now=now)
-    segments_recompute(shop=shop, now=now, trigger=Trigger.NIGHTLY, cause="nightly")
+    _rebuild_and_recompute(shop=shop, now=now, trigger=Trigger.NIGHTLY, cause="nightly")
     SegmentClock.objects.update_or_create(shop=shop, defaults={"swept_until": now})
+
+
+def _rebuild_and_recompute(*, shop: Shop, now: dt.datetime, trigger: str, cause: str) -> None:
+    # Each is one transaction: one that a worker writing the same customers (a webhook drain, tag
+    # sync recording Shopify's answers) made PostgreSQL abort is simply run again, patiently: these
+    # take seconds, and the worker's short transactions come in bursts.
+    retry_on_deadlock(lambda: customer_metrics_rebuild(shop=shop, now=now), what="replay's metrics rebuild",
+                      attempts=12, pause=1.0)
+    retry_on_deadlock(lambda: segments_recompute(shop=shop, now=now, trigger=trigger, cause=cause),
+                      what="replay's recompute", attempts=12, pause=1.0)
 
 
 def _catch_up(*, shop: Shop, now: dt.datetime) -> None:

@@ -109,7 +109,10 @@ def test_demo_installs_backfills_repairs_and_prints_the_admin_url(demo):
     shown = [line for line in out.splitlines() if "in Shopify now:" in line]
     assert len(shown) == 1 and "seg:" in shown[0], out[-3000:]
     assert "0 changes still queued" in out
-    # What the segments are worth: KPI history backfilled when each segment was first computed.
+    # The store lived its last 28 days: observed KPI days, and the planted effect measured.
+    assert "28 days lived (" in out and "observed KPI days" in out, out[-3000:]
+    assert "high-value repeat, treated vs held out: " in out
+    # What the segments are worth: KPI history, estimated before the days the store lived.
     assert "of the last 30 days' revenue (90 days of KPIs" in out, out[-3000:]
     assert "/admin/apps/shopseg-dev-key" in demo.admin_url(0)
 

@@ -52,6 +52,11 @@ class Command(BaseCommand):
                             help="the database of the local Redis to use (emptied first) when REDIS_URL is not set")
         parser.add_argument("--embedded", action="store_true",
                             help="run PostgreSQL and Redis from their pip wheels even when local servers answer")
+        parser.add_argument("--history-days", type=int, default=28,
+                            help="days of observed history to live before the admin opens (0: none)")
+        parser.add_argument("--plan", default="plus",
+                            help="the store's Shopify plan, which sets its API rate (plus: 1,000 points/s; "
+                                 "shopify: the standard 100)")
         parser.add_argument("--live-rate", type=float, default=0.5,
                             help="shopper and merchant actions per second once the demo is ready (0: none)")
         parser.add_argument("--exit-after-install", action="store_true",
@@ -83,19 +88,22 @@ class Command(BaseCommand):
         python = sys.executable
         manage = str(Path(settings.BASE_DIR) / "manage.py")
 
-        self._say("1/9 migrating the app database")
+        self._say("1/10 migrating the app database")
         subprocess.run([python, manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
 
-        self._say(f"2/9 starting devstore on {devstore_url}, seeding {opts['shop']} "
+        self._say(f"2/10 starting devstore on {devstore_url}, seeding {opts['shop']} "
                   f"with {opts['customers']:,} customers")
         self._spawn("devstore", [python, manage, "devstore", "--port", str(opts["devstore_port"]),
                                  "--db", str(self.state / "devstore.db"), "--shop", opts["shop"],
                                  "--seed-customers", str(opts["customers"]), "--seed", str(opts["seed"]),
+                                 "--plan", opts["plan"],
+                                 # the seeded history ends before the days the demo lives through
+                                 "--seed-history-days-ago", str(opts["history_days"] + 2 if opts["history_days"] else 0),
                                  "--app-key", env["SHOPIFY_API_KEY"], "--app-secret", env["SHOPIFY_API_SECRET"],
                                  "--app-url", app_url + "/"], env)
         self._wait_http(f"{devstore_url}/_control/health", "devstore", timeout=300)
 
-        self._say(f"3/9 starting shopseg on {app_url}")
+        self._say(f"3/10 starting shopseg on {app_url}")
         self._spawn("web", [str(Path(python).parent / "gunicorn"), "-c", str(Path(settings.BASE_DIR) / "shopseg" /
                             "gunicorn_conf.py"), "shopseg.wsgi", "--bind", f"127.0.0.1:{opts['app_port']}",
                             "--workers", "2", "--threads", "4"], env)
@@ -106,31 +114,34 @@ class Command(BaseCommand):
                              "--schedule", str(self.state / "celerybeat-schedule")], env)
         self._say(f"   a Celery worker (2 processes) and beat started; logs in {self.state}")
 
-        self._say("4/9 installing shopseg into the shop through OAuth")
+        self._say("4/10 installing shopseg into the shop through OAuth")
         admin_url = self._install(devstore_url, opts["shop"], env["SHOPIFY_API_KEY"])
 
-        self._say("5/9 backfilling the store's history (bulk operations, streamed into the mirror)")
+        self._say("5/10 backfilling the store's history (bulk operations, streamed into the mirror)")
         self._wait_backfill(devstore_url, opts["shop"], env)
 
-        # Lost deliveries are repaired before any tag is written: tagging touches thousands of
-        # customers in Shopify, and reconciliation would re-read each of them at the shop's API pace.
-        self._say("6/9 live traffic as webhooks, then deliveries lost on purpose and repaired")
-        self._traffic(devstore_url, opts["shop"], env)
-
-        self._say("7/9 segments from every template, computed over the history")
+        self._say("6/10 segments from every template, computed over the history")
         self._segments(opts["shop"], env, create=True)
 
-        self._say("8/9 writing membership to Shopify as customer tags")
-        self._tags(devstore_url, opts["shop"], env)
-        self._say("   Shopify reports the tag changes back as webhooks; the worker records them:")
-        self._flush_and_apply(devstore_url, opts["shop"], env)
-        self._say("   more live traffic; segments follow it (entries and exits by trigger):")
-        self._simulate(devstore_url, opts["shop"], env, count=40, seed=103)
+        if opts["history_days"]:
+            self._say(f"7/10 the store lives its last {opts['history_days']} days: orders as webhooks, segments "
+                      "and KPIs day by day, a planted playbook effect on high-value repeat customers")
+            self._history(opts["shop"], env, days=opts["history_days"], seed=opts["seed"])
+        else:
+            self._say("7/10 no history to live (--history-days 0): KPIs are estimated from today's members")
+
+        self._say("8/10 live traffic as webhooks, then deliveries lost on purpose and repaired")
+        self._traffic(devstore_url, opts["shop"], env)
+        self._say("   segments after the live traffic (entries and exits by trigger):")
         self._segments(opts["shop"], env, create=False)
-        self._say("   what the segments are worth (KPI history backfilled from the store's orders):")
+
+        self._say("9/10 writing membership to Shopify as customer tags")
+        self._tags(devstore_url, opts["shop"], env)
+        self._flush_and_apply(devstore_url, opts["shop"], env)   # Shopify's tag webhooks, recorded by the worker
+        self._say("   what the segments are worth (from the KPI history):")
         self._measurement(opts["shop"], env)
 
-        self._say(f"9/9 ready after {time.monotonic() - self.started:.0f} s")
+        self._say(f"10/10 ready after {time.monotonic() - self.started:.0f} s")
         if opts["live_rate"] > 0 and not opts["exit_after_install"]:
             httpx.post(f"{devstore_url}/_control/shops/{opts['shop']}/live",
                        json={"rate": opts["live_rate"], "seed": opts["seed"] + 1000}, timeout=30).raise_for_status()
@@ -213,15 +224,34 @@ class Command(BaseCommand):
             self._say(f"   {row['tag']:<30} {row['members']:>6,} members{holdout}"
                       + (f"  [{changes}]" if not create and changes else ""))
 
+    def _history(self, shop: str, env: dict[str, str], *, days: int, seed: int) -> None:
+        result = json.loads(self._app_command(
+            env, "history_replay", "--shop", shop, "--days", str(days), "--seed", str(seed),
+            "--segment", "high_value_repeat", "--holdout", "30", "--effect", "0.5", label="history"))
+        self._say(f"   {result['days']} days lived ({result['first_day']} to {result['last_day']}): "
+                  f"{result['orders_placed']:,} orders, {result['snapshots_written']:,} observed KPI days, "
+                  f"{result['membership_events']:,} entries and exits")
+        lift = result["lift"]
+        if lift.get("treated_rate") is not None:
+            verdict = "significant" if lift["significant"] else "not significant"
+            self._say(f"   high-value repeat, treated vs held out: {lift['treated_rate']:.1%} vs "
+                      f"{lift['holdout_rate']:.1%} bought ({lift['diff'] * 100:+.1f} pts, p = {lift['p_value']:.2g}, "
+                      f"{verdict})")
+
     def _tags(self, devstore_url: str, shop: str, env: dict[str, str]) -> None:
         """Sync the outbox (in this process, beside a worker if there is one) and show one customer's
         tags as devstore, the Shopify here, holds them."""
         result = json.loads(self._app_command(env, "tags", "--shop", shop, "--sync", "--wait", "600", "--progress",
                                               label="tags"))
         synced, queue = result["synced"], result["status"]["queue"]
-        bulk = f", {synced['bulk_operations']} bulk operation(s)" if synced["bulk_operations"] else ""
-        self._say(f"   {synced['customers']:,} customers looked at, {synced['requests']:,} GraphQL requests "
-                  f"({synced['points']:,.0f} points){bulk}; {queue['changes']:,} changes still queued")
+        if synced["requests"]:
+            bulk = f", {synced['bulk_operations']} bulk operation(s)" if synced["bulk_operations"] else ""
+            self._say(f"   {synced['customers']:,} customers looked at, {synced['requests']:,} GraphQL requests "
+                      f"({synced['points']:,.0f} points){bulk}; {queue['changes']:,} changes still queued")
+        else:   # beat's sweep got there first, as it does for a merchant
+            bulk = sum(op["applied"] or 0 for op in result["status"]["bulk"])
+            self._say(f"   the worker's tag sync (beat) had written them: {bulk:,} by bulk operation, the rest one "
+                      f"customer at a time; {queue['changes']:,} changes still queued")
         sample = result["sample"]
         if sample:
             sid = sample["customer_shopify_id"]

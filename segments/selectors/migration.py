@@ -22,6 +22,9 @@ from segments.services.kpi_snapshots import members_at_cte, shop_day_bounds, sho
 NONE = "none"
 
 
+DEFAULT_DAYS = 30
+
+
 @dataclass
 class Migration:
     start: dt.date
@@ -98,6 +101,22 @@ GROUP BY 1, 2, 3
 """
 
 
+def migration_default_start(*, segments: list[Segment], end: dt.date, days: int = DEFAULT_DAYS) -> dt.date:
+    """The page's and the API's first day when none is chosen: `days` before `end`, but not before
+    membership history begins (an earlier day shows everyone arriving from None)."""
+    start = end - dt.timedelta(days=days)
+    began = _history_start(segments)
+    return began if began is not None and start < began <= end else start
+
+
+def _history_start(segments: list[Segment]) -> dt.date | None:
+    """The shop-local day membership history of `segments` begins (their first calculation)."""
+    if not segments:
+        return None
+    first_event = MembershipEvent.objects.filter(segment__in=segments).aggregate(at=Min("at"))["at"]
+    return shop_today(segments[0].shop, first_event) if first_event else None
+
+
 def segments_migration(*, segments: list[Segment], start: dt.date, end: dt.date) -> Migration:
     """The move matrix for `segments` (one shop's) between the ends of shop-local days start and end."""
     ordered = sorted(segments, key=lambda s: (-s.priority, s.pk))
@@ -118,9 +137,7 @@ def segments_migration(*, segments: list[Segment], start: dt.date, end: dt.date)
         key = (origin or NONE, target or NONE)
         counts[key] = counts.get(key, 0) + n
         by_holdout[(*key, holdout)] = by_holdout.get((*key, holdout), 0) + n
-    first_event = MembershipEvent.objects.filter(segment__in=ordered).aggregate(at=Min("at"))["at"]
-    history_start = shop_today(shop, first_event) if first_event else None
-    migration = Migration(start, end, info, counts, history_start=history_start)
+    migration = Migration(start, end, info, counts, history_start=_history_start(ordered))
     migration.upgrades = _upgrades(ordered, by_holdout)
     return migration
 

@@ -21,7 +21,7 @@ from segments import schema
 from segments.engine.rules import Problem
 from segments.models import ExclusiveGroup, Segment
 from segments.selectors.kpis import segments_kpi_rows
-from segments.selectors.migration import segments_migration
+from segments.selectors.migration import migration_default_start, segments_migration
 from segments.services.kpi_snapshots import MEASUREMENT_NEEDS, measurement_supported, shop_today
 from segments.services.lift import DEFAULT_TARGET_LIFT, LiftError, default_period, segment_lift
 from segments.services.monthly_review import monthly_review, review_markdown
@@ -183,6 +183,8 @@ class MigrationView(MeasurementAPIView):
         else:
             segments = self.segment_ids()
         start, end = self.period(default_days=31)
+        if not self.request.query_params.get("start"):
+            start = migration_default_start(segments=segments, end=end)
         migration = segments_migration(segments=segments, start=start, end=end)
         data = migration.to_dict()
         if fmt == "csv":

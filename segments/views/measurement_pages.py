@@ -16,7 +16,7 @@ from django.shortcuts import render
 
 from segments.models import ExclusiveGroup, Segment, SegmentStatus
 from segments.selectors.kpis import MAX_SERIES, kpi_chart_segments, segments_kpi_rows
-from segments.selectors.migration import segments_migration
+from segments.selectors.migration import migration_default_start, segments_migration
 from segments.services.kpi_snapshots import MEASUREMENT_NEEDS, measurement_supported, shop_today
 from segments.services.lift import LiftError, default_period, segment_lift
 from segments.services.monthly_review import month_bounds, monthly_review, previous_month, review_markdown
@@ -205,10 +205,11 @@ def migration(request: HttpRequest) -> HttpResponse:
                      .order_by("pk")[:MAX_COMPARED]))
     yesterday = shop_today(shop) - dt.timedelta(days=1)
     end, error = _date(request.GET.get("end"), yesterday)
-    start, error2 = _date(request.GET.get("start"), end - dt.timedelta(days=30))
+    default_start = migration_default_start(segments=segments, end=end)
+    start, error2 = _date(request.GET.get("start"), default_start)
     error = error or error2
     if start > end:
-        error, start = "The first date must come before the second; showing the last 30 days.", end - dt.timedelta(days=30)
+        error, start = "The first date must come before the second; showing the default period.", default_start
     result = segments_migration(segments=segments, start=start, end=end)
     data = result.to_dict()
     if request.GET.get("export") == "csv":

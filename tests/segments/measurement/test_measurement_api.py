@@ -159,3 +159,16 @@ def test_the_review_page_writes_the_numbers_its_api_returns(api, measured, clien
     shown = dict(re.findall(r'data-kpi="(\w+)">([^<]*)<', html.split("Buyers", 1)[1].split("</tr>", 1)[0]))
     assert shown["revenue"] == f"${row['kpis']['revenue']:,.2f}" and shown["members"] == f"{row['kpis']['members']:,}"
     assert shown["orders"] == f"{row['kpis']['orders']:,}"
+
+
+def test_by_default_the_migration_starts_no_earlier_than_membership_history(api, measured, client, devstore,
+                                                                             settings):
+    """A month back would begin before these segments were first calculated (20 days ago), showing
+    everyone arriving from None: the default first day is the day history begins."""
+    today = shop_today(measured)
+    group = measured.fixtures["group"]
+    body = api.get("/api/measurement/migration", group=group.pk).json()
+    assert body["start"] == (today - dt.timedelta(days=20)).isoformat() and body["caveat"] is None
+    assert body["moved"] == 10
+    chosen = api.get("/api/measurement/migration", group=group.pk, start=str(today - dt.timedelta(days=30))).json()
+    assert chosen["start"] == (today - dt.timedelta(days=30)).isoformat() and chosen["caveat"]   # a choice stays

@@ -13,6 +13,7 @@ whatever answers. Every long step reports done/total, rate and time left.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -362,14 +363,19 @@ class Command(BaseCommand):
         raise CommandError(f"{name} did not answer at {url} within {timeout:.0f}s")
 
     def _stop_children(self) -> None:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short and leave a worker running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for child in self.children:
             if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGTERM)
         for child in self.children:
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
 
     def _say(self, text: str) -> None:
         self.stdout.write(text)

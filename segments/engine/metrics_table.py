@@ -44,9 +44,9 @@ rank ceil(k * n / 100)): spend_percentile = max{k : p_k <= v} / 100 and score = 
 60, 80 : v > p_k}. The full rebuild ranks every buyer against the whole distribution and stores
 the breakpoints (ShopMetricsBreakpoints); the incremental refresh ranks the customers it
 recomputes against the stored breakpoints. So an incremental row equals what a full rebuild would
-give as long as the shop's distribution has not moved since the last rebuild; when it has, the
-refreshed customer is ranked against the older distribution (and the premium threshold is the
-older one) until the nightly rebuild re-ranks everyone. A shop without buyers at its last rebuild
+give as long as the shop's distribution has not moved since the breakpoints were derived; the
+dirty refresh re-derives them from this table when it has (segments.engine.metrics_ranking), and
+the premium threshold waits for the nightly rebuild. A shop without buyers at its last rebuild
 ranks a new buyer as the only one (percentile 1.0, scores 1, as a rebuild would).
 
 Vendor differences are small fragments: days between timestamps (EXTRACT(EPOCH …) / julianday),

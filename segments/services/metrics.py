@@ -12,8 +12,9 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from segments.engine import metrics_table
-from segments.models import Customer, Shop
+from segments.engine import metrics_ranking, metrics_table
+from segments.engine.rules import conditions
+from segments.models import Customer, Segment, SegmentStatus, Shop
 from segments.services.deadlocks import is_deadlock
 from segments.services.table_statistics import table_analyze_if_rewritten
 
@@ -25,6 +26,7 @@ DIRTY_BATCH = 500
 DIRTY_MARGIN = dt.timedelta(seconds=60)
 _CLEAR_CHUNK = 500   # (pk, dirty_at) pairs per clearing UPDATE
 _REFRESH_LOCK_NAMESPACE = 0x5E7   # advisory xact lock (namespace, shop id): one refresh or rebuild per shop
+RANKS_CAUSE = "ranks"             # membership recomputed because other buyers moved the customer's rank
 
 
 def _abandoned_before(shop: Shop, now: dt.datetime) -> dt.datetime:
@@ -34,8 +36,8 @@ def _abandoned_before(shop: Shop, now: dt.datetime) -> dt.datetime:
 def customer_metrics_rebuild(*, shop: Shop, now: dt.datetime | None = None) -> int:
     """Recompute every customer of the shop and its percentile breakpoints; returns rows written.
 
-    The nightly safety net: it also re-ranks the customers that incremental refreshes ranked
-    against an older distribution.
+    After a backfill, and nightly: it also derives the premium price threshold again, which the
+    dirty refresh's re-ranking leaves as it was.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -94,6 +96,7 @@ def dirty_customers_refresh(*, shop: Shop, limit: int = DIRTY_BATCH, now: dt.dat
 def _dirty_refresh(shop: Shop, limit: int, now: dt.datetime | None) -> list[int]:
     from segments.services.membership import segments_recompute   # membership reads this module's table
 
+    now = now or timezone.now()
     with transaction.atomic():
         if not _refresh_lock(shop):
             return []
@@ -102,12 +105,48 @@ def _dirty_refresh(shop: Shop, limit: int, now: dt.datetime | None) -> list[int]
         if not marks:
             return []
         ids = [pk for pk, _, _ in marks]
+        causes = {pk: cause for pk, _, cause in marks}
         customer_metrics_refresh(shop=shop, customer_ids=ids, now=now)
-        segments_recompute(shop=shop, customer_ids=ids, causes={pk: cause for pk, _, cause in marks}, now=now)
+        moved = customer_ranks_refresh(shop=shop, now=now)
+        if moved is None:
+            segments_recompute(shop=shop, causes=causes, cause=RANKS_CAUSE, now=now)
+        else:
+            segments_recompute(shop=shop, customer_ids=ids, causes=causes, now=now)
+            others = sorted(set(moved) - set(ids))
+            ranked = _rank_segments(shop)
+            if others and ranked:
+                segments_recompute(shop=shop, segments=ranked, customer_ids=others, cause=RANKS_CAUSE, now=now)
         for start in range(0, len(marks), _CLEAR_CHUNK):
             unchanged = reduce(or_, (Q(pk=pk, dirty_at=mark) for pk, mark, _ in marks[start:start + _CLEAR_CHUNK]))
             Customer.objects.filter(unchanged, shop=shop).update(dirty_at=None, dirty_cause="")
     return ids
+
+
+def customer_ranks_refresh(*, shop: Shop, now: dt.datetime) -> list[int] | None:
+    """Re-rank the shop's buyers when their values have drifted from the breakpoints they were
+    ranked against (segments.engine.metrics_ranking); returns the customers whose ranks moved, or
+    None when the whole shop was rebuilt. Run in the transaction holding the shop's metrics lock.
+
+    A shop that had no buyers at its last ranking is rebuilt whole instead, once: its premium price
+    threshold came from no line items either, and it is small.
+    """
+    if not metrics_ranking.ranks_stale(shop_id=shop.pk):
+        return []
+    breakpoints = metrics_table.shop_breakpoints(shop_id=shop.pk)
+    if not breakpoints.has_buyers:
+        metrics_table.rebuild(shop_id=shop.pk, now=now, abandoned_before=_abandoned_before(shop, now))
+        return None
+    return metrics_ranking.rerank(shop_id=shop.pk, now=now)
+
+
+def _rank_segments(shop: Shop) -> list[Segment]:
+    """The shop's active segments whose rules read a rank: those another buyer's change can move."""
+    from segments.services.membership import segment_rules
+
+    active = list(Segment.objects.filter(shop=shop, status=SegmentStatus.ACTIVE))
+    rules = segment_rules(active)
+    return [segment for segment in active if segment.pk in rules
+            and any(c.metric.key in metrics_ranking.RANKS for c in conditions(rules[segment.pk]))]
 
 
 def _refresh_lock(shop: Shop, *, wait: bool = False) -> bool:

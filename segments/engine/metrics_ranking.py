@@ -69,11 +69,18 @@ FROM {METRICS} m JOIN {BREAKPOINTS} b ON b.shop_id = m.shop_id AND b.position = 
 WHERE m.shop_id = %(shop)s"""
 
 
-def ranks_stale(*, shop_id: int) -> bool:
-    """Whether the shop's buyers should be re-ranked now (see the module's docstring)."""
+def ranking_drift(*, shop_id: int) -> tuple[int, int]:
+    """(buyers now, customers refreshed since the breakpoints were last derived); (0, 0) for a shop
+    never ranked."""
     with connection.cursor() as cursor:
         cursor.execute(DRIFT_SQL, {"shop": shop_id})
         buyers, changed = cursor.fetchone()
+    return buyers, changed
+
+
+def ranks_stale(*, shop_id: int) -> bool:
+    """Whether the shop's buyers should be re-ranked now (see the module's docstring)."""
+    buyers, changed = ranking_drift(shop_id=shop_id)
     if not buyers:
         return False
     return buyers < EXACT_BELOW or changed >= RANK_DRIFT * buyers

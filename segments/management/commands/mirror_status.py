@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from segments.engine.metrics_ranking import ranking_drift
 from segments.models import Checkout, Customer, Order, Product, Shop, ShopSync
 from segments.models.metrics import ShopMetricsBreakpoints
 from segments.selectors.health import webhook_health
@@ -43,6 +44,9 @@ class Command(BaseCommand):
         report = []
         for shop in shops:
             sync = ShopSync.objects.filter(shop=shop).first()
+            ranked_at = (ShopMetricsBreakpoints.objects.filter(shop=shop, position=50)
+                         .values_list("computed_at", flat=True).first())
+            buyers, changed = ranking_drift(shop_id=shop.pk)
             report.append({
                 "shop": shop.domain, "status": shop.status,
                 "backfill": sync.backfill_status if sync else None,
@@ -57,6 +61,11 @@ class Command(BaseCommand):
                 "webhooks_pending": WebhookEvent.objects.filter(shop_domain=shop.domain,
                                                                 status=EventStatus.PENDING).count(),
                 "dirty_customers": Customer.objects.filter(shop=shop, dirty_at__isnull=False).count(),
+                # Ranked before the backfill finished: the rebuild after it has not succeeded (yet).
+                "metrics": {"ranked_at": ranked_at.isoformat() if ranked_at else None, "buyers": buyers,
+                            "changed_since_ranked": changed,
+                            "stale": bool(sync and sync.backfill_finished_at
+                                          and (ranked_at is None or ranked_at < sync.backfill_finished_at))},
                 "abandoned_checkouts": Checkout.objects.filter(shop=shop, completed_at__isnull=True,
                                                                deleted_at__isnull=True).count(),
             })

@@ -14,7 +14,9 @@ In one process it times, against the 120 s / 50 ms targets:
   segments_order GROUP BY customer_id` into a temporary table), with the rebuild's work_mem;
 - `customer_metrics_rebuild` twice: the first writes every row, the second (the nightly case)
   rewrites them;
-- `customer_metrics_refresh` of one customer with orders, `--samples` times (random customers).
+- `customer_metrics_refresh` of one customer with orders, `--samples` times (random customers);
+- the dirty refresh's re-ranking (segments.engine.metrics_ranking.rerank) after those refreshes,
+  and again with nothing moved, against the nightly rebuild it stands in for between rebuilds.
 It prints seconds, the ratios to the floor and to the target, and peak RSS of this process and of
 the PostgreSQL backend that did the work (VmHWM, which counts the shared buffers it touched).
 """
@@ -222,6 +224,8 @@ def main() -> None:
     refresh_ms.sort()
     p50 = statistics.median(refresh_ms)
     p95 = refresh_ms[max(0, int(round(0.95 * len(refresh_ms))) - 1)]
+    rerank, moved = timed("re-rank after the refreshes", lambda: rerank_shop(shop, later))
+    rerank_still, _ = timed("re-rank, nothing moved", lambda: rerank_shop(shop, later))
 
     print()
     print(f"customers {sizes['customer']:,} (buyers {sizes['buyers']:,}), orders {sizes['order']:,}, "
@@ -233,8 +237,19 @@ def main() -> None:
           f"(aim {FLOOR_RATIO_AIM:.0f}x), {nightly / REBUILD_TARGET:.2f} of the {REBUILD_TARGET:.0f} s target")
     print(f"refresh one customer:  p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {refresh_ms[-1]:.1f} ms over "
           f"{len(refresh_ms)} (target p95 <= {REFRESH_P95_TARGET_MS:.0f} ms)")
+    print(f"re-rank:               {rerank:.2f} s ({len(moved):,} ranks moved), {rerank / nightly:.3f} of the "
+          f"nightly rebuild; nothing moved {rerank_still:.2f} s")
     print(f"peak RSS through the rebuilds: this process {own_peak:.0f} MB, PostgreSQL backend {backend_peak:.0f} MB "
           f"(its parallel workers not included)")
+
+
+def rerank_shop(shop, now: dt.datetime) -> list[int]:
+    from django.db import transaction
+
+    from segments.engine.metrics_ranking import rerank
+
+    with transaction.atomic():
+        return rerank(shop_id=shop.pk, now=now)
 
 
 def psql_db(sql: str) -> None:

@@ -24,7 +24,8 @@ import datetime as dt
 from django.db import connection
 
 from segments.engine.metrics_table import (
-    BREAKPOINTS, METRICS, POSITIONS, PREMIUM_POSITION, RANKED_BY, _breakpoints_upsert, _breaks, rfm_group_case,
+    BREAKPOINTS, METRICS, POSITIONS, PREMIUM_POSITION, RANKED_BY, _breakpoints_upsert, _breaks, _planner_settings,
+    rfm_group_case,
 )
 
 EXACT_BELOW = 2000     # buyers: below this a shop is re-ranked whenever any of its buyers changed
@@ -41,7 +42,10 @@ BREAKPOINTS_SQL = (f"WITH RECURSIVE {POSITIONS},\n{CURRENT_DISTRIBUTIONS}\n"
 
 RANKS = ("spend_percentile", "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_group")
 
-# The rank arithmetic of metrics_table.RANKED_BY_DISTRIBUTIONS; only rows whose ranks differ are written.
+# The rank arithmetic of metrics_table.RANKED_BY_DISTRIBUTIONS; only rows whose ranks differ are
+# written. Apart from the breakpoints' statement: in one statement (the upsert as a data-modifying
+# CTE) the shared distributions are materialized and the planner joins them more slowly than it
+# sorts them twice (1.9 s against 0.4 + 0.7 s for 92,534 buyers).
 RERANK_SQL = f"""WITH {CURRENT_DISTRIBUTIONS},
 scored AS (
   SELECT b.customer_id,
@@ -91,7 +95,7 @@ def rerank(*, shop_id: int, now: dt.datetime) -> list[int]:
     returns the customers whose ranks changed. Run inside the transaction that holds the shop's
     metrics lock, after the refresh of the customers whose values changed."""
     params = {"shop": shop_id, "now": connection.ops.adapt_datetimefield_value(now)}
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, _planner_settings(cursor):   # the rebuild's: sorts of a whole shop
         cursor.execute(BREAKPOINTS_SQL, params)
         cursor.execute(RERANK_SQL, params)
         return [row[0] for row in cursor.fetchall()]

@@ -269,8 +269,11 @@ def customer_tags_apply(*, shop: Shop, shopify_id: int, added: Sequence[str] = (
         owned_prefix = _owned_prefix(shop)
     with transaction.atomic(savepoint=False):
         _customer_pks(shop=shop, shopify_ids={shopify_id})  # a tag event may beat customers/create
-        customer = (Customer.objects.select_for_update().filter(shop=shop, shopify_id=shopify_id,
-                                                                deleted_at__isnull=True).first())
+        # FOR NO KEY UPDATE: only non-key columns change, and a stronger FOR UPDATE would block every
+        # row that references the customer (tag sync's ledger, audit and outbox rows) until the
+        # drain's batch commits, while the drain may be waiting on the tag sync: a deadlock.
+        customer = (Customer.objects.select_for_update(no_key=True).filter(shop=shop, shopify_id=shopify_id,
+                                                                           deleted_at__isnull=True).first())
         if customer is None:
             return False
         stamps = dict(customer.tag_events_at or {})

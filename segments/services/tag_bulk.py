@@ -8,9 +8,10 @@ diff of tens of thousands of customers takes minutes instead of the bucket's hou
 
 The operation's lines are kept (TagBulkOperation.lines), its customers' outbox rows are claimed by
 it (the direct path leaves them alone) and each line's result (`__lineNumber`, userErrors) is
-applied exactly as a direct answer would be, in chunks that record how far they got, so a worker
-that dies while applying resumes without auditing anything twice. A failed operation applies its
-partial results and gives every other line back to the queue.
+applied exactly as a direct answer would be, in chunks that record how far they got (and, within a
+chunk, customers whose line has its audit rows), so a worker that dies while applying resumes without
+auditing anything twice. A failed operation applies its partial results and gives every other line
+back to the queue.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from segments.models import BulkStatus, TagBulkOperation, TagChange, TagResult, TagSource
+from segments.models import BulkStatus, TagAudit, TagBulkOperation, TagChange, TagResult, TagSource
 from segments.models.tags import tag_key
 from segments.services import tag_sync
 from segments.services.shop_throttle import ShopThrottle
@@ -128,7 +129,8 @@ def bulk_start(*, shop: Shop, client: Sender, report: SyncReport) -> list[TagBul
         for op_id, ids in by_op.items():
             for start in range(0, len(ids), 5000):
                 TagChange.objects.filter(pk__in=ids[start:start + 5000]).update(bulk_id=op_id)
-        tag_sync.ledger_intend(shop=shop, plans=adds, now=timezone.now())
+        tag_sync.ledger_intend(shop=shop, plans=list({p.customer_id: p for p in removes + adds}.values()),
+                               now=timezone.now())
     report.bulk += [f"queued {'add' if op.add else 'remove'} x{op.line_count}" for op in ops]
     _launch(shop, ops[0], client, report)
     return ops
@@ -263,6 +265,13 @@ def _apply(shop: Shop, op: TagBulkOperation, url: str | None, report: SyncReport
                 answered[(customer_id, op.add)] = outcomes[number]
         unanswered = {p.customer_id for p in plans if (p.customer_id, op.add) not in answered
                       or answered[(p.customer_id, op.add)].retry}
+        answered_plans = [p for p in plans if p.customer_id not in unanswered]
+        # The recording commits customer by customer as their rows are free (tag_sync.confirm), so a
+        # worker that died after recording some of the chunk left audit rows for them: the line's mark.
+        recorded = set(TagAudit.objects.filter(bulk=op, customer_id__in=[p.customer_id for p in answered_plans])
+                       .values_list("customer_id", flat=True))
+        fresh = [p for p in answered_plans if p.customer_id not in recorded]
+        report.add(tag_sync.confirm(shop=shop, plans=fresh, outcomes=answered, at=at, bulk=op))
         with transaction.atomic():
             if unanswered:   # back to the queue, including rows a later operation of the batch holds
                 TagChange.objects.filter(customer_id__in=unanswered, processed_at__isnull=True,
@@ -270,13 +279,11 @@ def _apply(shop: Shop, op: TagBulkOperation, url: str | None, report: SyncReport
                 tag_sync.changes_back_off(change_ids=list(TagChange.objects.filter(
                     customer_id__in=unanswered, processed_at__isnull=True).values_list("pk", flat=True)),
                     error="bulk operation gave no result for the line")
-            answered_plans = [p for p in plans if p.customer_id not in unanswered]
-            report.add(tag_sync.confirm(shop=shop, plans=answered_plans, outcomes=answered, at=at, bulk=op))
             if shop.tag_metafield:   # bulk lines carry tags only: the direct path writes their metafields
                 tag_sync.customers_tag_check(shop=shop, customer_ids=[p.customer_id for p in answered_plans],
                                              source=TagSource.RESYNC)
             done += len(lines)
             errors += sum(1 for p in answered_plans if not answered[(p.customer_id, op.add)].ok)
             TagBulkOperation.objects.filter(pk=op.pk).update(applied=done, errors=errors)
-        report.calls += len(answered_plans)
+        report.calls += len(fresh)
     op.applied = done

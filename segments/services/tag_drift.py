@@ -81,8 +81,9 @@ def tag_event_observe(*, shop_id: int, shopify_id: int, tags: Sequence[str], add
                                         segment_id=row.segment_id if row else None, source=TagSource.DRIFT,
                                         result=TagResult.REPORTED, at=occurred_at or timezone.now(),
                                         detail="added outside the app; not ours, so never removed"))
-        elif row is not None and row.state == LedgerState.ACTIVE and not (mine is not None and not mine[0]):
-            removed_by_hand = True
+        elif (row is not None and row.state == LedgerState.ACTIVE and not (mine is not None and not mine[0])
+              and not tag_sync.removal_unanswered(row)):
+            removed_by_hand = True     # (an unanswered removal of ours: its echo, recorded by the sync's replay)
     if reports:
         TagAudit.objects.bulk_create(reports)
     if removed_by_hand:

@@ -15,12 +15,18 @@ per request as GraphQL aliases, sized by cost (10 points a mutation, under the 1
 the bucket), paced by the shop's shared throttle (segments.services.shop_throttle). A customer whose
 diff is empty costs no call. Large diffs go to a bulk mutation (segments.services.tag_bulk).
 
-Crash safety: the ledger rows of tags about to be added are written (pending) before the call; the
-outbox rows, ledger, audit and `Customer.tags` are updated in one transaction only after Shopify
-answered. A worker that dies in between leaves the rows pending and the next run sends the same
-diff again: tagsAdd and tagsRemove are set operations, so the replay changes nothing visible and the
-audit gets one row per change. Runs of one shop are serialised by a PostgreSQL advisory lock held
-for the run's connection, which the server releases if the worker dies.
+Crash safety: before the call, the ledger rows of tags about to be added are written (pending) and
+those about to be removed are stamped sent (`sent_at` after `confirmed_at`: a removal unanswered);
+a customer's outbox rows, ledger, audit and `Customer.tags` are updated in one transaction only
+after Shopify answered. A worker that dies in between leaves all of it as it was, and the next run
+decides each customer again: a change whose echo (`customer.tags_*`) already reached the mirror is
+audited as Shopify's webhook confirmed it and costs no call; any other is sent again, and since
+tagsAdd and tagsRemove are set operations the replay changes nothing visible. Either way the audit
+gets one row per change Shopify applied. Runs of one shop are serialised by a PostgreSQL advisory
+lock held for the run's connection, which the server releases if the worker dies.
+
+Recording never waits for one customer's row while holding another's (see `_record_in_turn`), so
+it cannot deadlock with a webhook drain that locks the same customers in its own order.
 """
 from __future__ import annotations
 
@@ -145,6 +151,13 @@ def desired_tags(*, shop: Shop, customer_ids: Iterable[int]) -> dict[int, dict[s
     return wanted
 
 
+def removal_unanswered(row: CustomerTag) -> bool:
+    """A tagsRemove of this ledger row was sent and its answer never recorded (the worker died, or
+    the recording failed): `sent_at` is stamped before the call, `confirmed_at` when an answer is."""
+    return (row.state == LedgerState.ACTIVE and row.confirmed_at is not None and row.sent_at is not None
+            and row.sent_at > row.confirmed_at)
+
+
 # -- plans ---------------------------------------------------------------------------------------------
 @dataclass
 class Drop:
@@ -184,12 +197,17 @@ class Plan:
         return f"gid://shopify/Customer/{self.shopify_id}"
 
 
-def _attribution(changes: Sequence[dict]) -> dict[tuple[int, str], dict]:
-    """The newest outbox row per (customer, tag key): its segment, version and source."""
+def _attribution(changes: Sequence[dict], *, add: bool | None = None) -> dict[tuple[int, str], dict]:
+    """The newest outbox row per (customer, tag key), of either direction or only of `add`'s: its
+    segment, version and source."""
     newest: dict[tuple[int, str], dict] = {}
     for row in changes:
-        newest[(row["customer_id"], tag_key(row["tag"]))] = row
+        if add is None or row["add"] == add:
+            newest[(row["customer_id"], tag_key(row["tag"]))] = row
     return newest
+
+
+CONFIRMED_BY_ECHO = "confirmed by Shopify's webhook"
 
 
 def plans_for(*, shop: Shop, customer_ids: Sequence[int], changes: Sequence[dict]) -> list[Plan]:
@@ -204,6 +222,7 @@ def plans_for(*, shop: Shop, customer_ids: Sequence[int], changes: Sequence[dict
     for row in changes:
         by_customer[row["customer_id"]].append(row["id"])
     attribution = _attribution(changes)
+    additions, removals = _attribution(changes, add=True), _attribution(changes, add=False)
     # A row without a tag (a drift check, a resync) speaks for every tag of its customer.
     general = {row["customer_id"]: row["source"] for row in changes if not row["tag"]}
     report = shop.drift_policy == DriftPolicy.REPORT
@@ -225,16 +244,28 @@ def plans_for(*, shop: Shop, customer_ids: Sequence[int], changes: Sequence[dict
             row = mine.get(key)
             source = ((attribution.get((customer_id, key)) or {}).get("source") or general.get(customer_id)
                       or TagSource.MEMBERSHIP)
+            # the customer left and came back while our removal of the tag went unrecorded
+            returned = row is not None and removal_unanswered(row)
             if key in present:
                 if row is not None and row.state == LedgerState.PENDING:
                     # our earlier call landed (a worker died before recording it; the echo told us)
                     plan.confirm.append(key)
                     plan.audits.append(Drop(want.tag, True, TagResult.APPLIED, source, want.segment_id,
-                                            want.version, "confirmed by Shopify's webhook"))
+                                            want.version, CONFIRMED_BY_ECHO))
                 elif row is not None and row.state == LedgerState.BLOCKED:
                     plan.forget.append(key)         # someone else added it meanwhile: theirs, not ours
+                elif returned:
+                    # whether that removal landed is not known yet (its echo may be on its way): a
+                    # tagsAdd makes sure, and changes nothing if it did not
+                    plan.add.append(want)
+                    plan.sources[key] = source
                 continue                            # already there: ours, or the merchant's to keep
-            if row is None or row.state in (LedgerState.PENDING, LedgerState.BLOCKED):
+            if returned:
+                # that removal landed (the echo told us): it is audited, and the tag goes back on
+                _removal_confirmed(plan, row, removals.get((customer_id, key)) or {}, source)
+                plan.add.append(want)
+                plan.sources[key] = source
+            elif row is None or row.state in (LedgerState.PENDING, LedgerState.BLOCKED):
                 plan.add.append(want)
                 plan.sources[key] = source
             elif row.state == LedgerState.ACTIVE:   # ours, confirmed, and gone: someone removed it
@@ -250,15 +281,30 @@ def plans_for(*, shop: Shop, customer_ids: Sequence[int], changes: Sequence[dict
                 continue
             source = ((attribution.get((customer_id, key)) or {}).get("source") or general.get(customer_id)
                       or TagSource.MEMBERSHIP)
+            if row.state == LedgerState.PENDING and key in present:
+                # our earlier add landed (its echo told us) before the customer left: audited, then removed
+                change = additions.get((customer_id, key)) or {}
+                plan.audits.append(Drop(row.tag, True, TagResult.APPLIED, change.get("source") or source,
+                                        change.get("segment_id", row.segment_id), change.get("version"),
+                                        CONFIRMED_BY_ECHO))
             if row.state == LedgerState.ACTIVE and key in present or row.state == LedgerState.PENDING:
                 # a pending add may have landed without its echo reaching us: removing is harmless
                 change = attribution.get((customer_id, key)) or {}
                 plan.remove.append(Want(row.tag, change.get("segment_id", row.segment_id), change.get("version")))
                 plan.sources[key] = source
+            elif removal_unanswered(row):
+                # our removal landed (a worker died before recording it; the echo told us)
+                plan.forget.append(key)
+                _removal_confirmed(plan, row, removals.get((customer_id, key)) or {}, source)
             else:
                 plan.forget.append(key)             # already gone, suppressed or blocked: nothing to call
         _fit_tag_limit(plan, present, mine)
     return plans
+
+
+def _removal_confirmed(plan: Plan, row: CustomerTag, change: dict, source: str) -> None:
+    plan.audits.append(Drop(row.tag, False, TagResult.APPLIED, change.get("source") or source,
+                            change.get("segment_id", row.segment_id), change.get("version"), CONFIRMED_BY_ECHO))
 
 
 def _plan_gone(plan: Plan, mine: dict[str, CustomerTag], attribution: dict) -> None:
@@ -345,8 +391,10 @@ def due_customers(*, shop: Shop, at_least: int) -> int:
 
 # -- writing before and after Shopify ---------------------------------------------------------------
 def ledger_intend(*, shop: Shop, plans: Sequence[Plan], now: dt.datetime) -> None:
-    """Before the calls: the tags about to be added become pending ledger rows (and owned tags)."""
+    """Before the calls: the tags about to be added become pending ledger rows (and owned tags); the
+    rows of tags about to be removed are stamped sent (see `removal_unanswered`)."""
     rows, owned = [], {}
+    removing: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for plan in plans:
         for want in plan.add:
             key = tag_key(want.tag)
@@ -354,12 +402,19 @@ def ledger_intend(*, shop: Shop, plans: Sequence[Plan], now: dt.datetime) -> Non
                                     segment_id=want.segment_id, state=LedgerState.PENDING, sent_at=now))
             owned[key] = OwnedTag(shop=shop, key=key, tag=want.tag, segment_id=want.segment_id, holdout=want.holdout,
                                   first_written_at=now)
-    if not rows:
+        if plan.remove:
+            removing[tuple(sorted({tag_key(w.tag) for w in plan.remove}))].append(plan.customer_id)
+    if not rows and not removing:
         return
     with transaction.atomic():
-        CustomerTag.objects.bulk_create(rows, update_conflicts=True, unique_fields=["customer", "key"],
-                                        update_fields=["tag", "segment", "state", "sent_at"])
-        OwnedTag.objects.bulk_create(list(owned.values()), ignore_conflicts=True)
+        if rows:
+            CustomerTag.objects.bulk_create(rows, update_conflicts=True, unique_fields=["customer", "key"],
+                                            update_fields=["tag", "segment", "state", "sent_at"])
+            OwnedTag.objects.bulk_create(list(owned.values()), ignore_conflicts=True)
+        for keys, customers in removing.items():
+            for start in range(0, len(customers), 5000):
+                CustomerTag.objects.filter(customer_id__in=customers[start:start + 5000], key__in=keys).update(
+                    sent_at=now)
 
 
 @dataclass
@@ -390,10 +445,26 @@ def classify_user_errors(errors: list[dict], node_missing: bool) -> Outcome:
     return Outcome(False, TagResult.INVALID, message)
 
 
+@dataclass
+class _Answer:
+    """What recording one customer's answer writes (all of it in one transaction)."""
+    audits: list[TagAudit] = field(default_factory=list)
+    active: list[str] = field(default_factory=list)               # ledger keys -> active
+    forget: list[str] = field(default_factory=list)               # ledger keys -> deleted
+    forget_all: bool = False                                      # the customer is gone: every ledger row
+    answered: list[str] = field(default_factory=list)             # ledger keys whose removal was refused
+    states: list[tuple[str, list[str]]] = field(default_factory=list)   # (suppressed / blocked, keys)
+    added: list[str] = field(default_factory=list)                # into Customer.tags
+    removed: list[str] = field(default_factory=list)
+    processed: tuple[str, list[int]] | None = None                # (result, outbox ids)
+    retry: list[int] = field(default_factory=list)                # outbox ids to back off
+
+
 def confirm(*, shop: Shop, plans: Sequence[Plan], outcomes: dict[tuple[int, bool], Outcome],
             at: dt.datetime, finish: Callable[[Plan], bool] = lambda plan: True,
             bulk: TagBulkOperation | None = None) -> dict[str, int]:
-    """After Shopify answered: ledger, mirror tags, audit and outbox rows, in one transaction.
+    """After Shopify answered: ledger, mirror tags, audit and outbox rows, each customer's in one
+    transaction (see `_record_in_turn`). Call it outside any transaction of the caller's.
 
     `outcomes` maps (customer id, add?) to what Shopify said; a plan with no outcome for a mutation
     it has was not answered (its rows stay pending, with backoff). `finish(plan)` says whether the
@@ -401,32 +472,26 @@ def confirm(*, shop: Shop, plans: Sequence[Plan], outcomes: dict[tuple[int, bool
     """
     now = timezone.now()
     counts: dict[str, int] = defaultdict(int)
-    audits: list[TagAudit] = []
-    active: list[tuple[int, list[str]]] = []          # (customer, keys) -> state active
-    forget: list[tuple[int, list[str] | None]] = []   # (customer, keys or None for all) -> deleted
-    states: list[tuple[Plan, str, list[str]]] = []    # (plan, state, keys) -> suppressed / blocked
-    tags_added: dict[int, list[str]] = {}
-    tags_removed: dict[int, list[str]] = {}
-    processed: dict[str, list[int]] = defaultdict(list)
-    retry: list[int] = []
+    answers: dict[int, _Answer] = {}
     retry_error = ""
 
     for plan in plans:
+        answer = answers.setdefault(plan.customer_id, _Answer())
         results: set[str] = set()
 
         def audit(tag: str, add: bool, result: str, source: str, segment_id, version, detail="") -> None:
-            audits.append(TagAudit(shop=shop, customer_id=plan.customer_id, customer_shopify_id=plan.shopify_id,
-                                   tag=tag, add=add, segment_id=segment_id, segment_version=version, source=source,
-                                   result=result, detail=detail[:255], bulk=bulk, at=at))
+            answer.audits.append(TagAudit(shop=shop, customer_id=plan.customer_id, customer_shopify_id=plan.shopify_id,
+                                          tag=tag, add=add, segment_id=segment_id, segment_version=version,
+                                          source=source, result=result, detail=detail[:255], bulk=bulk, at=at))
             counts[result] += 1
             results.add(result)
 
         for drop in plan.audits:
             audit(drop.tag, drop.add, drop.result, drop.source, drop.segment_id, drop.version, drop.detail)
-        active.append((plan.customer_id, list(plan.confirm)))
-        forget.append((plan.customer_id, list(plan.forget)))
-        states.append((plan, LedgerState.SUPPRESSED, list(plan.suppress)))
-        states.append((plan, LedgerState.BLOCKED, [tag_key(w.tag) for w in plan.block]))
+        answer.active += plan.confirm
+        answer.forget += plan.forget
+        answer.states += [(LedgerState.SUPPRESSED, list(plan.suppress)),
+                          (LedgerState.BLOCKED, [tag_key(w.tag) for w in plan.block])]
         unanswered, gone = False, plan.gone
         for add, wants in ((False, plan.remove), (True, plan.add)):
             if not wants:
@@ -438,57 +503,107 @@ def confirm(*, shop: Shop, plans: Sequence[Plan], outcomes: dict[tuple[int, bool
                 continue
             keys = [tag_key(w.tag) for w in wants]
             if outcome.ok:
-                (tags_added if add else tags_removed)[plan.customer_id] = [w.tag for w in wants]
-                (active if add else forget).append((plan.customer_id, keys))
+                (answer.added if add else answer.removed).extend(w.tag for w in wants)
+                (answer.active if add else answer.forget).extend(keys)
             elif outcome.result == TagResult.CUSTOMER_GONE:
                 gone = True
             elif outcome.result == TagResult.TAG_LIMIT and add:
-                states.append((plan, LedgerState.BLOCKED, keys))
+                answer.states.append((LedgerState.BLOCKED, keys))
             elif add:
-                forget.append((plan.customer_id, keys))
+                answer.forget += keys
+            else:
+                answer.answered += keys             # refused: the tag stays ours, the removal is answered
             for want in wants:
                 source = TagSource.LIMIT if outcome.result == TagResult.TAG_LIMIT else plan.sources.get(
                     tag_key(want.tag), TagSource.MEMBERSHIP)
                 audit(want.tag, add, outcome.result, source, want.segment_id, want.version, outcome.detail)
-        if gone:
-            forget.append((plan.customer_id, None))
+        answer.forget_all = answer.forget_all or gone
         if unanswered:
-            retry += plan.change_ids
+            answer.retry += plan.change_ids
         elif finish(plan):
             result = (TagResult.CUSTOMER_GONE if gone else NOOP if not results else next(iter(results))
                       if len(results) == 1 else TagResult.APPLIED if TagResult.APPLIED in results else min(results))
-            processed[result] += plan.change_ids
-    def record() -> None:
+            answer.processed = (result, plan.change_ids)
+
+    def record(customer_ids: Sequence[int]) -> None:
+        chosen = [(pk, answers[pk]) for pk in customer_ids]
+        audits = [audit for _, answer in chosen for audit in answer.audits]
         for audit in audits:     # a rolled-back attempt may have numbered them
             audit.pk = None
-        with transaction.atomic():
-            _ledger_apply(shop, active, forget, states, now)
-            customers_tags_apply(shop=shop, added=tags_added, removed=tags_removed)
-            TagAudit.objects.bulk_create(audits, batch_size=2000)
-            for result, ids in processed.items():
-                for start in range(0, len(ids), 5000):
-                    TagChange.objects.filter(pk__in=ids[start:start + 5000]).update(processed_at=now, result=result,
-                                                                                    bulk=None)
-            if retry:
-                changes_back_off(change_ids=retry, error=retry_error, now=now)
+        _ledger_apply(shop, active=[(pk, a.active) for pk, a in chosen],
+                      forget=[(pk, None if a.forget_all else a.forget) for pk, a in chosen],
+                      answered=[(pk, a.answered) for pk, a in chosen],
+                      states=[(pk, state, keys) for pk, a in chosen for state, keys in a.states], now=now,
+                      plans={plan.customer_id: plan for plan in plans})
+        customers_tags_apply(shop=shop, added={pk: a.added for pk, a in chosen if a.added},
+                             removed={pk: a.removed for pk, a in chosen if a.removed})
+        TagAudit.objects.bulk_create(audits, batch_size=2000)
+        processed: dict[str, list[int]] = defaultdict(list)
+        for _, answer in chosen:
+            if answer.processed:
+                processed[answer.processed[0]] += answer.processed[1]
+        for result, ids in processed.items():
+            for start in range(0, len(ids), 5000):
+                TagChange.objects.filter(pk__in=ids[start:start + 5000]).update(processed_at=now, result=result,
+                                                                                bulk=None)
+        retry = [pk for _, answer in chosen for pk in answer.retry]
+        if retry:
+            changes_back_off(change_ids=retry, error=retry_error, now=now)
 
-    # Shopify has answered: what it said must be recorded, even if a webhook drain holding some of
-    # these customers makes PostgreSQL abort this transaction once.
-    retry_on_deadlock(record, what=f"recording tag changes of shop {shop.pk}")
+    _record_in_turn(shop=shop, customer_ids=list(answers), record=record)
     counts["customers"] = len(plans)
     return dict(counts)
 
 
-def _ledger_apply(shop: Shop, active, forget, states, now: dt.datetime) -> None:
-    """The ledger after an answer: confirmed adds active, removed tags deleted, drift and limit states."""
-    by_keys: dict[tuple[str, ...], list[int]] = defaultdict(list)
-    for customer_id, keys in active:
-        if keys:
-            by_keys[tuple(sorted(keys))].append(customer_id)
-    for keys, customers in by_keys.items():     # most batches add the same tag to many customers
-        for start in range(0, len(customers), 5000):
-            CustomerTag.objects.filter(customer_id__in=customers[start:start + 5000], key__in=keys).update(
-                state=LedgerState.ACTIVE, confirmed_at=now)
+def _customers_lock(shop: Shop, customer_ids: Sequence[int], *, wait: bool) -> list[int]:
+    """Lock customers' rows FOR NO KEY UPDATE, in id order: all that are free now (SKIP LOCKED), or,
+    with `wait`, the ones asked for however long that takes. Returns the ids locked."""
+    rows = Customer.objects.select_for_update(no_key=True, skip_locked=not wait).filter(
+        shop=shop, pk__in=list(customer_ids)).order_by("pk")
+    return list(rows.values_list("pk", flat=True))
+
+
+def _record_in_turn(*, shop: Shop, customer_ids: Sequence[int], record: Callable[[list[int]], None]) -> None:
+    """Run `record(ids)` for every customer once, each customer's writes in one transaction, such
+    that no transaction ever waits for a customer's row while holding another's.
+
+    A webhook drain locks customers in delivery order and keeps them until its batch commits; a
+    transaction that locked some customers and then waited for one the drain holds, while the
+    drain waited for one of ours, was a deadlock (PostgreSQL aborted one side, again and again on
+    a busy shop). Instead each transaction first takes the customers that are free (SKIP LOCKED)
+    and records them; when none is free, it waits for the first one alone, holding nothing else.
+    Shopify has answered by now, so the recording must not be lost: a deadlock with anything else
+    is still retried.
+    """
+    waiting = sorted(set(customer_ids))
+    while waiting:
+        def body() -> list[int]:
+            with transaction.atomic():
+                locked = _customers_lock(shop, waiting, wait=False)
+                if not locked:
+                    locked = _customers_lock(shop, waiting[:1], wait=True)
+                    if not locked:      # deleted meanwhile (redacted): its ledger and outbox rows went with it
+                        return waiting[:1]
+                record(locked)
+                return locked
+        done = set(retry_on_deadlock(body, what=f"recording tag changes of shop {shop.pk}"))
+        waiting = [pk for pk in waiting if pk not in done]
+
+
+def _ledger_apply(shop: Shop, *, active, forget, answered, states, now: dt.datetime,
+                  plans: dict[int, Plan]) -> None:
+    """The ledger after an answer: confirmed adds active, removed tags deleted, refused removals
+    answered, drift and limit states."""
+    for pairs, fields in ((active, {"state": LedgerState.ACTIVE, "confirmed_at": now}),
+                          (answered, {"confirmed_at": now})):
+        by_keys: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for customer_id, keys in pairs:
+            if keys:
+                by_keys[tuple(sorted(set(keys)))].append(customer_id)
+        for keys, customers in by_keys.items():     # most batches add the same tag to many customers
+            for start in range(0, len(customers), 5000):
+                CustomerTag.objects.filter(customer_id__in=customers[start:start + 5000], key__in=keys).update(
+                    **fields)
     everything = [c for c, keys in forget if keys is None]
     if everything:
         CustomerTag.objects.filter(customer_id__in=everything).delete()
@@ -499,9 +614,10 @@ def _ledger_apply(shop: Shop, active, forget, states, now: dt.datetime) -> None:
     for keys, customers in by_keys.items():
         for start in range(0, len(customers), 5000):
             CustomerTag.objects.filter(customer_id__in=customers[start:start + 5000], key__in=keys).delete()
-    for plan, state, keys in states:
+    for customer_id, state, keys in states:
         if not keys:
             continue
+        plan = plans[customer_id]
         wants = {tag_key(w.tag): w for w in plan.block + plan.add}
         existing = set(CustomerTag.objects.filter(customer_id=plan.customer_id, key__in=keys)
                        .values_list("key", flat=True))
@@ -516,7 +632,8 @@ def customers_tags_apply(*, shop: Shop, added: dict[int, list[str]], removed: di
     """Our confirmed writes into `Customer.tags` (last known), without waiting for the echo.
 
     Tags are case-insensitive sets (an existing spelling wins). Our own tags change nothing rules
-    read, so nobody is marked dirty, exactly as the writer treats their echo.
+    read, so nobody is marked dirty, exactly as the writer treats their echo. Called by the
+    recording, which holds these customers' rows already.
     """
     ids = sorted(set(added) | set(removed))
     if not ids:
@@ -524,7 +641,8 @@ def customers_tags_apply(*, shop: Shop, added: dict[int, list[str]], removed: di
     changed = []
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]
-        for customer in Customer.objects.select_for_update().filter(shop=shop, pk__in=chunk).only("pk", "tags"):
+        for customer in (Customer.objects.select_for_update(no_key=True).filter(shop=shop, pk__in=chunk)
+                         .order_by("pk").only("pk", "tags")):
             gone = {tag_key(t) for t in removed.get(customer.pk, [])}
             tags = [t for t in (customer.tags or []) if tag_key(t) not in gone]
             have = {tag_key(t) for t in tags}

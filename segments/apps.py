@@ -7,6 +7,7 @@ class SegmentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from segments.services import tag_bulk  # noqa: F401 - registers its eraser for customers/redact
         from segments.services.membership import register_sqlite_functions
 
         connection_created.connect(register_sqlite_functions, dispatch_uid="shopseg-sqlite-functions")

@@ -449,6 +449,10 @@ class SettingsFieldsSerializer(s.Serializer):
     recompute_hour = s.IntegerField(required=False, min_value=0, max_value=23)
     checkout_abandon_minutes = s.IntegerField(required=False, min_value=5, max_value=7 * 24 * 60)
     payload_retention_days = s.IntegerField(required=False, min_value=1, max_value=365)
+    inactive_customer_days = s.IntegerField(
+        required=False, min_value=0, max_value=3650,
+        help_text="Customers with no order, checkout or profile change for this many days are anonymised in "
+                  "the store copy; 0 (never) or from 30 to 3650.")
 
 
 class SettingsSerializer(SettingsFieldsSerializer):

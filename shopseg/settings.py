@@ -115,6 +115,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "reconcile-shops": {"task": "segments.tasks.backfill.shops_reconcile_task",
                         "schedule": env("SHOPSEG_RECONCILE_SECONDS", 900.0, cast=float)},
     "retention-purge": {"task": "segments.tasks.compliance.retention_purge_task", "schedule": 3600.0},
+    # Customers inactive past their shop's period are anonymised in the store copy (0: never).
+    "inactive-customers": {"task": "segments.tasks.compliance.inactive_customers_sweep_task", "schedule": 3600.0},
     "metrics-dirty-refresh": {"task": "segments.tasks.metrics.metrics_dirty_refresh_task",
                               "schedule": env("SHOPSEG_DIRTY_REFRESH_SECONDS", 1.0, cast=float)},
     "metrics-nightly-rebuild": {"task": "segments.tasks.metrics.shops_metrics_rebuild_task",

@@ -35,6 +35,9 @@ class Shop(models.Model):
 
     # Merchant settings that the mirror needs (the admin's settings page edits them).
     payload_retention_days = models.PositiveIntegerField(default=30)   # raw webhook payloads kept this long
+    # A customer with no order, checkout or profile change for this long is anonymised in the store
+    # copy (segments.services.compliance); 0: never.
+    inactive_customer_days = models.PositiveIntegerField(default=730)
     checkout_abandon_minutes = models.PositiveIntegerField(default=60)  # a checkout not completed by then is abandoned
     recompute_hour = models.PositiveSmallIntegerField(default=3)        # local hour of the nightly full recompute
 

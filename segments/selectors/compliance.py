@@ -6,13 +6,14 @@ every key under which a customer can appear in them.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from segments.models import (
@@ -34,9 +35,11 @@ class CustomerKeys:
     shop: Shop | None
     customer_shopify_id: int
     customer_pks: tuple[int, ...]          # the customer's row and the rows of customers merged into it
+    shopify_ids: frozenset[int]            # the customer's id and those of the accounts merged into it
     emails: frozenset[str]                 # lower-cased
     order_shopify_ids: frozenset[int]      # their mirrored orders plus any Shopify named
     cart_tokens: frozenset[str]            # carts their checkouts and orders came from
+    checkout_tokens: frozenset[str]        # their checkouts, guest ones included
 
 
 def customer_keys(*, shop_domain: str, customer_shopify_id: int, emails: Iterable[str] = (),
@@ -47,21 +50,26 @@ def customer_keys(*, shop_domain: str, customer_shopify_id: int, emails: Iterabl
     named_orders = set(order_shopify_ids)
     if shop is None:
         return CustomerKeys(shop_domain=shop_domain, shop=None, customer_shopify_id=customer_shopify_id,
-                            customer_pks=(), emails=frozenset(emails), order_shopify_ids=frozenset(named_orders),
-                            cart_tokens=frozenset())
+                            customer_pks=(), shopify_ids=frozenset({customer_shopify_id}), emails=frozenset(emails),
+                            order_shopify_ids=frozenset(named_orders), cart_tokens=frozenset(),
+                            checkout_tokens=frozenset())
     customers = Customer.objects.filter(shop=shop).filter(
         Q(shopify_id=customer_shopify_id) | Q(merged_into_id=customer_shopify_id))
     customer_pks = tuple(sorted(customers.values_list("pk", flat=True)))
+    # A merged-away account's row was blanked by the merge, so its deliveries are found by its id alone.
+    shopify_ids = frozenset({customer_shopify_id, *customers.values_list("shopify_id", flat=True)})
     emails |= {e for e in customers.values_list("email", flat=True) if e}
     person = _person_q(customer_pks=customer_pks, emails=emails)
     orders = Order.objects.filter(shop=shop).filter(person | Q(shopify_id__in=named_orders))
     checkouts = Checkout.objects.filter(shop=shop).filter(person)
     cart_tokens = set(orders.values_list("cart_token", flat=True)) | set(checkouts.values_list("cart_token", flat=True))
+    # Kept by token too: once their emails are blanked, guest checkouts can no longer be found by email.
+    checkout_tokens = frozenset(checkouts.values_list("token", flat=True))
     return CustomerKeys(
         shop_domain=shop_domain, shop=shop, customer_shopify_id=customer_shopify_id, customer_pks=customer_pks,
-        emails=frozenset(emails), order_shopify_ids=frozenset(named_orders | set(orders.values_list("shopify_id",
-                                                                                                      flat=True))),
-        cart_tokens=frozenset(t for t in cart_tokens if t),
+        shopify_ids=shopify_ids, emails=frozenset(emails),
+        order_shopify_ids=frozenset(named_orders | set(orders.values_list("shopify_id", flat=True))),
+        cart_tokens=frozenset(t for t in cart_tokens if t), checkout_tokens=checkout_tokens,
     )
 
 
@@ -83,8 +91,8 @@ def customer_orders(*, keys: CustomerKeys) -> QuerySet[Order]:
 def customer_checkouts(*, keys: CustomerKeys) -> QuerySet[Checkout]:
     if keys.shop is None:
         return Checkout.objects.none()
-    return Checkout.objects.filter(shop=keys.shop).filter(_person_q(customer_pks=keys.customer_pks,
-                                                                     emails=keys.emails))
+    return Checkout.objects.filter(shop=keys.shop).filter(
+        _person_q(customer_pks=keys.customer_pks, emails=keys.emails) | Q(token__in=keys.checkout_tokens))
 
 
 def customer_carts(*, keys: CustomerKeys) -> QuerySet[Cart]:
@@ -98,12 +106,17 @@ def customer_webhook_events(*, keys: CustomerKeys) -> QuerySet[WebhookEvent]:
     """Stored deliveries whose payload is, or names, this customer (already blanked payloads never match).
 
     Shopify names a customer by `id` in customers/* and the consent topics, `customer.id` in orders
-    and checkouts, `customer_id` in email consent, a GID in customer.tags_*; guest activity by email;
-    refunds only by their order; carts only by token.
+    and checkouts, `customer_id` in email consent, a GID in customer.tags_* and, as the kept or the
+    deleted account, in customers/merge (whose errors name the person too); guest activity by email;
+    refunds only by their order; carts only by token. Accounts merged into the customer count as
+    theirs.
     """
-    cid = keys.customer_shopify_id
-    q = (Q(payload__customer__id=cid) | Q(payload__customer_id=cid)
-         | Q(payload__customerId=f"gid://shopify/Customer/{cid}") | Q(topic__startswith="customers", payload__id=cid))
+    ids = sorted(keys.shopify_ids)
+    gids = [f"gid://shopify/Customer/{i}" for i in ids]
+    q = (Q(payload__customer__id__in=ids) | Q(payload__customer_id__in=ids) | Q(payload__customerId__in=gids)
+         | Q(topic__startswith="customers", payload__id__in=ids)
+         | Q(topic="customers/merge", payload__admin_graphql_api_customer_kept_id__in=gids)
+         | Q(topic="customers/merge", payload__admin_graphql_api_customer_deleted_id__in=gids))
     for email in sorted(keys.emails):
         q |= Q(payload__email__iexact=email) | Q(payload__contact_email__iexact=email)
         q |= Q(payload__email_address__iexact=email)
@@ -115,6 +128,28 @@ def customer_webhook_events(*, keys: CustomerKeys) -> QuerySet[WebhookEvent]:
         tokens = sorted(keys.cart_tokens)
         q |= Q(payload__cart_token__in=tokens) | Q(topic__startswith="carts/", payload__token__in=tokens)
     return WebhookEvent.objects.filter(shop_domain=keys.shop_domain).filter(q)
+
+
+# -- retention -------------------------------------------------------------------------------------
+PERSONAL_CUSTOMER_FIELDS = ("email", "phone", "first_name", "last_name")
+
+
+def customers_inactive(*, shop: Shop, before: dt.datetime) -> QuerySet[Customer]:
+    """The shop's customers with no order, no checkout and no profile change since `before` who
+    still have personal data in the store copy (on their own row, or an email on an order or a
+    checkout of theirs); accounts merged away are reached through the one they were merged into."""
+    person = Q()
+    for name in PERSONAL_CUSTOMER_FIELDS:
+        person |= ~Q(**{name: ""})
+    mine = {"customer": OuterRef("pk")}
+    person |= Exists(Order.objects.filter(**mine).exclude(email="")) | Exists(
+        Checkout.objects.filter(**mine).exclude(email=""))
+    quiet = ((Q(updated_at__isnull=True) | Q(updated_at__lt=before))
+             & (Q(created_at__isnull=True) | Q(created_at__lt=before)))
+    return (Customer.objects.filter(shop=shop, merged_into_id__isnull=True).filter(quiet).filter(person)
+            .exclude(Exists(Order.objects.filter(**mine, created_at__gte=before)))
+            .exclude(Exists(Checkout.objects.filter(**mine).filter(Q(created_at__gte=before)
+                                                                   | Q(updated_at__gte=before)))))
 
 
 # -- the export ------------------------------------------------------------------------------------

@@ -1,10 +1,14 @@
-"""Privacy compliance: Shopify's data requests and redactions, and the retention purge of raw payloads.
+"""Privacy compliance: Shopify's data requests and redactions, and retention (raw payloads, inactive customers).
 
 Each module that stores customer data registers an eraser here (`register_customer_eraser`,
-`register_shop_eraser`); a redaction runs every registered eraser, then erases the store mirror,
-which goes last because other tables point at its rows. Erasers get the customer's keys gathered
-before anything is erased, return counts (never data), and must be idempotent: Shopify may send a
-request twice, and a second run finds nothing and succeeds.
+`register_shop_eraser`). Erasing a customer has two layers. `customer_personal_data_erase` is the
+one redaction of personal data: every registered eraser, then the customer's email, phone and
+names in the store mirror; customers/redact and the inactive-customer retention both run it.
+customers/redact then forgets the customer altogether (the `identity` erasers, then the mirror's
+rows, last because other tables point at them); the retention stops there, keeping the Shopify id
+as a pseudonym so the shop's orders, segments, KPIs and tags keep pointing at the same customer.
+Erasers get the customer's keys gathered before anything is erased, return counts (never data),
+and must be idempotent: Shopify may send a request twice, and a second run finds nothing and succeeds.
 
 Choices, and why:
 - A redacted customer's row is deleted, not tombstoned: the request log keeps the Shopify id it
@@ -15,6 +19,11 @@ Choices, and why:
 - Stored deliveries that concern them keep their metadata row (webhook id for dedupe, topic,
   times) with the payload blanked; those not processed yet are marked ignored, so the data they
   carry is never applied after the erasure.
+- Inactive customers (no order, checkout or profile change for the shop's `inactive_customer_days`)
+  are anonymised, not deleted: the shop still holds them in Shopify and its segments, tags and KPIs
+  are about them, so only what identifies them goes (their row's email, phone and names, the
+  email on their orders and checkouts, raw deliveries about them, earlier exports). If they come
+  back, Shopify's next customers/update delivery fills their row in again.
 - shop/redact deletes the Shop row (tokens, owner's name and email) with everything hanging off it.
   Shopify sends it 48 h after an uninstall; a shop that has reinstalled since is left alone, since
   erasing would break a live installation the merchant came back to.
@@ -27,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from segments.models import (
@@ -34,8 +44,8 @@ from segments.models import (
     MembershipEvent, OAuthState, Order, Product, Refund, Shop, ShopStatus, ShopSync, TagChange,
 )
 from segments.selectors.compliance import (
-    CustomerKeys, customer_carts, customer_checkouts, customer_data_export, customer_keys, customer_orders,
-    customer_webhook_events, export_counts,
+    PERSONAL_CUSTOMER_FIELDS, CustomerKeys, customer_carts, customer_checkouts, customer_data_export, customer_keys,
+    customer_orders, customer_webhook_events, customers_inactive, export_counts,
 )
 from webhooks.models import EventStatus, WebhookEvent
 
@@ -43,6 +53,9 @@ log = logging.getLogger(__name__)
 
 COMPLIANCE_TOPICS = frozenset(ComplianceKind.values)
 DEFAULT_PAYLOAD_RETENTION_DAYS = 30     # for deliveries to shops we do not know (never installed, or redacted)
+# Customers anonymised per shop per retention run: each costs a scan of the shop's stored payloads,
+# so a first run over years of history is spread over a few hourly runs.
+INACTIVE_CUSTOMERS_PER_RUN = 500
 ERASED_BEFORE_PROCESSING = "payload erased by a privacy request before it was processed"
 
 
@@ -60,13 +73,21 @@ CustomerEraser = Callable[..., Mapping[str, int]]     # fn(*, keys: CustomerKeys
 ShopEraser = Callable[..., Mapping[str, int]]         # fn(*, erasure: ShopErasure) -> counts
 
 _customer_erasers: list[CustomerEraser] = []
+_identity_erasers: list[CustomerEraser] = []
 _shop_erasers: list[ShopEraser] = []
 
 
-def register_customer_eraser(fn: CustomerEraser) -> CustomerEraser:
-    """Add a module's customer eraser (usable as a decorator); registering the same function twice is a no-op."""
-    if fn not in _customer_erasers:
-        _customer_erasers.append(fn)
+def register_customer_eraser(fn: CustomerEraser, *, identity: bool = False) -> CustomerEraser:
+    """Add a module's customer eraser (usable as a decorator); registering the same function twice is a no-op.
+
+    An eraser of personal data (the default) runs whenever a customer is erased: customers/redact
+    and the inactive-customer retention. An `identity` eraser removes what still points at the
+    customer once their personal data is gone (their Shopify id, their row's pk) and runs for
+    customers/redact only; the retention keeps that pseudonym on purpose.
+    """
+    registry = _identity_erasers if identity else _customer_erasers
+    if fn not in registry:
+        registry.append(fn)
     return fn
 
 
@@ -140,21 +161,39 @@ def compliance_customer_redact(*, shop_domain: str, payload: dict) -> Compliance
         keys = _keys(shop_domain=shop_domain, payload=payload, orders_key="orders_to_redact")
         request = ComplianceRequest.objects.create(shop_domain=shop_domain, kind=ComplianceKind.CUSTOMER_REDACT,
                                                    customer_shopify_id=keys.customer_shopify_id)
-        counts: dict[str, int] = {}
-        for eraser in _customer_erasers:
+        counts = _set_aside_pending_deliveries(keys=keys)
+        _add(counts, customer_personal_data_erase(keys=keys))
+        for eraser in _identity_erasers:
             _add(counts, eraser(keys=keys))
-        _add(counts, _erase_customer_mirror(keys=keys))
+        _add(counts, _forget_customer_mirror(keys=keys))
         return _finish(request, counts)
 
 
-def _erase_customer_webhook_payloads(*, keys: CustomerKeys) -> dict[str, int]:
-    # First in line: updating an event another worker is applying waits for it, so the mirror rows
-    # it writes exist by the time the mirror is erased.
-    events = customer_webhook_events(keys=keys)
-    unapplied = events.filter(status=EventStatus.PENDING).update(
+def customer_personal_data_erase(*, keys: CustomerKeys) -> dict[str, int]:
+    """Erase what identifies the customer and keep what they did: every registered eraser (raw
+    deliveries, exports, ...), then the email, phone and names on their mirror rows and the email on
+    their orders and checkouts. The one redaction shared by customers/redact and the retention."""
+    counts: dict[str, int] = {}
+    for eraser in _customer_erasers:
+        _add(counts, eraser(keys=keys))
+    _add(counts, _blank_customer_mirror(keys=keys))
+    return counts
+
+
+def _set_aside_pending_deliveries(*, keys: CustomerKeys) -> dict[str, int]:
+    """customers/redact, first in line: deliveries about the customer not applied yet never will be.
+    Updating an event another worker is applying waits for it, so the mirror rows it writes exist
+    (and its payload is there to blank) by the time the rest of the erasure runs. The retention
+    leaves pending deliveries alone: they are the customer coming back."""
+    unapplied = customer_webhook_events(keys=keys).filter(status=EventStatus.PENDING).update(
         status=EventStatus.IGNORED, payload={}, last_error=ERASED_BEFORE_PROCESSING)
-    blanked = events.exclude(payload={}).update(payload={})
-    return {"webhook_payloads": unapplied + blanked}
+    return {"webhook_payloads": unapplied}
+
+
+def _erase_customer_webhook_payloads(*, keys: CustomerKeys) -> dict[str, int]:
+    blanked = customer_webhook_events(keys=keys).exclude(status=EventStatus.PENDING).exclude(payload={}).update(
+        payload={})
+    return {"webhook_payloads": blanked}
 
 
 def _erase_customer_exports(*, keys: CustomerKeys) -> dict[str, int]:
@@ -165,7 +204,21 @@ def _erase_customer_exports(*, keys: CustomerKeys) -> dict[str, int]:
     return {"compliance_exports": erased}
 
 
-def _erase_customer_mirror(*, keys: CustomerKeys) -> dict[str, int]:
+def _blank_customer_mirror(*, keys: CustomerKeys) -> dict[str, int]:
+    if keys.shop is None:
+        return {}
+    personal = Q()
+    for name in PERSONAL_CUSTOMER_FIELDS:
+        personal |= ~Q(**{name: ""})
+    customers = Customer.objects.filter(pk__in=keys.customer_pks).filter(personal).update(
+        **{name: "" for name in PERSONAL_CUSTOMER_FIELDS})
+    orders = customer_orders(keys=keys).exclude(email="").update(email="")
+    checkouts = customer_checkouts(keys=keys).exclude(email="").update(email="")
+    return {"customers_blanked": customers, "order_emails_blanked": orders, "checkout_emails_blanked": checkouts}
+
+
+def _forget_customer_mirror(*, keys: CustomerKeys) -> dict[str, int]:
+    """customers/redact only: the orders stay as sales of nobody; the rest of the customer goes."""
     if keys.shop is None:
         return {}
     carts = customer_carts(keys=keys).delete()[0]
@@ -262,3 +315,29 @@ def webhook_payloads_purge(*, now: dt.datetime | None = None) -> int:
     blanked += unknown.update(payload={})
     log.info("retention purge: %d webhook payloads blanked", blanked)
     return blanked
+
+
+def shop_inactive_customers_anonymise(*, shop: Shop, now: dt.datetime | None = None,
+                                      limit: int = INACTIVE_CUSTOMERS_PER_RUN) -> int:
+    """Anonymise (customer_personal_data_erase) up to `limit` of the shop's customers inactive for
+    longer than its `inactive_customer_days` (0: never). Returns how many were anonymised."""
+    if not shop.inactive_customer_days:
+        return 0
+    before = (now or timezone.now()) - dt.timedelta(days=shop.inactive_customer_days)
+    candidates = list(customers_inactive(shop=shop, before=before).order_by("pk")
+                      .values_list("pk", "shopify_id")[:limit])
+    counts: dict[str, int] = {}
+    done = 0
+    for pk, shopify_id in candidates:
+        with transaction.atomic():
+            # Locked and checked again: a profile update committed meanwhile makes them active.
+            locked = list(Customer.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True))
+            if not locked or not customers_inactive(shop=shop, before=before).filter(pk=pk).exists():
+                continue
+            _add(counts, customer_personal_data_erase(keys=customer_keys(shop_domain=shop.domain,
+                                                                         customer_shopify_id=shopify_id)))
+            done += 1
+    if candidates:
+        # Counts only, as for the requests: never who.
+        log.info("retention: %d inactive customers of shop %s anonymised: %s", done, shop.pk, counts)
+    return done

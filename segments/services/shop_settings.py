@@ -1,5 +1,5 @@
 """The merchant's settings: tag prefix, holdout tag, drift policy, the JSON metafield, the nightly
-recompute hour, the cart-abandonment delay and payload retention.
+recompute hour, the cart-abandonment delay, payload retention and the inactive-customer retention.
 
 `shop_settings` reads them with what the settings page needs to explain them; `shop_settings_update`
 checks a partial change whole (nothing is saved when any value is refused) and then applies what it
@@ -28,7 +28,11 @@ NUMBERS = {
     "recompute_hour": (0, 23),                   # shop-local hour of the nightly full recompute
     "checkout_abandon_minutes": (5, 7 * 24 * 60),
     "payload_retention_days": (1, 365),
+    "inactive_customer_days": (0, 3650),         # 0: never; else at least OFF_OR_AT_LEAST
 }
+# Numbers where 0 turns the feature off and anything else has a floor above the range's minimum: an
+# inactivity period under a month would anonymise customers who simply buy monthly.
+OFF_OR_AT_LEAST = {"inactive_customer_days": 30}
 TEXTS = ("tag_prefix", "holdout_tag", "drift_policy")
 FLAGS = ("tag_metafield",)
 FIELDS = TEXTS + FLAGS + tuple(NUMBERS)
@@ -39,9 +43,16 @@ def shop_settings(*, shop: Shop) -> dict:
     return {
         **{name: getattr(shop, name) for name in FIELDS},
         "choices": {"drift_policy": list(DriftPolicy.values)},
-        "ranges": {name: {"min": low, "max": high} for name, (low, high) in NUMBERS.items()},
+        "ranges": {name: _range(name, low, high) for name, (low, high) in NUMBERS.items()},
         "timezone": shop.iana_timezone,
     }
+
+
+def _range(name: str, low: int, high: int) -> dict:
+    """{min, max}, and `off` (0) for a number that 0 turns off: then min is the lowest value besides it."""
+    if name in OFF_OR_AT_LEAST:
+        return {"min": OFF_OR_AT_LEAST[name], "max": high, "off": low}
+    return {"min": low, "max": high}
 
 
 def _problems(shop: Shop, changes: Mapping[str, object]) -> list[Problem]:
@@ -54,7 +65,13 @@ def _problems(shop: Shop, changes: Mapping[str, object]) -> list[Problem]:
         if name in changes and type(changes[name]) is not bool:
             problems.append(Problem(name, "must be true or false"))
     for name, (low, high) in NUMBERS.items():
-        if name in changes and (type(changes[name]) is not int or not low <= changes[name] <= high):
+        if name not in changes:
+            continue
+        value, floor = changes[name], OFF_OR_AT_LEAST.get(name)
+        if floor is not None:
+            if type(value) is not int or not (value == 0 or floor <= value <= high):
+                problems.append(Problem(name, f"must be 0 (never) or a whole number from {floor} to {high}"))
+        elif type(value) is not int or not low <= value <= high:
             problems.append(Problem(name, f"must be a whole number from {low} to {high}"))
     if problems:
         return problems

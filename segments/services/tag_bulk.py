@@ -12,6 +12,11 @@ applied exactly as a direct answer would be, in chunks that record how far they 
 chunk, customers whose line has its audit rows), so a worker that dies while applying resumes without
 auditing anything twice. A failed operation applies its partial results and gives every other line
 back to the queue.
+
+An operation that ended keeps its counts, not its lines: they name customers (pk and Shopify id)
+and nothing reads them again. A customers/redact takes its customer's line out of a queued
+operation and blanks it in a running one, whose results refer to line numbers (`bulk_lines_erase`);
+applying the results skips a blanked line.
 """
 from __future__ import annotations
 
@@ -28,7 +33,9 @@ from django.utils import timezone
 
 from segments.models import BulkStatus, TagAudit, TagBulkOperation, TagChange, TagResult, TagSource
 from segments.models.tags import tag_key
+from segments.selectors.compliance import CustomerKeys
 from segments.services import tag_sync
+from segments.services.compliance import register_customer_eraser
 from segments.services.shop_throttle import ShopThrottle
 from segments.services.tag_sync import Outcome, Plan, Want
 
@@ -41,6 +48,7 @@ MAX_CUSTOMERS = 100_000          # per bulk batch (an upload holds at most 100 M
 APPLY_CHUNK = 2000               # result lines applied per transaction
 DOWNLOAD_TIMEOUT = httpx.Timeout(30.0, read=300.0)
 ACTIVE = (BulkStatus.QUEUED, BulkStatus.RUNNING)
+ERASED_LINE = [None, None, [], [], [], [], []]   # a redacted customer's line in a running operation
 
 MUTATIONS = {
     True: "mutation call($id: ID!, $tags: [String!]!) { tagsAdd(id: $id, tags: $tags) { node { id } "
@@ -193,9 +201,9 @@ def _fail(op: TagBulkOperation, error: str) -> None:
         active = TagBulkOperation.objects.filter(shop_id=op.shop_id, status__in=ACTIVE)
         ids = list(active.values_list("pk", flat=True)) + [op.pk]
         TagChange.objects.filter(bulk_id__in=ids, processed_at__isnull=True).update(bulk=None)
-        active.update(status=BulkStatus.FAILED, error=error[:255], finished_at=timezone.now())
+        active.update(status=BulkStatus.FAILED, error=error[:255], finished_at=timezone.now(), lines=[])
         TagBulkOperation.objects.filter(pk=op.pk).update(status=BulkStatus.FAILED, error=error[:255],
-                                                         finished_at=timezone.now())
+                                                         finished_at=timezone.now(), lines=[])
 
 
 # -- advancing ---------------------------------------------------------------------------------------
@@ -212,7 +220,8 @@ def bulk_advance(*, shop: Shop, client: Sender, report: SyncReport) -> None:
             return
         if status == "COMPLETED":
             _apply(shop, op, state.get("url"), report)
-            TagBulkOperation.objects.filter(pk=op.pk).update(status=BulkStatus.COMPLETED, finished_at=timezone.now())
+            TagBulkOperation.objects.filter(pk=op.pk).update(status=BulkStatus.COMPLETED, finished_at=timezone.now(),
+                                                             lines=[])
             report.bulk.append(f"completed {'add' if op.add else 'remove'} x{op.line_count}")
             continue
         # FAILED, CANCELED, EXPIRED or gone: what ran is applied, the rest goes back to the queue.
@@ -248,7 +257,7 @@ def _apply(shop: Shop, op: TagBulkOperation, url: str | None, report: SyncReport
     done, errors = op.applied, op.errors
     while done < op.line_count:
         lines = op.lines[done:done + APPLY_CHUNK]
-        customers = [line[0] for line in lines]
+        customers = [line[0] for line in lines if line[0] is not None]
         claims: dict[int, list[int]] = defaultdict(list)
         for pk, customer_id in TagChange.objects.filter(bulk=op, processed_at__isnull=True,
                                                         customer_id__in=customers).values_list("pk", "customer_id"):
@@ -256,6 +265,8 @@ def _apply(shop: Shop, op: TagBulkOperation, url: str | None, report: SyncReport
         plans, answered = [], {}
         for number, line in enumerate(lines, start=done):
             customer_id, shopify_id, tags, segments, versions, sources, holdouts = line
+            if customer_id is None:     # redacted while the operation ran: nobody to apply it to
+                continue
             wants = [Want(t, s, v, h) for t, s, v, h in zip(tags, segments, versions, holdouts)]
             plan = Plan(customer_id, shopify_id, claims.get(customer_id, []),
                         add=wants if op.add else [], remove=[] if op.add else wants,
@@ -287,3 +298,30 @@ def _apply(shop: Shop, op: TagBulkOperation, url: str | None, report: SyncReport
             TagBulkOperation.objects.filter(pk=op.pk).update(applied=done, errors=errors)
         report.calls += len(fresh)
     op.applied = done
+
+
+# -- privacy ------------------------------------------------------------------------------------------
+@transaction.atomic
+def bulk_lines_erase(*, keys: CustomerKeys) -> dict[str, int]:
+    """customers/redact: the customer's lines leave the operations that still hold lines."""
+    if keys.shop is None or not keys.customer_pks:
+        return {}
+    pks = set(keys.customer_pks)
+    erased = 0
+    for op in TagBulkOperation.objects.select_for_update().filter(shop=keys.shop).exclude(lines=[]).order_by("pk"):
+        theirs = sum(1 for line in op.lines if line[0] in pks)
+        if not theirs:
+            continue
+        erased += theirs
+        if op.status == BulkStatus.QUEUED:      # not uploaded yet: the upload numbers what is left
+            op.lines = [line for line in op.lines if line[0] not in pks]
+            op.line_count = len(op.lines)
+            if not op.lines:
+                op.status, op.finished_at = BulkStatus.COMPLETED, timezone.now()
+        else:
+            op.lines = [ERASED_LINE if line[0] in pks else line for line in op.lines]
+        op.save(update_fields=["lines", "line_count", "status", "finished_at"])
+    return {"bulk_tag_lines": erased}
+
+
+register_customer_eraser(bulk_lines_erase, identity=True)

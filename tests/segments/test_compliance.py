@@ -160,8 +160,9 @@ def test_customer_redact_leaves_nothing_of_the_customer(shop, other_shop):
     assert not Checkout.objects.filter(shop=shop).exists() and not Cart.objects.filter(shop=shop).exists()
     assert request.kind == ComplianceKind.CUSTOMER_REDACT and request.completed_at is not None
     assert request.customer_shopify_id == CUSTOMER and request.export is None
-    assert request.summary == {"webhook_payloads": 10, "compliance_exports": 0, "customers": 2,
-                               "orders_anonymised": 3, "checkouts": 2, "carts": 2}
+    assert request.summary == {"webhook_payloads": 10, "compliance_exports": 0, "customers_blanked": 1,
+                               "order_emails_blanked": 3, "checkout_emails_blanked": 2, "bulk_tag_lines": 0,
+                               "customers": 2, "orders_anonymised": 3, "checkouts": 2, "carts": 2}
 
 
 def test_compliance_logs_say_what_and_how_many_never_who(shop, caplog):

@@ -15,6 +15,7 @@
       tag_metafield: el.tag_metafield.checked, recompute_hour: Number(el.recompute_hour.value),
       checkout_abandon_minutes: number(el.checkout_abandon_minutes),
       payload_retention_days: number(el.payload_retention_days),
+      inactive_customer_days: number(el.inactive_customer_days),
     };
   }
 
@@ -24,6 +25,7 @@
     tag_metafield: el.tag_metafield.dataset.initial === "true", recompute_hour: Number(el.recompute_hour.dataset.initial),
     checkout_abandon_minutes: Number(el.checkout_abandon_minutes.dataset.initial),
     payload_retention_days: Number(el.payload_retention_days.dataset.initial),
+    inactive_customer_days: Number(el.inactive_customer_days.dataset.initial),
   };
 
   function changes() {

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from kombu import Queue
 
 from shopseg.env import as_bool, as_list, env
 
@@ -106,10 +107,27 @@ CELERY_TASK_ACKS_LATE = True              # a crashed worker's task is redeliver
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# An hour: a long task (a backfill page, a whole-shop rebuild) must not be handed to a second worker
+# while the first still runs it. A killed worker's message therefore returns only after an hour;
+# what it was doing is resumed sooner by the sweepers below (webhooks within seconds: dispatch.py).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# One queue per kind of work, so a flood of one kind (a shop's resync, a burst of deliveries) does not
+# hold up the others: a worker started without -Q consumes them all, and the Redis transport takes
+# from them in turn. Tasks not routed go to "default".
+CELERY_TASK_QUEUES = tuple(Queue(name) for name in ("webhooks", "membership", "tags", "install", "measurement",
+                                                   "default"))
+CELERY_TASK_ROUTES = {
+    "webhooks.tasks.*": {"queue": "webhooks"},
+    "segments.tasks.metrics.*": {"queue": "membership"},
+    "segments.tasks.membership.*": {"queue": "membership"},
+    "segments.tasks.tags.*": {"queue": "tags"},
+    "segments.tasks.shops.*": {"queue": "install"},
+    "segments.tasks.backfill.*": {"queue": "install"},
+    "segments.tasks.kpis.*": {"queue": "measurement"},
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULE: dict = {
-    "webhook-events-sweep": {"task": "webhooks.tasks.webhook_events_sweep_task", "schedule": 60.0},
+    "webhook-events-sweep": {"task": "webhooks.tasks.webhook_events_sweep_task", "schedule": 1.0},
     "shops-setup-sweep": {"task": "segments.tasks.shops.shops_setup_sweep_task", "schedule": 300.0},
     "backfill-resume": {"task": "segments.tasks.backfill.backfills_resume_task", "schedule": 120.0},
     "reconcile-shops": {"task": "segments.tasks.backfill.shops_reconcile_task",

@@ -3,8 +3,12 @@
 Publishing a Celery message for every delivery costs more than recording it. Instead each
 delivery sets a short-lived Redis flag; only the delivery that sets it enqueues a drain task,
 which processes everything pending in locked batches. The flag is cleared when the drain ends and
-the queue is checked once more, so a delivery that commits meanwhile is never stranded; the
-periodic sweeper is the safety net when Redis or the broker is down.
+the queue is checked once more, so a delivery that commits meanwhile is never stranded.
+
+The flag lives FLAG_SECONDS and a running drain renews it after every batch, so it outlives a
+drain only briefly: when a worker is killed mid-drain (its task message comes back only after the
+broker's visibility timeout, an hour), the flag is gone seconds later and the sweeper, every few
+seconds, schedules a new drain. It is also the safety net when Redis or the broker was down.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from shopseg.enqueue import enqueue
 
 log = logging.getLogger(__name__)
 DRAIN_FLAG = "shopseg:webhooks:drain-scheduled"
-FLAG_SECONDS = 60   # if a drain task is lost, the next delivery after this schedules another
+FLAG_SECONDS = 4    # a drain renews it after each batch; a lost drain's flag is gone this long after
 
 
 @lru_cache(maxsize=1)
@@ -27,7 +31,7 @@ def _redis(url: str) -> redis.Redis:
 
 
 def drain_schedule() -> None:
-    """Called after a pending delivery commits."""
+    """Called after a pending delivery commits, and by the sweeper when deliveries are due."""
     from webhooks.tasks import webhook_events_drain_task
 
     if not settings.REDIS_URL:          # in-process mode: drain right here
@@ -41,6 +45,16 @@ def drain_schedule() -> None:
         return
     if not enqueue(webhook_events_drain_task):
         drain_flag_clear()
+
+
+def drain_flag_renew() -> None:
+    """A running drain is still alive: keep other deliveries from scheduling another."""
+    if not settings.REDIS_URL:
+        return
+    try:
+        _redis(settings.REDIS_URL).set(DRAIN_FLAG, "1", ex=FLAG_SECONDS)
+    except redis.RedisError:
+        pass  # deliveries may schedule a second drain meanwhile; SKIP LOCKED keeps the two apart
 
 
 def drain_flag_clear() -> None:

@@ -33,7 +33,11 @@ class WebhookEvent(models.Model):
         # `varchar_pattern_ops` index per column for LIKE queries nobody makes: two index inserts
         # less per delivery on the endpoint's hot path (BENCHMARKS.md, "Webhook endpoint").
         constraints = [models.UniqueConstraint(fields=["webhook_id"], name="webhooks_event_webhook_id_uniq")]
-        indexes = [models.Index(fields=["status", "next_attempt_at"]),
+        # The pending deliveries by shop, for the drain's round-robin across shops (and any check
+        # for pending work); partial, so it holds only what waits, and the endpoint still
+        # maintains two indexes per delivery.
+        indexes = [models.Index(fields=["shop_domain", "id"], condition=models.Q(status="pending"),
+                                name="webhooks_event_pending_idx"),
                    models.Index(fields=["shop_domain"], name="webhooks_event_shop_idx")]
 
     def __str__(self) -> str:

@@ -6,12 +6,14 @@ import datetime as dt
 import json
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 import psycopg.types.string
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -252,22 +254,45 @@ def webhook_event_process(*, event_pk: int) -> str:
         return _process_locked(event)
 
 
+# Up to `size` due deliveries, taken round-robin across shops: each shop's oldest first, then each
+# shop's second, …; so one shop's burst of thousands delays another shop's delivery by one batch,
+# not by the whole burst. The shops are found by skipping through the pending index one shop at a
+# time (a loose index scan), not by reading every pending row.
+FAIR_BATCH_SQL = f"""
+WITH RECURSIVE shops(domain) AS (
+  (SELECT shop_domain FROM {WebhookEvent._meta.db_table} WHERE status = 'pending' ORDER BY shop_domain LIMIT 1)
+  UNION ALL
+  SELECT (SELECT e.shop_domain FROM {WebhookEvent._meta.db_table} e
+          WHERE e.status = 'pending' AND e.shop_domain > shops.domain ORDER BY e.shop_domain LIMIT 1)
+  FROM shops WHERE shops.domain IS NOT NULL
+)
+SELECT picked.id FROM shops CROSS JOIN LATERAL (
+  SELECT e.id, row_number() OVER (ORDER BY e.id) AS turn FROM {WebhookEvent._meta.db_table} e
+  WHERE e.shop_domain = shops.domain AND e.status = 'pending' AND e.next_attempt_at <= %s
+  ORDER BY e.id LIMIT %s
+) picked
+ORDER BY picked.turn, picked.id LIMIT %s"""
+
+
 def _locked_batch(size: int) -> tuple[list[WebhookEvent], int]:
-    """Due pending events, oldest first, locked, and how many were taken; read together, or one by
-    one when a payload in the batch cannot be read (that event fails; the rows are locked either
-    way, the failure being in Python after the query)."""
+    """Due pending events, fairly across shops (FAIR_BATCH_SQL), locked, and how many were taken;
+    read together, or one by one when a payload in the batch cannot be read (that event fails; the
+    rows are locked either way, the failure being in Python after the query)."""
+    fair = RawSQL(FAIR_BATCH_SQL, (timezone.now(), size, size))   # params: due time, per shop, in all
     due = (WebhookEvent.objects.select_for_update(skip_locked=True)
-           .filter(status=EventStatus.PENDING, next_attempt_at__lte=timezone.now()).order_by("id"))
+           .filter(pk__in=fair, status=EventStatus.PENDING).order_by("id"))
     try:
-        events = list(due[:size])
+        events = list(due)
         return events, len(events)
     except UNREADABLE:
-        pks = list(due.values_list("pk", flat=True)[:size])
+        pks = list(due.values_list("pk", flat=True))
         return [event for event in map(_read_one, pks) if event is not None], len(pks)
 
 
-def webhook_events_drain(*, batch: int = 100, budget: dt.timedelta = dt.timedelta(seconds=50)) -> int:
-    """Process due pending events, oldest first, a locked batch at a time, until none are left.
+def webhook_events_drain(*, batch: int = 100, budget: dt.timedelta = dt.timedelta(seconds=50),
+                         heartbeat: Callable[[], None] = lambda: None) -> int:
+    """Process due pending events, a locked batch at a time (round-robin across shops, each shop's
+    oldest first), until none are left; `heartbeat` is called after each batch.
 
     `SKIP LOCKED` lets any number of workers drain together without waiting on each other. A
     redaction in a batch sets later events of the same batch aside in the database; they are
@@ -290,6 +315,7 @@ def webhook_events_drain(*, batch: int = 100, budget: dt.timedelta = dt.timedelt
         if not taken:
             break
         done += taken
+        heartbeat()
     return done
 
 

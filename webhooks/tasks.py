@@ -4,13 +4,13 @@ from __future__ import annotations
 from celery import shared_task
 
 from shopseg.enqueue import enqueue
-from webhooks.dispatch import drain_flag_clear, drain_schedule
+from webhooks.dispatch import drain_flag_clear, drain_flag_renew, drain_schedule
 from webhooks.services import webhook_event_process, webhook_events_drain, webhook_events_pending_due
 
 
 @shared_task(acks_late=True)
 def webhook_events_drain_task() -> int:
-    done = webhook_events_drain()
+    done = webhook_events_drain(heartbeat=drain_flag_renew)
     drain_flag_clear()
     if webhook_events_pending_due():    # committed while we were finishing, or over the time budget
         drain_schedule()
@@ -24,9 +24,9 @@ def webhook_event_process_task(event_pk: int) -> str:
 
 @shared_task
 def webhook_events_sweep_task() -> bool:
-    """Every minute: retries that came due, and deliveries whose notify never reached the broker."""
+    """Every few seconds: retries that came due, deliveries whose notify never reached the broker,
+    and the work of a drain that died with its worker (its flag expired; see webhooks.dispatch)."""
     if webhook_events_pending_due():
-        drain_flag_clear()
-        enqueue(webhook_events_drain_task)
+        drain_schedule()
         return True
     return False

@@ -7,7 +7,7 @@ import pytest
 import redis
 from django.utils import timezone
 
-from webhooks.dispatch import DRAIN_FLAG
+from webhooks.dispatch import DRAIN_FLAG, FLAG_SECONDS
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_events_drain
 from webhooks.tasks import webhook_events_drain_task, webhook_events_sweep_task
@@ -62,6 +62,52 @@ def test_drain_skips_retries_that_are_not_due_and_sweeper_picks_them_up(settings
     assert webhook_events_sweep_task() is True     # in-process mode: drained right away
     later.refresh_from_db()
     assert later.status == EventStatus.PROCESSED
+
+
+def test_a_shops_burst_does_not_hold_up_another_shops_deliveries(settings):
+    busy = [event(shop="busy.myshopify.com") for _ in range(250)]
+    quiet = [event(shop="quiet.myshopify.com") for _ in range(3)]     # recorded after the whole burst
+    after_each_batch = []
+
+    def heartbeat():
+        done = WebhookEvent.objects.exclude(status=EventStatus.PENDING)
+        after_each_batch.append((done.filter(shop_domain="busy.myshopify.com").count(),
+                                 done.filter(shop_domain="quiet.myshopify.com").count()))
+
+    assert webhook_events_drain(batch=100, heartbeat=heartbeat) == 253
+
+    assert after_each_batch == [(97, 3), (197, 3), (250, 3)]
+    assert not WebhookEvent.objects.filter(pk__in=[e.pk for e in busy + quiet], status=EventStatus.PENDING).exists()
+
+
+def test_a_running_drain_keeps_its_flag_and_the_sweeper_waits_for_it(settings, flags):
+    pending = event()
+    flags.set(DRAIN_FLAG, "1", ex=FLAG_SECONDS)    # a drain renewed it after its last batch
+
+    webhook_events_sweep_task()
+
+    pending.refresh_from_db()
+    assert pending.status == EventStatus.PENDING and pending.attempts == 0    # left to the running drain
+    flags.delete(DRAIN_FLAG)                       # it died: its flag runs out within FLAG_SECONDS
+    assert webhook_events_sweep_task() is True     # in-process mode: drained right away
+    pending.refresh_from_db()
+    assert pending.status == EventStatus.PROCESSED
+
+
+def test_the_drain_task_renews_its_flag_after_each_batch(settings, flags, monkeypatch):
+    from webhooks import tasks
+
+    for _ in range(3):
+        event()
+    ttls = []
+    drain = tasks.webhook_events_drain
+    monkeypatch.setattr(tasks, "webhook_events_drain", lambda heartbeat: drain(
+        batch=1, heartbeat=lambda: (heartbeat(), ttls.append(flags.ttl(DRAIN_FLAG)))))
+
+    assert webhook_events_drain_task() == 3
+
+    assert len(ttls) == 3 and all(0 < ttl <= FLAG_SECONDS for ttl in ttls)
+    assert not flags.exists(DRAIN_FLAG)
 
 
 def test_a_failing_handler_does_not_block_the_batch(settings, monkeypatch):

@@ -222,7 +222,7 @@ def test_installed_shop_delivery_is_stored_as_sent_and_processing_is_scheduled(g
     assert (event.event_id, event.api_version, event.triggered_at.isoformat()) == (
         "e1", "2026-10", "2026-11-20T10:00:00+00:00")
     assert _eventually(lambda: flag.exists(DRAIN_FLAG))     # the drain was scheduled after the commit
-    assert _eventually(lambda: flag.llen("default") == 1)   # one drain task on the broker
+    assert _eventually(lambda: flag.llen("webhooks") == 1)  # one drain task on the broker, in its queue
 
 
 def test_app_uninstalled_is_always_pending(gunicorn, flag):

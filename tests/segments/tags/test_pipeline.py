@@ -56,7 +56,7 @@ def app(devstore, live_server, settings, broker, tmp_path):
                DATABASE_URL=f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:"
                             f"{db['PORT'] or 5432}/{db['NAME']}")
     processes = Processes(env)
-    processes.worker = processes.start("worker", "--concurrency", "2", "-Q", "default")
+    processes.worker = processes.start("worker", "--concurrency", "2")
     processes.start("beat", "--schedule", str(tmp_path / "beat-schedule"))
     # the post-install task (run by the worker) subscribes the webhooks
     assert wait_until(lambda: len(devstore.control("GET", f"/shops/{domain}/webhooks")["subscriptions"]) > 5,
@@ -105,7 +105,7 @@ def test_a_worker_killed_mid_sync_is_replaced_and_nothing_is_lost_or_duplicated(
     # every GraphQL call takes 1.5 s and carries 2 mutations, so the sync of 12 customers is in flight for a while
     app.env["SHOPSEG_TAG_SYNC_MAX_MUTATIONS"] = "2"
     app.stop(app.worker)
-    app.worker = app.start("worker", "--concurrency", "2", "-Q", "default")
+    app.worker = app.start("worker", "--concurrency", "2")
     devstore.control("POST", "/faults", json={"shop": domain, "kind": "latency", "params": {"ms": 1500}})
     segment_create(shop=app.shop, name="One order", rules=ONE_ORDER)
     for customer in customers:
@@ -117,7 +117,7 @@ def test_a_worker_killed_mid_sync_is_replaced_and_nothing_is_lost_or_duplicated(
     done = TagAudit.objects.filter(shop=app.shop).count()
     assert done < 12, "the kill landed after the sync finished"
     devstore.control("POST", "/faults", json={"shop": domain, "kind": "latency", "params": None})
-    app.worker = app.start("worker", "--concurrency", "2", "-Q", "default")
+    app.worker = app.start("worker", "--concurrency", "2")
     # then a new worker (once the dead run's flag expires) finishes: every tag once, no row left
     assert wait_until(lambda: all("seg:one-order" in tags(devstore, domain, c) for c in customers), timeout=120)
     assert wait_until(lambda: not TagChange.objects.filter(shop=app.shop, processed_at__isnull=True).exists(),

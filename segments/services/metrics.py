@@ -116,10 +116,23 @@ def _dirty_refresh(shop: Shop, limit: int, now: dt.datetime | None) -> list[int]
             ranked = _rank_segments(shop)
             if others and ranked:
                 segments_recompute(shop=shop, segments=ranked, customer_ids=others, cause=RANKS_CAUSE, now=now)
-        for start in range(0, len(marks), _CLEAR_CHUNK):
-            unchanged = reduce(or_, (Q(pk=pk, dirty_at=mark) for pk, mark, _ in marks[start:start + _CLEAR_CHUNK]))
-            Customer.objects.filter(unchanged, shop=shop).update(dirty_at=None, dirty_cause="")
+        _marks_clear(shop, [(pk, mark) for pk, mark, _ in marks])
     return ids
+
+
+def _marks_clear(shop: Shop, marks: list[tuple[int, dt.datetime]]) -> None:
+    """Clear the marks still as read, on the rows no other transaction holds.
+
+    A held row belongs to a writer (a drain batch is one transaction over many customers) that is
+    changing that customer, so its mark stays for the next run. Waiting for it instead made the
+    refresh wait on every drain batch, and deadlock when that batch then asked for a customer whose
+    mark the refresh had cleared.
+    """
+    for start in range(0, len(marks), _CLEAR_CHUNK):
+        unchanged = reduce(or_, (Q(pk=pk, dirty_at=mark) for pk, mark in marks[start:start + _CLEAR_CHUNK]))
+        free = list(Customer.objects.select_for_update(skip_locked=True).filter(unchanged, shop=shop)
+                    .values_list("pk", flat=True))
+        Customer.objects.filter(pk__in=free).update(dirty_at=None, dirty_cause="")
 
 
 def customer_ranks_refresh(*, shop: Shop, now: dt.datetime) -> list[int] | None:

@@ -177,7 +177,7 @@ def naive_rows_per_second(shop_id: int, operation_id: str, sample_orders: int) -
     from segments.mirror.graphql import jsonl_groups, jsonl_lines, order_record
     from segments.models import Customer, LineItem, Order, Shop
     from segments.services.backfill import BULK_OPERATION
-    from segments.services.reconcile import shop_graphql
+    from segments.services.shop_graphql import shop_graphql
 
     operation = shop_graphql(shop_id=shop_id, query=BULK_OPERATION, variables={"id": operation_id}).data
     url = operation["bulkOperation"]["url"]

@@ -57,7 +57,7 @@ from segments.mirror.graphql import (
 )
 from segments.mirror.writer import checkouts_upsert, customers_upsert, orders_upsert, products_upsert
 from segments.models import BackfillStatus, Shop, ShopStatus, ShopSync, Trigger
-from segments.services.reconcile import shop_graphql
+from segments.services.shop_graphql import shop_graphql
 from segments.services.table_statistics import MIRROR_TABLES, tables_analyze
 from shopseg.enqueue import enqueue_on_commit
 from shopseg.shopify.errors import ShopifyQueryError, ShopifyTransientError

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from segments.models import OAuthState, Shop, ShopStatus
 from segments.services.backfill import backfill_start
-from segments.services.tokens import shop_tokens_store, with_shop_client
+from segments.services.shop_graphql import shop_graphql
+from segments.services.tokens import shop_tokens_store
 from segments.services.webhook_subscriptions import webhook_subscriptions_reconcile
 from shopseg.shopify.oauth import TokenSet
 
@@ -65,7 +66,7 @@ def shop_install(*, domain: str, tokens: TokenSet) -> Shop:
 
 def shop_details_sync(*, shop_id: int) -> Shop:
     """Currency, timezone and plan from Shopify (the plan sets the API throttle)."""
-    data = with_shop_client(shop_id=shop_id, call=lambda client: client.graphql(SHOP_DETAILS).data)["shop"]
+    data = shop_graphql(shop_id=shop_id, query=SHOP_DETAILS).data["shop"]
     Shop.objects.filter(pk=shop_id).update(
         shopify_gid=data["id"], name=data["name"], email=data.get("email") or "",
         currency=data["currencyCode"], iana_timezone=data["ianaTimezone"],

@@ -2,17 +2,16 @@
 
 Webhook delivery is at-least-once but not guaranteed (a subscription can be removed, a delivery
 can run out of retries), so Shopify recommends this periodic pass. It pages through
-`updated_at:>` queries within the cost budget and writes only rows the mirror lacks or holds in
-an older version, so `last_reconcile_repaired` counts real repairs.
+`updated_at:>` queries within the shop's shared cost budget (segments.services.shop_graphql: the
+bucket tag sync and the rest spend too) and writes only rows the mirror lacks or holds in an older
+version, so `last_reconcile_repaired` counts real repairs.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from time import sleep
 
 from django.db import models
 from django.utils import timezone
@@ -24,38 +23,13 @@ from segments.mirror.graphql import (
 )
 from segments.mirror.writer import checkouts_upsert, customers_upsert, orders_delete, orders_upsert, products_upsert
 from segments.models import BackfillStatus, Checkout, Customer, Order, Product, Shop, ShopStatus, ShopSync
-from segments.services.tokens import with_shop_client
-from shopseg.shopify.client import GraphQLResult
-from shopseg.shopify.errors import ShopifyTransientError
+from segments.services.shop_graphql import ShopSender, with_shop_sender
 
 log = logging.getLogger(__name__)
 # Shopify's and our clocks disagree a little, and a change can commit after its updated_at: re-read a margin.
 OVERLAP = dt.timedelta(minutes=5)
-# How long one call may spend waiting out throttling or 5xx before it gives up and the task retries later.
+# How long one call may spend waiting out 5xx answers before it gives up and the task retries later.
 MAX_TRANSIENT_WAIT = 120.0
-
-
-def shop_graphql(*, shop_id: int, query: str, variables: dict | None = None) -> GraphQLResult:
-    """One Admin API call that sleeps through THROTTLED / 429 / 5xx answers (bounded), then raises."""
-    waited, attempt = 0.0, 0
-    while True:
-        try:
-            return with_shop_client(shop_id=shop_id, call=lambda client: client.graphql(query, variables))
-        except ShopifyTransientError as exc:
-            attempt += 1
-            wait = exc.retry_after if exc.retry_after is not None else min(2.0 ** attempt, 30.0)
-            if waited + wait > MAX_TRANSIENT_WAIT:
-                raise
-            sleep(wait + random.uniform(0, 0.1 * wait + 0.05))
-            waited += wait
-
-
-def _pace(result: GraphQLResult) -> None:
-    """Before the next page, wait until the bucket holds what this page asked for."""
-    if result.throttle is not None and result.requested_cost:
-        wait = result.throttle.wait_for(float(result.requested_cost))
-        if wait > 0:
-            sleep(wait)
 
 
 def _stale_keys(*, model: type[models.Model], shop: Shop, key: str, stamps: dict) -> set:
@@ -66,14 +40,14 @@ def _stale_keys(*, model: type[models.Model], shop: Shop, key: str, stamps: dict
 
 
 # -- resources -----------------------------------------------------------------------------------
-def _customers(shop: Shop, nodes: list[dict]) -> int:
+def _customers(shop: Shop, nodes: list[dict], sender: ShopSender) -> int:
     records = [customer_record(n) for n in nodes]
     stale = _stale_keys(model=Customer, shop=shop, key="shopify_id",
                         stamps={r.shopify_id: r.updated_at for r in records})
     return len(customers_upsert(shop=shop, records=[r for r in records if r.shopify_id in stale]))
 
 
-def _products(shop: Shop, nodes: list[dict]) -> int:
+def _products(shop: Shop, nodes: list[dict], sender: ShopSender) -> int:
     records = [product_record(n) for n in nodes]
     stale = _stale_keys(model=Product, shop=shop, key="shopify_id",
                         stamps={r.shopify_id: r.updated_at for r in records})
@@ -86,31 +60,29 @@ ORDER_LINE_ITEMS = f"""query OrderLineItems($id: ID!, $after: String) {{
 }}"""
 
 
-def _all_line_items(shop: Shop, node: dict) -> list[dict]:
+def _all_line_items(sender: ShopSender, node: dict) -> list[dict]:
     """The order's line items, fetching the pages beyond the first nested one."""
     connection = node.get("lineItems") or {}
     items = edge_nodes(connection)
     while (connection.get("pageInfo") or {}).get("hasNextPage"):
-        result = shop_graphql(shop_id=shop.pk, query=ORDER_LINE_ITEMS,
-                              variables={"id": node["id"], "after": connection["pageInfo"]["endCursor"]})
+        result = sender.call(ORDER_LINE_ITEMS, {"id": node["id"], "after": connection["pageInfo"]["endCursor"]})
         connection = ((result.data.get("order") or {}).get("lineItems")) or {}
         items += edge_nodes(connection)
-        _pace(result)
     return items
 
 
-def _orders(shop: Shop, nodes: list[dict]) -> int:
+def _orders(shop: Shop, nodes: list[dict], sender: ShopSender) -> int:
     """Orders newer than the mirror's, and the removal of any that turned out to be test orders."""
     real = [n for n in nodes if not n.get("test")]
     turned_test = orders_delete(shop=shop, shopify_ids=[gid_number(n["id"]) for n in nodes if n.get("test")])
     stamps = {gid_number(n["id"]): dt.datetime.fromisoformat(n["updatedAt"]) for n in real}
     stale = _stale_keys(model=Order, shop=shop, key="shopify_id", stamps=stamps)
     # Line items beyond the nested page are fetched only for the orders that need writing.
-    records = [order_record(n, line_items=_all_line_items(shop, n)) for n in real if gid_number(n["id"]) in stale]
+    records = [order_record(n, line_items=_all_line_items(sender, n)) for n in real if gid_number(n["id"]) in stale]
     return turned_test + len(orders_upsert(shop=shop, records=records))
 
 
-def _checkouts(shop: Shop, nodes: list[dict]) -> int:
+def _checkouts(shop: Shop, nodes: list[dict], sender: ShopSender) -> int:
     records = [checkout_record(n) for n in nodes]
     stale = _stale_keys(model=Checkout, shop=shop, key="token", stamps={r.token: r.updated_at for r in records})
     return checkouts_upsert(shop=shop, records=[r for r in records if r.token in stale])
@@ -121,7 +93,7 @@ class Resource:
     root: str
     fields: str
     page: int                                   # first: sized to stay well under the 1,000-point query cap
-    apply: Callable[[Shop, list[dict]], int]    # writes a page, returns how many rows it repaired
+    apply: Callable[[Shop, list[dict], ShopSender], int]   # writes a page, returns how many rows it repaired
 
     @property
     def query(self) -> str:
@@ -141,16 +113,16 @@ RESOURCES = (
 )
 
 
-def _reconcile_resource(*, shop: Shop, resource: Resource, search: str) -> int:
+def _reconcile_resource(*, shop: Shop, sender: ShopSender, resource: Resource, search: str) -> int:
     repaired, after = 0, None
     while True:
-        result = shop_graphql(shop_id=shop.pk, query=resource.query, variables={"query": search, "after": after})
+        # Paced by the shop's shared budget: tag sync and the rest spend the same bucket meanwhile.
+        result = sender.call(resource.query, {"query": search, "after": after})
         connection = result.data[resource.root]
-        repaired += resource.apply(shop, edge_nodes(connection))
+        repaired += resource.apply(shop, edge_nodes(connection), sender)
         if not connection["pageInfo"]["hasNextPage"]:
             return repaired
         after = connection["pageInfo"]["endCursor"]
-        _pace(result)
 
 
 def shop_reconcile(*, shop_id: int) -> int:
@@ -165,7 +137,8 @@ def shop_reconcile(*, shop_id: int) -> int:
     since = (sync.reconciled_until or sync.backfill_started_at or started) - OVERLAP
     search = f"updated_at:>'{since.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}'"
     with dirty_cause(RECONCILE):
-        repaired = sum(_reconcile_resource(shop=shop, resource=r, search=search) for r in RESOURCES)
+        repaired = with_shop_sender(shop_id=shop_id, max_transient_wait=MAX_TRANSIENT_WAIT, call=lambda sender: sum(
+            _reconcile_resource(shop=shop, sender=sender, resource=r, search=search) for r in RESOURCES))
     ShopSync.objects.filter(pk=sync.pk).update(reconciled_until=started, last_reconcile_at=timezone.now(),
                                                last_reconcile_repaired=repaired, updated_at=timezone.now())
     if repaired:

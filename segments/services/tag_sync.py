@@ -12,7 +12,7 @@ at; what they should carry is decided afresh for each of them when they are sync
 
 The diff becomes `tagsAdd` / `tagsRemove` calls (never `customerUpdate(tags:)`), several customers
 per request as GraphQL aliases, sized by cost (10 points a mutation, under the 1,000-point cap and
-the bucket), paced by the shop's shared throttle (segments.services.shop_throttle). A customer whose
+the bucket), sent through the shop's shared budget (segments.services.shop_graphql). A customer whose
 diff is empty costs no call. Large diffs go to a bulk mutation (segments.services.tag_bulk).
 
 Crash safety: before the call, the ledger rows of tags about to be added are written (pending) and
@@ -51,9 +51,8 @@ from segments.models.tags import (
     MAX_TAGS_PER_CUSTOMER, holdout_tag_for, holdout_tag_problems, tag_key, tag_prefix_problems, tag_problems,
 )
 from segments.services.deadlocks import retry_on_deadlock
-from segments.services.shop_throttle import ShopThrottle
-from segments.services.tokens import ShopUnavailable, with_shop_client
-from shopseg.shopify.client import ShopClient
+from segments.services.shop_graphql import ShopSender, with_shop_sender
+from segments.services.tokens import ShopUnavailable
 from shopseg.shopify.errors import ShopifyAuthError, ShopifyQueryError, ShopifyTransientError
 
 log = logging.getLogger(__name__)
@@ -66,7 +65,6 @@ MAX_ATTEMPTS = 10               # then the change is recorded as failed
 MAX_TRANSIENT_WAIT = 60.0       # seconds one request may spend on 5xx / network retries before the run stops
 _LOCK_NAMESPACE = 0x7A6         # pg_try_advisory_lock(namespace, shop id): one tag sync run per shop
 NOOP = "noop"                   # an outbox row whose customer needed no call
-MAX_THROTTLED = 30              # THROTTLED answers in a row for one request before the run gives up
 
 
 # -- settings ------------------------------------------------------------------------------------------
@@ -683,44 +681,8 @@ def mutation_document(ops: Sequence[bool]) -> str:
     return f"mutation TagSync({variables}) {{ {fields} }}"
 
 
-@dataclass
-class Sender:
-    """Sends aliased tag mutations for one shop through the shared throttle, retrying what is transient."""
-    client: ShopClient
-    throttle: ShopThrottle
-    requests: int = 0
-    points: float = 0.0
-    throttled: int = 0
-    transient: int = 0
-
-    def call(self, query: str, variables: dict, cost: float):
-        """One GraphQL call within the budget; THROTTLED waits as Shopify says, 5xx and network errors
-        back off with jitter up to MAX_TRANSIENT_WAIT (then ShopifyTransientError propagates)."""
-        waited, attempt, throttled = 0.0, 0, 0
-        while True:
-            self.throttle.reserve(cost)
-            try:
-                result = self.client.graphql(query, variables)
-            except ShopifyTransientError as exc:
-                if exc.cost:                              # THROTTLED: Shopify's own status says how long
-                    self.throttled += 1
-                    throttled += 1
-                    self.throttle.observe_cost(exc.cost)
-                    if throttled > MAX_THROTTLED:
-                        raise
-                    continue
-                self.transient += 1
-                attempt += 1
-                wait = exc.retry_after if exc.retry_after is not None else min(0.5 * 2 ** attempt, 15.0)
-                if waited + wait > MAX_TRANSIENT_WAIT:
-                    raise
-                time.sleep(wait + random.uniform(0, 0.1 * wait + 0.05))
-                waited += wait
-                continue
-            self.requests += 1
-            self.points += result.actual_cost if result.actual_cost is not None else cost
-            self.throttle.observe(result.throttle)
-            return result
+class Sender(ShopSender):
+    """The shop's sender (segments.services.shop_graphql), plus tag sync's aliased mutations."""
 
     def send(self, plans: Sequence[Plan]) -> dict[tuple[int, bool], Outcome]:
         """One request for `plans` (removes before adds, so a full customer makes room first)."""
@@ -806,10 +768,7 @@ def shop_tags_sync(*, shop_id: int, budget_seconds: float | None = None, use_bul
         if shop is None or not shop.is_active:
             report.stopped = "unavailable"
             return report
-        throttle = ShopThrottle(shop_id)
-
-        def run(client: ShopClient) -> None:
-            sender = Sender(client, throttle)
+        def run(sender: Sender) -> None:
             try:
                 if use_bulk:
                     tag_bulk.bulk_advance(shop=shop, client=sender, report=report)
@@ -821,7 +780,8 @@ def shop_tags_sync(*, shop_id: int, budget_seconds: float | None = None, use_bul
                 report.transient += sender.transient
 
         try:
-            with_shop_client(shop_id=shop_id, call=run)
+            with_shop_sender(shop_id=shop_id, call=run, sender=Sender,
+                             max_transient_wait=MAX_TRANSIENT_WAIT)
         except ShopUnavailable:
             report.stopped = "unavailable"
         except (ShopifyTransientError, ShopifyAuthError, ShopifyQueryError) as exc:

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from segments.models import Shop
-from segments.services.tokens import with_shop_client
-from shopseg.shopify.client import ShopClient
+from segments.services.shop_graphql import ShopSender, with_shop_sender
 from shopseg.shopify.errors import ShopifyQueryError
 
 log = logging.getLogger(__name__)
@@ -85,10 +84,10 @@ def desired_topics(shop: Shop) -> set[str]:
     return {topic for topic, scope in WEBHOOK_TOPICS.items() if scope is None or shop.has_scope(scope)}
 
 
-def _existing(client: ShopClient) -> list[dict]:
+def _existing(sender: ShopSender) -> list[dict]:
     nodes, after = [], None
     while True:
-        page = client.graphql(LIST, {"after": after}).data["webhookSubscriptions"]
+        page = sender.call(LIST, {"after": after}).data["webhookSubscriptions"]
         nodes.extend(page["nodes"])
         if not page["pageInfo"]["hasNextPage"]:
             return nodes
@@ -100,25 +99,25 @@ def webhook_subscriptions_reconcile(*, shop_id: int) -> ReconcileResult:
     shop = Shop.objects.get(pk=shop_id)
     wanted, uri = desired_topics(shop), webhook_uri()
 
-    def reconcile(client: ShopClient) -> ReconcileResult:
+    def reconcile(sender: ShopSender) -> ReconcileResult:
         kept: dict[str, str] = {}
         stale: list[str] = []
-        for sub in _existing(client):
+        for sub in _existing(sender):
             if sub["topic"] in wanted and sub["uri"] == uri and sub["topic"] not in kept:
                 kept[sub["topic"]] = sub["id"]
             else:  # the list holds only this app's subscriptions, so anything else is ours and stale
                 stale.append(sub["id"])
         for sub_id in stale:
-            client.graphql(DELETE, {"id": sub_id})
+            sender.call(DELETE, {"id": sub_id})
         created = []
         for topic in sorted(wanted - kept.keys()):
-            result = client.graphql(CREATE, {"topic": topic, "uri": uri}).data["webhookSubscriptionCreate"]
+            result = sender.call(CREATE, {"topic": topic, "uri": uri}).data["webhookSubscriptionCreate"]
             if result["userErrors"]:
                 raise ShopifyQueryError(result["userErrors"])
             created.append(topic)
         return ReconcileResult(created=tuple(created), deleted=tuple(stale), kept=tuple(sorted(kept)))
 
-    result = with_shop_client(shop_id=shop_id, call=reconcile)
+    result = with_shop_sender(shop_id=shop_id, call=reconcile)
     log.info("webhooks for shop %s: %d created, %d deleted, %d kept", shop.domain, len(result.created),
              len(result.deleted), len(result.kept))
     return result

@@ -1,7 +1,8 @@
 """devstore's control API (`/_control/...`): what tests, the demo and benchmarks use to drive it.
 
 Seed and reset shops, register the app, read a customer's tags as Shopify holds them, edit them
-"by hand" (drift), inject faults, run live traffic, uninstall the app, send compliance requests.
+"by hand" (drift), inject faults, size a shop's rate-limit bucket and count its THROTTLED answers,
+run live traffic, uninstall the app, send compliance requests.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from . import oauth
+from .bucket import plan_limits
 from .state import parse_iso
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ def rules(shop: str) -> list[Rule]:
         Rule(f"/_control/shops/{shop}/seed", endpoint="seed", methods=["POST"]),
         Rule(f"/_control/shops/{shop}/reset", endpoint="reset", methods=["POST"]),
         Rule(f"/_control/shops/{shop}/stats", endpoint="stats", methods=["GET"]),
+        Rule(f"/_control/shops/{shop}/throttle", endpoint="throttle", methods=["GET", "POST"]),
         Rule(f"/_control/shops/{shop}/install-url/<api_key>", endpoint="install_url", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/session-token/<api_key>", endpoint="session_token_mint", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/uninstall/<api_key>", endpoint="uninstall", methods=["POST"]),
@@ -127,6 +130,28 @@ def stats(app: DevstoreApp, request: Request, shop: str) -> Response:
         "products": count("SELECT COUNT(*) FROM products WHERE shop = ?"),
         "abandoned_checkouts": count("SELECT COUNT(*) FROM checkouts WHERE shop = ? AND completed_at IS NULL"),
     })
+
+
+def throttle(app: DevstoreApp, request: Request, shop: str) -> Response:
+    """GET: how many THROTTLED answers the shop's apps got, and its bucket's size and restore rate.
+    POST {maximum_available, restore_rate}: size the bucket so, instead of by the plan (null or {}
+    goes back to the plan's)."""
+    row = _shop(app, shop)
+    api = app.admin_api
+    if request.method == "POST":
+        body = _body(request)
+        if body.get("maximum_available") is None:
+            api.bucket_sizes.pop(shop, None)
+        else:
+            try:
+                size, rate = float(body["maximum_available"]), float(body["restore_rate"])
+            except (KeyError, TypeError, ValueError):
+                raise BadRequest("maximum_available and restore_rate are numbers") from None
+            if size <= 0 or rate <= 0:
+                raise BadRequest("maximum_available and restore_rate are positive")
+            api.bucket_sizes[shop] = (rate, size)
+    rate, size = api.bucket_sizes.get(shop) or plan_limits(row["plan"], app.config.restore_multiplier)
+    return _json({"throttled": api.throttled.get(shop, 0), "maximum_available": size, "restore_rate": rate})
 
 
 def install_url(app: DevstoreApp, request: Request, shop: str, api_key: str) -> Response:
@@ -274,6 +299,7 @@ HANDLERS = {
     "seed": seed,
     "reset": reset,
     "stats": stats,
+    "throttle": throttle,
     "install_url": install_url,
     "session_token_mint": session_token_mint,
     "uninstall": uninstall,

@@ -150,6 +150,12 @@ class AdminAPI:
         ensure_tables(store)
         self.schema = build_admin_schema()
         self.buckets = BucketRegistry(clock)
+        # Per shop: (restore rate, bucket size) set through the control API instead of the plan's
+        # (Shopify does not publish bucket sizes; an app must read them from throttleStatus), and
+        # how many THROTTLED answers it got, which tests read to see that an app paced itself.
+        self.bucket_sizes: dict[str, tuple[float, float]] = {}
+        self.throttled: dict[str, int] = {}
+        self._counts_lock = threading.Lock()
         self.bulk = BulkRunner(store, self.schema, self.run_document)
         self.bulk.recover_orphans()
         self._documents = _ParseCache(self.schema, PARSE_CACHE_SIZE)
@@ -176,7 +182,8 @@ class AdminAPI:
         if request is None:
             return 400, headers, BAD_REQUEST
         query, variables, operation_name = request
-        restore, size = plan_limits(shop_row["plan"], self.config.restore_multiplier)
+        restore, size = (self.bucket_sizes.get(shop)
+                         or plan_limits(shop_row["plan"], self.config.restore_multiplier))
         bucket = self.buckets.bucket(shop, api_key, capacity=size, restore_rate=restore)
 
         def answer(payload: dict[str, Any], requested: int, actual: int | None, status: ThrottleStatus) -> tuple[
@@ -206,6 +213,8 @@ class AdminAPI:
             return answer({"errors": [error]}, analysis.requested, None, bucket.status())
         taken, status = self._take(bucket, shop, analysis.requested)
         if not taken:
+            with self._counts_lock:
+                self.throttled[shop] = self.throttled.get(shop, 0) + 1
             error = _error("Throttled", code="THROTTLED", documentation=RATE_LIMITS_DOC)
             return answer({"errors": [error]}, analysis.requested, None, status)
         ctx = RequestContext(store=self.store, config=self.config, shop=shop, shop_row=shop_row, api_key=api_key,

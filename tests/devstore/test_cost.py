@@ -218,6 +218,20 @@ def test_restore_multiplier_and_plan(store: DevStore, clock: FakeClock) -> None:
     assert status == {"maximumAvailable": 40000.0, "currentlyAvailable": 39999, "restoreRate": 2000.0}
 
 
+def test_a_bucket_sized_for_the_shop_and_its_throttled_answers_counted(api: AdminAPI) -> None:
+    """Tests size a shop's bucket apart from its plan (Shopify publishes no sizes) and read how many
+    THROTTLED answers the shop's apps got."""
+    api.bucket_sizes[SHOP] = (10.0, 20.0)          # restore 10 points/s, bucket 20: two mutations
+    variables = {"id": gid("Customer", CUSTOMER_IDS[0]), "tags": ["x"]}
+    for _ in range(2):
+        assert "errors" not in gql(api, TAGS_ADD, variables)
+    body = gql(api, TAGS_ADD, variables)
+    assert body["errors"][0]["extensions"]["code"] == "THROTTLED"
+    assert body["extensions"]["cost"]["throttleStatus"] == {"maximumAvailable": 20.0, "currentlyAvailable": 0,
+                                                            "restoreRate": 10.0}
+    assert api.throttled == {SHOP: 1}
+
+
 def test_documents_run_directly_bypass_the_bucket(api: AdminAPI) -> None:
     """Bulk mutation lines run through `run_document`: the per-request bucket is not charged."""
     before = gql(api, "{ shop { name } }")["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"]

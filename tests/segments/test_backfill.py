@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,7 @@ from django.db.models import Sum
 
 from segments.models import BackfillStatus, Checkout, Customer, LineItem, Order, Product, Shop, ShopSync
 from segments.services import backfill as backfill_service
-from segments.services import reconcile as reconcile_service
+from segments.services import shop_graphql
 from segments.services.backfill import (
     STAGES, backfill_advance, backfill_on_bulk_finish, order_count_estimate, order_slices,
 )
@@ -380,15 +381,17 @@ def test_a_throttled_shop_still_completes(client, devstore, settings, django_cap
     shop = seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=50)
     devstore.control("POST", "/faults", json={"shop": shop.domain, "kind": "throttle",
                                                        "params": {"available": 0}})
-    waits = []
+    waits, now = [], [time.time()]
 
-    def wait_then_lift(seconds):   # the throttle lifts after a few refused calls
+    def wait_then_lift(seconds):   # the throttle lifts after a few waits (on the budget's clock)
         waits.append(seconds)
+        now[0] += seconds
         if len(waits) == 3:
             devstore.control("POST", "/faults", json={"shop": shop.domain, "kind": "throttle",
                                                                "params": None})
 
-    monkeypatch.setattr(reconcile_service, "sleep", wait_then_lift)
+    monkeypatch.setattr(shop_graphql, "sleep", wait_then_lift)
+    monkeypatch.setattr(shop_graphql, "clock", lambda: now[0])
 
     sync = run_backfill(devstore, shop)
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
 from segments.models import BackfillStatus, Checkout, Customer, Order, ShopSync
-from segments.services import reconcile as reconcile_service
+from segments.services import shop_graphql
 from segments.services.reconcile import RESOURCES, shop_reconcile
 from segments.tasks.backfill import shops_reconcile_task
 from tests.segments.test_backfill import devstore_counts, mirror_counts, run_backfill, seeded_install
@@ -86,14 +87,16 @@ def test_throttling_is_waited_out(devstore, backfilled, monkeypatch):
     shop = backfilled
     lost_traffic(devstore, shop, count=30)
     devstore.control("POST", "/faults", json={"shop": shop.domain, "kind": "throttle", "params": {"available": 0}})
-    waits = []
+    waits, now = [], [time.time()]
 
-    def wait_then_lift(seconds):
+    def wait_then_lift(seconds):   # the shop's budget waits on this clock
         waits.append(seconds)
+        now[0] += seconds
         if len(waits) == 2:
             devstore.control("POST", "/faults", json={"shop": shop.domain, "kind": "throttle", "params": None})
 
-    monkeypatch.setattr(reconcile_service, "sleep", wait_then_lift)
+    monkeypatch.setattr(shop_graphql, "sleep", wait_then_lift)
+    monkeypatch.setattr(shop_graphql, "clock", lambda: now[0])
 
     assert shop_reconcile(shop_id=shop.pk) > 0
 
@@ -103,8 +106,8 @@ def test_throttling_is_waited_out(devstore, backfilled, monkeypatch):
 
 def test_every_page_query_fits_the_single_query_cost_cap(devstore, backfilled):
     for resource in RESOURCES:
-        result = reconcile_service.shop_graphql(shop_id=backfilled.pk, query=resource.query,
-                                                variables={"query": "updated_at:>'2000-01-01T00:00:00Z'"})
+        result = shop_graphql.shop_graphql(shop_id=backfilled.pk, query=resource.query,
+                                           variables={"query": "updated_at:>'2000-01-01T00:00:00Z'"})
         assert result.requested_cost <= 1000, resource.root
         assert result.data[resource.root]["edges"], resource.root
 

@@ -174,15 +174,48 @@ def test_the_throttle_is_shared_through_redis_and_follows_shopify(redis_url):
     two = ShopThrottle(77, redis_url=redis_url, clock=lambda: now[0], sleep=sleep)
     # Shopify says: 1,000 of 2,000 available, 100 restored per second
     one.observe(ThrottleStatus(2000.0, 1000.0, 100.0))
-    assert one.reserve(600) == 0
+    first = one.reserve(600)
+    assert first.waited == 0
     # the other worker sees what the first one took: 400 left, so 600 more waits (600-400)/100 = 2 s
-    assert two.reserve(600) == pytest.approx(2.0, abs=0.06)
+    second = two.reserve(600)
+    assert second.waited == pytest.approx(2.0, abs=0.06)
     assert two.state().available == pytest.approx(0, abs=6)
-    # a THROTTLED answer's status is taken as it is
-    two.observe_cost({"throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 50,
-                                         "restoreRate": 100.0}})
+    # the first answer says what Shopify holds, less the second request, which may not be charged yet
+    one.settle(first, ThrottleStatus(2000.0, 1400.0, 100.0))
+    assert two.state().available == pytest.approx(800)
+    # with nothing in flight, Shopify's word is taken as it is (a THROTTLED answer's too)
+    two.settle(second, ThrottleStatus(2000.0, 50.0, 100.0))
     assert one.state().available == pytest.approx(50)
-    assert one.reserve(990) == pytest.approx(9.4, abs=0.06)
+    assert one.reserve(990).waited == pytest.approx(9.4, abs=0.06)
+
+
+def test_until_shopify_has_answered_one_request_at_a_time_finds_out_the_bucket(redis_url):
+    now = [1000.0]
+    one = ShopThrottle(78, redis_url=redis_url, clock=lambda: now[0])
+    first = one.reserve(990)
+
+    answered = []
+
+    def sleep(seconds):      # the first request is answered while the second waits
+        now[0] += seconds
+        if not answered:
+            answered.append(one.settle(first, ThrottleStatus(1000.0, 10.0, 1000.0)))
+
+    two = ShopThrottle(78, redis_url=redis_url, clock=lambda: now[0], sleep=sleep)
+    # the bucket may be smaller than the two requests together: the second waits for the first answer,
+    # then for the 980 points Shopify's figure lacks
+    assert two.reserve(990).waited == pytest.approx(0.05 + 0.98, abs=0.06)
+
+
+def test_a_reservation_whose_worker_died_stops_counting(redis_url):
+    now = [1000.0]
+    one = ShopThrottle(79, redis_url=redis_url, clock=lambda: now[0])
+    one.observe(ThrottleStatus(2000.0, 2000.0, 100.0))
+    one.reserve(1000)                      # never settled: the worker was killed mid-request
+    now[0] += 61
+    two = one.reserve(10)
+    one.settle(two, ThrottleStatus(2000.0, 1500.0, 100.0))
+    assert one.state().available == pytest.approx(1500)
 
 
 def test_requests_never_exceed_the_cost_cap_or_the_bucket():

@@ -167,6 +167,7 @@ class Drop:
     segment_id: int | None = None
     version: int | None = None
     detail: str = ""
+    at: dt.datetime | None = None      # when the change was sent, if it was (else: when noticed)
 
 
 @dataclass
@@ -249,7 +250,7 @@ def plans_for(*, shop: Shop, customer_ids: Sequence[int], changes: Sequence[dict
                     # our earlier call landed (a worker died before recording it; the echo told us)
                     plan.confirm.append(key)
                     plan.audits.append(Drop(want.tag, True, TagResult.APPLIED, source, want.segment_id,
-                                            want.version, CONFIRMED_BY_ECHO))
+                                            want.version, CONFIRMED_BY_ECHO, row.sent_at))
                 elif row is not None and row.state == LedgerState.BLOCKED:
                     plan.forget.append(key)         # someone else added it meanwhile: theirs, not ours
                 elif returned:
@@ -284,7 +285,7 @@ def plans_for(*, shop: Shop, customer_ids: Sequence[int], changes: Sequence[dict
                 change = additions.get((customer_id, key)) or {}
                 plan.audits.append(Drop(row.tag, True, TagResult.APPLIED, change.get("source") or source,
                                         change.get("segment_id", row.segment_id), change.get("version"),
-                                        CONFIRMED_BY_ECHO))
+                                        CONFIRMED_BY_ECHO, row.sent_at))
             if row.state == LedgerState.ACTIVE and key in present or row.state == LedgerState.PENDING:
                 # a pending add may have landed without its echo reaching us: removing is harmless
                 change = attribution.get((customer_id, key)) or {}
@@ -301,8 +302,11 @@ def plans_for(*, shop: Shop, customer_ids: Sequence[int], changes: Sequence[dict
 
 
 def _removal_confirmed(plan: Plan, row: CustomerTag, change: dict, source: str) -> None:
+    # Audited as of when it was sent, as an answered call is: a tag event Shopify reports after
+    # that is newer than our write (tag_drift.tag_event_observe), not a stale one.
     plan.audits.append(Drop(row.tag, False, TagResult.APPLIED, change.get("source") or source,
-                            change.get("segment_id", row.segment_id), change.get("version"), CONFIRMED_BY_ECHO))
+                            change.get("segment_id", row.segment_id), change.get("version"), CONFIRMED_BY_ECHO,
+                            row.sent_at))
 
 
 def _plan_gone(plan: Plan, mine: dict[str, CustomerTag], attribution: dict) -> None:
@@ -477,15 +481,16 @@ def confirm(*, shop: Shop, plans: Sequence[Plan], outcomes: dict[tuple[int, bool
         answer = answers.setdefault(plan.customer_id, _Answer())
         results: set[str] = set()
 
-        def audit(tag: str, add: bool, result: str, source: str, segment_id, version, detail="") -> None:
+        def audit(tag: str, add: bool, result: str, source: str, segment_id, version, detail="", when=None) -> None:
             answer.audits.append(TagAudit(shop=shop, customer_id=plan.customer_id, customer_shopify_id=plan.shopify_id,
                                           tag=tag, add=add, segment_id=segment_id, segment_version=version,
-                                          source=source, result=result, detail=detail[:255], bulk=bulk, at=at))
+                                          source=source, result=result, detail=detail[:255], bulk=bulk,
+                                          at=when or at))
             counts[result] += 1
             results.add(result)
 
         for drop in plan.audits:
-            audit(drop.tag, drop.add, drop.result, drop.source, drop.segment_id, drop.version, drop.detail)
+            audit(drop.tag, drop.add, drop.result, drop.source, drop.segment_id, drop.version, drop.detail, drop.at)
         answer.active += plan.confirm
         answer.forget += plan.forget
         answer.states += [(LedgerState.SUPPRESSED, list(plan.suppress)),

@@ -4,6 +4,7 @@ by its echo or by sending it again), and when a webhook drain holds the same cus
 the answer is recorded (no deadlock, no retry)."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -47,14 +48,19 @@ def die_after_the_call(monkeypatch) -> None:
     monkeypatch.setattr(tag_sync, "confirm", confirm)
 
 
-def echo(tagstore, event) -> None:
-    """Shopify's webhook for a tag event, processed by the app (the fixture's devstore drops deliveries)."""
+def now_millis() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def echo(tagstore, event, occurred_at: str | None = None) -> None:
+    """Shopify's webhook for a tag event, processed by the app (the fixture's devstore drops deliveries);
+    `occurred_at` is when the event happened (now, by default)."""
     topic = {"customer.tags_added": handlers.customer_tags_added,
              "customer.tags_removed": handlers.customer_tags_removed}[event.topic]
     tags = event.extra.get("tags", [])
     topic(tagstore.shop.domain, {"customerId": f"gid://shopify/Customer/{event.id}",
                                  "tags": tags.split(",") if isinstance(tags, str) else list(tags),
-                                 "occurredAt": event.extra.get("occurred_at")})
+                                 "occurredAt": occurred_at or now_millis()})
 
 
 @pytest.mark.django_db
@@ -140,6 +146,35 @@ def test_a_customer_who_came_back_while_the_removal_was_unrecorded_keeps_the_tag
         (True, TagResult.APPLIED, TagSource.MEMBERSHIP), (False, TagResult.APPLIED, TagSource.MEMBERSHIP),
         (True, TagResult.APPLIED, TagSource.MEMBERSHIP)]
     assert CustomerTag.objects.get().state == LedgerState.ACTIVE
+
+
+@pytest.mark.django_db
+def test_an_unrecorded_removal_is_audited_when_it_was_sent_so_later_tag_events_still_apply(tagstore, monkeypatch):
+    # given a removal Shopify applied for a worker that died before recording it, echoed to the mirror
+    (sid,) = members(tagstore, 1)
+    tagstore.segment("buyers", BUYERS)
+    tagstore.recompute()
+    shop_tags_sync(shop_id=tagstore.shop.pk)
+    archive_all(tagstore)
+    with monkeypatch.context() as patch:
+        die_after_the_call(patch)
+        with pytest.raises(SystemExit):
+            shop_tags_sync(shop_id=tagstore.shop.pk)
+    (removed,) = tagstore.tag_events("customer.tags_removed")
+    echo(tagstore, removed)
+    # when a staff member puts the tag back by hand, the replay runs, and only then does the staff
+    # member's customer.tags_added arrive
+    tagstore.hand_edit(sid, add=["seg:buyers"])
+    edited_at = now_millis()
+    shop_tags_sync(shop_id=tagstore.shop.pk)
+    (added,) = tagstore.tag_events("customer.tags_added")[1:]
+    echo(tagstore, added, occurred_at=edited_at)
+    # then the removal is audited as of when it was sent, so the later hand edit is not taken for a
+    # stale event: the mirror holds the tag, as Shopify does
+    audit = TagAudit.objects.get(add=False)
+    assert audit.result == TagResult.APPLIED and audit.at < dt.datetime.fromisoformat(edited_at)
+    assert tagstore.tags(sid) == ["seg:buyers"]
+    assert Customer.objects.get(shop=tagstore.shop, shopify_id=sid).tags == ["seg:buyers"]
 
 
 @pytest.mark.django_db

@@ -442,7 +442,10 @@ def order_cancel(store: DevStore, shop: str, order_id: int, *, reason: str = "cu
 def checkout_create(store: DevStore, shop: str, *, line_items: Sequence[dict], customer_id: int | None = None,
                     email: str | None = None, cart_token: str | None = None, token: str | None = None,
                     device: str = "desktop", now: dt.datetime | None = None) -> int:
-    """A shopper starts checkout: checkouts/create. Returns the checkout id (its `token` is on the row)."""
+    """A shopper starts checkout: checkouts/create. Returns the checkout id (its `token` is on the row).
+
+    Online checkouts start from a cart, so one always has a cart token (made up when not given): it
+    is the one key checkouts/delete shares with the create and update bodies."""
     lines = resolve_lines(store, shop, line_items)
     checkout_id = store.next_id("Checkout")
     stamp = _stamp(now)
@@ -456,8 +459,8 @@ def checkout_create(store: DevStore, shop: str, *, line_items: Sequence[dict], c
         conn.execute(
             "INSERT INTO checkouts (id, shop, token, cart_token, customer_id, email, created_at, updated_at, "
             "currency, subtotal_cents, total_cents, device, line_items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (checkout_id, shop, token or uuid.uuid4().hex, cart_token, customer_id, email, stamp, stamp,
-             currency[0], subtotal, subtotal, device, _stored_lines(lines)))
+            (checkout_id, shop, token or uuid.uuid4().hex, cart_token or uuid.uuid4().hex, customer_id, email, stamp,
+             stamp, currency[0], subtotal, subtotal, device, _stored_lines(lines)))
         _emit(store, shop, "checkouts/create", "Checkout", checkout_id)
     return checkout_id
 

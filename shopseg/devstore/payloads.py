@@ -5,11 +5,15 @@ money is a decimal string with two places plus a `*_set` {shop_money, presentmen
 timestamps carry the shop's UTC offset (`2026-11-20T10:15:00-05:00`), and resources carry
 `admin_graphql_api_id`. Since 2025-01 customer payloads carry neither `tags` nor the marketing
 consents: tag changes travel as `customer.tags_added` / `customer.tags_removed` and consent changes
-as their own consent topics. Fields devstore has no data for (addresses, taxes by jurisdiction,
-fulfillments) are present with the empty value Shopify uses, so receivers see the full key set.
+as their own consent topics. Fields devstore has no data for (taxes by jurisdiction, fulfillments)
+are present with the empty value Shopify uses, so receivers see the full key set. Addresses are
+objects, as in Shopify's samples: devstore keeps none, so each customer, order, checkout and the
+shop shows a deterministic one made from its id (tests/devstore/test_payload_samples.py compares
+every topic's body with Shopify's sample, key for key and type for type).
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -39,6 +43,49 @@ DEFAULT_USER_AGENTS = {
 }
 
 
+# The made-up addresses devstore shows (it stores none): streets and US cities picked by an id.
+STREETS = ("Maple Avenue", "Harbour Street", "Cedar Lane", "Mill Road", "Orchard Way", "King Street", "Elm Court")
+CITIES = (("Portland", "Oregon", "OR", "97205"), ("Austin", "Texas", "TX", "78701"),
+          ("Columbus", "Ohio", "OH", "43215"), ("Raleigh", "North Carolina", "NC", "27601"),
+          ("Albany", "New York", "NY", "12207"))
+
+
+def _place(seed: int) -> Payload:
+    """The street, city, province and zip devstore shows for the resource with id `seed`."""
+    city, province, province_code, zip_ = CITIES[(seed // len(STREETS)) % len(CITIES)]
+    return {"address1": f"{100 + seed % 900} {STREETS[seed % len(STREETS)]}", "city": city, "province": province,
+            "province_code": province_code, "zip": zip_}
+
+
+def mailing_address(seed: int, first_name: str | None, last_name: str | None, phone: str | None) -> Payload:
+    """An order's or checkout's billing / shipping address, in the keys and order of Shopify's samples."""
+    place = _place(seed)
+    return {"first_name": first_name, "address1": place["address1"], "phone": phone, "city": place["city"],
+            "zip": place["zip"], "province": place["province"], "country": "United States", "last_name": last_name,
+            "address2": None, "company": None, "latitude": None, "longitude": None,
+            "name": " ".join(part for part in (first_name, last_name) if part), "country_code": "US",
+            "province_code": place["province_code"]}
+
+
+def customer_address(row: sqlite3.Row) -> Payload:
+    """A customer's `default_address` (devstore gives every customer one, at a made-up place)."""
+    place = _place(row["id"])
+    first, last = row["first_name"], row["last_name"]
+    return {"id": row["id"] * 10 + 1, "customer_id": row["id"], "first_name": first, "last_name": last,
+            "company": None, "address1": place["address1"], "address2": None, "city": place["city"],
+            "province": place["province"], "country": "United States", "zip": place["zip"], "phone": row["phone"],
+            "name": " ".join(part for part in (first, last) if part), "province_code": place["province_code"],
+            "country_code": "US", "country_name": "United States", "default": True}
+
+
+def _names(customer_row: sqlite3.Row | None, email: str | None) -> tuple[str | None, str]:
+    """Whose name an order's or checkout's addresses carry: the customer's; for a guest, their email's."""
+    if customer_row is not None and (customer_row["first_name"] or customer_row["last_name"]):
+        return customer_row["first_name"], customer_row["last_name"] or ""
+    local = (email or "").split("@", 1)[0].replace(".", " ").replace("_", " ").title()
+    return None, local or "Guest"
+
+
 @dataclass(frozen=True)
 class ShopContext:
     """What every payload needs from the shop: ids, currency and the timezone times are shown in."""
@@ -58,6 +105,16 @@ class ShopContext:
         if not text:
             return None
         return parse_iso(text).astimezone(self.tz).isoformat(timespec="seconds")
+
+    @property
+    def business_entity_id(self) -> str:
+        """An order's `merchant_business_entity_id`: like Shopify's sample, unpadded base64 of a number."""
+        return base64.b64encode(str(self.id).encode()).decode().rstrip("=")
+
+    @property
+    def primary_location_id(self) -> int:
+        """The shop's one location (devstore has no locations; the id is made from the shop's)."""
+        return self.id * 10 + 7
 
     def money_set(self, cents: int, presentment_currency: str | None = None) -> Payload:
         amount = money(cents)
@@ -114,11 +171,12 @@ def customer_resource(ctx: ShopContext, row: sqlite3.Row, *, nested: bool = Fals
         "phone": row["phone"],
         "currency": ctx.currency,
     }
+    address = customer_address(row)
     if not nested:  # the customer topics list addresses; a customer nested in an order does not
-        body["addresses"] = []
+        body["addresses"] = [address]
     body["tax_exemptions"] = []
     body["admin_graphql_api_id"] = gid("Customer", row["id"])
-    body["default_address"] = None  # devstore keeps no addresses
+    body["default_address"] = address
     return body
 
 
@@ -143,6 +201,12 @@ def customer_tags_changed(customer_id: int, tags: Iterable[str], occurred_at: st
     return {"customerId": gid("Customer", customer_id), "tags": list(tags), "occurredAt": utc_millis(occurred_at)}
 
 
+def _consent_time(ctx: ShopContext, row: sqlite3.Row, state: str) -> str | None:
+    """When the consent was given or withdrawn: devstore keeps no separate time, so the customer's
+    last change; none for a consent never given (`not_subscribed`), as in Shopify's samples."""
+    return None if state == "not_subscribed" else ctx.time(row["updated_at"])
+
+
 def email_consent(store: DevStore, ctx: ShopContext, customer_id: int) -> Payload | None:
     row = _customer_row(store, ctx.domain, customer_id)
     if row is None:
@@ -151,7 +215,7 @@ def email_consent(store: DevStore, ctx: ShopContext, customer_id: int) -> Payloa
     return {"customer_id": row["id"], "email_address": row["email"],
             "email_marketing_consent": {"state": state,
                                         "opt_in_level": "single_opt_in" if state == "subscribed" else None,
-                                        "consent_updated_at": ctx.time(row["updated_at"])}}
+                                        "consent_updated_at": _consent_time(ctx, row, state)}}
 
 
 def sms_consent(store: DevStore, ctx: ShopContext, customer_id: int) -> Payload | None:
@@ -162,7 +226,7 @@ def sms_consent(store: DevStore, ctx: ShopContext, customer_id: int) -> Payload 
     return {"id": row["id"], "phone": row["phone"],
             "sms_marketing_consent": {"state": state,
                                       "opt_in_level": "single_opt_in" if state == "subscribed" else None,
-                                      "consent_updated_at": ctx.time(row["updated_at"]),
+                                      "consent_updated_at": _consent_time(ctx, row, state),
                                       "consent_collected_from": "other"}}
 
 
@@ -371,6 +435,8 @@ def order(store: DevStore, ctx: ShopContext, order_id: int) -> Payload | None:
     codes, applications = _discounts(ctx, row)
     token = _digest(ctx.domain, "order", row["id"])
     order_number = row["number"]
+    first_name, last_name = _names(customer_row, row["email"])
+    phone = customer_row["phone"] if customer_row else None
     money_set = ctx.money_set
     return {
         "id": row["id"],
@@ -411,7 +477,7 @@ def order(store: DevStore, ctx: ShopContext, order_id: int) -> Payload | None:
         "landing_site": None,
         "landing_site_ref": None,
         "location_id": None,
-        "merchant_business_entity_id": None,
+        "merchant_business_entity_id": ctx.business_entity_id,
         "merchant_of_record_app_id": None,
         "name": row["name"],
         "note": None,
@@ -455,14 +521,14 @@ def order(store: DevStore, ctx: ShopContext, order_id: int) -> Payload | None:
         "total_weight": 0,
         "updated_at": ctx.time(row["updated_at"]),
         "user_id": None,
-        "billing_address": None,
+        "billing_address": mailing_address(row["id"], first_name, last_name, phone),
         "customer": customer_resource(ctx, customer_row, nested=True) if customer_row else None,
         "discount_applications": applications,
         "fulfillments": [],
         "line_items": lines,
         "payment_terms": None,
         "refunds": [_refund_resource(ctx, refund, row, lines_by_id) for refund in refunds],
-        "shipping_address": None,
+        "shipping_address": mailing_address(row["id"], first_name, last_name, phone),
         "shipping_lines": _shipping_lines(ctx, row),
         "returns": [],
         "line_item_groups": [],
@@ -501,7 +567,8 @@ def _line_extra(line: dict, catalog: dict[int, sqlite3.Row], key: str, column: s
     return found[column] if found is not None else None
 
 
-def _checkout_line(line: dict, catalog: dict[int, sqlite3.Row], token: str) -> Payload:
+def _checkout_line(ctx: ShopContext, line: dict, catalog: dict[int, sqlite3.Row], token: str,
+                   destination: int) -> Payload:
     price = int(line["price_cents"])
     quantity = int(line["quantity"])
     variant_title = _line_extra(line, catalog, "variant_title", "variant_title")
@@ -509,11 +576,11 @@ def _checkout_line(line: dict, catalog: dict[int, sqlite3.Row], token: str) -> P
         "applied_discounts": [],
         "discount_allocations": [],
         "key": _digest(token, line.get("variant_id"), line["title"]),
-        "destination_location_id": None,
+        "destination_location_id": destination,
         "fulfillment_service": "manual",
         "gift_card": False,
         "grams": 0,
-        "origin_location_id": None,
+        "origin_location_id": ctx.primary_location_id,
         "presentment_title": line["title"],
         "presentment_variant_title": variant_title,
         "product_id": line.get("product_id"),
@@ -539,7 +606,10 @@ def _checkout_line(line: dict, catalog: dict[int, sqlite3.Row], token: str) -> P
 
 
 def checkout(store: DevStore, ctx: ShopContext, checkout_id: int) -> Payload | None:
-    """`checkouts/create|update`: token, cart_token, recovery URL, line items, customer and email."""
+    """`checkouts/create|update`: token, cart_token, recovery URL, line items, customer and email.
+
+    No `id`: Shopify's sample for these topics has none (only `checkouts/delete` names the id, with
+    the cart token), so a receiver has to find a deleted checkout by its cart token."""
     row = store.conn().execute("SELECT * FROM checkouts WHERE shop = ? AND id = ?",
                                (ctx.domain, checkout_id)).fetchone()
     if row is None:
@@ -550,8 +620,9 @@ def checkout(store: DevStore, ctx: ShopContext, checkout_id: int) -> Payload | N
     line_cents = sum(int(line["price_cents"]) * int(line["quantity"]) for line in lines)
     currency = row["currency"]
     tax_cents = max(row["total_cents"] - row["subtotal_cents"], 0)
+    first_name, last_name = _names(customer_row, row["email"])
+    phone = customer_row["phone"] if customer_row else None
     return {
-        "id": row["id"],
         "token": row["token"],
         "cart_token": row["cart_token"],
         "email": row["email"],
@@ -576,7 +647,8 @@ def checkout(store: DevStore, ctx: ShopContext, checkout_id: int) -> Payload | N
         "device_id": None,
         "phone": customer_row["phone"] if customer_row else None,
         "customer_locale": "en",
-        "line_items": [_checkout_line(line, catalog, row["token"]) for line in lines],
+        "line_items": [_checkout_line(ctx, line, catalog, row["token"], destination=row["id"] * 10 + 3)
+                       for line in lines],
         "name": f"#{row['id']}",
         "source": None,
         "abandoned_checkout_url": f"https://{ctx.domain}/{ctx.id}/checkouts/{row['token']}/recover"
@@ -594,8 +666,8 @@ def checkout(store: DevStore, ctx: ShopContext, checkout_id: int) -> Payload | N
         "subtotal_price": money(row["subtotal_cents"]),
         "total_duties": None,
         "reservation_token": None,
-        "billing_address": None,
-        "shipping_address": None,
+        "billing_address": mailing_address(row["id"], first_name, last_name, phone),
+        "shipping_address": mailing_address(row["id"], first_name, last_name, phone),
         "customer": customer_resource(ctx, customer_row, nested=True) if customer_row else None,
     }
 
@@ -673,7 +745,7 @@ def product(store: DevStore, ctx: ShopContext, product_id: int) -> Payload | Non
     created, updated = ctx.time(row["created_at"]), ctx.time(row["updated_at"])
     return {
         "admin_graphql_api_id": gid("Product", row["id"]),
-        "body_html": None,
+        "body_html": "",  # devstore keeps no descriptions
         "created_at": created,
         "handle": row["handle"],
         "id": row["id"],
@@ -723,16 +795,18 @@ def product(store: DevStore, ctx: ShopContext, product_id: int) -> Payload | Non
 def shop_resource(ctx: ShopContext) -> Payload:
     """The Shop resource (`app/uninstalled`, `shop/update`)."""
     offset = dt.datetime.now(ctx.tz).strftime("%z")
+    place = _place(ctx.id)
     return {
-        "id": ctx.id, "name": ctx.name, "email": ctx.email, "domain": ctx.domain, "province": None,
-        "country": "US", "address1": None, "zip": None, "city": None, "source": None, "phone": None,
+        "id": ctx.id, "name": ctx.name, "email": ctx.email, "domain": ctx.domain, "province": place["province"],
+        "country": "US", "address1": place["address1"], "zip": place["zip"], "city": place["city"], "source": None,
+        "phone": f"555{ctx.id % 10_000_000:07d}",
         "latitude": None, "longitude": None, "primary_locale": "en", "address2": None,
         "created_at": ctx.time(ctx.created_at), "updated_at": ctx.time(ctx.created_at),
         "country_code": "US", "country_name": "United States", "currency": ctx.currency,
         "customer_email": ctx.email, "timezone": f"(GMT{offset[:3]}:{offset[3:]}) {ctx.iana_timezone}",
         "iana_timezone": ctx.iana_timezone, "shop_owner": ctx.name,
         "money_format": "${{amount}}", "money_with_currency_format": f"${{{{amount}}}} {ctx.currency}",
-        "weight_unit": "kg", "province_code": None, "taxes_included": False,
+        "weight_unit": "kg", "province_code": place["province_code"], "taxes_included": False,
         "auto_configure_tax_inclusivity": None, "tax_shipping": None, "county_taxes": True,
         "plan_display_name": PLAN_DISPLAY_NAMES.get(ctx.plan, ctx.plan.replace("_", " ").title()),
         "plan_name": ctx.plan, "has_discounts": True, "has_gift_cards": False, "myshopify_domain": ctx.domain,
@@ -740,7 +814,8 @@ def shop_resource(ctx: ShopContext) -> Payload:
         "money_in_emails_format": "${{amount}}", "money_with_currency_in_emails_format": f"${{{{amount}}}} "
                                                                                           f"{ctx.currency}",
         "eligible_for_payments": True, "requires_extra_payments_agreement": False, "password_enabled": False,
-        "has_storefront": True, "finances": True, "primary_location_id": None, "checkout_api_supported": True,
+        "has_storefront": True, "finances": True, "primary_location_id": ctx.primary_location_id,
+        "checkout_api_supported": True,
         "multi_location_enabled": True, "setup_required": False, "pre_launch_enabled": False,
         "enabled_presentment_currencies": [ctx.currency], "marketing_sms_consent_enabled_at_checkout": False,
         "transactional_sms_disabled": False,

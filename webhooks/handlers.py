@@ -74,8 +74,9 @@ def checkout_changed(shop_domain: str, payload: dict) -> None:
 def checkout_deleted(shop_domain: str, payload: dict) -> None:
     shop = _installed_shop(shop_domain)
     if shop is not None:
-        token, checkout_id = rest.checkout_deleted(payload)
-        writer.checkout_delete(shop=shop, token=token, shopify_id=checkout_id)
+        deletion = rest.checkout_deleted(payload)
+        writer.checkout_delete(shop=shop, token=deletion.token, shopify_id=deletion.shopify_id,
+                               cart_token=deletion.cart_token)
 
 
 def cart_changed(shop_domain: str, payload: dict) -> None:

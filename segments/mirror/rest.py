@@ -340,12 +340,24 @@ def checkout_record(payload: dict) -> CheckoutRecord:
     )
 
 
-def checkout_deleted(payload: dict) -> tuple[str | None, int | None]:
-    """checkouts/delete names the checkout by `id` (and, in some versions, by `token`)."""
-    token, checkout_id = _text(payload.get("token")) or None, _int(payload.get("id"))
-    if token is None and checkout_id is None:
-        raise PayloadError("checkout deletion payload has no usable 'token' or 'id'")
-    return token, checkout_id
+@dataclass(frozen=True)
+class CheckoutDeletion:
+    """What a checkouts/delete body names its checkout by (None / "": not in it)."""
+
+    token: str | None
+    shopify_id: int | None
+    cart_token: str
+
+
+def checkout_deleted(payload: dict) -> CheckoutDeletion:
+    """checkouts/delete names the checkout by `id` and `cart_token` (Shopify's sample has no `token`),
+    while checkouts/create|update name it by `token` and `cart_token` with no `id`: the cart token is
+    the one key the shapes share. A `token`, should a version send one, is used as well."""
+    deletion = CheckoutDeletion(token=_text(payload.get("token")) or None, shopify_id=_int(payload.get("id")),
+                                cart_token=_text(payload.get("cart_token")))
+    if deletion.token is None and deletion.shopify_id is None and not deletion.cart_token:
+        raise PayloadError("checkout deletion payload has no usable 'token', 'id' or 'cart_token'")
+    return deletion
 
 
 def cart_record(payload: dict) -> CartRecord:

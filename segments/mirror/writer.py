@@ -481,9 +481,29 @@ def checkouts_upsert(*, shop: Shop, records: Sequence[CheckoutRecord]) -> int:
     return len(applied)
 
 
-def checkout_delete(*, shop: Shop, token: str | None = None, shopify_id: int | None = None) -> bool:
-    lookup = Q(token=token) if token else Q(shopify_id=shopify_id)
-    return bool(Checkout.objects.filter(lookup, shop=shop).update(deleted_at=timezone.now()))
+def checkout_delete(*, shop: Shop, token: str | None = None, shopify_id: int | None = None,
+                    cart_token: str = "") -> int:
+    """checkouts/delete: the checkout is kept as deleted (no longer abandoned); returns how many.
+
+    Shopify's delete body names a checkout by id and cart token, but its create and update bodies
+    carry no id, so a checkout recorded from them has none: it is found by its cart token (one
+    whose id is known, from GraphQL's abandoned checkouts, only by that id; another id on the same
+    cart is another checkout). A delete that arrives before the checkout itself finds nothing.
+    """
+    if token:
+        lookup = Q(token=token)
+    else:
+        lookup = Q(pk__in=[])
+        if shopify_id is not None:
+            lookup |= Q(shopify_id=shopify_id)
+        if cart_token:
+            lookup |= Q(shopify_id__isnull=True, cart_token=cart_token)
+    with transaction.atomic(savepoint=False):
+        gone = Checkout.objects.filter(lookup, shop=shop, deleted_at__isnull=True)
+        customers = list(gone.filter(customer__isnull=False).values_list("customer_id", flat=True))
+        deleted = gone.update(deleted_at=timezone.now())
+        mark_dirty(shop=shop, customer_pks=customers)   # their abandoned-checkout metrics change
+    return deleted
 
 
 def checkouts_complete_by_order(*, shop: Shop, checkout_tokens: Sequence[str], at: dt.datetime) -> int:

@@ -7,6 +7,7 @@ import pytest
 
 from segments.models import Cart, Checkout, Customer, LineItem, Order, Refund, Shop, ShopStatus
 from webhooks.models import EventStatus, WebhookEvent
+from tests.segments.mirror.test_rest import sample
 from webhooks.services import webhook_event_process
 
 pytestmark = pytest.mark.django_db
@@ -116,6 +117,53 @@ def test_checkout_delete_by_id(shop):
     deliver(shop, "checkouts/create", payload)
     deliver(shop, "checkouts/delete", {"id": 77, "cart_token": "cart"})
     assert Checkout.objects.get().deleted_at is not None
+
+
+def test_checkout_delete_finds_a_checkout_recorded_from_shopifys_create_shape(shop):
+    """Shopify's checkouts/create|update bodies name a checkout by token and cart token, with no id;
+    its checkouts/delete body by id and cart token, with no token (tests/webhooks/samples)."""
+    created, deleted = sample("checkouts/create"), sample("checkouts/delete")
+    assert "id" not in created and "token" not in deleted and created["cart_token"] == deleted["cart_token"]
+    deliver(shop, "checkouts/create", created)
+    other = deliver(shop, "checkouts/create", dict(created, token="another", cart_token="another-cart"))
+    assert other.status == EventStatus.PROCESSED
+    Customer.objects.update(dirty_at=None)
+
+    assert deliver(shop, "checkouts/delete", deleted).status == EventStatus.PROCESSED
+    gone = Checkout.objects.get(token=created["token"])
+    assert gone.deleted_at is not None
+    assert gone.customer.dirty_at is not None          # its abandoned-checkout metrics are recomputed
+    assert Checkout.objects.get(token="another").deleted_at is None
+    # a later update of the deleted checkout does not bring it back
+    deliver(shop, "checkouts/update", dict(created, updated_at="2030-01-01T00:00:00-05:00"))
+    assert Checkout.objects.get(token=created["token"]).deleted_at is not None
+
+
+def test_checkout_delete_from_devstores_bodies(shop, tmp_path):
+    from shopseg.devstore import mutations, payloads
+    from shopseg.devstore.state import DevStore
+
+    store = DevStore(tmp_path / "devstore.db")
+    store.shop_create(shop.domain)
+    sent = []
+    store.subscribe(lambda event: sent.append((event.topic, payloads.build(store, event))))
+    lines = [{"title": "Tea", "price_cents": 1200}]
+    kept = mutations.checkout_create(store, shop.domain, line_items=lines, email="a@example.com")
+    dropped = mutations.checkout_create(store, shop.domain, line_items=lines, email="b@example.com")
+    mutations.checkout_update(store, shop.domain, dropped, line_items=lines * 2)
+    mutations.checkout_delete(store, shop.domain, dropped)
+    store.close()
+    for topic, body in sent:
+        assert deliver(shop, topic, body).status == EventStatus.PROCESSED
+    assert kept != dropped
+    deleted = {c.email: c.deleted_at is not None for c in Checkout.objects.all()}
+    assert deleted == {"a@example.com": False, "b@example.com": True}
+
+
+def test_checkout_delete_leaves_a_checkout_with_another_id_on_the_same_cart(shop):
+    deliver(shop, "checkouts/create", dict(checkout(token="ck3"), id=78))
+    deliver(shop, "checkouts/delete", {"id": 79, "cart_token": "cart"})
+    assert Checkout.objects.get().deleted_at is None
 
 
 def test_customer_delete_keeps_a_tombstone(shop):

@@ -149,7 +149,8 @@ def test_checkout_cart_and_product_samples():
         "123123123", "eeafa272cebfd4b22385bc4b645e762c", 603851970716743426, "example@email.com")
     assert (checkout.total, checkout.line_item_count, checkout.completed_at, checkout.shopify_id) == (
         Decimal("421.88"), 2, None, None)
-    assert rest.checkout_deleted(sample("checkouts/delete")) == (None, 981820079255243537)
+    assert rest.checkout_deleted(sample("checkouts/delete")) == rest.CheckoutDeletion(
+        token=None, shopify_id=981820079255243537, cart_token="eeafa272cebfd4b22385bc4b645e762c")
     cart = rest.cart_record(sample("carts/create"))
     assert (cart.token, cart.total, cart.line_item_count) == ("exampleCartId", Decimal("59.97"), 1)
     assert cart.updated_at == dt.datetime(2022, 1, 1, tzinfo=dt.timezone.utc)

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from django.db import connection
+from django.utils import timezone
 
 from segments.mirror import rest, writer
 from segments.models import Shop, ShopStatus
@@ -134,20 +135,23 @@ def customer_tags_removed(shop_domain: str, payload: dict) -> None:
     _customer_tags_changed(shop_domain, payload, added=False)
 
 
-def _consent_apply(shop_domain: str, consent: rest.ConsentRecord) -> None:
+def _consent_apply(shop_domain: str, consent: rest.ConsentRecord, occurred_at: dt.datetime | None) -> None:
+    """A consent change is as new as its own consent_updated_at; Shopify sends that null at times
+    (its samples do), and then the change is as new as its delivery's X-Shopify-Triggered-At. The
+    writer orders it against what the customer holds (writer.customer_consent_apply)."""
     shop = _installed_shop(shop_domain)
     if shop is not None:
         writer.customer_consent_apply(shop=shop, shopify_id=consent.customer_shopify_id,
                                       email_marketing=consent.email_marketing, sms_marketing=consent.sms_marketing,
-                                      at=consent.at)
+                                      at=consent.at or occurred_at or timezone.now())
 
 
-def email_consent_changed(shop_domain: str, payload: dict) -> None:
-    _consent_apply(shop_domain, rest.email_consent(payload))
+def email_consent_changed(shop_domain: str, payload: dict, occurred_at: dt.datetime | None = None) -> None:
+    _consent_apply(shop_domain, rest.email_consent(payload), occurred_at)
 
 
-def sms_consent_changed(shop_domain: str, payload: dict) -> None:
-    _consent_apply(shop_domain, rest.sms_consent(payload))
+def sms_consent_changed(shop_domain: str, payload: dict, occurred_at: dt.datetime | None = None) -> None:
+    _consent_apply(shop_domain, rest.sms_consent(payload), occurred_at)
 
 
 # -- products ------------------------------------------------------------------------------------
@@ -220,3 +224,7 @@ HANDLERS: dict[str, Handler] = {
 
 # Topics processed even when the shop is uninstalled or unknown (the law still applies).
 ALWAYS_PROCESSED = {"app/uninstalled", "customers/data_request", "customers/redact", "shop/redact"}
+# Topics whose handler also takes `occurred_at`: when the event happened (X-Shopify-Triggered-At,
+# else when the delivery was received), which orders it against what is stored.
+TIMED = frozenset({"app/uninstalled", "customers_email_marketing_consent/update",
+                   "customers_marketing_consent/update"})

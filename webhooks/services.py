@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from segments.mirror.cause import dirty_cause
 from segments.models import ShopStatus
 from shopseg.shopify.domains import normalize_shop_domain
-from webhooks.handlers import ALWAYS_PROCESSED, HANDLERS, app_uninstalled
+from webhooks.handlers import ALWAYS_PROCESSED, HANDLERS, TIMED
 from webhooks.models import EventStatus, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -193,8 +193,8 @@ def _backoff(attempts: int) -> dt.timedelta:
 
 
 def _handle(event: WebhookEvent) -> None:
-    if event.topic == "app/uninstalled":   # when it happened decides whether a reinstall came after it
-        app_uninstalled(event.shop_domain, event.payload, occurred_at=event.triggered_at or event.received_at)
+    if event.topic in TIMED:   # e.g. when an uninstall happened decides whether a reinstall came after it
+        HANDLERS[event.topic](event.shop_domain, event.payload, occurred_at=event.triggered_at or event.received_at)
     else:
         HANDLERS[event.topic](event.shop_domain, event.payload)
 

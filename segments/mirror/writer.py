@@ -27,6 +27,8 @@ NEWER = "(t.updated_at IS NULL OR excluded.updated_at >= t.updated_at)"
 # A change to these marks a customer dirty; our own tag writes echoing back change none of them.
 CUSTOMER_SIGNALS = ("email", "state", "email_marketing", "sms_marketing")
 CONSENTS = ("email_marketing", "sms_marketing")
+# Per channel, when the state the mirror holds was true (see customer_consent_apply).
+CONSENT_STAMPS = {"email_marketing": "email_consent_at", "sms_marketing": "sms_consent_at"}
 UNKNOWN = "unknown"
 # Tags the app writes start with the shop's `tag_prefix` (this is its default); changes to them are our own echo.
 OWNED_TAG_PREFIX = "seg:"
@@ -93,20 +95,33 @@ def mark_dirty(*, shop: Shop, customer_pks: Iterable[int]) -> int:
 
 
 # -- customers ---------------------------------------------------------------------------------
+def _consent_from_record(column: str) -> str:
+    """SQL: the record's consent replaces the stored one. It must say something ("unknown": the
+    source did not) and be at least as new as the stored state, the record's consent being as old
+    as the customer's updated_at (see customer_consent_apply for the whole ordering)."""
+    stamp = CONSENT_STAMPS[column]
+    return f"(excluded.{column} <> '{UNKNOWN}' AND (t.{stamp} IS NULL OR excluded.updated_at >= t.{stamp}))"
+
+
 def customers_upsert(*, shop: Shop, records: Sequence[CustomerRecord]) -> list[int]:
     """Upsert customers; returns the pks of rows that applied. Links guest activity by email.
 
     A consent of "unknown" means the source did not say (customer webhooks since 2025-01 carry no
-    consent; the consent topics do), so it keeps the stored state rather than erasing it.
+    consent; the consent topics do), so it keeps the stored state rather than erasing it; a known
+    one replaces the stored state only when the record is at least as new as that state.
     """
     records = _dedupe(records, "shopify_id")
     now, cause = timezone.now(), current_dirty_cause()
     with_tags = [r for r in records if r.tags is not None]
     without_tags = [r for r in records if r.tags is None]
-    kept = _keep_known({c: UNKNOWN for c in CONSENTS})
+    consents: dict[str, str] = {}
+    for column, stamp in CONSENT_STAMPS.items():
+        applies = _consent_from_record(column)
+        consents[column] = f"CASE WHEN {applies} THEN excluded.{column} ELSE t.{column} END"
+        consents[stamp] = f"CASE WHEN {applies} THEN excluded.updated_at ELSE t.{stamp} END"
     signal_changed = " OR ".join(
         [distinct(f"t.{c}", f"excluded.{c}") for c in CUSTOMER_SIGNALS if c not in CONSENTS]
-        + [f"(excluded.{c} <> '{UNKNOWN}' AND {distinct(f't.{c}', f'excluded.{c}')})" for c in CONSENTS])
+        + [f"({_consent_from_record(c)} AND {distinct(f't.{c}', f'excluded.{c}')})" for c in CONSENTS])
     # a stub (never seen) or a behaviour-relevant change makes the customer dirty; anything else
     # (our own tag write echoing back) leaves both the mark and its cause as they were
     dirtied = f"t.updated_at IS NULL OR {signal_changed}"
@@ -120,13 +135,15 @@ def customers_upsert(*, shop: Shop, records: Sequence[CustomerRecord]) -> list[i
                    "sms_marketing": r.sms_marketing or UNKNOWN,
                    "created_at": r.created_at, "updated_at": r.updated_at, "dirty_at": now,
                    "dirty_cause": cause}
+            for column, stamp in CONSENT_STAMPS.items():   # a new row's consent is as old as the record
+                row[stamp] = r.updated_at if row[column] != UNKNOWN else None
             row["tags"] = list(r.tags) if tags else []
             rows.append(row)
         update = ["email", "phone", "first_name", "last_name", "state", "updated_at"] + (["tags"] if tags else [])
         applied += upsert(
             Customer, rows, conflict=("shop_id", "shopify_id"), update=update,
             guard=f"t.deleted_at IS NULL AND {NEWER}",
-            extra_set={"created_at": "COALESCE(excluded.created_at, t.created_at)", **kept,
+            extra_set={"created_at": "COALESCE(excluded.created_at, t.created_at)", **consents,
                        "dirty_at": f"CASE WHEN {dirtied} THEN excluded.dirty_at ELSE t.dirty_at END",
                        "dirty_cause": f"CASE WHEN {dirtied} THEN excluded.dirty_cause ELSE t.dirty_cause END"},
             returning=("id", "email"),
@@ -226,13 +243,21 @@ def customers_merge(*, shop: Shop, kept_shopify_id: int, merged_shopify_id: int)
         mark_dirty(shop=shop, customer_pks=[kept, merged])
 
 
-def customer_consent_apply(*, shop: Shop, shopify_id: int, email_marketing: str | None = None,
-                           sms_marketing: str | None = None, at: dt.datetime | None = None) -> bool:
+def customer_consent_apply(*, shop: Shop, shopify_id: int, at: dt.datetime, email_marketing: str | None = None,
+                           sms_marketing: str | None = None) -> bool:
     """A consent topic: set the channel it reports; True (and dirty) if the state changed.
 
-    The consent topics carry no customer `updated_at`; their own `consent_updated_at` (`at`) is
-    kept per channel, and a delivery older than what a channel holds is ignored. A customer not
-    seen yet gets a stub that keeps the consent when its own delivery fills it in.
+    Consent is applied in the order the changes happened, whatever order they are delivered in.
+    Each channel keeps when the state it holds was true (`email_consent_at`, `sms_consent_at`):
+    - from a consent topic, `at`: the consent's own `consent_updated_at`, or, when Shopify sends it
+      null (its sample does), when the delivery was triggered (X-Shopify-Triggered-At; when it was
+      received if the header was missing); see webhooks.handlers;
+    - from a customer record (GraphQL history import or reconciliation, a REST payload that
+      carries consent), the customer's `updated_at` (customers_upsert).
+    A change at least as new as that time (any change, while no time is held) replaces the state
+    and the time, and one repeating the state held still moves the time on; an older one is
+    ignored. A customer not seen yet gets a stub that keeps the consent when its own delivery
+    fills it in.
     """
     channels = [(field, value) for field, value in (("email_marketing", email_marketing),
                                                     ("sms_marketing", sms_marketing)) if value]
@@ -241,11 +266,13 @@ def customer_consent_apply(*, shop: Shop, shopify_id: int, email_marketing: str 
     pk = _customer_pks(shop=shop, shopify_ids={shopify_id})[shopify_id]
     changed = False
     for field, value in channels:
-        stamp = "email_consent_at" if field == "email_marketing" else "sms_consent_at"
-        newer = Q(**{f"{stamp}__isnull": True}) | (Q(**{f"{stamp}__lte": at}) if at else Q(pk__in=[]))
-        changed |= bool(Customer.objects.filter(newer, ~Q(**{field: value}), pk=pk, deleted_at__isnull=True)
-                        .update(**{field: value, stamp: at}, dirty_at=timezone.now(),
-                                dirty_cause=current_dirty_cause()))
+        stamp = CONSENT_STAMPS[field]
+        held = Customer.objects.filter(Q(**{f"{stamp}__isnull": True}) | Q(**{f"{stamp}__lte": at}), pk=pk,
+                                       deleted_at__isnull=True)
+        changed |= bool(held.filter(~Q(**{field: value})).update(**{field: value, stamp: at}, dirty_at=timezone.now(),
+                                                                 dirty_cause=current_dirty_cause()))
+        # the same state, known as of later: an older change delivered after this one must not win
+        held.filter(Q(**{f"{stamp}__isnull": True}) | Q(**{f"{stamp}__lt": at}), **{field: value}).update(**{stamp: at})
     return changed
 
 

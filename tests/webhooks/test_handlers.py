@@ -23,9 +23,9 @@ def shop():
     return Shop.objects.create(domain="handlers.myshopify.com")
 
 
-def deliver(shop, topic, payload) -> WebhookEvent:
+def deliver(shop, topic, payload, triggered_at: dt.datetime | None = None) -> WebhookEvent:
     event = WebhookEvent.objects.create(webhook_id=str(uuid.uuid4()), shop_domain=shop.domain, topic=topic,
-                                        payload=payload)
+                                        payload=payload, triggered_at=triggered_at)
     webhook_event_process(event_pk=event.pk)
     event.refresh_from_db()
     return event
@@ -240,6 +240,74 @@ def test_consent_topics_set_their_channel(shop):
     c = Customer.objects.get()
     assert (c.email_marketing, c.sms_marketing) == ("subscribed", "unsubscribed") and c.dirty_at is not None
     deliver(shop, "customers/update", customer(1, minutes=5))   # no consent in it: kept
+    assert Customer.objects.get().email_marketing == "subscribed"
+
+
+def email_consent(state: str, updated_at: str | None, customer_id: int = 1) -> dict:
+    """Shopify's customers_email_marketing_consent/update sample, for this customer and state."""
+    body = sample("customers_email_marketing_consent/update")
+    consent = dict(body["email_marketing_consent"], state=state, consent_updated_at=updated_at)
+    return dict(body, customer_id=customer_id, email_marketing_consent=consent)
+
+
+def sms_consent(state: str, updated_at: str | None, customer_id: int = 1) -> dict:
+    body = sample("customers_marketing_consent/update")
+    consent = dict(body["sms_marketing_consent"], state=state, consent_updated_at=updated_at)
+    return dict(body, id=customer_id, sms_marketing_consent=consent)
+
+
+def when(minutes: int) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+def test_a_consent_without_a_time_is_applied_after_a_dated_one_by_when_it_was_triggered(shop):
+    deliver(shop, "customers/create", customer(1))
+    deliver(shop, "customers_email_marketing_consent/update", email_consent("subscribed", at(10)), when(10))
+    # Shopify's sample shape: consent_updated_at null; the delivery was triggered later
+    deliver(shop, "customers_email_marketing_consent/update", email_consent("not_subscribed", None), when(20))
+    assert Customer.objects.get().email_marketing == "not_subscribed"
+    deliver(shop, "customers_marketing_consent/update", sms_consent("subscribed", at(10)), when(10))
+    deliver(shop, "customers_marketing_consent/update", sms_consent("unsubscribed", None), when(20))
+    assert Customer.objects.get().sms_marketing == "unsubscribed"
+
+
+def test_an_older_consent_never_wins_over_one_held_without_its_own_time(shop):
+    deliver(shop, "customers/create", customer(1))
+    deliver(shop, "customers_email_marketing_consent/update", email_consent("unsubscribed", None), when(20))
+    # an earlier change, delivered late (its first attempt failed): it is older than what is held
+    late = deliver(shop, "customers_email_marketing_consent/update", email_consent("subscribed", at(5)), when(5))
+    assert late.status == EventStatus.PROCESSED
+    assert Customer.objects.get().email_marketing == "unsubscribed"
+    deliver(shop, "customers_marketing_consent/update", sms_consent("unsubscribed", None), when(20))
+    deliver(shop, "customers_marketing_consent/update", sms_consent("subscribed", None), when(15))
+    assert Customer.objects.get().sms_marketing == "unsubscribed"
+    # a later one applies
+    deliver(shop, "customers_email_marketing_consent/update", email_consent("subscribed", at(25)), when(25))
+    assert Customer.objects.get().email_marketing == "subscribed"
+
+
+def test_consent_read_with_the_customer_is_as_old_as_the_customers_updated_at(shop):
+    from segments.mirror.records import CustomerRecord
+    from segments.mirror.writer import customers_upsert
+
+    # the history import (GraphQL) read the customer as of 12:30, consent included
+    customers_upsert(shop=shop, records=[CustomerRecord(1, when(30), email="ann@example.com",
+                                                        email_marketing="subscribed", sms_marketing="subscribed")])
+    # a change from 12:10 delivered late is older than that
+    deliver(shop, "customers_email_marketing_consent/update", email_consent("unsubscribed", at(10)), when(10))
+    deliver(shop, "customers_marketing_consent/update", sms_consent("unsubscribed", None), when(10))
+    c = Customer.objects.get()
+    assert (c.email_marketing, c.sms_marketing) == ("subscribed", "subscribed")
+    # a change from 12:50 is newer; a customer read as of 12:45 does not take it back
+    deliver(shop, "customers_email_marketing_consent/update", email_consent("unsubscribed", at(50)), when(50))
+    customers_upsert(shop=shop, records=[CustomerRecord(1, when(45), email="ann@example.com",
+                                                        email_marketing="subscribed")])
+    assert Customer.objects.get().email_marketing == "unsubscribed"
+    # nor does one as of 13:00 that carries no consent (webhooks since 2025-01); one that does, as of 13:10, wins
+    deliver(shop, "customers/update", customer(1, minutes=60))
+    assert Customer.objects.get().email_marketing == "unsubscribed"
+    customers_upsert(shop=shop, records=[CustomerRecord(1, when(70), email="ann@example.com",
+                                                        email_marketing="subscribed")])
     assert Customer.objects.get().email_marketing == "subscribed"
 
 

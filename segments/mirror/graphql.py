@@ -20,6 +20,10 @@ from segments.mirror.rest import shipping_speed
 from segments.models import Device
 
 MONEY = "{ shopMoney { amount } }"
+# API 2026-10 deprecates CustomerPhoneNumber.marketingState for smsMarketingConsent.state, which
+# customer_record reads too. The selection moves to `defaultPhoneNumber { phoneNumber
+# smsMarketingConsent { state } }` together with reconciliation's customer page: the object costs a
+# point per customer, and 250 customers at 4 points pass the 1,000-point cap of a single query.
 CUSTOMER_FIELDS = """id firstName lastName state tags createdAt updatedAt
   defaultEmailAddress { emailAddress marketingState }
   defaultPhoneNumber { phoneNumber marketingState }"""
@@ -90,6 +94,14 @@ def edge_nodes(connection: dict | None) -> list[dict]:
     return [edge["node"] for edge in (connection or {}).get("edges") or [] if edge.get("node")]
 
 
+def _sms_state(phone: dict) -> str | None:
+    """The phone's SMS consent state: `smsMarketingConsent.state`, whose enum names a consent never
+    given NEVER_SUBSCRIBED (the mirror's not_subscribed, as the deprecated flat `marketingState`
+    said, which is read too)."""
+    state = (phone.get("smsMarketingConsent") or {}).get("state") or phone.get("marketingState")
+    return "NOT_SUBSCRIBED" if state == "NEVER_SUBSCRIBED" else state
+
+
 # -- records -------------------------------------------------------------------------------------
 def customer_record(node: dict) -> CustomerRecord:
     email = node.get("defaultEmailAddress") or {}
@@ -100,7 +112,7 @@ def customer_record(node: dict) -> CustomerRecord:
         phone=phone.get("phoneNumber") or "", first_name=node.get("firstName") or "",
         last_name=node.get("lastName") or "", state=_lower(node.get("state")),
         email_marketing=_lower(email.get("marketingState"), "unknown"),
-        sms_marketing=_lower(phone.get("marketingState"), "unknown"),
+        sms_marketing=_lower(_sms_state(phone), "unknown"),
         tags=list(node.get("tags") or []),
     )
 

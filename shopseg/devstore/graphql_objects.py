@@ -260,6 +260,7 @@ def shop_object(ctx: RequestContext) -> Obj:
         "myshopifyDomain": row["domain"], "currencyCode": row["currency"], "ianaTimezone": row["iana_timezone"],
         "createdAt": row["created_at"],
         "plan": {"displayName": _PLAN_NAMES.get(plan, "Development"),
+                 "publicDisplayName": _PLAN_NAMES.get(plan, "Development"),
                  "partnerDevelopment": plan not in _PLAN_NAMES,
                  "shopifyPlus": plan in ("plus", "enterprise")},
     }
@@ -324,7 +325,9 @@ def customer_object(ctx: RequestContext, row: sqlite3.Row) -> Obj:
         "defaultEmailAddress": {"emailAddress": email,
                                 "marketingState": email_state if email_state != "REDACTED" else "INVALID"}
         if email else None,
-        "defaultPhoneNumber": {"phoneNumber": phone, "marketingState": sms_state} if phone else None,
+        "defaultPhoneNumber": {"phoneNumber": phone, "marketingState": sms_state, "smsMarketingConsent": {
+            # the consent object's enum says NEVER_SUBSCRIBED where the phone's flat one said NOT_SUBSCRIBED
+            "state": "NEVER_SUBSCRIBED" if sms_state == "NOT_SUBSCRIBED" else sms_state}} if phone else None,
         "emailMarketingConsent": {"marketingState": email_state} if email else None,
         "smsMarketingConsent": {"marketingState": sms_state} if phone else None,
         "lastOrder": last_order,

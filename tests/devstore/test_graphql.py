@@ -135,6 +135,21 @@ def test_shop_and_installation(api: AdminAPI) -> None:
     assert handles == set(ALL_SCOPES)
 
 
+def test_the_fields_api_2026_10_deprecates_are_marked_and_their_replacements_answered(api: AdminAPI) -> None:
+    deprecated = {(t, name) for t in ("ShopPlan", "CustomerPhoneNumber")
+                  for name, field in api.schema.get_type(t).fields.items() if field.deprecation_reason}
+    assert deprecated == {("ShopPlan", "displayName"), ("CustomerPhoneNumber", "marketingState")}
+    result = data(api, f'{{ shop {{ plan {{ publicDisplayName }} }} customer(id: "{gid("Customer", CUSTOMER_IDS[0])}") '
+                       '{ defaultPhoneNumber { smsMarketingConsent { state } } } }')
+    assert result["shop"]["plan"] == {"publicDisplayName": "Shopify"}
+    assert result["customer"]["defaultPhoneNumber"] == {"smsMarketingConsent": {"state": "SUBSCRIBED"}}
+    with api.store.tx() as conn:
+        conn.execute("UPDATE customers SET sms_marketing_state = 'NOT_SUBSCRIBED' WHERE id = ?", (CUSTOMER_IDS[0],))
+    never = data(api, f'{{ customer(id: "{gid("Customer", CUSTOMER_IDS[0])}") '
+                      '{ defaultPhoneNumber { smsMarketingConsent { state } } } }')["customer"]
+    assert never["defaultPhoneNumber"] == {"smsMarketingConsent": {"state": "NEVER_SUBSCRIBED"}}
+
+
 def test_node_and_nodes(api: AdminAPI) -> None:
     result = data(api, f'{{ node(id: "{gid("Customer", CUSTOMER_IDS[0])}") {{ id }} }}')
     assert result["node"]["id"] == gid("Customer", CUSTOMER_IDS[0])

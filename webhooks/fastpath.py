@@ -141,7 +141,8 @@ class WebhookFastPath:
         body_stream = environ["wsgi.input"]
         try:
             status, error = delivery_receive(headers=EnvironHeaders(environ), read_body=body_stream.read,
-                                             record=self._record, schedule=self.schedule.notify)
+                                             record=self._record, schedule=self.schedule.notify,
+                                             terminated=bool(environ.get("wsgi.input_terminated")))
         except Exception:
             log.exception("Internal Server Error: %s", PATH, extra={"status_code": 500})
             status, error = 500, "internal error"

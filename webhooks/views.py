@@ -22,24 +22,63 @@ from webhooks.models import EventStatus
 from webhooks.services import Delivery, DeliveryInvalid, delivery_parse, webhook_event_record
 
 Recorder = Callable[[Delivery], "tuple[int, str] | None"]   # -> (id, status); None for a duplicate
+CHUNK = 64 * 1024   # bytes asked of the stream at a time while reading a chunked body
 
 
-def delivery_receive(*, headers: Mapping[str, str], read_body: Callable[[int], bytes], record: Recorder,
-                     schedule: Callable[[], None]) -> tuple[int, str]:
-    """Check, record durably, schedule processing; (status, error message or ""). Refusals store nothing.
+class BodyRefused(Exception):
+    """A body refused before its signature is looked at: the status and error to answer."""
 
-    `headers` is case-insensitive (Django's `request.headers` or the fast path's view of the WSGI
-    environ); `read_body(n)` returns the request's n-byte body.
+    def __init__(self, status: int, error: str):
+        super().__init__(error)
+        self.status, self.error = status, error
+
+
+def _chunked(headers: Mapping[str, str]) -> bool:
+    return not headers.get("Content-Length") and "chunked" in (headers.get("Transfer-Encoding") or "").lower()
+
+
+def body_read(*, headers: Mapping[str, str], read: Callable[[int], bytes], terminated: bool) -> bytes:
+    """The request's body, at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes, or BodyRefused.
+
+    A body with a Content-Length is read in one call. One sent chunked has none: the server
+    de-chunks it into a stream that ends with the body (`wsgi.input_terminated`, as gunicorn says),
+    read until it ends or passes the cap. A server that does not end the stream there would leave
+    the read waiting for the connection to close, so such a body is refused (411) instead.
     """
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if _chunked(headers):
+        if not terminated:
+            raise BodyRefused(411, "Content-Length required")
+        pieces, size = [], 0
+        while piece := read(min(CHUNK, limit + 1 - size)):
+            pieces.append(piece)
+            size += len(piece)
+            if size > limit:
+                raise BodyRefused(413, "payload too large")
+        return b"".join(pieces)
     try:
         length = int(headers.get("Content-Length") or 0)
     except ValueError:
-        return 400, "bad Content-Length"
+        raise BodyRefused(400, "bad Content-Length") from None
     if length < 0:
-        return 400, "bad Content-Length"
-    if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-        return 413, "payload too large"
-    body = read_body(length)
+        raise BodyRefused(400, "bad Content-Length")
+    if length > limit:
+        raise BodyRefused(413, "payload too large")
+    return read(length)
+
+
+def delivery_receive(*, headers: Mapping[str, str], read_body: Callable[[int], bytes], record: Recorder,
+                     schedule: Callable[[], None], terminated: bool = False) -> tuple[int, str]:
+    """Check, record durably, schedule processing; (status, error message or ""). Refusals store nothing.
+
+    `headers` is case-insensitive (Django's `request.headers` or the fast path's view of the WSGI
+    environ); `read_body(n)` returns up to n more bytes of the body (b"" at its end), and
+    `terminated` says the stream ends with the body, so a chunked one can be read (see body_read).
+    """
+    try:
+        body = body_read(headers=headers, read=read_body, terminated=terminated)
+    except BodyRefused as refused:
+        return refused.status, refused.error
     # 1. the signature over the raw body, before anything else is looked at
     if not webhook_hmac_valid(body, headers.get("X-Shopify-Hmac-Sha256"), app_secrets()):
         return 401, "invalid signature"
@@ -67,8 +106,13 @@ def _drain_on_commit() -> None:
 @csrf_exempt
 @require_POST
 def receive(request: HttpRequest) -> HttpResponse:
-    status, error = delivery_receive(headers=request.headers, read_body=lambda _length: request.body,
-                                     record=_record, schedule=_drain_on_commit)
+    if _chunked(request.headers):   # Django reads a body by its Content-Length, so none; the server's stream has it
+        read_body = request.META["wsgi.input"].read
+    else:
+        read_body = lambda _length: request.body  # noqa: E731 - Django's own reading, as sized by Content-Length
+    status, error = delivery_receive(headers=request.headers, read_body=read_body, record=_record,
+                                     schedule=_drain_on_commit,
+                                     terminated=bool(request.META.get("wsgi.input_terminated")))
     if error:
         return JsonResponse({"error": error}, status=status)
     return HttpResponse(status=status)

@@ -54,6 +54,19 @@ def test_malformed_is_400(client, settings, raw, extra):
     assert WebhookEvent.objects.count() == 0
 
 
+def test_a_chunked_body_is_refused_when_the_server_does_not_end_its_stream():
+    """Without `wsgi.input_terminated` reading to the end could wait on the connection: 411, nothing
+    read. (A chunked body through gunicorn, which ends it, is read: test_receive_fastpath.py.)"""
+    from webhooks.views import BodyRefused, body_read
+
+    with pytest.raises(BodyRefused) as refused:
+        body_read(headers={"Transfer-Encoding": "chunked"}, read=lambda n: pytest.fail("read"), terminated=False)
+    assert (refused.value.status, refused.value.error) == (411, "Content-Length required")
+    pieces = iter([b'{"id"', b": 1}", b""])
+    assert body_read(headers={"Transfer-Encoding": "chunked"}, read=lambda n: next(pieces), terminated=True) == (
+        b'{"id": 1}')
+
+
 def test_oversized_is_413(client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     response = post(client, settings, "orders/create", "a.myshopify.com", {"blob": "x" * 2000})

@@ -38,7 +38,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(redis_url: str) -> tuple[subprocess.Popen, str]:
+def _start(redis_url: str, app: str = "shopseg.wsgi:application") -> tuple[subprocess.Popen, str]:
     db = connection.settings_dict
     port = _free_port()
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="shopseg.settings", REDIS_URL=redis_url,
@@ -47,7 +47,7 @@ def _start(redis_url: str) -> tuple[subprocess.Popen, str]:
                SHOPIFY_API_SECRET=settings.SHOPIFY_API_SECRET, SHOPIFY_API_SECRET_PREVIOUS=PREVIOUS_SECRET,
                SHOPSEG_MAX_BODY_BYTES=str(MAX_BODY), SHOPSEG_LOG_LEVEL="WARNING")
     server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"),
-                               "-c", str(ROOT / "shopseg" / "gunicorn_conf.py"), "shopseg.wsgi:application",
+                               "-c", str(ROOT / "shopseg" / "gunicorn_conf.py"), app,
                                "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "2",
                                "--access-logfile", "/dev/null"],
                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -81,6 +81,14 @@ def gunicorn(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(scope="module")
+def gunicorn_django(django_db_setup, django_db_blocker):
+    """Django alone under gunicorn (no fast path): the view every deployment without it serves."""
+    server, url = _start(REDIS, app="django.core.wsgi:get_wsgi_application()")
+    yield url
+    _stop(server)
+
+
+@pytest.fixture(scope="module")
 def gunicorn_dead_redis(django_db_setup, django_db_blocker):
     server, url = _start("redis://127.0.0.1:1/0")   # nothing listens there: Redis and the broker are down
     yield url
@@ -96,7 +104,7 @@ def flag():
 
 
 def deliver(url, topic, shop, body: bytes, *, secret=None, webhook_id=None, headers=None, path="/webhooks/shopify",
-            method="POST"):
+            method="POST", chunked=False):
     sent = {
         "Content-Type": "application/json", "X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": shop,
         "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()), "X-Shopify-Event-Id": "e1",
@@ -104,8 +112,10 @@ def deliver(url, topic, shop, body: bytes, *, secret=None, webhook_id=None, head
         "X-Shopify-Hmac-Sha256": webhook_hmac(body, secret or settings.SHOPIFY_API_SECRET),
     }
     sent.update(headers or {})
-    return httpx.request(method, url + path, content=body, headers={k: v for k, v in sent.items() if v is not None},
-                         timeout=10)
+    # a generator is sent with Transfer-Encoding: chunked and no Content-Length, one chunk per piece
+    content = (body[i:i + 1000] for i in range(0, len(body), 1000)) if chunked else body
+    return httpx.request(method, url + path, content=content,
+                         headers={k: v for k, v in sent.items() if v is not None}, timeout=10)
 
 
 def _eventually(check, seconds: float = 5.0) -> bool:
@@ -169,6 +179,39 @@ def test_oversized_is_413_and_stores_nothing(gunicorn):
     body = json.dumps({"blob": "x" * MAX_BODY}).encode()
     response = deliver(gunicorn, "orders/create", "a.myshopify.com", body)
     assert response.status_code == 413 and WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "gunicorn_django"])
+def test_a_chunked_body_is_read_whole(server, request):
+    """Shopify may send a body chunked (Transfer-Encoding: chunked, no Content-Length): it is read,
+    verified and recorded like any other, by the fast path and by Django's view."""
+    url = request.getfixturevalue(server)
+    shop = Shop.objects.create(domain=f"s{uuid.uuid4().hex[:10]}.myshopify.com", access_token="shpat_x",
+                               scopes="read_orders")
+    response = deliver(url, "orders/create", shop.domain, SAMPLE, chunked=True, webhook_id="chunked-1")
+    assert response.status_code == 200, response.text
+    event = WebhookEvent.objects.get()
+    assert (event.webhook_id, event.status, event.payload) == ("chunked-1", EventStatus.PENDING, json.loads(SAMPLE))
+    assert len(SAMPLE) > 1000          # it did travel in several chunks
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "gunicorn_django"])
+def test_a_chunked_body_is_capped_as_a_sized_one(server, request):
+    url = request.getfixturevalue(server)
+    body = json.dumps({"blob": "x" * MAX_BODY}).encode()
+    response = deliver(url, "orders/create", "a.myshopify.com", body, chunked=True)
+    assert response.status_code == 413 and WebhookEvent.objects.count() == 0
+    # the largest body allowed still goes through
+    fits = json.dumps({"blob": "x" * (MAX_BODY - 20)}).encode()
+    fits += b" " * (MAX_BODY - len(fits))
+    assert deliver(url, "orders/create", "a.myshopify.com", fits, chunked=True).status_code == 200
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "gunicorn_django"])
+def test_a_chunked_body_with_a_bad_signature_is_401(server, request):
+    url = request.getfixturevalue(server)
+    response = deliver(url, "orders/create", "a.myshopify.com", SAMPLE, chunked=True, secret="wrong")
+    assert response.status_code == 401 and WebhookEvent.objects.count() == 0
 
 
 def test_previous_secret_verifies_during_rotation(gunicorn):

@@ -178,14 +178,18 @@ def _bulk_operation(*, shop_id: int, operation_id: str) -> BulkOperation | None:
     return _operation(data["bulkOperation"])
 
 
+def bulk_operations_document(count: int) -> str:
+    """One query for `count` operations by id: variables $id0, $id1, …; fields op0, op1, …."""
+    params = ", ".join(f"$id{i}: ID!" for i in range(count))
+    body = " ".join(f"op{i}: bulkOperation(id: $id{i}) {{ {BULK_OPERATION_FIELDS} }}" for i in range(count))
+    return f"query BulkOperations({params}) {{ {body} }}"
+
+
 def _bulk_operations(*, shop_id: int, operation_ids: list[str]) -> dict[str, BulkOperation | None]:
     """Several operations in one call, by id (None for an id Shopify does not know)."""
     if not operation_ids:
         return {}
-    params = ", ".join(f"$id{i}: ID!" for i in range(len(operation_ids)))
-    body = " ".join(f"op{i}: bulkOperation(id: $id{i}) {{ {BULK_OPERATION_FIELDS} }}"
-                    for i in range(len(operation_ids)))
-    data = shop_graphql(shop_id=shop_id, query=f"query BulkOperations({params}) {{ {body} }}",
+    data = shop_graphql(shop_id=shop_id, query=bulk_operations_document(len(operation_ids)),
                         variables={f"id{i}": op for i, op in enumerate(operation_ids)}).data
     return {op: _operation(data.get(f"op{i}")) for i, op in enumerate(operation_ids)}
 

@@ -1,5 +1,10 @@
-"""The explicit topic -> handler table. A handler gets (shop_domain, payload) and must be idempotent;
-app/uninstalled also gets when it occurred (a late one must not undo a reinstall).
+"""The explicit topic table: each topic's handler, the scope its subscription needs, and whether it
+is subscribed through the API. It is the one list of topics: the subscriptions made per shop
+(segments.services.webhook_subscriptions) are registered from it (webhooks.apps).
+
+A handler gets (shop_domain, payload) and must be idempotent; a `timed` one also gets when the event
+occurred (a late app/uninstalled must not undo a reinstall, a late consent or shop change must not
+win over a newer one).
 
 Store topics find the installed shop (none: nothing to do), parse the REST payload into records
 (segments.mirror.rest) and hand them to the mirror's writer, which holds the out-of-order guard.
@@ -10,14 +15,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from dataclasses import dataclass
+
 from django.db import connection
 from django.utils import timezone
 
 from segments.mirror import rest, writer
 from segments.models import Shop, ShopStatus
 from segments.services.install import shop_uninstall
+from segments.services.shop_details import shop_details_apply, shop_details_parse, shop_scopes_apply, shop_scopes_parse
 
-Handler = Callable[[str, dict], None]
+Handler = Callable[..., None]
 
 
 INSTALLED_SHOP_SQL = "SELECT {commit_mode}id FROM segments_shop WHERE domain = %s AND status = %s"
@@ -42,6 +50,24 @@ def _installed_shop(domain: str) -> Shop | None:
 
 def app_uninstalled(shop_domain: str, payload: dict, occurred_at: dt.datetime | None = None) -> None:
     shop_uninstall(domain=shop_domain, occurred_at=occurred_at)
+
+
+def shop_updated(shop_domain: str, payload: dict, occurred_at: dt.datetime | None = None) -> None:
+    """shop/update: the time zone (every day boundary), currency and plan, re-read from the Shop
+    resource; ordered by when the delivery was triggered."""
+    shop = _installed_shop(shop_domain)
+    if shop is not None:
+        shop_details_apply(shop_id=shop.pk, details=shop_details_parse(payload), at=occurred_at or timezone.now())
+
+
+def app_scopes_updated(shop_domain: str, payload: dict, occurred_at: dt.datetime | None = None) -> None:
+    """app/scopes_update: the scopes the shop now grants (`current`), as of the body's `updated_at`,
+    else when the delivery was triggered."""
+    shop = _installed_shop(shop_domain)
+    scopes = shop_scopes_parse(payload)
+    if shop is not None and scopes is not None:
+        at = rest.timestamp(payload.get("updated_at")) or occurred_at or timezone.now()
+        shop_scopes_apply(shop_id=shop.pk, scopes=scopes, at=at)
 
 
 # -- orders and refunds --------------------------------------------------------------------------
@@ -193,38 +219,59 @@ def shop_redact(shop_domain: str, payload: dict) -> None:
     compliance_shop_redact(shop_domain=shop_domain, payload=payload)
 
 
-HANDLERS: dict[str, Handler] = {
-    "app/uninstalled": app_uninstalled,
-    "orders/create": order_changed,
-    "orders/updated": order_changed,
-    "orders/paid": order_changed,
-    "orders/cancelled": order_changed,
-    "refunds/create": refund_created,
-    "checkouts/create": checkout_changed,
-    "checkouts/update": checkout_changed,
-    "checkouts/delete": checkout_deleted,
-    "carts/create": cart_changed,
-    "carts/update": cart_changed,
-    "customers/create": customer_changed,
-    "customers/update": customer_changed,
-    "customers/delete": customer_deleted,
-    "customers/merge": customers_merged,
-    "customer.tags_added": customer_tags_added,
-    "customer.tags_removed": customer_tags_removed,
-    "customers_email_marketing_consent/update": email_consent_changed,
-    "customers_marketing_consent/update": sms_consent_changed,
-    "products/create": product_changed,
-    "products/update": product_changed,
-    "products/delete": product_deleted,
-    "bulk_operations/finish": bulk_operation_finished,
-    "customers/data_request": customers_data_request,
-    "customers/redact": customers_redact,
-    "shop/redact": shop_redact,
-}
+@dataclass(frozen=True)
+class Topic:
+    handler: Handler
+    scope: str | None = None    # the access scope a subscription needs (write_X implies read_X)
+    subscribed: bool = True     # False: a compliance topic, set in the app's TOML, never through the API
+    timed: bool = False         # the handler also takes `occurred_at`
 
+
+ORDERS, CUSTOMERS, PRODUCTS = "read_orders", "read_customers", "read_products"
+TOPICS: dict[str, Topic] = {
+    "app/uninstalled": Topic(app_uninstalled, timed=True),
+    "app/scopes_update": Topic(app_scopes_updated, timed=True),
+    "shop/update": Topic(shop_updated, timed=True),
+    "bulk_operations/finish": Topic(bulk_operation_finished),
+    "orders/create": Topic(order_changed, ORDERS),
+    "orders/updated": Topic(order_changed, ORDERS),
+    "orders/paid": Topic(order_changed, ORDERS),
+    "orders/cancelled": Topic(order_changed, ORDERS),
+    "refunds/create": Topic(refund_created, ORDERS),
+    "checkouts/create": Topic(checkout_changed, ORDERS),      # checkouts and carts need read_orders
+    "checkouts/update": Topic(checkout_changed, ORDERS),
+    "checkouts/delete": Topic(checkout_deleted, ORDERS),
+    "carts/create": Topic(cart_changed, ORDERS),
+    "carts/update": Topic(cart_changed, ORDERS),
+    "customers/create": Topic(customer_changed, CUSTOMERS),
+    "customers/update": Topic(customer_changed, CUSTOMERS),
+    "customers/delete": Topic(customer_deleted, CUSTOMERS),
+    "customers/merge": Topic(customers_merged, CUSTOMERS),
+    "customer.tags_added": Topic(customer_tags_added, CUSTOMERS),
+    "customer.tags_removed": Topic(customer_tags_removed, CUSTOMERS),
+    "customers_email_marketing_consent/update": Topic(email_consent_changed, CUSTOMERS, timed=True),
+    "customers_marketing_consent/update": Topic(sms_consent_changed, CUSTOMERS, timed=True),
+    "products/create": Topic(product_changed, PRODUCTS),
+    "products/update": Topic(product_changed, PRODUCTS),
+    "products/delete": Topic(product_deleted, PRODUCTS),
+    "customers/data_request": Topic(customers_data_request, subscribed=False),
+    "customers/redact": Topic(customers_redact, subscribed=False),
+    "shop/redact": Topic(shop_redact, subscribed=False),
+}
+HANDLERS: dict[str, Handler] = {topic: spec.handler for topic, spec in TOPICS.items()}
 # Topics processed even when the shop is uninstalled or unknown (the law still applies).
 ALWAYS_PROCESSED = {"app/uninstalled", "customers/data_request", "customers/redact", "shop/redact"}
 # Topics whose handler also takes `occurred_at`: when the event happened (X-Shopify-Triggered-At,
 # else when the delivery was received), which orders it against what is stored.
-TIMED = frozenset({"app/uninstalled", "customers_email_marketing_consent/update",
-                   "customers_marketing_consent/update"})
+TIMED = frozenset(topic for topic, spec in TOPICS.items() if spec.timed)
+
+
+def subscription_topic(topic: str) -> str:
+    """Shopify's GraphQL name of a topic: orders/create -> ORDERS_CREATE, customer.tags_added ->
+    CUSTOMER_TAGS_ADDED, app/scopes_update -> APP_SCOPES_UPDATE."""
+    return topic.upper().replace("/", "_").replace(".", "_")
+
+
+def subscriptions() -> dict[str, str | None]:
+    """GraphQL topic -> the scope it needs, for every topic subscribed through the API."""
+    return {subscription_topic(topic): spec.scope for topic, spec in TOPICS.items() if spec.subscribed}

@@ -28,6 +28,10 @@ class Shop(models.Model):
     status = models.CharField(max_length=20, choices=ShopStatus.choices, default=ShopStatus.INSTALLED)
     status_reason = models.CharField(max_length=255, blank=True)
     scopes = models.CharField(max_length=500, blank=True)           # as granted, comma-separated
+    # When the scopes held, and the time zone, currency and plan held, were true: a grant or token
+    # refresh, an app/scopes_update, a shop/update (segments.services.shop_details orders them).
+    scopes_at = models.DateTimeField(null=True, blank=True)
+    details_at = models.DateTimeField(null=True, blank=True)
     access_token = EncryptedTextField(blank=True, null=True)
     access_token_expires_at = models.DateTimeField(null=True, blank=True)
     refresh_token = EncryptedTextField(blank=True, null=True)

@@ -30,10 +30,10 @@ def shop_tokens_store(*, shop: Shop, tokens: TokenSet) -> None:
     shop.access_token_expires_at = tokens.expires_at
     shop.refresh_token = tokens.refresh_token
     shop.refresh_token_expires_at = tokens.refresh_expires_at
-    if tokens.scopes:
-        shop.scopes = ",".join(tokens.scopes)
+    if tokens.scopes:   # what the shop grants now: an app/scopes_update from before is older (shop_details)
+        shop.scopes, shop.scopes_at = ",".join(tokens.scopes), timezone.now()
     shop.save(update_fields=["access_token", "access_token_expires_at", "refresh_token",
-                             "refresh_token_expires_at", "scopes", "updated_at"])
+                             "refresh_token_expires_at", "scopes", "scopes_at", "updated_at"])
 
 
 def shop_mark_needs_reauth(*, shop: Shop, reason: str) -> None:

@@ -17,34 +17,16 @@ from shopseg.shopify.errors import ShopifyQueryError
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhooks/shopify"
 
-# Topic -> the scope it needs (write_X implies read_X).
-WEBHOOK_TOPICS: dict[str, str | None] = {
-    "APP_UNINSTALLED": None,
-    "APP_SCOPES_UPDATE": None,
-    "BULK_OPERATIONS_FINISH": None,
-    "SHOP_UPDATE": None,
-    "ORDERS_CREATE": "read_orders",
-    "ORDERS_UPDATED": "read_orders",
-    "ORDERS_PAID": "read_orders",
-    "ORDERS_CANCELLED": "read_orders",
-    "REFUNDS_CREATE": "read_orders",
-    "CHECKOUTS_CREATE": "read_orders",
-    "CHECKOUTS_UPDATE": "read_orders",
-    "CHECKOUTS_DELETE": "read_orders",
-    "CARTS_CREATE": "read_orders",
-    "CARTS_UPDATE": "read_orders",
-    "CUSTOMERS_CREATE": "read_customers",
-    "CUSTOMERS_UPDATE": "read_customers",
-    "CUSTOMERS_DELETE": "read_customers",
-    "CUSTOMERS_MERGE": "read_customers",
-    "CUSTOMERS_EMAIL_MARKETING_CONSENT_UPDATE": "read_customers",
-    "CUSTOMERS_MARKETING_CONSENT_UPDATE": "read_customers",
-    "CUSTOMER_TAGS_ADDED": "read_customers",
-    "CUSTOMER_TAGS_REMOVED": "read_customers",
-    "PRODUCTS_CREATE": "read_products",
-    "PRODUCTS_UPDATE": "read_products",
-    "PRODUCTS_DELETE": "read_products",
-}
+# GraphQL topic -> the scope it needs (write_X implies read_X). The webhooks app registers the topics
+# it handles at start-up (webhooks.apps, from webhooks.handlers.TOPICS): one list, so no topic is
+# subscribed without a handler, or handled without a subscription.
+WEBHOOK_TOPICS: dict[str, str | None] = {}
+
+
+def webhook_topics_register(topics: dict[str, str | None]) -> None:
+    """Set the topics every shop is subscribed to (GraphQL topic -> scope, None for none)."""
+    WEBHOOK_TOPICS.clear()
+    WEBHOOK_TOPICS.update(topics)
 
 LIST = """
 query Subscriptions($after: String) {

@@ -576,3 +576,18 @@ def shop_redact(store: DevStore, shop: str) -> None:
     if row is None:
         raise NotFound(f"no shop {shop}")
     store.emit(Event(shop, "shop/redact", "Shop", row["id"]))
+
+
+SHOP_FIELDS = frozenset({"name", "currency", "iana_timezone", "plan"})
+
+
+def shop_update(store: DevStore, shop: str, **fields: Any) -> None:
+    """The merchant changes the store's settings (name, currency, time zone) or its plan: shop/update."""
+    _check_fields(fields, SHOP_FIELDS, "shop_update")
+    with store.tx() as conn:
+        if conn.execute("SELECT 1 FROM shops WHERE domain = ?", (shop,)).fetchone() is None:
+            raise NotFound(f"no shop {shop}")
+        if fields:
+            conn.execute(f"UPDATE shops SET {', '.join(f'{k} = ?' for k in fields)} WHERE domain = ?",
+                         (*fields.values(), shop))
+        _emit(store, shop, "shop/update", "Shop", None)

@@ -1,11 +1,10 @@
-"""Celery entry points for webhooks: drain pending deliveries; process one; sweep what is due."""
+"""Celery entry points for webhooks: drain pending deliveries; sweep what is due."""
 from __future__ import annotations
 
 from celery import shared_task
 
-from shopseg.enqueue import enqueue
 from webhooks.dispatch import drain_flag_clear, drain_flag_renew, drain_schedule
-from webhooks.services import webhook_event_process, webhook_events_drain, webhook_events_pending_due
+from webhooks.services import webhook_events_drain, webhook_events_pending_due
 
 
 @shared_task(acks_late=True)
@@ -15,11 +14,6 @@ def webhook_events_drain_task() -> int:
     if webhook_events_pending_due():    # committed while we were finishing, or over the time budget
         drain_schedule()
     return done
-
-
-@shared_task(acks_late=True)
-def webhook_event_process_task(event_pk: int) -> str:
-    return webhook_event_process(event_pk=event_pk)
 
 
 @shared_task

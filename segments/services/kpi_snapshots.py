@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.utils import timezone
 
-from segments.models import Segment, SegmentKpiSnapshot, SegmentStatus, Shop
+from segments.models import Segment, SegmentStatus, Shop
 
 PREDICTION_HORIZON_DAYS = 365
 MIN_TENURE_DAYS = 30
@@ -219,7 +219,3 @@ def kpi_snapshots_backfill(*, segment: Segment, days: int = DEFAULT_BACKFILL_DAY
         cursor.execute(_BACKFILL_SQL, {"shop": shop.pk, "segment": segment.pk, "tz": shop.iana_timezone or "UTC",
                                        "start": start, "end": end, "first": first, "last": last, "now": now})
     return days
-
-
-def kpi_snapshots_for_day_exist(*, shop: Shop, day: dt.date) -> bool:
-    return SegmentKpiSnapshot.objects.filter(shop=shop, day=day, backfilled=False).exists()

@@ -12,7 +12,7 @@ from django.utils.text import slugify
 
 from segments.engine.compiler import Compiler, context_for
 from segments.engine.diff import rules_diff, settings_diff
-from segments.engine.rules import Problem, RuleError, conditions, describe, describe_node, parse
+from segments.engine.rules import Problem, conditions, describe, describe_node, parse
 from segments.models import Customer, ExclusiveGroup, Membership, Segment, SegmentStatus, SegmentVersion, Shop
 from segments.models.segments import MAX_HOLDOUT_PERCENT
 from segments.selectors.overlap import segment_overlaps, shared_sql
@@ -233,13 +233,3 @@ def _shown(condition, raw, compiler: Compiler):
     if isinstance(raw, float):
         return round(raw, 4)
     return str(raw) if not isinstance(raw, (int, bool, str)) else raw
-
-
-def rules_problems(rules: object) -> list[dict]:
-    """The problems of a rule document as JSON-ready dicts ([] when it can be used)."""
-    try:
-        parse(rules)
-    except RuleError as error:
-        return [p.to_dict() for p in error.problems]
-    return []
-

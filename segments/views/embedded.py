@@ -129,7 +129,6 @@ def home_live_context(shop) -> dict:
 def render_home(request: HttpRequest) -> HttpResponse:
     shop = request.shop
     live = home_live_context(shop)
-    sync = live["sync"]
     webhooks = webhook_health(shop_domain=shop.domain)
     rows = segment_index(shop=shop)
     sync_status = {**tag_sync_status(shop=shop), "failed_changes": tag_queue_counts(shop=shop)["failed"]}

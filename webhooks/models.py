@@ -18,6 +18,7 @@ class WebhookEvent(models.Model):
     shop_domain = models.CharField(max_length=255)
     topic = models.CharField(max_length=100)
     api_version = models.CharField(max_length=20, blank=True)
+    api_deprecated_reason = models.CharField(max_length=255, blank=True, default="")   # X-Shopify-API-Deprecated-Reason
     triggered_at = models.DateTimeField(null=True, blank=True)
     payload = models.JSONField()
     received_at = models.DateTimeField(default=timezone.now)

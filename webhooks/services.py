@@ -6,11 +6,13 @@ import datetime as dt
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 import psycopg.types.string
+from django.conf import settings
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.db.models.expressions import RawSQL
@@ -40,6 +42,7 @@ class Delivery:
     api_version: str
     triggered_at: dt.datetime | None
     body: str      # the JSON text as received; the recording statement checks it is a JSON object
+    deprecated_reason: str = ""    # X-Shopify-API-Deprecated-Reason: Shopify says this version or topic is going
 
 
 def delivery_parse(*, headers, body: bytes) -> Delivery:
@@ -59,8 +62,8 @@ def delivery_parse(*, headers, body: bytes) -> Delivery:
         triggered = timezone.make_aware(triggered)   # as the model field would (without its warning)
     return Delivery(topic=topic, shop_domain=shop, webhook_id=webhook_id,
                     event_id=headers.get("X-Shopify-Event-Id", "")[:100],
-                    api_version=headers.get("X-Shopify-API-Version", "")[:20], triggered_at=triggered,
-                    body=text)
+                    api_version=headers.get("X-Shopify-API-Version", "").strip()[:20], triggered_at=triggered,
+                    body=text, deprecated_reason=headers.get("X-Shopify-API-Deprecated-Reason", "").strip()[:255])
 
 
 def _triggered_at(text: str) -> dt.datetime | None:
@@ -82,9 +85,9 @@ TOO_DEEP = "body is nested too deeply"   # past PostgreSQL's stack depth limit w
 # The JSON is parsed once, by PostgreSQL, which has to parse it to store it as jsonb anyway.
 RECORD_SQL = """
 INSERT INTO webhooks_webhookevent
-    (webhook_id, event_id, shop_domain, topic, api_version, triggered_at, payload, received_at, status,
-     attempts, next_attempt_at, last_error)
-SELECT %(webhook_id)s, %(event_id)s, %(shop)s, %(topic)s, %(api_version)s, %(triggered_at)s, {payload},
+    (webhook_id, event_id, shop_domain, topic, api_version, api_deprecated_reason, triggered_at, payload,
+     received_at, status, attempts, next_attempt_at, last_error)
+SELECT %(webhook_id)s, %(event_id)s, %(shop)s, %(topic)s, %(api_version)s, %(deprecated)s, %(triggered_at)s, {payload},
        %(now)s,
        CASE WHEN %(known)s AND (%(always)s OR EXISTS (
                 SELECT 1 FROM segments_shop WHERE domain = %(shop)s AND status = %(installed)s))
@@ -112,7 +115,8 @@ def _record_params(delivery: Delivery, *, django_prep: bool = True) -> dict:
         triggered = WebhookEvent._meta.get_field("triggered_at").get_db_prep_save(triggered, connection)
     return {
         "webhook_id": delivery.webhook_id, "event_id": delivery.event_id, "shop": delivery.shop_domain,
-        "topic": delivery.topic, "api_version": delivery.api_version, "triggered_at": triggered,
+        "topic": delivery.topic, "api_version": delivery.api_version, "deprecated": delivery.deprecated_reason,
+        "triggered_at": triggered,
         "payload": delivery.body,   # stored as received, never re-encoded
         "now": now, "known": delivery.topic in HANDLERS, "always": delivery.topic in ALWAYS_PROCESSED,
         "installed": _INSTALLED, "pending": _PENDING, "ignored": _IGNORED,
@@ -199,8 +203,34 @@ def _handle(event: WebhookEvent) -> None:
         HANDLERS[event.topic](event.shop_domain, event.payload)
 
 
+# (shop, API version, deprecation reason) -> when this process last warned about it
+_API_WARNED: dict[tuple[str, str, str], float] = {}
+API_WARN_EVERY = 3600.0   # seconds: a shop's deliveries in another version warn once an hour, not each
+
+
+def _api_notice(event: WebhookEvent) -> None:
+    """Warn the operator when a delivery's API version is not the app's pinned one, or Shopify marks
+    it deprecated (X-Shopify-API-Deprecated-Reason): the payload may be shaped differently from what
+    the parsers expect. Shop, topic, versions and Shopify's reason only; nothing from the payload.
+    mirror_status counts them (segments.selectors.health.webhook_api_versions)."""
+    pinned = settings.SHOPIFY_API_VERSION
+    other = bool(event.api_version) and event.api_version != pinned
+    if not other and not event.api_deprecated_reason:
+        return
+    key = (event.shop_domain, event.api_version, event.api_deprecated_reason)
+    now = time.monotonic()
+    if now - _API_WARNED.get(key, -API_WARN_EVERY) < API_WARN_EVERY:
+        return
+    _API_WARNED[key] = now
+    log.warning("webhook %s for %s arrived in API version %s, the app is pinned to %s%s", event.topic,
+                event.shop_domain, event.api_version or "(none)", pinned,
+                f"; Shopify says it is deprecated: {event.api_deprecated_reason}" if event.api_deprecated_reason
+                else "")
+
+
 def _process_locked(event: WebhookEvent) -> str:
     """Run the handler for an event the caller has locked; record the outcome on the row."""
+    _api_notice(event)
     event.attempts += 1
     try:
         # a failing handler rolls back its own writes only; customers it dirties name the topic

@@ -1,15 +1,24 @@
 """A small GraphQL Admin API client, one per shop, with no module state.
 
 Every response's `extensions.cost.throttleStatus` is kept on the client so callers (and the
-shared per-shop throttle) can pace themselves from Shopify's own figures.
+shared per-shop throttle) can pace themselves from Shopify's own figures. A response served in
+another API version than the one asked for (Shopify falls forward from an unsupported version),
+or marked X-Shopify-API-Deprecated-Reason, is logged as a warning, once an hour per shop and kind.
 """
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 import httpx
 
 from .errors import ShopifyAuthError, ShopifyQueryError, ShopifyTransientError
+
+log = logging.getLogger(__name__)
+API_WARN_EVERY = 3600.0
+# (base URL, version served, deprecation reason) -> when this process last warned: a log throttle only
+_api_warned: dict[tuple[str, str, str], float] = {}
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class ShopClient:
         self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport,
                                   headers={"X-Shopify-Access-Token": token, "Accept": "application/json"})
         self._path = f"/admin/api/{api_version}/graphql.json"
+        self._api_version = api_version
         self.last_throttle: ThrottleStatus | None = None
 
     def __enter__(self) -> ShopClient:
@@ -69,6 +79,7 @@ class ShopClient:
             retry_after = response.headers.get("Retry-After")
             raise ShopifyTransientError(f"Shopify answered {response.status_code}",
                                         retry_after=float(retry_after) if retry_after else None)
+        self._api_notice(response)
         try:
             body = response.json()
         except ValueError:
@@ -88,3 +99,16 @@ class ShopClient:
             raise ShopifyQueryError(errors)
         return GraphQLResult(data=body.get("data") or {}, requested_cost=(cost or {}).get("requestedQueryCost"),
                              actual_cost=(cost or {}).get("actualQueryCost"), throttle=throttle)
+
+    def _api_notice(self, response: httpx.Response) -> None:
+        served = response.headers.get("X-Shopify-API-Version", "")
+        reason = response.headers.get("X-Shopify-API-Deprecated-Reason", "")
+        if not reason and (not served or served == self._api_version):
+            return
+        key, now = (str(self._http.base_url), served, reason), time.monotonic()
+        if now - _api_warned.get(key, -API_WARN_EVERY) < API_WARN_EVERY:
+            return
+        _api_warned[key] = now
+        log.warning("Shopify (%s) answered in API version %s to a request for %s%s", self._http.base_url.host,
+                    served or "(not said)", self._api_version,
+                    f"; deprecated: {reason}" if reason else "")

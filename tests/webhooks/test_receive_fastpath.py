@@ -268,6 +268,15 @@ def test_installed_shop_delivery_is_stored_as_sent_and_processing_is_scheduled(g
     assert _eventually(lambda: flag.llen("webhooks") == 1)  # one drain task on the broker, in its queue
 
 
+def test_the_api_version_and_a_deprecation_are_recorded(gunicorn):
+    reason = "API version 2026-01 is deprecated"
+    assert deliver(gunicorn, "orders/create", "a.myshopify.com", b'{"id": 1}',
+                   headers={"X-Shopify-API-Version": "2026-01",
+                            "X-Shopify-API-Deprecated-Reason": reason}).status_code == 200
+    event = WebhookEvent.objects.get()
+    assert (event.api_version, event.api_deprecated_reason) == ("2026-01", reason)
+
+
 def test_app_uninstalled_is_always_pending(gunicorn, flag):
     domain = f"s{uuid.uuid4().hex[:10]}.myshopify.com"
     assert deliver(gunicorn, "app/uninstalled", domain, b'{"id": 1}').status_code == 200

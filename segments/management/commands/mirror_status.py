@@ -9,7 +9,7 @@ from django.utils import timezone
 from segments.engine.metrics_ranking import ranking_drift
 from segments.models import Checkout, Customer, Order, Product, Shop, ShopSync
 from segments.models.metrics import ShopMetricsBreakpoints
-from segments.selectors.health import webhook_health
+from segments.selectors.health import webhook_api_versions, webhook_health
 from shopseg.progress import progress_line
 from webhooks.models import EventStatus, WebhookEvent
 
@@ -58,6 +58,8 @@ class Command(BaseCommand):
                 "orders": Order.objects.filter(shop=shop).count(),
                 "products": Product.objects.filter(shop=shop, deleted_at__isnull=True).count(),
                 "webhooks": vars(webhook_health(shop_domain=shop.domain)),
+                # deliveries in another API version than the pinned one, or marked deprecated by Shopify
+                "webhook_api": vars(webhook_api_versions(shop_domain=shop.domain)),
                 "webhooks_pending": WebhookEvent.objects.filter(shop_domain=shop.domain,
                                                                 status=EventStatus.PENDING).count(),
                 "dirty_customers": Customer.objects.filter(shop=shop, dirty_at__isnull=False).count(),

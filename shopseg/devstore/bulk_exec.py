@@ -26,8 +26,8 @@ from graphql import (
     SelectionSetNode,
     get_named_type,
     is_leaf_type,
-    value_from_ast,
 )
+from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
 
 from .graphql_context import RequestContext
@@ -66,7 +66,9 @@ def _compile_object(parent: GraphQLObjectType, selection: SelectionSetNode, path
             fields.append((key, name, lambda source, typename=parent.name: typename, None, {}, None))
             continue
         field = parent.fields[name]
-        args = {a.name.value: value_from_ast(a.value, field.args[a.name.value].type) for a in node.arguments or ()}
+        # graphql-core's own coercion: arguments left out get the schema's defaults (QueryRoot.orders
+        # sorts by PROCESSED_AT unless told otherwise), exactly as the graphql-core path sees them
+        args = get_argument_values(field, node)
         # paths carry no list indices: resolvers only ask whether they are the root, and any error
         # sends the page to graphql-core, which reports exact paths
         field_path = Path(path, key, parent.name)

@@ -22,11 +22,9 @@ from .graphql_objects import (
     webhook_object,
 )
 from .state import gid, iso, parse_gid, utcnow
-from .topics import COMPLIANCE_TOPICS, ENUM_TO_REST, required_scope, scope_granted
+from .topics import ENUM_TO_REST, required_scope, scope_granted
 
 Resolver = Callable[..., Any]
-
-COMPLIANCE_ENUMS = {topic.replace("/", "_").upper(): topic for topic in COMPLIANCE_TOPICS}
 
 
 def context(info: GraphQLResolveInfo) -> RequestContext:
@@ -112,10 +110,8 @@ def resolve_webhook_create(_root: None, info: GraphQLResolveInfo, topic: str,
     def refuse(field: list[str], message: str) -> Obj:
         return {"webhookSubscription": None, "userErrors": [{"field": field, "message": message}]}
 
-    if topic in COMPLIANCE_ENUMS:
-        # Mandatory compliance topics are configured in the app's TOML or Partner Dashboard only.
-        return refuse(["topic"], f"Invalid topic specified: {COMPLIANCE_ENUMS[topic]}. Compliance topics can only "
-                                 "be subscribed to in the app configuration, not through the API.")
+    # The compliance topics are not values of WebhookSubscriptionTopic (they are configured in the
+    # app's TOML only), so graphql-core refuses them before this runs, as Shopify does.
     rest = ENUM_TO_REST.get(topic)
     if rest is None:
         return refuse(["topic"], f"Invalid topic specified: {topic}.")

@@ -226,8 +226,11 @@ def order_listing(ctx: RequestContext, info: GraphQLResolveInfo, args: Args, *,
         params.append(cutoff)
     sql, search_params = search(ctx, info, args.get("query"), ORDER_SEARCH, ORDER_TEXT)
     where.append(f"({sql})")
-    return Listing("orders", " AND ".join(where), params + search_params,
-                   ORDER_SORT[args.get("sortKey") or "ID"], bool(args.get("reverse")))
+    # An explicit null sorts as the field's default does: QueryRoot.orders by PROCESSED_AT, a
+    # customer's orders by ID (Shopify's defaults; both executors fill in a left-out sortKey).
+    sort_key = args.get("sortKey") or ("ID" if customer_id is not None else "PROCESSED_AT")
+    return Listing("orders", " AND ".join(where), params + search_params, ORDER_SORT[sort_key],
+                   bool(args.get("reverse")))
 
 
 # -- enums ---------------------------------------------------------------------------------------

@@ -146,6 +146,9 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE INDEX IF NOT EXISTS orders_shop ON orders (shop, id);
 CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer_id);
 CREATE INDEX IF NOT EXISTS orders_updated ON orders (shop, updated_at);
+-- QueryRoot.orders sorts by processed_at unless asked otherwise (Shopify's default), so every page of
+-- a listing or a bulk export seeks here rather than sorting the shop's orders again
+CREATE INDEX IF NOT EXISTS orders_processed ON orders (shop, processed_at, id);
 CREATE TABLE IF NOT EXISTS line_items (
     id INTEGER PRIMARY KEY,
     order_id INTEGER NOT NULL,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
@@ -22,6 +24,9 @@ class ShopAPIView(APIView):
 
     authentication_classes = [SessionTokenAuthentication]
     permission_classes = [HasShop]
+    # Bodies are JSON only (views read them through SegmentsAPIView.body); this is also what tells
+    # the schema so, instead of DRF's default form and multipart bodies that nothing here accepts.
+    parser_classes = [JSONParser]
 
     @property
     def shop(self):
@@ -43,6 +48,17 @@ def api_exception_handler(exc, context):
         response.status_code = 401
         response["X-Shopify-Retry-Invalid-Session-Request"] = "1"
     return response
+
+
+class NoSuchRouteView(ShopAPIView):
+    """Any /api/ path no route matches (an id that is not a number, a trailing slash, a typo): the
+    API's own 404 body instead of Django's HTML page, after the token is checked like on every call."""
+
+    schema = None   # not an operation of the API
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise NotFound("No such API route.")
 
 
 class ShopDetailView(ShopAPIView):

@@ -2,15 +2,29 @@
 the request and response shapes the views build by hand, as serializers used only for the schema.
 
 The views stay plain APIViews returning dicts; their `@extend_schema` decorators name these shapes.
+What the views check, the schema states (tests/segments/api/test_schema_conformance.py holds the two
+together): bounds and patterns of parameters and fields come from the constants the views and services
+check against, and request bodies are closed JSON objects.
 """
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension, OpenApiSerializerExtension, OpenApiViewExtension,
+)
+from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers as s
 
-from segments.models import Channel, DriftPolicy, PlaybookKpi, SegmentStatus
+from segments.engine.templates import TEMPLATE_BY_KEY
+from segments.models import Channel, DriftPolicy, PlaybookKpi, Segment, SegmentStatus
+from segments.models.segments import MAX_HOLDOUT_PERCENT
+from segments.models.tags import MAX_PREFIX_LENGTH, PREFIX_RE
+from segments.services.playbooks import FREQUENCY_CAP_RANGE, MAX_CAMPAIGN_IDEAS, MAX_IDEA_LENGTH
+from segments.services.playbooks import TEXT_FIELDS as PLAYBOOK_TEXT
+from segments.services.shop_settings import NUMBERS as SETTING_NUMBERS
+from segments.services.shop_settings import OFF_OR_AT_LEAST
+from segments.services.tag_retry import MAX_IDS
 
 
 class SessionTokenScheme(OpenApiAuthenticationExtension):
@@ -22,6 +36,48 @@ class SessionTokenScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                 "description": "The App Bridge session token of the shop's admin session."}
+
+
+# Text the API stores goes to PostgreSQL, whose text cannot hold NUL: a body or a query parameter with
+# one is refused, and every plain string the schema describes says so.
+NO_NUL = "^[^\\u0000]*$"
+# What str.strip() removes (str.isspace), spelled out: JSON Schema's \\s is not Python's.
+WHITESPACE = "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+NON_BLANK = f"^[^\\u0000]*[^\\u0000{WHITESPACE}][^\\u0000]*$"    # text a view .strip()s and requires
+MAX_SEGMENT_NAME = Segment._meta.get_field("name").max_length
+
+
+def _refuse_nul(node: dict) -> dict:
+    """`node` with NO_NUL on each plain string in it (one with no pattern, enum or format of its own)."""
+    if node.get("type") == "string" and not {"pattern", "enum", "format"} & set(node):
+        return {**node, "pattern": NO_NUL}
+    if isinstance(node.get("items"), dict):
+        node = {**node, "items": _refuse_nul(node["items"])}
+    if isinstance(node.get("properties"), dict):
+        node = {**node, "properties": {name: _refuse_nul(p) for name, p in node["properties"].items()}}
+    return node
+
+
+class Body(s.Serializer):
+    pass   # a request body: BodySchema describes it as SegmentsAPIView.body takes it
+
+
+class BodySchema(OpenApiSerializerExtension):
+    """A request body as SegmentsAPIView.body takes it: a field the body does not name is refused, so its
+    schema is closed (`additionalProperties: false`); a required field is required with every method (a
+    PATCH is no partial update: its `reason` is required); no string may hold NUL. The same fields in an
+    answer (SettingsSerializer, PlaybookSerializer extend these bodies) are described as DRF maps them."""
+
+    target_class = Body
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        mapped = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction != "request":
+            return mapped
+        required = [name for name, field in self.target.fields.items() if field.required]
+        return {**_refuse_nul(mapped), "additionalProperties": False, **({"required": required} if required else {}),
+                "description": "Fields not listed are refused, and so are strings holding NUL (U+0000)."}
 
 
 def _json(help_text: str = "", *, required: bool = True) -> s.JSONField:
@@ -65,18 +121,41 @@ def responses(ok, *, status: int = 200, body: bool = False, lookup: bool = True,
     return {status: ok, **errors}
 
 
-def query(name: str, description: str, type_=int) -> OpenApiParameter:
-    return OpenApiParameter(name, type_, OpenApiParameter.QUERY, required=False, description=description)
+# The limits the API states and its views enforce (one number each, read by both).
+MAX_ID = 2**63 - 1          # ids are bigints
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MAX_SEARCH = 100
+MAX_REASON = 500
+MAX_DESCRIPTION = 500
+MAX_GROUP_NAME = 100
+MAX_HYSTERESIS_DAYS = 365
 
 
-LIMIT = query("limit", "Page size, 1 to 500 (default 50).")
-BEFORE = query("before", "The previous page's next_before.")
-HISTORY_PARAMS = [LIMIT, query("customer", "Only this customer's entries and exits."), BEFORE]
-AUDIT_PARAMS = [LIMIT, query("customer", "Only this customer's tag changes."), BEFORE]
-MEMBERS_PARAMS = [LIMIT, query("after", "The previous page's next_after."),
-                  query("q", "Only members whose name or email contains this (case-insensitive, at most 100 "
-                             "characters).", str)]
-ARCHIVE_PARAMS = [query("reason", "Why (kept in the version); a default is written when left out.", str)]
+def query(name: str, description: str, type_=int, **constraints) -> OpenApiParameter:
+    """An optional query parameter; `constraints` are the JSON Schema keywords its view enforces
+    (minimum, maximum, pattern, enum, maxLength, format). Left out, it takes its default; given
+    empty, it is refused like any other value the schema does not allow."""
+    if type_ is int:
+        constraints = {"minimum": 0, "maximum": MAX_ID, **constraints}
+    return OpenApiParameter(name, _refuse_nul({**build_basic_type(type_), **constraints}), OpenApiParameter.QUERY,
+                            required=False, description=description)
+
+
+def pattern(regex: str) -> str:
+    """A regex the views `re.fullmatch`, anchored as JSON Schema needs it to be."""
+    return f"^(?:{regex})$"
+
+
+LIMIT = query("limit", f"Page size (default {DEFAULT_LIMIT}).", minimum=1, maximum=MAX_LIMIT)
+BEFORE = query("before", "The previous page's next_before.", minimum=1)
+HISTORY_PARAMS = [LIMIT, query("customer", "Only this customer's entries and exits.", minimum=1), BEFORE]
+AUDIT_PARAMS = [LIMIT, query("customer", "Only this customer's tag changes.", minimum=1), BEFORE]
+MEMBERS_PARAMS = [LIMIT, query("after", "The previous page's next_after (default 0: the first page)."),
+                  query("q", "Only members whose name or email contains this (case-insensitive).", str,
+                        maxLength=MAX_SEARCH)]
+ARCHIVE_PARAMS = [query("reason", "Why (kept in the version); a default is written when left out or blank.", str,
+                        maxLength=MAX_REASON)]
 
 
 # -- the shop, catalog and templates ------------------------------------------------------------------
@@ -111,7 +190,8 @@ class MetricSerializer(s.Serializer):
     choices = s.ListField(child=s.CharField())
     bounds = _json("min and max for the value type, or null")
     source = s.CharField()
-    column = s.CharField()
+    column = s.CharField(allow_null=True, help_text="The metrics-table column of a `table` metric; null for "
+                                                    "a `query` metric.")
 
 
 class MetricsSerializer(s.Serializer):
@@ -173,30 +253,31 @@ class SegmentListSerializer(s.Serializer):
     segments = SegmentSerializer(many=True)
 
 
-class SegmentCreateSerializer(s.Serializer):
-    name = s.CharField(required=False, help_text="Required with rules; defaults to the template's name.")
+class SegmentCreateSerializer(Body):
+    name = s.RegexField(NON_BLANK, required=False, max_length=MAX_SEGMENT_NAME,
+                        help_text="Required with rules; defaults to the template's name.")
     rules = _json("a rule document (docs/rules.md); or give a template", required=False)
-    template = s.CharField(required=False)
+    template = s.ChoiceField(choices=list(TEMPLATE_BY_KEY), required=False, help_text="A key of GET /api/templates.")
     overrides = s.DictField(required=False, help_text="The template's editable values by name.")
-    description = s.CharField(required=False, max_length=500)
-    holdout_percent = s.IntegerField(required=False, min_value=0, max_value=50)
+    description = s.CharField(required=False, max_length=MAX_DESCRIPTION)
+    holdout_percent = s.IntegerField(required=False, min_value=0, max_value=MAX_HOLDOUT_PERCENT)
     group = s.IntegerField(required=False, allow_null=True)
     priority = s.IntegerField(required=False, min_value=-1000, max_value=1000)
-    reason = s.CharField(required=False, max_length=500)
+    reason = s.CharField(required=False, max_length=MAX_REASON)
     handle = s.CharField(required=False, max_length=60,
                          help_text="The tag's suffix (seg:<handle>): a lower-case slug, unique in the shop; "
                                    "refused, not renamed, when taken. Derived from the name when left out.")
 
 
-class SegmentUpdateSerializer(s.Serializer):
-    reason = s.CharField(max_length=500, help_text="Required: why the segment changes.")
+class SegmentUpdateSerializer(Body):
+    reason = s.RegexField(NON_BLANK, max_length=MAX_REASON, help_text="Required: why the segment changes.")
     rules = _json("a new rule document; leave out to keep the rules", required=False)
-    name = s.CharField(required=False, max_length=100)
+    name = s.RegexField(NON_BLANK, required=False, max_length=MAX_SEGMENT_NAME)
     status = s.ChoiceField(choices=SegmentStatus.values, required=False)
-    holdout_percent = s.IntegerField(required=False, min_value=0, max_value=50)
+    holdout_percent = s.IntegerField(required=False, min_value=0, max_value=MAX_HOLDOUT_PERCENT)
     group = s.IntegerField(required=False, allow_null=True)
     priority = s.IntegerField(required=False, min_value=-1000, max_value=1000)
-    description = s.CharField(required=False, max_length=500)
+    description = s.CharField(required=False, max_length=MAX_DESCRIPTION)
 
 
 class VersionSerializer(s.Serializer):
@@ -255,13 +336,13 @@ class MembersSerializer(s.Serializer):
     next_after = s.IntegerField(allow_null=True, help_text="Pass as `after` for the next page; null at the end.")
 
 
-class DryRunSerializer(s.Serializer):
+class DryRunSerializer(Body):
     rules = _json("the rule document being edited")
-    segment = s.IntegerField(required=False, allow_null=True,
+    segment = s.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID,
                              help_text="An existing segment to compare with (entries and exits).")
 
 
-class EditDryRunSerializer(s.Serializer):
+class EditDryRunSerializer(Body):
     rules = _json("the rule document being edited")
 
 
@@ -335,22 +416,24 @@ class GroupsSerializer(s.Serializer):
     groups = GroupSerializer(many=True)
 
 
-class GroupCreateSerializer(s.Serializer):
-    name = s.CharField(max_length=100)
-    hysteresis_days = s.IntegerField(required=False, min_value=0, max_value=365)
+class GroupCreateSerializer(Body):
+    name = s.RegexField(NON_BLANK, max_length=MAX_GROUP_NAME)
+    hysteresis_days = s.IntegerField(required=False, min_value=0, max_value=MAX_HYSTERESIS_DAYS)
 
 
 # -- playbooks ----------------------------------------------------------------------------------------
-class PlaybookFieldsSerializer(s.Serializer):
-    goal = s.CharField(max_length=300, required=False, allow_blank=True)
-    message = s.CharField(max_length=2000, required=False, allow_blank=True)
+class PlaybookFieldsSerializer(Body):
+    goal = s.CharField(max_length=PLAYBOOK_TEXT["goal"], required=False, allow_blank=True)
+    message = s.CharField(max_length=PLAYBOOK_TEXT["message"], required=False, allow_blank=True)
     channels = s.ListField(child=s.ChoiceField(choices=Channel.values), required=False)
-    offer = s.CharField(max_length=300, required=False, allow_blank=True)
-    campaign_ideas = s.ListField(child=s.CharField(max_length=200), max_length=20, required=False)
-    cadence = s.CharField(max_length=100, required=False, allow_blank=True)
-    frequency_cap = s.IntegerField(min_value=1, max_value=50, allow_null=True, required=False,
+    offer = s.CharField(max_length=PLAYBOOK_TEXT["offer"], required=False, allow_blank=True)
+    campaign_ideas = s.ListField(child=s.RegexField(NON_BLANK, max_length=MAX_IDEA_LENGTH),
+                                 max_length=MAX_CAMPAIGN_IDEAS, required=False)
+    cadence = s.CharField(max_length=PLAYBOOK_TEXT["cadence"], required=False, allow_blank=True)
+    frequency_cap = s.IntegerField(min_value=FREQUENCY_CAP_RANGE[0], max_value=FREQUENCY_CAP_RANGE[1],
+                                   allow_null=True, required=False,
                                    help_text="Messages per member per week; null for no cap.")
-    owner = s.CharField(max_length=100, required=False, allow_blank=True)
+    owner = s.CharField(max_length=PLAYBOOK_TEXT["owner"], required=False, allow_blank=True)
     kpi = s.ChoiceField(choices=PlaybookKpi.values, required=False)
 
 
@@ -429,8 +512,8 @@ class AuditPageSerializer(s.Serializer):
     next_before = s.IntegerField(allow_null=True)
 
 
-class RetryRequestSerializer(s.Serializer):
-    ids = s.ListField(child=s.IntegerField(min_value=1), max_length=1000, required=False,
+class RetryRequestSerializer(Body):
+    ids = s.ListField(child=s.IntegerField(min_value=1, max_value=MAX_ID), max_length=MAX_IDS, required=False,
                       help_text="Tag change ids; leave out to retry every failed change of the shop.")
 
 
@@ -441,16 +524,29 @@ class RetryResultSerializer(s.Serializer):
 
 
 # -- settings and compliance -----------------------------------------------------------------------------
-class SettingsFieldsSerializer(s.Serializer):
-    tag_prefix = s.CharField(required=False, max_length=40)
+def _number_setting(name: str) -> s.IntegerField:
+    """A number setting with the range shop_settings checks."""
+    low, high = SETTING_NUMBERS[name]
+    return s.IntegerField(required=False, min_value=low, max_value=high)
+
+
+@extend_schema_field({"type": "integer", "anyOf": [
+    {"enum": [0]},
+    {"minimum": OFF_OR_AT_LEAST["inactive_customer_days"], "maximum": SETTING_NUMBERS["inactive_customer_days"][1]}]})
+class InactiveDaysField(s.IntegerField):
+    pass   # 0 turns the anonymisation off; otherwise it waits at least a month (shop_settings.OFF_OR_AT_LEAST)
+
+
+class SettingsFieldsSerializer(Body):
+    tag_prefix = s.RegexField(pattern(PREFIX_RE.pattern), required=False, max_length=MAX_PREFIX_LENGTH)
     holdout_tag = s.CharField(required=False, allow_blank=True)
     drift_policy = s.ChoiceField(choices=DriftPolicy.values, required=False)
     tag_metafield = s.BooleanField(required=False)
-    recompute_hour = s.IntegerField(required=False, min_value=0, max_value=23)
-    checkout_abandon_minutes = s.IntegerField(required=False, min_value=5, max_value=7 * 24 * 60)
-    payload_retention_days = s.IntegerField(required=False, min_value=1, max_value=365)
-    inactive_customer_days = s.IntegerField(
-        required=False, min_value=0, max_value=3650,
+    recompute_hour = _number_setting("recompute_hour")
+    checkout_abandon_minutes = _number_setting("checkout_abandon_minutes")
+    payload_retention_days = _number_setting("payload_retention_days")
+    inactive_customer_days = InactiveDaysField(
+        required=False,
         help_text="Customers with no order, checkout or profile change for this many days are anonymised in "
                   "the store copy; 0 (never) or from 30 to 3650.")
 
@@ -474,6 +570,17 @@ class ComplianceRowSerializer(s.Serializer):
 
 class ComplianceListSerializer(s.Serializer):
     requests = ComplianceRowSerializer(many=True)
+
+
+UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="Measurement is switched off: it needs PostgreSQL.")
+
+
+def downloads(ok, media: list[str], *, lookup: bool) -> dict:
+    """A measurement GET's answers: `ok` as JSON or, as `export` asks, a download in one of `media`; 400
+    for bad parameters, 501 where measurement is switched off."""
+    answers = {**responses(ok, lookup=lookup, params=True), 501: UNAVAILABLE}
+    return {**{(code, "application/json"): answer for code, answer in answers.items()},
+            **{(200, kind): OpenApiResponse(OpenApiTypes.STR, description="A download") for kind in media}}
 
 
 EXPORT_RESPONSES = responses(OpenApiResponse(OpenApiTypes.OBJECT, description="The customer data export "

@@ -1,8 +1,9 @@
 """segments' routes: the app URL and OAuth here; the embedded pages, the JSON API and the
 measurement pages and API each in their own module."""
-from django.urls import path
+from django.urls import path, re_path
 
 from segments import urls_api, urls_measurement, urls_pages
+from segments.api import NoSuchRouteView
 from segments.views import install
 
 app_name = "segments"
@@ -13,4 +14,5 @@ urlpatterns = [
     *urls_pages.urlpatterns,
     *urls_api.urlpatterns,
     *urls_measurement.urlpatterns,
+    re_path(r"^api/", NoSuchRouteView.as_view(), name="api-not-found"),   # last: what no API route matched
 ]

@@ -24,9 +24,10 @@ _KPI_FIELD = {PlaybookKpi.CONVERSION: "conversion", PlaybookKpi.REVENUE_PER_MEMB
 
 
 def month_bounds(month: str) -> tuple[dt.date, dt.date]:
-    """'2026-10' -> (Oct 1, Oct 31); ValueError on anything else."""
+    """'2026-10' -> (Oct 1, Oct 31); ValueError on anything else. Reviews are of 2000-01 to 2099-12 and
+    each is compared with the month before, so 1999-12 has bounds too."""
     year, number = (int(part) for part in month.split("-", 1))
-    if not (2000 <= year <= 2100 and 1 <= number <= 12) or len(month) != 7:
+    if not (1999 <= year <= 2100 and 1 <= number <= 12) or len(month) != 7:
         raise ValueError("month must look like 2026-10")
     return dt.date(year, number, 1), dt.date(year, number, calendar.monthrange(year, number)[1])
 

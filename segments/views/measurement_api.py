@@ -25,7 +25,7 @@ from segments.selectors.migration import migration_default_start, segments_migra
 from segments.services.kpi_snapshots import MEASUREMENT_NEEDS, measurement_supported, shop_today
 from segments.services.lift import DEFAULT_TARGET_LIFT, LiftError, default_period, segment_lift
 from segments.services.monthly_review import monthly_review, review_markdown
-from segments.views.segments_api import Refused, SegmentsAPIView, not_found
+from segments.views.segments_api import Refused, SegmentsAPIView, invalid_param, not_found
 
 MAX_SERIES_DAYS = 366
 MAX_COMPARED = 20
@@ -33,21 +33,32 @@ KPI_FIELDS = ("members", "holdout_members", "entries", "exits", "orders", "buyer
               "aov", "conversion", "repeat_rate", "avg_clv", "predicted_clv", "backfilled")
 
 
-def _doc(summary: str, description: str, params: list, *, lookup: bool):
-    """The OpenAPI description of a measurement GET: a JSON object (or a CSV/Markdown download)."""
+# What the parameters look like, stated in the schema and matched by the views (re.fullmatch).
+DATE = r"20[0-9]{2}-[0-9]{2}-[0-9]{2}"            # this century's days (and a valid date: format date)
+MONTH = r"20[0-9]{2}-(0[1-9]|1[0-2])"
+SEGMENT_IDS = r"[0-9]{1,19}(,[0-9]{1,19}){0,%d}" % (MAX_COMPARED - 1)
+TARGET = r"[0-9]{1,3}(\.[0-9]{1,6})?|\.[0-9]{1,6}"
+CUPED = ("0", "1")                                   # off, on
+SERIES_EXPORTS = ("json", "csv")
+REVIEW_EXPORTS = ("json", "csv", "md")
+DOWNLOADS = {"csv": "text/csv", "md": "text/markdown"}
+
+
+def _doc(summary: str, description: str, params: list, *, lookup: bool, exports: tuple[str, ...] = SERIES_EXPORTS):
+    """The OpenAPI description of a measurement GET: a JSON object or, when `exports` offers more than
+    JSON, the download the `export` parameter asks for."""
+    if len(exports) > 1:
+        params = [*params, schema.query("export", "json (default), or a download: " + ", ".join(exports[1:]) + ".",
+                                        str, enum=list(exports))]
     return extend_schema(summary=summary, parameters=params,
-                         responses=schema.responses(OpenApiResponse(OpenApiTypes.OBJECT, description=description),
-                                                    lookup=lookup, params=True))
+                         responses=schema.downloads(OpenApiResponse(OpenApiTypes.OBJECT, description=description),
+                                                    [DOWNLOADS[e] for e in exports[1:]], lookup=lookup))
 
 
-_PERIOD = [schema.query("start", "First shop-local day (YYYY-MM-DD).", str),
-           schema.query("end", "Last shop-local day (YYYY-MM-DD).", str)]
-_EXPORT = schema.query("export", "json (default), csv" + " or md (review only).", str)
-_SEGMENTS = schema.query("segments", "Segment ids separated by commas (default: every segment, up to 20).", str)
-
-
-def invalid(name: str, message: str) -> Refused:
-    return Refused(400, "invalid_params", f"{name} {message}.", [Problem(name, message)])
+_PERIOD = [schema.query("start", "First shop-local day.", str, format="date", pattern=schema.pattern(DATE)),
+           schema.query("end", "Last shop-local day.", str, format="date", pattern=schema.pattern(DATE))]
+_SEGMENTS = schema.query("segments", f"Segment ids separated by commas (default: every segment, up to "
+                                     f"{MAX_COMPARED}).", str, pattern=schema.pattern(SEGMENT_IDS))
 
 
 def csv_response(rows: list[dict], fields: tuple[str, ...], filename: str) -> HttpResponse:
@@ -68,40 +79,46 @@ class MeasurementAPIView(SegmentsAPIView):
 
     def query_date(self, name: str, default: dt.date) -> dt.date:
         raw = self.request.query_params.get(name)
-        if not raw:
+        if raw is None:
             return default
         try:
-            return dt.date.fromisoformat(raw) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw) else _bad()
+            return dt.date.fromisoformat(raw) if re.fullmatch(DATE, raw) else _bad()
         except ValueError:
-            raise invalid(name, "must be a date like 2026-10-31") from None
+            raise invalid_param(name, "must be a date of 2000 to 2099, like 2026-10-31") from None
+
+    def query_match(self, name: str, regex: str, default: str, message: str) -> str:
+        """A text parameter that must match `regex` (stated in the schema as schema.pattern(regex))."""
+        raw = self.request.query_params.get(name, default)
+        if not re.fullmatch(regex, raw):
+            raise invalid_param(name, message)
+        return raw
 
     def period(self, default_days: int = 90) -> tuple[dt.date, dt.date]:
         today = shop_today(self.shop)
         end = self.query_date("end", today - dt.timedelta(days=1))
         start = self.query_date("start", end - dt.timedelta(days=default_days - 1))
         if start > end:
-            raise invalid("start", "must not be after end")
+            raise invalid_param("start", "must not be after end")
         if (end - start).days + 1 > MAX_SERIES_DAYS:
-            raise invalid("start", f"must be at most {MAX_SERIES_DAYS} days before end")
+            raise invalid_param("start", f"must be at most {MAX_SERIES_DAYS} days before end")
         return start, end
 
     def segment_ids(self) -> list[Segment]:
-        raw = self.request.query_params.get("segments", "")
-        if not raw:
+        if "segments" not in self.request.query_params:
             return list(Segment.objects.filter(shop=self.shop).exclude(status="archived").order_by("pk")[:MAX_COMPARED])
-        if not re.fullmatch(r"\d{1,19}(,\d{1,19}){0,%d}" % (MAX_COMPARED - 1), raw):
-            raise invalid("segments", f"must be up to {MAX_COMPARED} segment ids separated by commas")
+        raw = self.query_match("segments", SEGMENT_IDS, "", f"must be up to {MAX_COMPARED} segment ids separated "
+                                                            f"by commas")
         ids = [int(x) for x in raw.split(",")]
         found = {s.pk: s for s in Segment.objects.filter(shop=self.shop, pk__in=ids).select_related("shop")}
         if len(found) != len(set(ids)):
             raise not_found("segment")
         return [found[i] for i in dict.fromkeys(ids)]
 
-    def wants(self) -> str:
+    def wants(self, choices: tuple[str, ...] = SERIES_EXPORTS) -> str:
         # `export`, not `format`: DRF reserves `format` for choosing a renderer.
         fmt = self.request.query_params.get("export", "json")
-        if fmt not in ("json", "csv", "md"):
-            raise invalid("export", "must be json, csv or md")
+        if fmt not in choices:
+            raise invalid_param("export", "must be " + " or ".join(choices))
         return fmt
 
 
@@ -113,7 +130,7 @@ class KpiSeriesView(MeasurementAPIView):
     """GET /api/measurement/kpis?segments=1,2&start=&end=&export=csv: daily KPIs, segments side by side."""
 
     @_doc("Daily KPIs of segments side by side", "The series, one row per segment and day.",
-          [_SEGMENTS, *_PERIOD, _EXPORT], lookup=True)
+          [_SEGMENTS, *_PERIOD], lookup=True)
     def get(self, request):
         fmt = self.wants()
         segments = self.segment_ids()
@@ -128,7 +145,7 @@ class KpiSeriesView(MeasurementAPIView):
 class SegmentKpisView(MeasurementAPIView):
     """GET /api/segments/<pk>/kpis: one segment's daily KPIs (JSON or CSV)."""
 
-    @_doc("One segment's daily KPIs", "The segment's series.", [*_PERIOD, _EXPORT], lookup=True)
+    @_doc("One segment's daily KPIs", "The segment's series.", _PERIOD, lookup=True)
     def get(self, request, pk: int):
         fmt = self.wants()
         segment = self.segment(pk)
@@ -144,21 +161,20 @@ class SegmentLiftView(MeasurementAPIView):
 
     @_doc("Holdout lift of a segment over a period", "Conversion, revenue per member and AOV, treated against "
           "held out: differences, 95% intervals, p-values, sample ratio, MDE and warnings.",
-          [*_PERIOD, schema.query("cuped", "1: adjust revenue per member with pre-period spend.", str),
-           schema.query("target", "The relative change that matters (0.1 = 10%), for the MDE warning.", str)],
-          lookup=True)
+          [*_PERIOD,
+           schema.query("cuped", "1: adjust revenue per member with pre-period spend.", str, enum=list(CUPED)),
+           schema.query("target", "The relative change that matters (0.1 = 10%), for the MDE warning.", str,
+                        pattern=schema.pattern(TARGET))],
+          lookup=True, exports=("json",))
     def get(self, request, pk: int):
         segment = self.segment(pk)
         default_start, default_end = default_period(segment)
         start, end = self.query_date("start", default_start), self.query_date("end", default_end)
         cuped = self.request.query_params.get("cuped", "0")
-        if cuped not in ("0", "1"):
-            raise invalid("cuped", "must be 0 or 1")
-        raw_target = self.request.query_params.get("target", str(DEFAULT_TARGET_LIFT))
-        try:
-            target = float(raw_target) if re.fullmatch(r"\d{0,3}(\.\d{1,6})?", raw_target) else _bad()
-        except ValueError:
-            raise invalid("target", "must be a relative change such as 0.1 for 10%") from None
+        if cuped not in CUPED:
+            raise invalid_param("cuped", "must be 0 or 1")
+        target = float(self.query_match("target", TARGET, str(DEFAULT_TARGET_LIFT),
+                                        "must be a relative change such as 0.1 for 10%"))
         try:
             lift = segment_lift(segment=segment, start=start, end=end, cuped=cuped == "1", target_lift=target)
         except LiftError as exc:
@@ -170,11 +186,14 @@ class MigrationView(MeasurementAPIView):
     """GET /api/measurement/migration?group=<id> | segments=1,2&start=&end=: the move matrix."""
 
     @_doc("Moves between segments from one day to another", "Counts and shares per (from, to), and upgrade rates "
-          "treated against held out.", [schema.query("group", "An exclusive group's id."), _SEGMENTS, *_PERIOD, _EXPORT],
+          "treated against held out.",
+          [schema.query("group", "An exclusive group's id (instead of segments).", minimum=1), _SEGMENTS, *_PERIOD],
           lookup=True)
     def get(self, request):
         fmt = self.wants()
-        group_id = self.query_int("group")
+        group_id = self.query_int("group", low=1)
+        if group_id is not None and "segments" in self.request.query_params:
+            raise invalid_param("segments", "cannot be given with group: the matrix is of a group or of segments")
         if group_id is not None:
             group = ExclusiveGroup.objects.filter(shop=self.shop, pk=group_id).first()
             if group is None:
@@ -197,14 +216,13 @@ class ReviewView(MeasurementAPIView):
     """GET /api/measurement/review?month=2026-10&export=json|csv|md: the monthly review."""
 
     @_doc("The monthly review", "KPIs against last month, movers, significant playbooks, merge-or-redefine.",
-          [schema.query("month", "YYYY-MM (default: last month).", str), _EXPORT], lookup=False)
+          [schema.query("month", "YYYY-MM (default: last month).", str, pattern=schema.pattern(MONTH))],
+          lookup=False, exports=REVIEW_EXPORTS)
     def get(self, request):
-        fmt = self.wants()
+        fmt = self.wants(REVIEW_EXPORTS)
         today = shop_today(self.shop)
         default = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
-        month = self.request.query_params.get("month", default)
-        if not re.fullmatch(r"20\d\d-(0[1-9]|1[0-2])", month):
-            raise invalid("month", "must look like 2026-10")
+        month = self.query_match("month", MONTH, default, "must be a month from 2000-01 to 2099-12, like 2026-10")
         review = monthly_review(shop=self.shop, month=month)
         if fmt == "md":
             response = HttpResponse(review_markdown(review), content_type="text/markdown; charset=utf-8")

@@ -16,7 +16,7 @@ from segments.views.segments_api import SegmentsAPIView
 
 class SegmentPlaybookView(SegmentsAPIView):
     """GET /api/segments/<id>/playbook: the playbook (the defaults when none is written yet);
-    PUT: set the fields given (the others keep their values)."""
+    PUT: set the fields given (the others keep their values; no body reads as {})."""
 
     @extend_schema(operation_id="playbook_retrieve", responses=schema.responses(schema.PlaybookSerializer),
                    summary="The segment's playbook (defaults when none is written)")
@@ -28,7 +28,7 @@ class SegmentPlaybookView(SegmentsAPIView):
                    summary="Set playbook fields (those left out keep their values)")
     def put(self, request, pk: int):
         segment = self.segment(pk)
-        changes = self.body(FIELDS)
+        changes = self.body(FIELDS, optional=True)
         playbook = playbook_update(segment=segment, changes=changes, author=self.author)
         return Response(playbook_row(playbook=playbook))
 

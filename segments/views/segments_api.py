@@ -21,6 +21,7 @@ from segments import schema
 from segments.api import ShopAPIView
 from segments.engine.registry import catalog
 from segments.engine.rules import MAX_PROBLEMS, Problem, RuleError
+from segments.engine.templates import TEMPLATE_BY_KEY, TEMPLATES, template_document
 from segments.models import (
     Customer, ExclusiveGroup, MembershipEvent, Segment, SegmentStatus, SegmentVersion,
 )
@@ -31,13 +32,6 @@ from segments.services.segment_definitions import (
 )
 
 MAX_BODY_BYTES = 256 * 1024
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
-MAX_REASON = 500
-MAX_DESCRIPTION = 500
-MAX_GROUP_NAME = 100
-MAX_HYSTERESIS_DAYS = 365
-MAX_SEARCH = 100
 ARCHIVE_REASON = "Deleted (archived) through the API"
 DEFAULT_AUTHOR = "merchant"
 
@@ -73,6 +67,10 @@ def invalid_rules(error: RuleError, rename=None) -> Refused:
     return Refused(400, "invalid_rules", "The rules cannot be used: " + "; ".join(map(str, problems)), problems)
 
 
+def invalid_param(name: str, message: str) -> Refused:
+    return Refused(400, "invalid_params", f"{name} {message}.", [Problem(name, message)])
+
+
 def not_found(what: str) -> Refused:
     return Refused(404, "not_found", f"No such {what}.")
 
@@ -99,7 +97,7 @@ class SegmentsAPIView(ShopAPIView):
     # -- reading the request ------------------------------------------------------------------
     def body(self, fields: tuple[str, ...], *, optional: bool = False) -> dict:
         """The request body: a JSON object of at most MAX_BODY_BYTES, with only `fields` as keys
-        (`optional`: an empty body reads as `{}`)."""
+        (`optional`: no body at all reads as `{}`; whitespace is not JSON)."""
         request = self.request._request
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -110,7 +108,7 @@ class SegmentsAPIView(ShopAPIView):
         raw = request.body
         if len(raw) > MAX_BODY_BYTES:
             raise Refused(413, "payload_too_large", f"The body is larger than {MAX_BODY_BYTES // 1024} KB.")
-        if optional and not raw.strip():
+        if optional and not raw:
             return {}
         try:
             data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
@@ -128,17 +126,28 @@ class SegmentsAPIView(ShopAPIView):
         return data
 
     def query_int(self, name: str, default: int | None = None, *, low: int = 0,
-                  high: int = 2**63 - 1) -> int | None:
+                  high: int = schema.MAX_ID) -> int | None:
+        """A whole-number parameter (stated by schema.query with the same bounds): `default` when left
+        out; refused when given empty (`limit=`), as the schema does not allow that either."""
         raw = self.request.query_params.get(name)
-        if raw is None or raw == "":
+        if raw is None:
             return default
         if not re.fullmatch(r"[0-9]{1,19}", raw) or not low <= int(raw) <= high:
-            raise Refused(400, "invalid_params", f"{name} must be a whole number from {low} to {high}.",
-                          [Problem(name, f"must be a whole number from {low} to {high}")])
+            raise invalid_param(name, f"must be a whole number from {low} to {high}")
         return int(raw)
 
+    def query_text(self, name: str, default: str = "", *, most: int) -> str:
+        """A text parameter of at most `most` characters (as given, before any trimming) and without NUL,
+        which PostgreSQL text cannot hold (schema.query states both)."""
+        raw = self.request.query_params.get(name, default)
+        if len(raw) > most:
+            raise invalid_param(name, f"must be at most {most} characters")
+        if "\x00" in raw:
+            raise invalid_param(name, "must not contain NUL (%00)")
+        return raw
+
     def limit(self) -> int:
-        return self.query_int("limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
+        return self.query_int("limit", schema.DEFAULT_LIMIT, low=1, high=schema.MAX_LIMIT)
 
     # -- rows of this shop ----------------------------------------------------------------------
     def segment(self, pk: int) -> Segment:
@@ -267,8 +276,6 @@ class TemplatesView(SegmentsAPIView):
     @extend_schema(operation_id="templates_list", responses=schema.responses(schema.TemplatesSerializer, lookup=False),
                    summary="Segment templates")
     def get(self, request):
-        from segments.engine.templates import TEMPLATES
-
         return Response({"templates": [template_row(t) for t in TEMPLATES]})
 
 
@@ -288,22 +295,21 @@ class SegmentListView(SegmentsAPIView):
                    summary="Create a segment from rules or a template")
     def post(self, request):
         data = self.body(CREATE_FIELDS)
-        problems = _text_problems(data, ("reason", MAX_REASON), ("description", MAX_DESCRIPTION))
-        template_key = data.get("template")
-        overrides = data.get("overrides")
-        if template_key is not None and not isinstance(template_key, str):
+        problems = _text_problems(data, ("reason", schema.MAX_REASON), ("description", schema.MAX_DESCRIPTION))
+        template_key, overrides = data.get("template"), data.get("overrides", {})
+        if "template" in data and not isinstance(template_key, str):
             problems.append(Problem("template", "must be a template key (see GET /api/templates)"))
             template_key = None
-        if overrides is not None and not isinstance(overrides, dict):
+        if not isinstance(overrides, dict):
             problems.append(Problem("overrides", "must be an object of the template's editable values"))
         elif overrides and (template_key is None or "rules" in data):
             problems.append(Problem("overrides", "only with a template, and without rules"))
+        if "handle" in data and not isinstance(data["handle"], str):
+            problems.append(Problem("handle", "must be a string (leave it out to derive it from the name)"))
         if "rules" not in data and template_key is None:
             problems.append(Problem("rules", "required (or a template)"))
         template = None
         if isinstance(template_key, str):
-            from segments.engine.templates import TEMPLATE_BY_KEY
-
             template = TEMPLATE_BY_KEY.get(template_key)
             if template is None:
                 problems.append(Problem("template", "no such template (see GET /api/templates)"))
@@ -312,20 +318,18 @@ class SegmentListView(SegmentsAPIView):
             problems.append(Problem("name", "required"))
         if problems:
             raise invalid_settings(problems)
-        rules = data["rules"] if "rules" in data else _template_rules(template, overrides or {})
+        rules = data["rules"] if "rules" in data else _template_rules(template, overrides)
         settings = {key: data[key] for key in ("description", "holdout_percent", "priority") if key in data}
         if "group" in data:
             settings["group"] = self.group(data["group"])
         segment = segment_create(shop=self.shop, name=name, rules=rules, author=self.author,
                                  reason=data.get("reason", ""), template=template.key if template else "",
-                                 handle=data.get("handle") or "", **settings)
+                                 handle=data.get("handle", ""), **settings)
         segment = self.segment(segment.pk)
         return Response(segment_detail(segment), status=status.HTTP_201_CREATED)
 
 
 def _template_rules(template, overrides: dict) -> dict:
-    from segments.engine.templates import template_document
-
     names = {e.name for e in template.editable}
     unknown = sorted(set(overrides) - names)
     if unknown:
@@ -364,7 +368,7 @@ class SegmentDetailView(SegmentsAPIView):
     def patch(self, request, pk: int):
         segment = self.segment(pk)
         data = self.body(UPDATE_FIELDS)
-        problems = _text_problems(data, ("reason", MAX_REASON), ("description", MAX_DESCRIPTION))
+        problems = _text_problems(data, ("reason", schema.MAX_REASON), ("description", schema.MAX_DESCRIPTION))
         if not (isinstance(data.get("reason"), str) and data["reason"].strip()):
             problems = [p for p in problems if p.path != "reason"]
             problems.append(Problem("reason", "required: a non-blank string of at most 500 characters saying "
@@ -393,10 +397,7 @@ class SegmentDetailView(SegmentsAPIView):
         leave (their tags removed through the outbox like any exit) and the history stays. Deleting an
         archived segment again changes nothing and answers the same."""
         segment = self.segment(pk)
-        reason = self.request.query_params.get("reason", "").strip() or ARCHIVE_REASON
-        if len(reason) > MAX_REASON:
-            raise Refused(400, "invalid_params", f"reason is at most {MAX_REASON} characters.",
-                          [Problem("reason", f"must be at most {MAX_REASON} characters")])
+        reason = self.query_text("reason", most=schema.MAX_REASON).strip() or ARCHIVE_REASON
         version = segment_update(segment=segment, author=self.author, reason=reason, status=SegmentStatus.ARCHIVED)
         return Response({"changed": version is not None, "segment": segment_detail(self.segment(pk))})
 
@@ -456,10 +457,7 @@ class SegmentMembersView(SegmentsAPIView):
         segment = self.segment(pk)
         limit = self.limit()
         after = self.query_int("after", 0)
-        query = self.request.query_params.get("q", "").strip()
-        if len(query) > MAX_SEARCH:
-            raise Refused(400, "invalid_params", f"q is at most {MAX_SEARCH} characters.",
-                          [Problem("q", f"must be at most {MAX_SEARCH} characters")])
+        query = self.query_text("q", most=schema.MAX_SEARCH).strip()
         rows, next_after = segment_member_page(segment=segment, q=query, after=after, limit=limit)
         admin = shopify_api.admin_url(self.shop.domain, "customers/")
         return Response({
@@ -534,10 +532,12 @@ class GroupListView(SegmentsAPIView):
         name = data.get("name")
         days = data.get("hysteresis_days", 0)
         problems = []
-        if not (isinstance(name, str) and name.strip() and len(name.strip()) <= MAX_GROUP_NAME):
-            problems.append(Problem("name", f"required: a non-blank string of at most {MAX_GROUP_NAME} characters"))
-        if type(days) is not int or not 0 <= days <= MAX_HYSTERESIS_DAYS:
-            problems.append(Problem("hysteresis_days", f"must be a whole number from 0 to {MAX_HYSTERESIS_DAYS}"))
+        if not (isinstance(name, str) and name.strip() and len(name) <= schema.MAX_GROUP_NAME):
+            problems.append(Problem("name", f"required: a non-blank string of at most {schema.MAX_GROUP_NAME} "
+                                            f"characters"))
+        if type(days) is not int or not 0 <= days <= schema.MAX_HYSTERESIS_DAYS:
+            problems.append(Problem("hysteresis_days", f"must be a whole number from 0 to "
+                                                       f"{schema.MAX_HYSTERESIS_DAYS}"))
         if problems:
             raise invalid_settings(problems)
         try:

@@ -12,7 +12,7 @@ from segments.views.segments_api import SegmentsAPIView
 
 class SettingsView(SegmentsAPIView):
     """GET /api/settings: the settings with their choices and ranges; PATCH: change some of them
-    (refused whole, nothing saved, when any value cannot be used)."""
+    (refused whole, nothing saved, when any value cannot be used; no body reads as {})."""
 
     @extend_schema(operation_id="settings_retrieve",
                    responses=schema.responses(schema.SettingsSerializer, lookup=False), summary="The shop's settings")
@@ -23,5 +23,5 @@ class SettingsView(SegmentsAPIView):
                    responses=schema.responses(schema.SettingsSerializer, body=True, lookup=False),
                    summary="Change some settings (refused whole when one cannot be used)")
     def patch(self, request):
-        changes = self.body(FIELDS)
+        changes = self.body(FIELDS, optional=True)
         return Response(shop_settings_update(shop=self.shop, changes=changes, author=self.author))

@@ -59,7 +59,7 @@ class SyncRetryView(SegmentsAPIView):
     def post(self, request):
         data = self.body(("ids",), optional=True)
         ids = data.get("ids")
-        if ids is not None:
+        if "ids" in data:     # null is no list: leaving ids out is the one way to say "every failed change"
             if not isinstance(ids, list) or len(ids) > MAX_IDS:
                 raise invalid_settings([Problem("ids", f"must be a list of at most {MAX_IDS} change ids, or "
                                                        f"left out for every failed change")])

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from openapi_spec_validator import validate
 
-from segments import urls_api, urls_measurement
+from segments import schema, urls_api, urls_measurement
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +80,44 @@ def test_members_and_segments_shapes(spec):
     assert {p["name"] for p in members["parameters"]} >= {"id", "q", "limit", "after"}
     assert {"tag", "status", "member_count", "summary"} <= set(schemas["Segment"]["properties"])
     assert schemas["SegmentStatusEnum"]["enum"] == ["active", "paused", "archived"]
+
+
+def test_request_bodies_are_json_objects_that_name_every_field_they_take(spec):
+    schemas = spec["components"]["schemas"]
+    bodies = {f"{method.upper()} {path}": operation["requestBody"] for path, item in spec["paths"].items()
+              for method, operation in item.items() if "requestBody" in operation}
+    assert len(bodies) >= 8
+    for label, body in bodies.items():
+        assert set(body["content"]) == {"application/json"}, label     # no form or multipart bodies
+        component = schemas[body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+        assert component["additionalProperties"] is False, label
+    update = bodies["PATCH /api/segments/{id}"]
+    assert update.get("required") is True and "reason" in schemas["PatchedSegmentUpdateRequest"]["required"]
+
+
+def test_query_parameters_state_the_bounds_the_views_enforce(spec):
+    def parameter(path: str, name: str, method: str = "get") -> dict:
+        return next(p["schema"] for p in spec["paths"][path][method]["parameters"] if p["name"] == name)
+
+    assert parameter("/api/segments/{id}/members", "limit") == {"type": "integer", "minimum": 1, "maximum": 500}
+    assert parameter("/api/segments/{id}/history", "before")["minimum"] == 1
+    assert parameter("/api/segments/{id}/members", "q")["maxLength"] == 100
+    assert parameter("/api/measurement/review", "month")["pattern"] == "^(?:20[0-9]{2}-(0[1-9]|1[0-2]))$"
+    assert parameter("/api/measurement/review", "export")["enum"] == ["json", "csv", "md"]
+    assert parameter("/api/measurement/kpis", "export")["enum"] == ["json", "csv"]
+    assert parameter("/api/segments/{id}", "reason", "delete")["maxLength"] == 500
+    assert spec["components"]["schemas"]["Metric"]["properties"]["column"]["nullable"] is True
+
+
+def test_non_blank_means_what_python_s_strip_keeps():
+    """JSON Schema's \\s is not Python's whitespace; the schema spells Python's out."""
+    spelled = re.compile(f"[{schema.WHITESPACE}]")
+    assert {c for c in map(chr, range(0x110000)) if c.isspace()} == {
+        c for c in map(chr, range(0x110000)) if spelled.fullmatch(c)}
+    for text in ("a", " a ", "\ufeff"):
+        assert re.fullmatch(schema.NON_BLANK, text)
+    for text in ("", " ", "\x1e\u3000", "a\x00"):
+        assert not re.fullmatch(schema.NON_BLANK, text)
 
 
 def test_generation_has_no_warnings(tmp_path):

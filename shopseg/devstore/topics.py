@@ -1,6 +1,8 @@
 """Webhook topics devstore knows: REST form (`orders/create`) <-> GraphQL enum (`ORDERS_CREATE`)."""
 from __future__ import annotations
 
+from shopseg.shopify.app_config import app_config_load
+
 TOPICS: dict[str, str] = {
     "orders/create": "ORDERS_CREATE",
     "orders/updated": "ORDERS_UPDATED",
@@ -30,10 +32,11 @@ TOPICS: dict[str, str] = {
     "bulk_operations/finish": "BULK_OPERATIONS_FINISH",
 }
 
-# Mandatory compliance topics: configured in the app's TOML / Partner Dashboard, never through the
-# API (webhookSubscriptionCreate refuses them), so devstore delivers them to the app's configured
-# compliance URI (see apps.app_url + COMPLIANCE_PATH).
-COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
+# Mandatory compliance topics: declared in the app's configuration (shopify.app.toml), never through
+# the API (webhookSubscriptionCreate refuses them), so devstore delivers them to the URI the app
+# declares there, under its registered app_url (apps.app_url + COMPLIANCE_PATH).
+_DECLARED = app_config_load()
+COMPLIANCE_TOPICS = tuple(sorted(_DECLARED.compliance_topics))
 
 ENUM_TO_REST: dict[str, str] = {enum: rest for rest, enum in TOPICS.items()}
 
@@ -61,4 +64,7 @@ def scope_granted(granted: set[str], needed: str | None) -> bool:
     if needed is None:
         return True
     return needed in granted or needed.replace("read_", "write_", 1) in granted
-COMPLIANCE_PATH = "/webhooks/shopify"  # the app receives every topic, compliance included, at one endpoint
+_PATHS = set(_DECLARED.compliance_topics.values())
+if len(_PATHS) != 1 or not next(iter(_PATHS)).startswith("/"):
+    raise ValueError("shopify.app.toml must send every compliance topic to one path under application_url")
+COMPLIANCE_PATH = _PATHS.pop()

@@ -1,0 +1,71 @@
+"""shopify.app.toml agrees with the code: topics, compliance URI, scopes, API version, dev URLs."""
+import pytest
+
+from segments.services.webhook_subscriptions import WEBHOOK_PATH
+from shopseg import settings as app_settings
+from shopseg.devstore import topics as devstore_topics
+from shopseg.shopify.app_config import AppConfigError, app_config_load, app_config_parse
+from webhooks.handlers import TOPICS
+
+CONFIG = app_config_load()
+
+
+def test_compliance_topics_are_the_handler_tables_unsubscribed_topics_at_the_webhook_endpoint():
+    assert set(CONFIG.compliance_topics) == {t for t, spec in TOPICS.items() if not spec.subscribed}
+    assert set(CONFIG.compliance_topics.values()) == {WEBHOOK_PATH}
+    assert set(devstore_topics.COMPLIANCE_TOPICS) == set(CONFIG.compliance_topics)
+    assert devstore_topics.COMPLIANCE_PATH == WEBHOOK_PATH
+
+
+def test_no_topic_is_declared_for_all_shops_and_also_subscribed_per_shop():
+    # Shopify sends one delivery per subscription: a topic both here and in the handler table's
+    # per-shop subscriptions would reach the app twice, under two webhook ids.
+    subscribed = {t for t, spec in TOPICS.items() if spec.subscribed}
+    assert not CONFIG.topics & subscribed
+    assert CONFIG.topics <= set(TOPICS)      # anything declared here has a handler
+
+
+def test_scopes_cover_every_subscribed_topic_and_match_the_settings_defaults():
+    granted = set(CONFIG.scopes)
+    for topic, spec in TOPICS.items():
+        if spec.subscribed and spec.scope:
+            assert spec.scope in granted or spec.scope.replace("read_", "write_", 1) in granted, topic
+    assert ",".join(CONFIG.scopes) == "read_customers,write_customers,read_orders,read_products"
+    assert CONFIG.optional_scopes == ("read_all_orders",)
+
+
+def test_development_values_are_the_settings_defaults():
+    # The file holds the dev app; other environments keep their own copy and set settings to match.
+    source = open(app_settings.__file__).read()
+    assert f'"SHOPIFY_API_KEY", "{CONFIG.client_id}"' in source
+    assert f'"SHOPSEG_APP_URL", "{CONFIG.application_url}"' in source
+    assert f'"SHOPIFY_API_VERSION", "{CONFIG.webhook_api_version}"' in source
+    assert f'"SHOPIFY_SCOPES", "{",".join(CONFIG.scopes)}"' in source
+    assert f'"SHOPIFY_OPTIONAL_SCOPES", "{",".join(CONFIG.optional_scopes)}"' in source
+    assert CONFIG.redirect_urls == (f"{CONFIG.application_url}/auth/callback",)  # segments.views.install
+    assert CONFIG.embedded and len(CONFIG.name) <= 30
+
+
+BASE = 'client_id = "k"\nname = "n"\napplication_url = "https://a.example"\nembedded = true\n' \
+       '[webhooks]\napi_version = "2026-10"\n'
+
+
+@pytest.mark.parametrize("subscriptions, error", [
+    ('[[webhooks.subscriptions]]\nuri = "/w"\n', "topics or compliance_topics"),
+    ('[[webhooks.subscriptions]]\ntopics = ["orders/create"]\n', "uri is required"),
+    ('[[webhooks.subscriptions]]\ncompliance_topics = ["orders/create"]\nuri = "/w"\n', "compliance_topics"),
+    ('[[webhooks.subscriptions]]\ntopics = ["orders/create", "orders/create"]\nuri = "/w"\n', "declared twice"),
+    ('[[webhooks.subscriptions]]\ncompliance_topics = ["shop/redact"]\nuri = "/w"\n'
+     '[[webhooks.subscriptions]]\ncompliance_topics = ["shop/redact"]\nuri = "/v"\n', "one subscription only"),
+])
+def test_the_rules_shopify_cli_enforces_are_enforced(subscriptions, error):
+    with pytest.raises(AppConfigError, match=error):
+        app_config_parse(BASE + subscriptions)
+
+
+def test_a_valid_file_parses_with_relative_uris_under_the_application_url():
+    config = app_config_parse(BASE + '[[webhooks.subscriptions]]\ntopics = ["orders/create"]\nuri = "/w"\n')
+    assert config.topics == {"orders/create"}
+    assert config.absolute_uri("/w") == "https://a.example/w"
+    with pytest.raises(AppConfigError, match="api_version"):
+        app_config_parse(BASE.replace('api_version = "2026-10"\n', ""))

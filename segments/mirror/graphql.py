@@ -20,13 +20,11 @@ from segments.mirror.rest import shipping_speed
 from segments.models import Device
 
 MONEY = "{ shopMoney { amount } }"
-# API 2026-10 deprecates CustomerPhoneNumber.marketingState for smsMarketingConsent.state, which
-# customer_record reads too. The selection moves to `defaultPhoneNumber { phoneNumber
-# smsMarketingConsent { state } }` together with reconciliation's customer page: the object costs a
-# point per customer, and 250 customers at 4 points pass the 1,000-point cap of a single query.
+# SMS consent as smsMarketingConsent.state: API 2026-10 deprecates CustomerPhoneNumber.marketingState.
+# The object costs a point per customer (reconciliation's customer page is sized for it).
 CUSTOMER_FIELDS = """id firstName lastName state tags createdAt updatedAt
   defaultEmailAddress { emailAddress marketingState }
-  defaultPhoneNumber { phoneNumber marketingState }"""
+  defaultPhoneNumber { phoneNumber smsMarketingConsent { state } }"""
 PRODUCT_FIELDS = "id title productType vendor tags updatedAt"
 LINE_ITEM_FIELDS = (f"id title quantity vendor product {{ id productType }} variant {{ id }} "
                     f"originalUnitPriceSet {MONEY} totalDiscountSet {MONEY}")

@@ -21,7 +21,7 @@ STATE_TTL = dt.timedelta(minutes=10)
 
 SHOP_DETAILS = """
 query ShopDetails {
-  shop { id name email currencyCode ianaTimezone plan { displayName shopifyPlus } }
+  shop { id name email currencyCode ianaTimezone plan { publicDisplayName shopifyPlus } }
 }
 """
 
@@ -70,7 +70,7 @@ def shop_details_sync(*, shop_id: int) -> Shop:
     Shop.objects.filter(pk=shop_id).update(
         shopify_gid=data["id"], name=data["name"], email=data.get("email") or "",
         currency=data["currencyCode"], iana_timezone=data["ianaTimezone"],
-        plan_name=data["plan"]["displayName"], shopify_plus=bool(data["plan"]["shopifyPlus"]),
+        plan_name=data["plan"]["publicDisplayName"], shopify_plus=bool(data["plan"]["shopifyPlus"]),
     )
     return Shop.objects.get(pk=shop_id)
 

@@ -21,11 +21,6 @@ MODULES = ("segments.mirror.graphql", "segments.services.install", "segments.ser
 # Deprecated fields still selected, each waiting for a change to a file another change owns: install.py's
 # ShopDetails, and segments.mirror.graphql.CUSTOMER_FIELDS, which moves together with reconcile.py's
 # customer page size (see CUSTOMER_FIELDS). An entry goes when its document moves off the field.
-AWAITING = {("segments.services.install", "ShopDetails", "ShopPlan.displayName"),
-            ("segments.services.reconcile", "Changed", "CustomerPhoneNumber.marketingState"),
-            ("segments.services.backfill", "", "CustomerPhoneNumber.marketingState")}
-
-
 def _documents(value) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -68,7 +63,7 @@ def test_the_documents_are_found():
 
 
 def test_no_document_selects_a_deprecated_field():
-    assert deprecated_uses() - AWAITING == set()
+    assert deprecated_uses() == set()
 
 
 def test_deprecations_are_seen():

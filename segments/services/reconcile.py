@@ -125,6 +125,18 @@ def _reconcile_resource(*, shop: Shop, sender: ShopSender, resource: Resource, s
         after = connection["pageInfo"]["endCursor"]
 
 
+def changed_since(since: dt.datetime) -> str:
+    """The search for rows updated at or after `since`.
+
+    Shopify's search syntax wants date values as quoted strings (shopify.dev/docs/api/usage/
+    search-syntax); quoted, a date-time compares to the second, while an unquoted one has been seen
+    to compare by its date alone (Shopify developer support). Quoted, and inclusive (`>=`): should
+    Shopify ever compare by whole days, `>= day` still includes the whole day, where `> day` would
+    skip the rest of it. Rows read twice cost nothing: the writer's guard skips what is current.
+    """
+    return f"updated_at:>='{since.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}'"
+
+
 def shop_reconcile(*, shop_id: int) -> int:
     """Repair the mirror from Shopify's changes since the watermark; returns the rows repaired.
 
@@ -135,7 +147,7 @@ def shop_reconcile(*, shop_id: int) -> int:
     sync = ShopSync.objects.get(shop=shop)
     started = timezone.now()
     since = (sync.reconciled_until or sync.backfill_started_at or started) - OVERLAP
-    search = f"updated_at:>'{since.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}'"
+    search = changed_since(since)
     with dirty_cause(RECONCILE):
         repaired = with_shop_sender(shop_id=shop_id, max_transient_wait=MAX_TRANSIENT_WAIT, call=lambda sender: sum(
             _reconcile_resource(shop=shop, sender=sender, resource=r, search=search) for r in RESOURCES))

@@ -8,7 +8,7 @@ import pytest
 
 from segments.models import BackfillStatus, Checkout, Customer, Order, ShopSync
 from segments.services import shop_graphql
-from segments.services.reconcile import RESOURCES, shop_reconcile
+from segments.services.reconcile import RESOURCES, changed_since, shop_reconcile
 from segments.tasks.backfill import shops_reconcile_task
 from tests.segments.test_backfill import devstore_counts, mirror_counts, run_backfill, seeded_install
 
@@ -110,6 +110,23 @@ def test_every_page_query_fits_the_single_query_cost_cap(devstore, backfilled):
                                            variables={"query": "updated_at:>'2000-01-01T00:00:00Z'"})
         assert result.requested_cost <= 1000, resource.root
         assert result.data[resource.root]["edges"], resource.root
+
+
+def test_the_search_includes_a_change_made_in_the_very_second_it_starts_from(devstore, backfilled):
+    """Inclusive and quoted: a customer updated exactly at `since` is read (with `>` it was not)."""
+    customers = shop_graphql.shop_graphql(shop_id=backfilled.pk, query=RESOURCES[0].query,
+                                          variables={"query": "updated_at:>='2000-01-01T00:00:00Z'"})
+    newest = max(dt.datetime.fromisoformat(e["node"]["updatedAt"].replace("Z", "+00:00"))
+                 for e in customers.data["customers"]["edges"])
+    since = newest.replace(microsecond=0)
+    assert since == newest       # devstore keeps whole seconds, as Shopify's updatedAt shows them
+
+    found = shop_graphql.shop_graphql(shop_id=backfilled.pk, query=RESOURCES[0].query,
+                                      variables={"query": changed_since(since)})
+
+    assert changed_since(since) == f"updated_at:>='{since:%Y-%m-%dT%H:%M:%SZ}'"
+    assert any(dt.datetime.fromisoformat(e["node"]["updatedAt"].replace("Z", "+00:00")) >= since
+               for e in found.data["customers"]["edges"])
 
 
 def test_only_shops_with_a_finished_backfill_are_reconciled(client, devstore, settings,

@@ -75,7 +75,7 @@ class Case:
 
 # -- what the app sends with each document ---------------------------------------------------------
 CURSOR = "eyJsYXN0X2lkIjo3MDAwMDAwMTAxLCJsYXN0X3ZhbHVlIjoiNzAwMDAwMDEwMSJ9"
-CHANGED_SINCE = "updated_at:>'2026-10-01T00:00:00Z'"         # shop_reconcile's search
+CHANGED_SINCE = "updated_at:>='2026-10-01T00:00:00Z'"        # shop_reconcile's search
 
 
 def _tag_plans() -> list[Plan]:

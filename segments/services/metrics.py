@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable
 from functools import reduce
 from operator import or_
@@ -14,13 +15,14 @@ from django.utils import timezone
 
 from segments.engine import metrics_ranking, metrics_table
 from segments.engine.rules import conditions
-from segments.models import Customer, Segment, SegmentStatus, Shop
+from segments.models import Customer, Segment, SegmentStatus, Shop, ShopStatus
 from segments.services.deadlocks import is_deadlock
 from segments.services.table_statistics import table_analyze_if_rewritten
 
 log = logging.getLogger(__name__)
 
-DIRTY_BATCH = 500
+DIRTY_BATCH = 100                          # customers of one shop per turn of the round-robin
+DIRTY_BUDGET = dt.timedelta(seconds=1)     # one pass; beat starts the next (SHOPSEG_DIRTY_REFRESH_SECONDS)
 # Marks older than a full rebuild's start by this much are covered by it; younger ones may come
 # from a writer transaction that committed after the rebuild's snapshot, so they stay.
 DIRTY_MARGIN = dt.timedelta(seconds=60)
@@ -69,6 +71,28 @@ def customer_metrics_refresh(*, shop: Shop, customer_ids: Iterable[int], now: dt
             return metrics_table.rebuild(shop_id=shop.pk, now=now, abandoned_before=_abandoned_before(shop, now))
         return metrics_table.refresh(shop_id=shop.pk, customer_ids=ids, now=now,
                                      abandoned_before=_abandoned_before(shop, now), breakpoints=breakpoints)
+
+
+def dirty_shops_refresh(*, batch: int = DIRTY_BATCH, budget: dt.timedelta = DIRTY_BUDGET) -> int:
+    """Refresh the shops' dirty customers in turns, `batch` of one shop's at a time, round after
+    round until none are left or the budget is spent; returns how many were refreshed.
+
+    Turns rather than each shop's whole backlog in one go: a shop with thousands of marks (a burst
+    of orders, an import) holds another shop's few back by one batch, not by all of them.
+    """
+    deadline = time.monotonic() + budget.total_seconds()
+    total = 0
+    while True:
+        shop_ids = (Customer.objects.filter(dirty_at__isnull=False, shop__status=ShopStatus.INSTALLED)
+                    .values_list("shop_id", flat=True).distinct())
+        turn = 0
+        for shop in Shop.objects.filter(pk__in=list(shop_ids)).order_by("pk"):
+            turn += len(dirty_customers_refresh(shop=shop, limit=batch))
+            if time.monotonic() >= deadline:
+                return total + turn
+        total += turn
+        if not turn:        # nothing left, or every shop with marks is being refreshed elsewhere
+            return total
 
 
 def dirty_customers_refresh(*, shop: Shop, limit: int = DIRTY_BATCH, now: dt.datetime | None = None) -> list[int]:

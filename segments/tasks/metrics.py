@@ -5,10 +5,10 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from segments.models import Customer, Shop, ShopStatus, Trigger
+from segments.models import Shop, ShopStatus, Trigger
 from segments.selectors.schedule import shops_due_for_nightly
 from segments.services.membership import segments_recompute
-from segments.services.metrics import DIRTY_MARGIN, customer_metrics_rebuild, dirty_customers_refresh, dirty_marks_clear
+from segments.services.metrics import DIRTY_MARGIN, customer_metrics_rebuild, dirty_marks_clear, dirty_shops_refresh
 from shopseg.enqueue import enqueue
 
 __all__ = ["customer_metrics_rebuild_task", "metrics_dirty_refresh_task", "shops_metrics_rebuild_task"]
@@ -45,11 +45,7 @@ def shops_metrics_rebuild_task() -> int:
 
 @shared_task(acks_late=True)
 def metrics_dirty_refresh_task() -> int:
-    """Beat, every few seconds: refresh the metrics and memberships of the customers whose behaviour
-    changed. A burst of events for one customer is one dirty mark, so it costs one recompute."""
-    refreshed = 0
-    shop_ids = (Customer.objects.filter(dirty_at__isnull=False, shop__status=ShopStatus.INSTALLED)
-                .values_list("shop_id", flat=True).distinct())
-    for shop in Shop.objects.filter(pk__in=list(shop_ids)):
-        refreshed += len(dirty_customers_refresh(shop=shop))
-    return refreshed
+    """Beat, every second: refresh the metrics and memberships of the customers whose behaviour
+    changed, shops in turns. A burst of events for one customer is one dirty mark, so it costs one
+    recompute."""
+    return dirty_shops_refresh()

@@ -585,3 +585,25 @@ def test_devstore_personas_show_through_the_metrics(client, devstore, settings, 
     assert max(r.rfm_recency for r in by_persona["lapsing"]) <= 3
     assert mean("lapsing", "rfm_recency") + 1 < mean("high_value_repeat", "rfm_recency")
     assert mean("new_customer", "rfm_recency") > 4.5 and mean("vip", "rfm_recency") > 4
+
+
+def test_shops_take_turns_so_a_shops_backlog_holds_another_back_by_one_batch(shop, other_shop, monkeypatch):
+    busy, quiet = Mirror(shop), Mirror(other_shop)
+    for sid in range(1, 251):
+        busy.customer(sid)
+    for sid in (1, 2):
+        quiet.customer(sid)                  # marked after the whole backlog
+    turns = []
+    refresh = metrics_service.dirty_customers_refresh
+
+    def recorded(*, shop, limit):
+        ids = refresh(shop=shop, limit=limit, now=NOW)
+        turns.append((shop.domain, len(ids)))
+        return ids
+
+    monkeypatch.setattr(metrics_service, "dirty_customers_refresh", recorded)
+    assert metrics_service.dirty_shops_refresh(batch=100, budget=dt.timedelta(minutes=5)) == 252
+
+    assert turns[:2] == [(shop.domain, 100), (other_shop.domain, 2)]
+    assert turns[2:] == [(shop.domain, 100), (shop.domain, 50)]
+    assert not Customer.objects.filter(dirty_at__isnull=False).exists()

@@ -91,14 +91,14 @@ def apply_through_webhooks(domain: str, bodies: list[dict]) -> float:
     return seconds
 
 
-def apply_through_drain(domain: str, bodies: list[dict]) -> float:
-    """Seconds for the worker's drain over freshly recorded events."""
+def apply_through_drain(domain: str, bodies: list[dict], batch: int) -> float:
+    """Seconds for the worker's drain over freshly recorded events, `batch` per transaction."""
     from webhooks.models import EventStatus, WebhookEvent
     from webhooks.services import webhook_events_drain
 
     record_events(domain, "orders/create", bodies)
     started = time.perf_counter()
-    done = webhook_events_drain(budget=dt.timedelta(hours=1))
+    done = webhook_events_drain(batch=batch, budget=dt.timedelta(hours=1))
     seconds = time.perf_counter() - started
     processed = WebhookEvent.objects.filter(shop_domain=domain, status=EventStatus.PROCESSED).count()
     if (done, processed) != (len(bodies), len(bodies)):
@@ -142,6 +142,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument("--customers", type=int, default=3000, help="customers seeded to draw orders from")
+    parser.add_argument("--compare-batch", type=int, default=100,
+                        help="the drain again with this many deliveries per transaction (the default before 25)")
     args = parser.parse_args()
 
     os.environ["DATABASE_URL"] = database_ready()
@@ -156,6 +158,7 @@ def main() -> None:
     from segments.mirror.writer import products_upsert
     from segments.models import LineItem, Order, Shop
     from webhooks.models import WebhookEvent
+    from webhooks.services import DRAIN_BATCH
 
     orders, products = order_payloads(args.orders, args.customers)
     lines = sum(len(o["line_items"]) for o in orders)
@@ -164,19 +167,21 @@ def main() -> None:
     WebhookEvent.objects.all().delete()  # the database is the benchmark's own: start from an empty outbox
     shop = Shop.objects.create(domain=f"apply-{run}.myshopify.com")
     drain_shop = Shop.objects.create(domain=f"apply-drain-{run}.myshopify.com")
+    compare_shop = Shop.objects.create(domain=f"apply-drain-{args.compare_batch}-{run}.myshopify.com")
     baseline_shop = Shop.objects.create(domain=f"apply-naive-{run}.myshopify.com")
-    for target in (shop, drain_shop):
+    for target in (shop, drain_shop, compare_shop):
         products_upsert(shop=target, records=[rest.product_record(p) for p in products])
     try:
         first = apply_through_webhooks(shop.domain, orders)
         again = apply_through_webhooks(shop.domain, orders)
-        drained = apply_through_drain(drain_shop.domain, orders)
+        drained = apply_through_drain(drain_shop.domain, orders, DRAIN_BATCH)
+        compared = apply_through_drain(compare_shop.domain, orders, args.compare_batch)
         naive = apply_naively(baseline_shop, orders)
-        for target in (shop, drain_shop):
+        for target in (shop, drain_shop, compare_shop):
             assert Order.objects.filter(shop=target).count() == len(orders)
             assert LineItem.objects.filter(shop=target).count() == lines
     finally:
-        Shop.objects.filter(pk__in=[shop.pk, drain_shop.pk, baseline_shop.pk]).delete()
+        Shop.objects.filter(pk__in=[shop.pk, drain_shop.pk, compare_shop.pk, baseline_shop.pk]).delete()
         WebhookEvent.objects.all().delete()
 
     rate, dup_rate, naive_rate = len(orders) / first, len(orders) / again, len(orders) / naive
@@ -188,7 +193,9 @@ def main() -> None:
     print(f"webhook_event_process, duplicates   {again:6.2f} s  {dup_rate:7,.0f} deliveries/s  "
           f"ratio to target: {dup_rate / TARGET_PER_SECOND:.2f}")
     print(f"webhook_events_drain, new orders    {drained:6.2f} s  {drain_rate:7,.0f} deliveries/s  "
-          f"ratio to target: {drain_rate / TARGET_PER_SECOND:.2f}")
+          f"ratio to target: {drain_rate / TARGET_PER_SECOND:.2f} ({DRAIN_BATCH} a transaction)")
+    print(f"  the same, {args.compare_batch} a transaction   {compared:6.2f} s  {len(orders) / compared:7,.0f} "
+          f"deliveries/s  ({drained / compared:.2f}x the time)")
     print(f"baseline: ORM update_or_create     {naive:6.2f} s  {naive_rate:7,.0f} orders/s  "
           f"(webhook path {rate / naive_rate:.2f}x the baseline)")
 

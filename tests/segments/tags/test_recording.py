@@ -100,11 +100,11 @@ def test_removals_applied_before_a_worker_died_are_audited_once_whether_or_not_t
                .values_list("tags", flat=True))
 
 
-@pytest.mark.django_db
-def test_the_echo_of_an_unrecorded_removal_is_not_taken_for_drift(tagstore, monkeypatch):
-    # given a worker that died after Shopify removed a tag and before recording it
+def removal_applied_then_died(tagstore, monkeypatch):
+    """One member tagged, its segment archived, and the removal applied by Shopify for a worker
+    that died before recording it; returns (the member's Shopify id, the segment)."""
     (sid,) = members(tagstore, 1)
-    tagstore.segment("buyers", BUYERS)
+    segment = tagstore.segment("buyers", BUYERS)
     tagstore.recompute()
     shop_tags_sync(shop_id=tagstore.shop.pk)
     archive_all(tagstore)
@@ -112,6 +112,13 @@ def test_the_echo_of_an_unrecorded_removal_is_not_taken_for_drift(tagstore, monk
         die_after_the_call(patch)
         with pytest.raises(SystemExit):
             shop_tags_sync(shop_id=tagstore.shop.pk)
+    return sid, segment
+
+
+@pytest.mark.django_db
+def test_the_echo_of_an_unrecorded_removal_is_not_taken_for_drift(tagstore, monkeypatch):
+    # given a worker that died after Shopify removed a tag and before recording it
+    sid, _ = removal_applied_then_died(tagstore, monkeypatch)
     # when its echo arrives
     (event,) = tagstore.tag_events("customer.tags_removed")
     echo(tagstore, event)
@@ -125,15 +132,7 @@ def test_the_echo_of_an_unrecorded_removal_is_not_taken_for_drift(tagstore, monk
 @pytest.mark.django_db
 def test_a_customer_who_came_back_while_the_removal_was_unrecorded_keeps_the_tag(tagstore, monkeypatch):
     # given a removal applied by Shopify whose worker died, and whose echo reached the mirror
-    (sid,) = members(tagstore, 1)
-    segment = tagstore.segment("buyers", BUYERS)
-    tagstore.recompute()
-    shop_tags_sync(shop_id=tagstore.shop.pk)
-    archive_all(tagstore)
-    with monkeypatch.context() as patch:
-        die_after_the_call(patch)
-        with pytest.raises(SystemExit):
-            shop_tags_sync(shop_id=tagstore.shop.pk)
+    sid, segment = removal_applied_then_died(tagstore, monkeypatch)
     (event,) = tagstore.tag_events("customer.tags_removed")
     echo(tagstore, event)
     # when the segment is active again before the next run
@@ -151,15 +150,7 @@ def test_a_customer_who_came_back_while_the_removal_was_unrecorded_keeps_the_tag
 @pytest.mark.django_db
 def test_an_unrecorded_removal_is_audited_when_it_was_sent_so_later_tag_events_still_apply(tagstore, monkeypatch):
     # given a removal Shopify applied for a worker that died before recording it, echoed to the mirror
-    (sid,) = members(tagstore, 1)
-    tagstore.segment("buyers", BUYERS)
-    tagstore.recompute()
-    shop_tags_sync(shop_id=tagstore.shop.pk)
-    archive_all(tagstore)
-    with monkeypatch.context() as patch:
-        die_after_the_call(patch)
-        with pytest.raises(SystemExit):
-            shop_tags_sync(shop_id=tagstore.shop.pk)
+    sid, _ = removal_applied_then_died(tagstore, monkeypatch)
     (removed,) = tagstore.tag_events("customer.tags_removed")
     echo(tagstore, removed)
     # when a staff member puts the tag back by hand, the replay runs, and only then does the staff

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from segments.services.shop_throttle import ShopThrottle, status_of
+from segments.services.shop_throttle import ShopThrottle
 from segments.services.tokens import with_shop_client
-from shopseg.shopify.client import GraphQLResult, ShopClient
+from shopseg.shopify.client import GraphQLResult, ShopClient, throttle_status
 from shopseg.shopify.errors import ShopifyTransientError
 
 T = TypeVar("T")
@@ -84,7 +84,7 @@ class ShopSender:
                 result = self.client.graphql(query, variables)
             except ShopifyTransientError as exc:
                 if exc.cost:      # THROTTLED: nothing was charged; Shopify's status says what is there
-                    self.throttle.settle(reservation, status_of(exc.cost))
+                    self.throttle.settle(reservation, throttle_status(exc.cost))
                     needed = max(needed, _remember_cost(query, exc.cost) or 0.0)
                     self.throttled += 1
                     throttled += 1

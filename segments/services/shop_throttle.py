@@ -29,7 +29,7 @@ from typing import TypeVar
 import redis
 from django.conf import settings
 
-from shopseg.shopify.client import ThrottleStatus
+from shopseg.shopify.client import ThrottleStatus, throttle_status
 
 log = logging.getLogger(__name__)
 KEY = "shopseg:throttle:{shop_id}"
@@ -186,7 +186,7 @@ class ShopThrottle:
 
     def observe_cost(self, cost: dict | None) -> None:
         """`extensions.cost` as Shopify sent it (a THROTTLED answer carries it too)."""
-        self.observe(status_of(cost))
+        self.observe(throttle_status(cost))
 
     def state(self) -> ThrottleState:
         """The current estimate (what GET /api/sync shows)."""
@@ -217,12 +217,3 @@ class ShopThrottle:
                 pass
         with _local_lock:
             _local.pop(self.shop_id, None)
-
-
-def status_of(cost: dict | None) -> ThrottleStatus | None:
-    """The throttleStatus of an `extensions.cost`."""
-    status = (cost or {}).get("throttleStatus")
-    if not status:
-        return None
-    return ThrottleStatus(float(status["maximumAvailable"]), float(status["currentlyAvailable"]),
-                          float(status["restoreRate"]))

@@ -40,7 +40,8 @@ class GraphQLResult:
     throttle: ThrottleStatus | None
 
 
-def _throttle(cost: dict | None) -> ThrottleStatus | None:
+def throttle_status(cost: dict | None) -> ThrottleStatus | None:
+    """The throttleStatus of an `extensions.cost`; None when Shopify sent none."""
     status = (cost or {}).get("throttleStatus")
     if not status:
         return None
@@ -87,7 +88,7 @@ class ShopClient:
         if response.status_code != 200:
             raise ShopifyQueryError(body.get("errors", body) if isinstance(body, dict) else body)
         cost = (body.get("extensions") or {}).get("cost")
-        throttle = _throttle(cost)
+        throttle = throttle_status(cost)
         if throttle:
             self.last_throttle = throttle
         errors = body.get("errors") or []

@@ -45,11 +45,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
 import os
 import random
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -64,32 +61,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.oauth_install import install_in_process  # noqa: E402
+from bench.stack import REDIS, fresh_database, free_port  # noqa: E402
 APP_KEY, APP_SECRET = "bench-tags-key", "bench-tags-secret-0123456789abcdef0123456789abcdef"
 SHOP = "bench-tags.myshopify.com"
-REDIS = "redis://127.0.0.1:6379/12"
 MUTATION = 10
 STANDARD_RESTORE, STANDARD_BUCKET = 100.0, 2000.0
 FIRST_ID = 7_100_000_001
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def psql(sql: str, db: str = "postgres") -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql], check=True,
-                   capture_output=True)
-
-
-def fresh_database(db: str) -> str:
-    url = f"postgres://postgres@127.0.0.1:5432/{db}"
-    psql(f"DROP DATABASE IF EXISTS {db}")
-    psql(f"CREATE DATABASE {db}")
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], check=True,
-                   env={**os.environ, "DATABASE_URL": url})
-    return url
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -305,165 +282,106 @@ def crossover(args) -> None:
 
 # -- latency -------------------------------------------------------------------------------------------
 def latency(args) -> None:
-    from shopseg.devstore.config import DevstoreConfig
+    from bench.stack import Stack
 
-    db = "shopseg_bench_tags_latency"
-    url = fresh_database(db)
-    import redis as redis_lib
+    env = {"SHOPSEG_DIRTY_REFRESH_SECONDS": str(args.dirty_refresh), "SHOPSEG_TAG_SYNC_SECONDS": str(args.tag_sync)}
+    with Stack(db="shopseg_bench_tags_latency", shop=SHOP, customers=args.customers, env=env) as stack:
+        _latency(args, stack)
 
-    redis_lib.Redis.from_url(REDIS).flushdb()
-    dev_port, app_port = free_port(), free_port()
-    devstore_url, app_url = f"http://127.0.0.1:{dev_port}", f"http://127.0.0.1:{app_port}"
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS, "SHOPIFY_API_KEY": APP_KEY,
-           "SHOPIFY_API_SECRET": APP_SECRET, "SHOPSEG_APP_URL": app_url, "DJANGO_ALLOWED_HOSTS": "*",
-           "SHOPIFY_SHOP_BASE_URL": devstore_url + "/shops/{shop}", "SHOPSEG_LOG_LEVEL": "WARNING",
-           "SHOPSEG_DIRTY_REFRESH_SECONDS": str(args.dirty_refresh),
-           "SHOPSEG_TAG_SYNC_SECONDS": str(args.tag_sync), "DJANGO_SETTINGS_MODULE": "shopseg.settings"}
-    os.environ.update(env)
-    import django
 
-    django.setup()
-    from segments.models import BackfillStatus, Shop, ShopSync, TagChange
+def _latency(args, stack) -> None:
+    from segments.models import TagChange
     from segments.services.segment_definitions import segment_create
     from webhooks.models import EventStatus, WebhookEvent
     from shopseg.devstore import mutations
-    from shopseg.devstore.generator import seed_shop
-    from shopseg.devstore.server import DevstoreServer
-    from shopseg.devstore.state import DevStore
 
-    tmp = Path(tempfile.mkdtemp(prefix="taglatency-"))
-    store = DevStore(tmp / "devstore.db")
-    server = DevstoreServer(store, DevstoreConfig(public_url=devstore_url), port=dev_port).start()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    store.app_register(api_key=APP_KEY, api_secret=APP_SECRET, app_url=app_url + "/")
-    store.shop_create(SHOP, plan="shopify")
-    history_end = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)
-    seed_shop(store, SHOP, customers=args.customers, seed=7, now=history_end)
-    python = sys.executable
-    bin_dir = Path(python).parent
-    children = [
-        subprocess.Popen([str(bin_dir / "gunicorn"), "-c", str(ROOT / "shopseg" / "gunicorn_conf.py"),
-                          "shopseg.wsgi", "--bind", f"127.0.0.1:{app_port}", "--workers", "2", "--threads", "4",
-                          "--access-logfile", "/dev/null"], cwd=ROOT, env=env, start_new_session=True),
-        subprocess.Popen([str(bin_dir / "celery"), "-A", "shopseg", "worker", "--loglevel", "warning",
-                          "--concurrency", "2"], cwd=ROOT, env=env, start_new_session=True),
-        subprocess.Popen([str(bin_dir / "celery"), "-A", "shopseg", "beat", "--loglevel", "warning",
-                          "--schedule", str(tmp / "beat-schedule")], cwd=ROOT, env=env, start_new_session=True),
-    ]
-    try:
-        for _ in range(150):
-            try:
-                httpx.get(f"{app_url}/healthz", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        with httpx.Client(follow_redirects=True, timeout=120) as browser:
-            landed = browser.get(f"{devstore_url}/shops/{SHOP}/admin/_install/{APP_KEY}")
-            if landed.status_code != 200:
-                raise SystemExit(f"install failed: {landed.status_code}")
-        shop = Shop.objects.get(domain=SHOP)
-        t = time.perf_counter()
-        while ShopSync.objects.filter(shop=shop).values_list("backfill_status", flat=True).first() != \
-                BackfillStatus.DONE:
-            if time.perf_counter() - t > 900:
-                raise SystemExit("backfill did not finish")
-            time.sleep(1)
-        print(f"installed and backfilled {args.customers:,} customers in {time.perf_counter() - t:.0f} s", flush=True)
-        segment = segment_create(shop=shop, name="Recent", handle="recent", rules={
-            "version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1,
-                                      "window": {"last_days": 7}}})
-        time.sleep(5)
-        segment.refresh_from_db()
-        print(f"segment {segment.handle}: {segment.member_count} members before the traffic", flush=True)
+    store, shop = stack.store, stack.shop
+    segment = segment_create(shop=shop, name="Recent", handle="recent", rules={
+        "version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1,
+                                  "window": {"last_days": 7}}})
+    time.sleep(5)
+    segment.refresh_from_db()
+    print(f"segment {segment.handle}: {segment.member_count} members before the traffic", flush=True)
 
-        customers = [r[0] for r in store.conn().execute("SELECT id FROM customers WHERE shop = ?", (SHOP,))]
-        variant = store.conn().execute("SELECT id FROM variants WHERE shop = ? LIMIT 1", (SHOP,)).fetchone()[0]
-        rng = random.Random(1)
-        rng.shuffle(customers)
-        placed: dict[int, float] = {}
-        tagged: dict[int, float] = {}
-        lock = threading.Lock()
+    customers = [r[0] for r in store.conn().execute("SELECT id FROM customers WHERE shop = ?", (SHOP,))]
+    variant = store.conn().execute("SELECT id FROM variants WHERE shop = ? LIMIT 1", (SHOP,)).fetchone()[0]
+    rng = random.Random(1)
+    rng.shuffle(customers)
+    placed: dict[int, float] = {}
+    tagged: dict[int, float] = {}
+    lock = threading.Lock()
 
-        def listener(event) -> None:
-            if event.shop == SHOP and event.topic == "customer.tags_added" and "seg:recent" in (
-                    (event.extra or {}).get("tags") or []):
-                with lock:
-                    tagged.setdefault(event.id, time.monotonic())
+    def listener(event) -> None:
+        if event.shop == SHOP and event.topic == "customer.tags_added" and "seg:recent" in (
+                (event.extra or {}).get("tags") or []):
+            with lock:
+                tagged.setdefault(event.id, time.monotonic())
 
-        def order(customer: int) -> None:
-            mutations.order_create(store, SHOP, line_items=[{"variant_id": variant, "quantity": 1}],
-                                   customer_id=customer)
+    def order(customer: int) -> None:
+        mutations.order_create(store, SHOP, line_items=[{"variant_id": variant, "quantity": 1}],
+                               customer_id=customer)
 
-        store.subscribe(listener)
-        # Regulars: customers who already ordered this week (members); their orders change no tag.
-        regulars, fresh = customers[:args.regulars], customers[args.regulars:]
-        if regulars:
-            for customer in regulars:
+    store.subscribe(listener)
+    # Regulars: customers who already ordered this week (members); their orders change no tag.
+    regulars, fresh = customers[:args.regulars], customers[args.regulars:]
+    if regulars:
+        for customer in regulars:
+            order(customer)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and len(tagged) < len(regulars):
+            time.sleep(0.5)
+        print(f"warm-up: {len(tagged)}/{len(regulars)} regulars tagged; letting the bucket refill", flush=True)
+        time.sleep(STANDARD_BUCKET / STANDARD_RESTORE + 2)
+    def phase(label: str) -> list[float]:
+        """Orders at --rate for --seconds; the latencies of those whose customer enters."""
+        placed.clear()
+        count = int(args.rate * args.seconds)
+        interval = 1.0 / args.rate
+        start = time.monotonic()
+        for n in range(count):
+            due = start + n * interval
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            if not regulars or rng.random() < args.new_share:
+                customer = fresh.pop()
                 order(customer)
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline and len(tagged) < len(regulars):
-                time.sleep(0.5)
-            print(f"warm-up: {len(tagged)}/{len(regulars)} regulars tagged; letting the bucket refill", flush=True)
-            time.sleep(STANDARD_BUCKET / STANDARD_RESTORE + 2)
-        def phase(label: str) -> list[float]:
-            """Orders at --rate for --seconds; the latencies of those whose customer enters."""
-            placed.clear()
-            count = int(args.rate * args.seconds)
-            interval = 1.0 / args.rate
-            start = time.monotonic()
-            for n in range(count):
-                due = start + n * interval
-                pause = due - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                if not regulars or rng.random() < args.new_share:
-                    customer = fresh.pop()
-                    order(customer)
-                    with lock:
-                        placed[customer] = time.monotonic()
-                else:
-                    order(rng.choice(regulars))
-            sent = time.monotonic() - start
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and len(tagged.keys() & placed.keys()) < len(placed):
-                time.sleep(0.2)
-            arrived = [tagged[c] - placed[c] for c in placed if c in tagged]
-            missing = len(placed) - len(arrived)
-            print(f"{label}: orders placed: {count} in {sent:.1f} s ({count / sent:.1f}/s), {len(placed)} by "
-                  f"customers entering the segment; tagged: {len(arrived)}; missing after 60 s: {missing}")
-            # A tag still missing counts as slower than any that arrived (its percentiles print as inf).
-            latencies = arrived + [float("inf")] * missing
-            if arrived:
-                print(f"{label}: order -> tag latency: p50 {percentile(latencies, 0.5):.2f} s, "
-                      f"p95 {percentile(latencies, 0.95):.2f} s, p99 {percentile(latencies, 0.99):.2f} s, "
-                      f"max of those tagged {max(arrived):.2f} s, their mean {statistics.mean(arrived):.2f} s",
-                      flush=True)
-            return latencies
+                with lock:
+                    placed[customer] = time.monotonic()
+            else:
+                order(rng.choice(regulars))
+        sent = time.monotonic() - start
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(tagged.keys() & placed.keys()) < len(placed):
+            time.sleep(0.2)
+        arrived = [tagged[c] - placed[c] for c in placed if c in tagged]
+        missing = len(placed) - len(arrived)
+        print(f"{label}: orders placed: {count} in {sent:.1f} s ({count / sent:.1f}/s), {len(placed)} by "
+              f"customers entering the segment; tagged: {len(arrived)}; missing after 60 s: {missing}")
+        # A tag still missing counts as slower than any that arrived (its percentiles print as inf).
+        latencies = arrived + [float("inf")] * missing
+        if arrived:
+            print(f"{label}: order -> tag latency: p50 {percentile(latencies, 0.5):.2f} s, "
+                  f"p95 {percentile(latencies, 0.95):.2f} s, p99 {percentile(latencies, 0.99):.2f} s, "
+                  f"max of those tagged {max(arrived):.2f} s, their mean {statistics.mean(arrived):.2f} s",
+                  flush=True)
+        return latencies
 
-        quiet = phase("quiet")
-        if args.burst:
-            pending = burst_record(args.burst)
-            print(f"burst: {pending:,} orders/create deliveries of {BURST_SHOP} pending", flush=True)
-            loaded = phase("during the burst")
-            left = WebhookEvent.objects.filter(shop_domain=BURST_SHOP, status=EventStatus.PENDING).count()
-            print(f"burst: {left:,} of its deliveries still pending when the phase ended")
-            if quiet and loaded:
-                ratio = percentile(loaded, 0.95) / percentile(quiet, 0.95)
-                print(f"order -> tag p95 during the burst / quiet: {ratio:.2f} (target <= 2)")
-        rows = TagChange.objects.filter(shop=shop, segment=segment, processed_at__isnull=False)
-        waits = [(r.processed_at - r.created_at).total_seconds() for r in rows]
-        if waits:
-            print(f"outbox row -> confirmed by Shopify: p50 {percentile(waits, 0.5):.2f} s, "
-                  f"p95 {percentile(waits, 0.95):.2f} s")
-    finally:
-        for child in children:      # the parent only: gunicorn and Celery stop their own children
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-        server.stop()
+    quiet = phase("quiet")
+    if args.burst:
+        pending = burst_record(args.burst)
+        print(f"burst: {pending:,} orders/create deliveries of {BURST_SHOP} pending", flush=True)
+        loaded = phase("during the burst")
+        left = WebhookEvent.objects.filter(shop_domain=BURST_SHOP, status=EventStatus.PENDING).count()
+        print(f"burst: {left:,} of its deliveries still pending when the phase ended")
+        if quiet and loaded:
+            ratio = percentile(loaded, 0.95) / percentile(quiet, 0.95)
+            print(f"order -> tag p95 during the burst / quiet: {ratio:.2f} (target <= 2)")
+    rows = TagChange.objects.filter(shop=shop, segment=segment, processed_at__isnull=False)
+    waits = [(r.processed_at - r.created_at).total_seconds() for r in rows]
+    if waits:
+        print(f"outbox row -> confirmed by Shopify: p50 {percentile(waits, 0.5):.2f} s, "
+              f"p95 {percentile(waits, 0.95):.2f} s")
 
 
 BURST_SHOP = "bench-burst.myshopify.com"

@@ -102,6 +102,9 @@ REDIS_URL = env("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL  # embedded default: tasks run in-process
+# Webhook drains that may run at once (webhooks.dispatch): a worker's process count, so a burst is
+# applied by all of them.
+WEBHOOK_DRAINS = env("SHOPSEG_WEBHOOK_DRAINS", 2, cast=int)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True              # a crashed worker's task is redelivered; tasks are idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

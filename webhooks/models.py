@@ -21,6 +21,9 @@ class WebhookEvent(models.Model):
     api_deprecated_reason = models.CharField(max_length=255, blank=True, default="")   # X-Shopify-API-Deprecated-Reason
     triggered_at = models.DateTimeField(null=True, blank=True)
     payload = models.JSONField()
+    # The customer the body names (its Shopify id), read by the recording statement; deliveries
+    # about one customer go to one drain (webhooks.services.FAIR_BATCH_SQL). None: no customer.
+    customer_key = models.BigIntegerField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
 
     status = models.CharField(max_length=20, choices=EventStatus.choices, default=EventStatus.PENDING)

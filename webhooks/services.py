@@ -15,6 +15,7 @@ import psycopg.types.string
 from django.conf import settings
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce, Mod
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -22,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 from segments.mirror.cause import dirty_cause
 from segments.models import ShopStatus
 from shopseg.shopify.domains import normalize_shop_domain
-from webhooks.handlers import ALWAYS_PROCESSED, HANDLERS, TIMED
+from webhooks.handlers import ALWAYS_PROCESSED, HANDLERS, RUN_HANDLERS, TIMED
 from webhooks.models import EventStatus, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,9 @@ TOO_DEEP = "body is nested too deeply"   # past PostgreSQL's stack depth limit w
 RECORD_SQL = """
 INSERT INTO webhooks_webhookevent
     (webhook_id, event_id, shop_domain, topic, api_version, api_deprecated_reason, triggered_at, payload,
-     received_at, status, attempts, next_attempt_at, last_error)
+     customer_key, received_at, status, attempts, next_attempt_at, last_error)
 SELECT %(webhook_id)s, %(event_id)s, %(shop)s, %(topic)s, %(api_version)s, %(deprecated)s, %(triggered_at)s, {payload},
-       %(now)s,
+       {customer_key}, %(now)s,
        CASE WHEN %(known)s AND (%(always)s OR EXISTS (
                 SELECT 1 FROM segments_shop WHERE domain = %(shop)s AND status = %(installed)s))
             THEN %(pending)s ELSE %(ignored)s END,
@@ -103,10 +104,17 @@ WHERE true  -- SQLite needs it to read ON CONFLICT as the upsert clause after a 
 ON CONFLICT (webhook_id) DO NOTHING
 RETURNING id, status
 """
+# The customer a body names, as Shopify names it per topic: `customer.id` (orders, checkouts,
+# compliance requests), `customer_id` (email consent), a `customerId` GID (customer.tags_*), `id`
+# (customers/*). Anything else there (not a number, or past bigint) gives no key, never a refused
+# delivery.
+CUSTOMER_KEY_SQL = r"""CASE WHEN jsonb_typeof(body.doc) = 'object' THEN CAST(substring(coalesce(
+    body.doc->'customer'->>'id', body.doc->>'customer_id', body.doc->>'customerId',
+    CASE WHEN %(topic)s LIKE 'customers/%%' THEN body.doc->>'id' END) FROM '^(?:gid://shopify/Customer/)?(\d{1,18})$') AS bigint) END"""
 POSTGRES_RECORD_SQL = RECORD_SQL.format(
-    payload="CASE WHEN jsonb_typeof(body.doc) = 'object' THEN body.doc END",
+    payload="CASE WHEN jsonb_typeof(body.doc) = 'object' THEN body.doc END", customer_key=CUSTOMER_KEY_SQL,
     body="(SELECT CAST(%(payload)s AS jsonb) AS doc OFFSET 0) AS body")   # OFFSET 0: cast (parse) once
-OTHER_RECORD_SQL = RECORD_SQL.format(payload="%(payload)s", body="(SELECT 1) AS body")
+OTHER_RECORD_SQL = RECORD_SQL.format(payload="%(payload)s", customer_key="NULL", body="(SELECT 1) AS body")
 
 _PENDING, _IGNORED, _INSTALLED = EventStatus.PENDING.value, EventStatus.IGNORED.value, ShopStatus.INSTALLED.value
 
@@ -289,31 +297,46 @@ def webhook_event_process(*, event_pk: int) -> str:
         return _process_locked(event)
 
 
-# Up to `size` due deliveries, taken round-robin across shops: each shop's oldest first, then each
-# shop's second, …; so one shop's burst of thousands delays another shop's delivery by one batch,
-# not by the whole burst. The shops are found by skipping through the pending index one shop at a
-# time (a loose index scan), not by reading every pending row.
-FAIR_BATCH_SQL = f"""
+# About `size` due deliveries, locked, taken evenly across shops: each shop's oldest `size / shops`
+# (at least one), so one shop's burst of thousands delays another shop's delivery by one batch, not
+# by the whole burst. The shops are found by skipping through the pending index one shop at a time
+# (a loose index scan), not by reading every pending row. Each shop's rows are locked as they are
+# picked, skipping rows another drain holds. (Many shops at once make a batch of one delivery per shop.)
+#
+# Each of the `drains` drains takes its own lane: the deliveries whose customer key falls in it
+# (no customer: lane 0). Two drains never apply deliveries about the same customer, so they never
+# wait on each other's customer rows (or deadlock), and one customer's deliveries are applied in
+# the order they came.
+FAIR_BATCH_SQL = """
 WITH RECURSIVE shops(domain) AS (
-  (SELECT shop_domain FROM {WebhookEvent._meta.db_table} WHERE status = 'pending' ORDER BY shop_domain LIMIT 1)
+  (SELECT shop_domain FROM webhooks_webhookevent WHERE status = 'pending' ORDER BY shop_domain LIMIT 1)
   UNION ALL
-  SELECT (SELECT e.shop_domain FROM {WebhookEvent._meta.db_table} e
+  SELECT (SELECT e.shop_domain FROM webhooks_webhookevent e
           WHERE e.status = 'pending' AND e.shop_domain > shops.domain ORDER BY e.shop_domain LIMIT 1)
   FROM shops WHERE shops.domain IS NOT NULL
 )
 SELECT picked.id FROM shops CROSS JOIN LATERAL (
-  SELECT e.id, row_number() OVER (ORDER BY e.id) AS turn FROM {WebhookEvent._meta.db_table} e
+  SELECT e.id FROM webhooks_webhookevent e
   WHERE e.shop_domain = shops.domain AND e.status = 'pending' AND e.next_attempt_at <= %s
-  ORDER BY e.id LIMIT %s
-) picked
-ORDER BY picked.turn, picked.id LIMIT %s"""
+    AND coalesce(e.customer_key, 0) %% %s = %s
+  ORDER BY e.id
+  LIMIT (SELECT greatest(1, %s / count(*)) FROM shops WHERE domain IS NOT NULL)
+  FOR UPDATE SKIP LOCKED
+) picked"""
 
 
-def _locked_batch(size: int) -> tuple[list[WebhookEvent], int]:
-    """Due pending events, fairly across shops (FAIR_BATCH_SQL), locked, and how many were taken;
+@dataclass(frozen=True)
+class Lane:
+    """Which share of the deliveries a drain applies: lane `number` of `of` (see FAIR_BATCH_SQL)."""
+    number: int = 0
+    of: int = 1
+
+
+def _locked_batch(size: int, lane: Lane) -> tuple[list[WebhookEvent], int]:
+    """Due pending events, evenly across shops (FAIR_BATCH_SQL), locked, and how many were taken;
     read together, or one by one when a payload in the batch cannot be read (that event fails; the
     rows are locked either way, the failure being in Python after the query)."""
-    fair = RawSQL(FAIR_BATCH_SQL, (timezone.now(), size, size))   # params: due time, per shop, in all
+    fair = RawSQL(FAIR_BATCH_SQL, (timezone.now(), lane.of, lane.number, size))
     due = (WebhookEvent.objects.select_for_update(skip_locked=True)
            .filter(pk__in=fair, status=EventStatus.PENDING).order_by("id"))
     try:
@@ -324,29 +347,72 @@ def _locked_batch(size: int) -> tuple[list[WebhookEvent], int]:
         return [event for event in map(_read_one, pks) if event is not None], len(pks)
 
 
-def webhook_events_drain(*, batch: int = DRAIN_BATCH, budget: dt.timedelta = dt.timedelta(seconds=50),
-                         heartbeat: Callable[[], None] = lambda: None) -> int:
-    """Process due pending events, a locked batch at a time (round-robin across shops, each shop's
-    oldest first), until none are left; `heartbeat` is called after each batch.
+def _runs(events: list[WebhookEvent]) -> list[list[WebhookEvent]]:
+    """The batch as units to apply: each shop's events in order, consecutive deliveries of a topic
+    with a run handler (RUN_HANDLERS) together, every other event alone. Shops are independent, so
+    putting one shop's events together changes no outcome."""
+    by_shop: dict[str, list[WebhookEvent]] = {}
+    for event in events:
+        by_shop.setdefault(event.shop_domain, []).append(event)
+    units: list[list[WebhookEvent]] = []
+    for shop_events in by_shop.values():
+        for event in shop_events:
+            last = units[-1] if units else None
+            if (last and event.topic in RUN_HANDLERS and last[-1].topic == event.topic
+                    and last[-1].shop_domain == event.shop_domain):
+                last.append(event)
+            else:
+                units.append([event])
+    return units
 
-    `SKIP LOCKED` lets any number of workers drain together without waiting on each other. A
-    redaction in a batch sets later events of the same batch aside in the database; they are
-    dropped from the batch held in memory, so the erased data is not applied after its erasure.
+
+def _process_run(events: list[WebhookEvent]) -> bool:
+    """Apply a run of one shop's deliveries of one topic in one go and mark them processed; False,
+    with nothing written, when its handler declines or fails (then each is applied alone, so only
+    the failing delivery is retried and its error is its own)."""
+    for event in events:
+        _api_notice(event)
+    topic = events[0].topic
+    try:
+        with transaction.atomic(), dirty_cause(topic):
+            if not RUN_HANDLERS[topic](events[0].shop_domain, [event.payload for event in events]):
+                return False
+    except Exception:   # noqa: BLE001 -- the one-by-one pass records it
+        return False
+    now = timezone.now()
+    WebhookEvent.objects.filter(pk__in=[event.pk for event in events]).update(
+        status=EventStatus.PROCESSED, processed_at=now, last_error="", attempts=F("attempts") + 1)
+    for event in events:
+        event.status, event.processed_at, event.last_error = EventStatus.PROCESSED, now, ""
+    return True
+
+
+def webhook_events_drain(*, batch: int = DRAIN_BATCH, budget: dt.timedelta = dt.timedelta(seconds=50),
+                         heartbeat: Callable[[], None] = lambda: None, lane: Lane = Lane()) -> int:
+    """Process the lane's due pending events, a locked batch at a time (evenly across shops, each
+    shop's oldest first), until none are left; `heartbeat` is called after each batch.
+
+    `SKIP LOCKED` lets any number of workers drain together without waiting on each other. Within
+    a batch, a shop's consecutive order deliveries are applied together (_runs). A redaction in a
+    batch sets later events of the same batch aside in the database; they are dropped from the
+    batch held in memory, so the erased data is not applied after its erasure.
     """
     deadline = timezone.now() + budget
     done = 0
     while timezone.now() < deadline:
         with transaction.atomic():
-            events, taken = _locked_batch(batch)
+            events, taken = _locked_batch(batch, lane)
             set_aside: set[int] = set()
-            for index, event in enumerate(events):
-                if event.pk in set_aside:
+            for unit in _runs(events):
+                unit = [event for event in unit if event.pk not in set_aside]
+                if len(unit) > 1 and _process_run(unit):
                     continue
-                _process_locked(event)
-                if event.topic in SETS_OTHERS_ASIDE:
-                    rest = [later.pk for later in events[index + 1:]]
-                    set_aside |= set(rest) - set(WebhookEvent.objects.filter(
-                        pk__in=rest, status=EventStatus.PENDING).values_list("pk", flat=True))
+                for event in unit:
+                    _process_locked(event)
+                    if event.topic in SETS_OTHERS_ASIDE:
+                        rest = [e.pk for e in events if e.status == EventStatus.PENDING and e.pk not in set_aside]
+                        set_aside |= set(rest) - set(WebhookEvent.objects.filter(
+                            pk__in=rest, status=EventStatus.PENDING).values_list("pk", flat=True))
         if not taken:
             break
         done += taken
@@ -354,5 +420,9 @@ def webhook_events_drain(*, batch: int = DRAIN_BATCH, budget: dt.timedelta = dt.
     return done
 
 
-def webhook_events_pending_due() -> bool:
-    return WebhookEvent.objects.filter(status=EventStatus.PENDING, next_attempt_at__lte=timezone.now()).exists()
+def webhook_events_pending_due(lane: Lane = Lane()) -> bool:
+    """Anything due in the lane (by default, in any)."""
+    due = WebhookEvent.objects.filter(status=EventStatus.PENDING, next_attempt_at__lte=timezone.now())
+    if lane.of > 1:
+        due = due.alias(lane=Mod(Coalesce("customer_key", 0), lane.of)).filter(lane=lane.number)
+    return due.exists()

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from webhooks.dispatch import drain_flag_clear, drain_flag_renew, drain_schedule
-from webhooks.services import webhook_events_drain, webhook_events_pending_due
+from webhooks.services import Lane, webhook_events_drain, webhook_events_pending_due
 
 
 @shared_task(acks_late=True)
-def webhook_events_drain_task() -> int:
-    done = webhook_events_drain(heartbeat=drain_flag_renew)
-    drain_flag_clear()
-    if webhook_events_pending_due():    # committed while we were finishing, or over the time budget
+def webhook_events_drain_task(slot: int | None = None) -> int:
+    """Drain slot `slot`'s lane (webhooks.dispatch); every lane without a slot (in-process mode)."""
+    slot = slot if slot is not None and slot < settings.WEBHOOK_DRAINS else None
+    lane = Lane() if slot is None else Lane(number=slot, of=settings.WEBHOOK_DRAINS)
+    done = webhook_events_drain(heartbeat=lambda: drain_flag_renew(slot or 0), lane=lane)
+    drain_flag_clear(slot or 0)
+    if webhook_events_pending_due(lane):    # committed while we were finishing, or over the time budget
         drain_schedule()
     return done
 

@@ -15,7 +15,7 @@ from django.db import connection, models
 
 BATCH = 500            # rows per VALUES statement (SQLite's parameter limit)
 ARRAY_BATCH = 5000     # rows per unnest statement (PostgreSQL)
-ARRAY_MIN_ROWS = 100   # below this a VALUES list is cheaper than building typed arrays
+ARRAY_MIN_ROWS = 10    # below this a VALUES list is cheaper than building typed arrays
 
 
 @lru_cache(maxsize=None)
@@ -33,7 +33,7 @@ def _adapters(model: type[models.Model], columns: tuple[str, ...], vendor: str):
 
 
 @lru_cache(maxsize=None)
-def _array_types(model: type[models.Model], columns: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
+def array_types(model: type[models.Model], columns: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
     """Per column: the PostgreSQL type of its array parameter, and whether it is JSON (sent as text)."""
     fields = {f.column: f for f in model._meta.concrete_fields}
     types = []
@@ -52,7 +52,7 @@ def _tail(conflict: Sequence[str], assignments: list[str], guard: str | None, re
 
 
 def _upsert_arrays(table: str, model, rows: Sequence[dict], columns: tuple[str, ...], tail: str) -> list[tuple]:
-    types = _array_types(model, columns)
+    types = array_types(model, columns)
     names = [f"c{i}" for i in range(len(columns))]
     selected = ", ".join(f"u.{n}::jsonb" if is_json else f"u.{n}" for n, (_, is_json) in zip(names, types))
     sql = (f"INSERT INTO {table} AS t ({', '.join(columns)}) SELECT {selected} FROM unnest("

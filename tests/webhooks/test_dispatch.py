@@ -1,4 +1,4 @@
-"""Draining: one task per burst, nothing stranded, retries wait for their time, workers share."""
+"""Draining: a task per drain slot and burst, nothing stranded, retries wait for their time, workers share."""
 import datetime as dt
 import json
 import uuid
@@ -7,7 +7,7 @@ import pytest
 import redis
 from django.utils import timezone
 
-from webhooks.dispatch import DRAIN_FLAG, FLAG_SECONDS
+from webhooks.dispatch import DRAIN_FLAG, FLAG_SECONDS, drain_flag, drain_flags, drain_schedule
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_events_drain
 from webhooks.tasks import webhook_events_drain_task, webhook_events_sweep_task
@@ -21,9 +21,9 @@ REDIS = "redis://127.0.0.1:6379/15"
 def flags(settings):
     settings.REDIS_URL = REDIS
     client = redis.Redis.from_url(REDIS)
-    client.delete(DRAIN_FLAG)
+    client.delete(*drain_flags())
     yield client
-    client.delete(DRAIN_FLAG)
+    client.delete(*drain_flags())
 
 
 def event(topic="app/uninstalled", shop="gone.myshopify.com", **kw):
@@ -39,15 +39,30 @@ def test_delivery_sets_the_flag_drains_and_clears_it(client, settings, flags, in
     assert not flags.exists(DRAIN_FLAG)
 
 
-def test_while_a_drain_is_scheduled_a_delivery_only_records(client, settings, flags, installed_shop,
-                                                            django_capture_on_commit_callbacks):
-    flags.set(DRAIN_FLAG, "1")
+def test_while_every_drain_slot_is_taken_a_delivery_only_records(client, settings, flags, installed_shop,
+                                                                   django_capture_on_commit_callbacks):
+    for flag in drain_flags():
+        flags.set(flag, "1")
     with django_capture_on_commit_callbacks(execute=True):
         post(client, settings, "app/uninstalled", installed_shop.domain, {"id": 1})
     assert WebhookEvent.objects.get().status == EventStatus.PENDING      # the scheduled drain will take it
     assert webhook_events_drain_task() == 1
     assert WebhookEvent.objects.get().status == EventStatus.PROCESSED
     assert not flags.exists(DRAIN_FLAG)
+
+
+def test_a_delivery_while_one_drain_runs_schedules_the_second_slot(settings, flags, monkeypatch):
+    from webhooks import dispatch
+
+    settings.WEBHOOK_DRAINS = 2
+    enqueued = []
+    monkeypatch.setattr(dispatch, "enqueue", lambda task, *args: enqueued.append(args) or True)
+    flags.set(DRAIN_FLAG, "1")                      # the first slot's drain is running
+
+    drain_schedule()
+    assert enqueued == [(1,)] and flags.exists(drain_flag(1))
+    drain_schedule()                                # both running: nothing more
+    assert enqueued == [(1,)]
 
 
 def test_drain_skips_retries_that_are_not_due_and_sweeper_picks_them_up(settings):
@@ -76,19 +91,20 @@ def test_a_shops_burst_does_not_hold_up_another_shops_deliveries(settings):
 
     assert webhook_events_drain(batch=100, heartbeat=heartbeat) == 253
 
-    assert after_each_batch == [(97, 3), (197, 3), (250, 3)]
+    assert after_each_batch == [(50, 3), (150, 3), (250, 3)]   # two shops: half a batch each
     assert not WebhookEvent.objects.filter(pk__in=[e.pk for e in busy + quiet], status=EventStatus.PENDING).exists()
 
 
 def test_a_running_drain_keeps_its_flag_and_the_sweeper_waits_for_it(settings, flags):
     pending = event()
-    flags.set(DRAIN_FLAG, "1", ex=FLAG_SECONDS)    # a drain renewed it after its last batch
+    for flag in drain_flags():                     # the drains renewed their flags after their last batch
+        flags.set(flag, "1", ex=FLAG_SECONDS)
 
     webhook_events_sweep_task()
 
     pending.refresh_from_db()
-    assert pending.status == EventStatus.PENDING and pending.attempts == 0    # left to the running drain
-    flags.delete(DRAIN_FLAG)                       # it died: its flag runs out within FLAG_SECONDS
+    assert pending.status == EventStatus.PENDING and pending.attempts == 0    # left to the running drains
+    flags.delete(DRAIN_FLAG)                       # one died: its flag runs out within FLAG_SECONDS
     assert webhook_events_sweep_task() is True     # in-process mode: drained right away
     pending.refresh_from_db()
     assert pending.status == EventStatus.PROCESSED
@@ -101,8 +117,8 @@ def test_the_drain_task_renews_its_flag_after_each_batch(settings, flags, monkey
         event()
     ttls = []
     drain = tasks.webhook_events_drain
-    monkeypatch.setattr(tasks, "webhook_events_drain", lambda heartbeat: drain(
-        batch=1, heartbeat=lambda: (heartbeat(), ttls.append(flags.ttl(DRAIN_FLAG)))))
+    monkeypatch.setattr(tasks, "webhook_events_drain", lambda heartbeat, lane: drain(
+        batch=1, lane=lane, heartbeat=lambda: (heartbeat(), ttls.append(flags.ttl(DRAIN_FLAG)))))
 
     assert webhook_events_drain_task() == 3
 

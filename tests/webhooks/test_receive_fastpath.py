@@ -21,7 +21,7 @@ from django.db import connection
 
 from segments.models import Shop, ShopStatus
 from shopseg.shopify.signatures import webhook_hmac
-from webhooks.dispatch import DRAIN_FLAG
+from webhooks.dispatch import drain_flags
 from webhooks.models import EventStatus, WebhookEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)   # gunicorn's connections see only committed rows
@@ -98,7 +98,7 @@ def gunicorn_dead_redis(django_db_setup, django_db_blocker):
 @pytest.fixture
 def flag():
     client = redis.Redis.from_url(REDIS)
-    client.delete(DRAIN_FLAG)
+    client.delete(*drain_flags())
     yield client
     client.flushdb()
 
@@ -249,7 +249,7 @@ def test_unknown_or_uninstalled_shop_is_recorded_as_ignored(gunicorn, flag, stat
     assert deliver(gunicorn, "orders/create", domain, SAMPLE).status_code == 200
     assert WebhookEvent.objects.get().status == EventStatus.IGNORED
     time.sleep(0.2)
-    assert not flag.exists(DRAIN_FLAG)      # nothing to process, nothing scheduled
+    assert not flag.exists(*drain_flags())      # nothing to process, nothing scheduled
 
 
 def test_installed_shop_delivery_is_stored_as_sent_and_processing_is_scheduled(gunicorn, flag):
@@ -264,8 +264,9 @@ def test_installed_shop_delivery_is_stored_as_sent_and_processing_is_scheduled(g
     assert event.payload == json.loads(SAMPLE)
     assert (event.event_id, event.api_version, event.triggered_at.isoformat()) == (
         "e1", "2026-10", "2026-11-20T10:00:00+00:00")
-    assert _eventually(lambda: flag.exists(DRAIN_FLAG))     # the drain was scheduled after the commit
-    assert _eventually(lambda: flag.llen("webhooks") == 1)  # one drain task on the broker, in its queue
+    # a drain per lane was scheduled after the commit: one task each on the broker, in their queue
+    assert _eventually(lambda: flag.exists(*drain_flags()) == len(drain_flags()) == 2)
+    assert _eventually(lambda: flag.llen("webhooks") == 2)
 
 
 def test_the_api_version_and_a_deprecation_are_recorded(gunicorn):

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from segments.models import Shop
+from segments.models import Shop, Trigger
+from shopseg.enqueue import enqueue_on_commit
 
 log = logging.getLogger(__name__)
 # Shopify's plan names (REST `plan_name`) for Shopify Plus; devstore names its Plus stores "plus".
@@ -72,9 +73,16 @@ def shop_details_apply(*, shop_id: int, details: ShopDetails, at: dt.datetime) -
     `iana_timezone` when it is used, so the next computation uses the new zone.
     """
     fields = {name: value for name, value in vars(details).items() if value is not None}
+    zone_before = Shop.objects.filter(pk=shop_id).values_list("iana_timezone", flat=True).first()
     applied = bool(Shop.objects.filter(_as_new("details_at", at), pk=shop_id).update(details_at=at, **fields))
     if not applied:
         log.info("shop %s: a shop/update from %s is older than what is held; ignored", shop_id, at.isoformat())
+    elif details.iana_timezone and details.iana_timezone != zone_before:
+        # Windowed metrics ("last 30 days") were cut at the old zone's midnights: recompute them
+        # all, and every segment over them, now rather than at the nightly rebuild.
+        from segments.tasks.metrics import customer_metrics_rebuild_task   # tasks import services
+
+        enqueue_on_commit(customer_metrics_rebuild_task, shop_id, Trigger.EVENT, "timezone")
     return applied
 
 
@@ -93,4 +101,12 @@ def shop_scopes_apply(*, shop_id: int, scopes: list[str], at: dt.datetime) -> bo
     """app/scopes_update: record the scopes the shop now grants, if the change is not older than
     what is held (a token's grant or refresh records its own, at its time); True if applied."""
     text = ",".join(scopes)[:500]
-    return bool(Shop.objects.filter(_as_new("scopes_at", at), pk=shop_id).update(scopes=text, scopes_at=at))
+    before = Shop.objects.filter(pk=shop_id).values_list("scopes", flat=True).first()
+    applied = bool(Shop.objects.filter(_as_new("scopes_at", at), pk=shop_id).update(scopes=text, scopes_at=at))
+    if applied and set(text.split(",")) != set((before or "").split(",")):
+        # The topics a shop is subscribed to follow its scopes (webhook_subscriptions.desired_topics):
+        # a granted read_products adds the product topics, a revoked one removes them.
+        from segments.tasks.shops import shop_webhooks_reconcile_task   # tasks import services
+
+        enqueue_on_commit(shop_webhooks_reconcile_task, shop_id)
+    return applied

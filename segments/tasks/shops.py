@@ -7,24 +7,36 @@ from celery import shared_task
 
 from segments.models import Shop, ShopStatus
 from segments.services.install import shop_post_install
+from segments.services.webhook_subscriptions import webhook_subscriptions_reconcile
 from segments.services.tokens import ShopUnavailable
 from shopseg.shopify.errors import ShopifyTransientError
 
-__all__ = ["shop_post_install_task", "shops_setup_sweep_task"]
+__all__ = ["shop_post_install_task", "shop_webhooks_reconcile_task", "shops_setup_sweep_task"]
 
 
-@shared_task(bind=True, max_retries=8, acks_late=True)
-def shop_post_install_task(self, shop_id: int) -> None:
+def _shop_call(task, shop_id: int, service) -> None:
+    """Run `service(shop_id=…)` for an active shop; Shopify's transient errors retry the task."""
     shop = Shop.objects.filter(pk=shop_id).first()
     if shop is None or not shop.is_active:
         return
     try:
-        shop_post_install(shop_id=shop_id)
+        service(shop_id=shop_id)
     except ShopUnavailable:
         return
     except ShopifyTransientError as exc:
-        delay = exc.retry_after if exc.retry_after is not None else 2 ** self.request.retries
-        raise self.retry(exc=exc, countdown=delay + random.uniform(0, 1)) from None
+        delay = exc.retry_after if exc.retry_after is not None else 2 ** task.request.retries
+        raise task.retry(exc=exc, countdown=delay + random.uniform(0, 1)) from None
+
+
+@shared_task(bind=True, max_retries=8, acks_late=True)
+def shop_post_install_task(self, shop_id: int) -> None:
+    _shop_call(self, shop_id, shop_post_install)
+
+
+@shared_task(bind=True, max_retries=8, acks_late=True)
+def shop_webhooks_reconcile_task(self, shop_id: int) -> None:
+    """After the shop's scopes changed (app/scopes_update): subscribe to what they now allow."""
+    _shop_call(self, shop_id, webhook_subscriptions_reconcile)
 
 
 @shared_task

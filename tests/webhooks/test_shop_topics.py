@@ -2,7 +2,9 @@
 granted, follow Shopify's deliveries in the order things happened; and the topics the app
 subscribes to are exactly the ones it handles."""
 import datetime as dt
+import json
 import uuid
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,6 +23,7 @@ from webhooks.services import webhook_event_process
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.timezone.utc)
 GRANTED = T0 - dt.timedelta(days=1)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def when(minutes: int) -> dt.datetime:
@@ -103,6 +106,24 @@ def test_shop_update_from_devstore(shop, tmp_path):
     assert details(shop) == ("Australia/Sydney", "AUD", "Shopify Plus", True)
 
 
+@pytest.mark.parametrize("zone,recomputed", [("Europe/Berlin", True), ("America/New_York", False)])
+def test_a_new_time_zone_recomputes_the_shops_metrics_and_segments_at_once(shop, zone, recomputed,
+                                                                           django_capture_on_commit_callbacks):
+    """Windows were cut at the old zone's midnights: a changed zone rebuilds the metrics and
+    recomputes every segment (here an order no refresh had counted yet shows), the same zone nothing."""
+    from segments.models import MembershipEvent
+    from segments.services.segment_definitions import segment_create
+
+    segment = segment_create(shop=shop, name="Buyers", handle="buyers", rules={
+        "version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1}})
+    order = json.loads((ROOT / "bench" / "order_sample.json").read_text())
+    deliver(shop, "orders/create", order, when(5))      # its customer is dirty; no refresh runs here
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(shop, "shop/update", shop_body(iana_timezone=zone), when(10))
+    entries = MembershipEvent.objects.filter(segment=segment, entered=True)
+    assert list(entries.values_list("cause", flat=True)) == (["timezone"] if recomputed else [])
+
+
 # -- app/scopes_update ---------------------------------------------------------------------------
 def scopes_body(current, updated_at: str | None) -> dict:
     return {"id": 1, "previous": ["read_customers", "read_orders"], "current": current, "updated_at": updated_at}
@@ -145,6 +166,23 @@ def test_app_scopes_update_from_devstore(shop, tmp_path):
     deliver(shop, "app/scopes_update", body, when(10))
     shop.refresh_from_db()
     assert shop.scope_list == ["read_orders", "read_products"]
+
+
+def test_a_scope_change_subscribes_to_what_the_scopes_now_allow(installed_shop, devstore,
+                                                                django_capture_on_commit_callbacks):
+    def topics() -> set[str]:
+        return {s["topic"] for s in devstore.control("GET", f"/shops/{installed_shop.domain}/webhooks")["subscriptions"]}
+
+    assert "PRODUCTS_UPDATE" in topics()
+    without_products = [scope for scope in installed_shop.scope_list if scope != "read_products"]
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(installed_shop, "app/scopes_update", scopes_body(without_products, timezone_now_iso()), None)
+    assert not {"PRODUCTS_CREATE", "PRODUCTS_UPDATE", "PRODUCTS_DELETE"} & topics()
+    assert "ORDERS_CREATE" in topics()
+
+
+def timezone_now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
 # -- one list of topics --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS = "redis://127.0.0.1:6379/12"
+TICK = os.sysconf("SC_CLK_TCK")
 APP_KEY, APP_SECRET = "bench-stack-key", "bench-stack-secret-0123456789abcdef0123456789abcdef"
 
 
@@ -37,6 +38,22 @@ def free_port() -> int:
 def psql(sql: str, db: str = "postgres") -> str:
     return subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-tAc", sql], check=True,
                           capture_output=True, text=True).stdout.strip()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
 
 
 def fresh_database(db: str) -> str:
@@ -130,6 +147,15 @@ class Stack:
             time.sleep(1)
         print(f"installed and backfilled {self.customers:,} customers in {time.perf_counter() - started:.0f} s",
               flush=True)
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each part: the endpoint (gunicorn), the worker (Celery worker and
+        beat) and PostgreSQL (this database's backends, as connected now)."""
+        gunicorn, worker, beat = self.children
+        backends = psql(f"SELECT pid FROM pg_stat_activity WHERE datname = '{self.db}' AND pid <> pg_backend_pid()")
+        return {"endpoint": sum(map(cpu_seconds, [gunicorn.pid, *children(gunicorn.pid)])),
+                "worker": sum(map(cpu_seconds, [worker.pid, *children(worker.pid), beat.pid])),
+                "postgres": sum(map(cpu_seconds, [int(p) for p in backends.split()]))}
 
     def __exit__(self, *exc) -> None:
         for child in self.children:      # the parent only: gunicorn and Celery stop their own children

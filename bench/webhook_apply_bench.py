@@ -11,7 +11,8 @@ look up product types, upsert customer stubs, order, line items and refunds, clo
 mark customers dirty, record the outcome), one transaction per delivery. A second pass
 re-delivers the same payloads as new events (Shopify's at-least-once duplicates). A third applies
 them to a fresh shop through `webhook_events_drain`, the path the worker's drain task takes (locked
-batches of 100, one commit per batch). The baseline, measured in the same run on the same payloads,
+batches of DRAIN_BATCH, one commit per batch, a shop's consecutive orders upserted as one run), and
+a fourth the same with --compare-batch deliveries per transaction. The baseline, measured in the same run on the same payloads,
 is the obvious ORM code: `update_or_create` per customer, order and line item.
 """
 from __future__ import annotations
@@ -142,8 +143,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument("--customers", type=int, default=3000, help="customers seeded to draw orders from")
-    parser.add_argument("--compare-batch", type=int, default=100,
-                        help="the drain again with this many deliveries per transaction (the default before 25)")
+    parser.add_argument("--compare-batch", type=int, default=25,
+                        help="the drain again with this many deliveries per transaction (the default before 100)")
     args = parser.parse_args()
 
     os.environ["DATABASE_URL"] = database_ready()

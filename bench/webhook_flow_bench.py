@@ -17,7 +17,8 @@ concurrent deliveries and batches share customer rows. Printed side by side:
 - applied: deliveries processed per second, from the first send until the last one is applied
   (the worker; the figure the issue's target, 500/s, is about), and its ratio to accepted;
 - the backlog when sending stopped, deliveries retried or failed, and the deadlocks PostgreSQL
-  detected in the database during the run (pg_stat_database.deadlocks).
+  detected in the database during the run (pg_stat_database.deadlocks);
+- CPU per delivery of the endpoint (gunicorn), the worker (its processes and beat) and PostgreSQL.
 """
 from __future__ import annotations
 
@@ -112,6 +113,7 @@ def main() -> None:
         _WORK[:] = deliveries(args.deliveries, customers)
         port = int(stack.app_url.rsplit(":", 1)[1])
         deadlocks_before = int(psql(f"SELECT deadlocks FROM pg_stat_database WHERE datname = '{DB}'"))
+        cpu_before = stack.cpu()
         fork = multiprocessing.get_context("fork")
         results = fork.Queue()
         senders = [fork.Process(target=send, args=(port, n, args.senders, results)) for n in range(args.senders)]
@@ -134,6 +136,8 @@ def main() -> None:
         failed = ours.filter(status=EventStatus.FAILED).count()
         retried = ours.filter(attempts__gt=1).count()
         deadlocks = int(psql(f"SELECT deadlocks FROM pg_stat_database WHERE datname = '{DB}'")) - deadlocks_before
+        cpu_after = stack.cpu()
+        cpu = {part: cpu_after[part] - cpu_before.get(part, 0.0) for part in cpu_after}
 
     send_seconds, apply_seconds = last_accept - first_send, last_applied - first_send
     accept_rate, apply_rate = accepted / send_seconds, processed / apply_seconds
@@ -144,6 +148,9 @@ def main() -> None:
           f"{apply_rate / accept_rate:.2f}, to the target {TARGET:.0f}/s: {apply_rate / TARGET:.2f}")
     print(f"backlog when sending stopped {backlog:,}; retried {retried}, failed {failed}; "
           f"deadlocks in the database during the run: {deadlocks}")
+    print("CPU per delivery: " + ", ".join(f"{part} {seconds / args.deliveries * 1000:.2f} ms"
+                                           for part, seconds in cpu.items())
+          + " (PostgreSQL: this database's backends)")
 
 
 if __name__ == "__main__":

@@ -29,10 +29,10 @@ from webhooks.models import EventStatus, WebhookEvent
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 # Deliveries per drain transaction. A shop's delivery that arrives while a batch is being applied
-# waits for it (and then goes first): 25 keep that wait near a quarter of a second, where 100 made
-# another shop's orders wait up to two seconds behind a burst; a commit per 25 costs little beside
-# applying them (synchronous_commit is off for the drain's transactions).
-DRAIN_BATCH = 25
+# waits for it: with a shop's consecutive orders applied as one run, 100 take about a tenth of a
+# second (25 applied one by one took a quarter), and fewer statements and commits per delivery
+# leave more of two cores to everything else (BENCHMARKS.md, "Accepted and applied").
+DRAIN_BATCH = 100
 
 
 class DeliveryInvalid(Exception):

@@ -45,7 +45,6 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -116,14 +115,24 @@ def legacy_statement(self, columns: dict[str, str], customer_ids=None) -> tuple[
     params = dict(self.params)
     ctes, joins = [], []
     orders = "FROM segments_order o WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL AND o.customer_id IS NOT NULL"
+    # (line-item features as today's compiler states them, joined the old way)
+    orders_lines = orders
+    if self.order_line_flags:
+        ctes.append(f"ol AS (SELECT li.order_id, {_select(self.order_line_flags)} FROM segments_lineitem li "
+                    f"WHERE li.shop_id = %(shop)s GROUP BY li.order_id)")
+        orders_lines = orders.replace("FROM segments_order o", "FROM segments_order o LEFT JOIN ol "
+                                                              "ON ol.order_id = o.id", 1)
     if self.order_features:
-        ctes.append(f"fo AS (SELECT o.customer_id, {_select(self.order_features)} {orders} GROUP BY o.customer_id)")
+        ctes.append(f"fo AS (SELECT o.customer_id, {_select(self.order_features)} {orders_lines} "
+                    f"GROUP BY o.customer_id)")
         joins.append("LEFT JOIN fo ON fo.customer_id = m.customer_id")
-    if self.line_features:
+    if self.type_features:
         lines = orders.replace("FROM segments_order o", "FROM segments_order o JOIN segments_lineitem li "
                                                        "ON li.order_id = o.id AND li.shop_id = o.shop_id", 1)
-        ctes.append(f"fl AS (SELECT o.customer_id, {_select(self.line_features)} {lines} GROUP BY o.customer_id)")
-        joins.append("LEFT JOIN fl ON fl.customer_id = m.customer_id")
+        counts = ", ".join(f"count(DISTINCT CASE WHEN {flag} THEN NULLIF(li.product_type, '') END) AS {alias}"
+                           for alias, flag in self.type_features.items())
+        ctes.append(f"ft AS (SELECT o.customer_id, {counts} {lines} GROUP BY o.customer_id)")
+        joins.append("LEFT JOIN ft ON ft.customer_id = m.customer_id")
     if self.checkout_features:
         params["abandoned_before"] = self.ctx.abandoned_before
         ctes.append(f"fk AS (SELECT k.customer_id, {_select(self.checkout_features)} FROM segments_checkout k "

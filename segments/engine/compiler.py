@@ -102,7 +102,8 @@ class Compiler:
         self.params: dict[str, object] = {"shop": ctx.shop_id}
         self._values: dict[object, str] = {}
         self.order_features: dict[str, str] = {}      # alias → aggregate over orders `o`
-        self.line_features: dict[str, str] = {}       # over orders `o` joined with their line items `li`
+        self.order_line_flags: dict[str, str] = {}    # alias → a condition on line items `li`, per order `ol`
+        self.type_features: dict[str, str] = {}       # alias → the order flag under which a product type counts
         self.checkout_features: dict[str, str] = {}   # over abandoned checkouts `k`
         self.cart_features: dict[str, str] = {}       # over carts `ca` linked by the customer's checkouts
         self.top_sources: dict[str, str] = {}         # alias → window flag over orders `o`
@@ -128,8 +129,17 @@ class Compiler:
     def order_feature(self, expression: str) -> str:
         return "fo." + self._feature(self.order_features, "o", expression)
 
-    def line_feature(self, expression: str) -> str:
-        return "fl." + self._feature(self.line_features, "l", expression)
+    def orders_with_line(self, flag: str, line_condition: str) -> str:
+        """Orders under `flag` with a line item meeting `line_condition`: each order's line items are
+        reduced to one row first (`ol`), then counted with the other order features (no DISTINCT
+        over the line items, no second pass over the orders)."""
+        any_of = "bool_or" if connection.vendor == "postgresql" else "max"
+        has_line = "ol." + self._feature(self.order_line_flags, "a", f"{any_of}({line_condition})")
+        return f"COALESCE({self.order_feature(f'sum(CASE WHEN {flag} AND {has_line} THEN 1 ELSE 0 END)')}, 0)"
+
+    def product_types(self, flag: str) -> str:
+        """Distinct product types on orders under `flag`."""
+        return f"COALESCE(ft.{self._feature(self.type_features, 't', flag)}, 0)"
 
     def checkout_feature(self, expression: str) -> str:
         return "fk." + self._feature(self.checkout_features, "k", expression)
@@ -281,19 +291,15 @@ class Compiler:
                 if self.ctx.premium_price is None:
                     premium = self.param(0)
                     return self._share(premium, self._count(flag))
-                orders = self.line_feature(
-                    f"count(DISTINCT CASE WHEN {flag} AND li.price > {self.param(self.ctx.premium_price)} THEN o.id END)")
-                return self._share(f"COALESCE({orders}, 0)", self._count(flag))
+                orders = self.orders_with_line(flag, f"li.price > {self.param(self.ctx.premium_price)}")
+                return self._share(orders, self._count(flag))
             case "distinct_product_types":
-                types = self.line_feature(f"count(DISTINCT CASE WHEN {flag} THEN NULLIF(li.product_type, '') END)")
-                return f"COALESCE({types}, 0)"
+                return self.product_types(flag)
             case "product_type_orders" | "product_type_share" | "vendor_orders" | "vendor_share" | "product_orders":
                 column, param = {"product_type": ("li.product_type", "product_type"),
                                  "vendor": ("li.vendor", "vendor"),
                                  "product": ("li.product_id", "product_id")}[key.rsplit("_", 1)[0]]
-                orders = self.line_feature(f"count(DISTINCT CASE WHEN {flag} AND {column} = "
-                                           f"{self.param(condition.params[param])} THEN o.id END)")
-                count = f"COALESCE({orders}, 0)"
+                count = self.orders_with_line(flag, f"{column} = {self.param(condition.params[param])}")
                 return self._share(count, self._count(flag)) if key.endswith("_share") else count
             case "season_order_share" | "holiday_order_share":
                 spans = self._calendar_intervals(condition)
@@ -405,27 +411,45 @@ class Compiler:
         ctes, joins = [], []
         orders = (f"FROM segments_order o WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL "
                   f"AND o.customer_id IS NOT NULL {ids('o.customer_id')}")
-        if self.order_features:
+        if self.order_line_flags:
+            # Each order's line items reduced to one row of flags, for the order features.
+            if some:
+                restrict = f"AND li.order_id IN (SELECT o.id {orders})"
+            else:
+                restrict = ""
+            ctes.append(f"ol AS {'MATERIALIZED ' if postgres else ''}(SELECT li.order_id, "
+                        f"{_select(self.order_line_flags)} FROM segments_lineitem li WHERE li.shop_id = %(shop)s "
+                        f"{restrict} GROUP BY li.order_id)")
+            if postgres and not some:
+                # A full join, for the reason given above; line items of orders outside `o`
+                # (cancelled, guest) land in the group of a NULL customer, which matches nobody.
+                orders_lines = f"FROM {_SHOP_ORDERS} FULL JOIN ol ON ol.order_id = o.id"
+            else:
+                orders_lines = orders.replace("FROM segments_order o", "FROM segments_order o LEFT JOIN ol "
+                                                                       "ON ol.order_id = o.id", 1)
+            ctes.append(f"fo AS (SELECT o.customer_id, {_select(self.order_features)} {orders_lines} "
+                        f"GROUP BY o.customer_id)")
+            joins.append(f"{join} fo ON fo.customer_id = m.customer_id")
+        elif self.order_features:
             ctes.append(f"fo AS (SELECT o.customer_id, {_select(self.order_features)} {orders} GROUP BY o.customer_id)")
             joins.append(f"{join} fo ON fo.customer_id = m.customer_id")
-        if self.line_features:
+        if self.type_features:
+            # Each customer's product types first (one row per customer and type, a hash aggregate),
+            # then counted: no sort of every line item for a count(DISTINCT).
             if postgres and not some:
-                # Full join too, for the same reason; every line feature is NULL for a row missing
-                # its order or its line item, and line items of orders outside `o` (cancelled, guest)
-                # land in the group of a NULL customer, which matches nobody.
-                lines = (f"FROM (SELECT * FROM segments_order WHERE shop_id = %(shop)s AND cancelled_at IS NULL "
-                         f"AND customer_id IS NOT NULL) o FULL JOIN (SELECT * FROM segments_lineitem "
-                         f"WHERE shop_id = %(shop)s) li ON li.order_id = o.id")
-            elif postgres:
-                # A few customers' orders: their line items by order, one index lookup each.
-                lines = orders.replace("FROM segments_order o", "FROM segments_order o JOIN segments_lineitem li "
-                                                               "ON li.order_id = o.id", 1)
+                # Full join, as above: a line item outside `o` flags nothing and groups with NULL.
+                lines = (f"FROM {_SHOP_ORDERS} FULL JOIN (SELECT * FROM segments_lineitem "
+                         "WHERE shop_id = %(shop)s AND product_type <> '') li ON li.order_id = o.id")
             else:
-                # li.shop_id lets the planner read one shop's line items by index in a shared database.
                 lines = orders.replace("FROM segments_order o", "FROM segments_order o JOIN segments_lineitem li "
                                                                "ON li.order_id = o.id AND li.shop_id = o.shop_id", 1)
-            ctes.append(f"fl AS (SELECT o.customer_id, {_select(self.line_features)} {lines} GROUP BY o.customer_id)")
-            joins.append(f"{join} fl ON fl.customer_id = m.customer_id")
+                lines += " AND li.product_type <> ''"
+            flags = ", ".join(f"{'bool_or' if postgres else 'max'}({flag}) AS {alias}"
+                              for alias, flag in self.type_features.items())
+            counts = ", ".join(f"sum(CASE WHEN {alias} THEN 1 ELSE 0 END) AS {alias}" for alias in self.type_features)
+            ctes.append(f"ft AS (SELECT customer_id, {counts} FROM (SELECT o.customer_id, li.product_type, {flags} "
+                        f"{lines} GROUP BY o.customer_id, li.product_type) types GROUP BY customer_id)")
+            joins.append(f"{join} ft ON ft.customer_id = m.customer_id")
         if self.checkout_features:
             params["abandoned_before"] = self.ctx.abandoned_before
             ctes.append(f"fk AS (SELECT k.customer_id, {_select(self.checkout_features)} FROM segments_checkout k "
@@ -477,6 +501,9 @@ class Compiler:
 
 
 _DISCOUNTED = "(o.total_discounts > 0 OR o.discount_codes <> '[]')"
+# The orders the order features count, as the left side of a full join.
+_SHOP_ORDERS = ("(SELECT * FROM segments_order WHERE shop_id = %(shop)s AND cancelled_at IS NULL "
+                "AND customer_id IS NOT NULL) o")
 
 
 def _adapt(value: object) -> object:

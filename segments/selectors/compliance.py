@@ -113,7 +113,8 @@ def customer_webhook_events(*, keys: CustomerKeys) -> QuerySet[WebhookEvent]:
     """
     ids = sorted(keys.shopify_ids)
     gids = [f"gid://shopify/Customer/{i}" for i in ids]
-    q = (Q(payload__customer__id__in=ids) | Q(payload__customer_id__in=ids) | Q(payload__customerId__in=gids)
+    q = (Q(customer_key__in=ids) | Q(payload__customer__id__in=ids) | Q(payload__customer_id__in=ids)
+         | Q(payload__customerId__in=gids)
          | Q(topic__startswith="customers", payload__id__in=ids)
          | Q(topic="customers/merge", payload__admin_graphql_api_customer_kept_id__in=gids)
          | Q(topic="customers/merge", payload__admin_graphql_api_customer_deleted_id__in=gids))

@@ -57,6 +57,8 @@ DEFAULT_PAYLOAD_RETENTION_DAYS = 30     # for deliveries to shops we do not know
 # so a first run over years of history is spread over a few hourly runs.
 INACTIVE_CUSTOMERS_PER_RUN = 500
 ERASED_BEFORE_PROCESSING = "payload erased by a privacy request before it was processed"
+# A delivery's payload blanked, with the customer id read from it (WebhookEvent.customer_key).
+BLANKED = {"payload": {}, "customer_key": None}
 
 
 class ComplianceRequestInvalid(Exception):
@@ -186,13 +188,13 @@ def _set_aside_pending_deliveries(*, keys: CustomerKeys) -> dict[str, int]:
     (and its payload is there to blank) by the time the rest of the erasure runs. The retention
     leaves pending deliveries alone: they are the customer coming back."""
     unapplied = customer_webhook_events(keys=keys).filter(status=EventStatus.PENDING).update(
-        status=EventStatus.IGNORED, payload={}, last_error=ERASED_BEFORE_PROCESSING)
+        status=EventStatus.IGNORED, last_error=ERASED_BEFORE_PROCESSING, **BLANKED)
     return {"webhook_payloads": unapplied}
 
 
 def _erase_customer_webhook_payloads(*, keys: CustomerKeys) -> dict[str, int]:
-    blanked = customer_webhook_events(keys=keys).exclude(status=EventStatus.PENDING).exclude(payload={}).update(
-        payload={})
+    blanked = (customer_webhook_events(keys=keys).exclude(status=EventStatus.PENDING).exclude(payload={})
+               .update(**BLANKED))
     return {"webhook_payloads": blanked}
 
 
@@ -259,8 +261,8 @@ def _erase_shop_webhook_events(*, erasure: ShopErasure) -> dict[str, int]:
     # Pending rows may be in the batch a worker is draining (this transaction's own included): they
     # are blanked rather than deleted, so the worker's bookkeeping still finds its row.
     unapplied = events.filter(status=EventStatus.PENDING).update(
-        status=EventStatus.IGNORED, payload={}, last_error=ERASED_BEFORE_PROCESSING)
-    blanked = events.exclude(payload={}).update(payload={})
+        status=EventStatus.IGNORED, last_error=ERASED_BEFORE_PROCESSING, **BLANKED)
+    blanked = events.exclude(payload={}).update(**BLANKED)
     return {"webhook_events": deleted, "webhook_payloads": unapplied + blanked}
 
 
@@ -308,11 +310,11 @@ def webhook_payloads_purge(*, now: dt.datetime | None = None) -> int:
     # One UPDATE per distinct retention setting, not per shop.
     for days in sorted(set(Shop.objects.values_list("payload_retention_days", flat=True))):
         shops = Shop.objects.filter(payload_retention_days=days).values("domain")
-        blanked += done.filter(shop_domain__in=shops, received_at__lt=now - dt.timedelta(days=days)).update(
-            payload={})
+        blanked += done.filter(shop_domain__in=shops,
+                               received_at__lt=now - dt.timedelta(days=days)).update(**BLANKED)
     unknown = done.exclude(shop_domain__in=Shop.objects.values("domain")).filter(
         received_at__lt=now - dt.timedelta(days=DEFAULT_PAYLOAD_RETENTION_DAYS))
-    blanked += unknown.update(payload={})
+    blanked += unknown.update(**BLANKED)
     log.info("retention purge: %d webhook payloads blanked", blanked)
     return blanked
 

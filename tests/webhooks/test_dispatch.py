@@ -117,8 +117,8 @@ def test_the_drain_task_renews_its_flag_after_each_batch(settings, flags, monkey
         event()
     ttls = []
     drain = tasks.webhook_events_drain
-    monkeypatch.setattr(tasks, "webhook_events_drain", lambda heartbeat, lane: drain(
-        batch=1, lane=lane, heartbeat=lambda: (heartbeat(), ttls.append(flags.ttl(DRAIN_FLAG)))))
+    monkeypatch.setattr(tasks, "webhook_events_drain", lambda heartbeat, **options: drain(
+        **options, batch=1, heartbeat=lambda: (heartbeat(), ttls.append(flags.ttl(DRAIN_FLAG)))))
 
     assert webhook_events_drain_task() == 3
 

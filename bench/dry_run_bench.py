@@ -118,7 +118,8 @@ def legacy_statement(self, columns: dict[str, str], customer_ids=None) -> tuple[
     # (line-item features as today's compiler states them, joined the old way)
     orders_lines = orders
     if self.order_line_flags:
-        ctes.append(f"ol AS (SELECT li.order_id, {_select(self.order_line_flags)} FROM segments_lineitem li "
+        flags = ", ".join(f"bool_or({condition}) AS {alias}" for alias, condition in self.order_line_flags.items())
+        ctes.append(f"ol AS (SELECT li.order_id, {flags} FROM segments_lineitem li "
                     f"WHERE li.shop_id = %(shop)s GROUP BY li.order_id)")
         orders_lines = orders.replace("FROM segments_order o", "FROM segments_order o LEFT JOIN ol "
                                                               "ON ol.order_id = o.id", 1)

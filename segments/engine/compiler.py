@@ -102,7 +102,7 @@ class Compiler:
         self.params: dict[str, object] = {"shop": ctx.shop_id}
         self._values: dict[object, str] = {}
         self.order_features: dict[str, str] = {}      # alias → aggregate over orders `o`
-        self.order_line_flags: dict[str, str] = {}    # alias → a condition on line items `li`, per order `ol`
+        self.order_line_flags: dict[str, str] = {}    # alias → a condition on line items `li`, per order in `ol`
         self.type_features: dict[str, str] = {}       # alias → the order flag under which a product type counts
         self.checkout_features: dict[str, str] = {}   # over abandoned checkouts `k`
         self.cart_features: dict[str, str] = {}       # over carts `ca` linked by the customer's checkouts
@@ -133,8 +133,7 @@ class Compiler:
         """Orders under `flag` with a line item meeting `line_condition`: each order's line items are
         reduced to one row first (`ol`), then counted with the other order features (no DISTINCT
         over the line items, no second pass over the orders)."""
-        any_of = "bool_or" if connection.vendor == "postgresql" else "max"
-        has_line = "ol." + self._feature(self.order_line_flags, "a", f"{any_of}({line_condition})")
+        has_line = "ol." + self._feature(self.order_line_flags, "a", line_condition)
         return f"COALESCE({self.order_feature(f'sum(CASE WHEN {flag} AND {has_line} THEN 1 ELSE 0 END)')}, 0)"
 
     def product_types(self, flag: str) -> str:
@@ -412,14 +411,14 @@ class Compiler:
         orders = (f"FROM segments_order o WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL "
                   f"AND o.customer_id IS NOT NULL {ids('o.customer_id')}")
         if self.order_line_flags:
-            # Each order's line items reduced to one row of flags, for the order features.
-            if some:
-                restrict = f"AND li.order_id IN (SELECT o.id {orders})"
-            else:
-                restrict = ""
-            ctes.append(f"ol AS {'MATERIALIZED ' if postgres else ''}(SELECT li.order_id, "
-                        f"{_select(self.order_line_flags)} FROM segments_lineitem li WHERE li.shop_id = %(shop)s "
-                        f"{restrict} GROUP BY li.order_id)")
+            # The orders with a line item meeting any of the conditions, one row each with a flag per
+            # condition (an order without one has no row: every flag false), for the order features.
+            any_of = "bool_or" if postgres else "max"
+            flags = ", ".join(f"{any_of}({condition}) AS {alias}" for alias, condition in self.order_line_flags.items())
+            matching = " OR ".join(f"({condition})" for condition in self.order_line_flags.values())
+            restrict = f"AND li.order_id IN (SELECT o.id {orders})" if some else ""
+            ctes.append(f"ol AS (SELECT li.order_id, {flags} FROM segments_lineitem li WHERE li.shop_id = %(shop)s "
+                        f"AND ({matching}) {restrict} GROUP BY li.order_id)")
             if postgres and not some:
                 # A full join, for the reason given above; line items of orders outside `o`
                 # (cancelled, guest) land in the group of a NULL customer, which matches nobody.
@@ -434,8 +433,6 @@ class Compiler:
             ctes.append(f"fo AS (SELECT o.customer_id, {_select(self.order_features)} {orders} GROUP BY o.customer_id)")
             joins.append(f"{join} fo ON fo.customer_id = m.customer_id")
         if self.type_features:
-            # Each customer's product types first (one row per customer and type, a hash aggregate),
-            # then counted: no sort of every line item for a count(DISTINCT).
             if postgres and not some:
                 # Full join, as above: a line item outside `o` flags nothing and groups with NULL.
                 lines = (f"FROM {_SHOP_ORDERS} FULL JOIN (SELECT * FROM segments_lineitem "
@@ -444,11 +441,9 @@ class Compiler:
                 lines = orders.replace("FROM segments_order o", "FROM segments_order o JOIN segments_lineitem li "
                                                                "ON li.order_id = o.id AND li.shop_id = o.shop_id", 1)
                 lines += " AND li.product_type <> ''"
-            flags = ", ".join(f"{'bool_or' if postgres else 'max'}({flag}) AS {alias}"
-                              for alias, flag in self.type_features.items())
-            counts = ", ".join(f"sum(CASE WHEN {alias} THEN 1 ELSE 0 END) AS {alias}" for alias in self.type_features)
-            ctes.append(f"ft AS (SELECT customer_id, {counts} FROM (SELECT o.customer_id, li.product_type, {flags} "
-                        f"{lines} GROUP BY o.customer_id, li.product_type) types GROUP BY customer_id)")
+            counts = ", ".join(f"count(DISTINCT CASE WHEN {flag} THEN li.product_type END) AS {alias}"
+                               for alias, flag in self.type_features.items())
+            ctes.append(f"ft AS (SELECT o.customer_id, {counts} {lines} GROUP BY o.customer_id)")
             joins.append(f"{join} ft ON ft.customer_id = m.customer_id")
         if self.checkout_features:
             params["abandoned_before"] = self.ctx.abandoned_before

@@ -31,6 +31,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.stack import TICK, children, cpu_seconds  # noqa: E402
+
 DB = "shopseg_bench_webhooks"
 SHOP = "bench-shop.myshopify.com"
 LUA = r"""
@@ -56,7 +58,6 @@ done = function(summary, latency, requests)
     summary.errors.status))
 end
 """
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def sh(*args, env=None, check=True):
@@ -70,21 +71,6 @@ def prepare_database(env):
     script = (f"from segments.models import Shop; Shop.objects.create(domain='{SHOP}', "
               "access_token='shpat_bench', scopes='read_orders,read_customers')")
     sh(sys.executable, "manage.py", "shell", "--no-imports", "-c", script, env=env)
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
-        return []
 
 
 def processes(server_pid: int) -> dict[str, list[int]]:

@@ -96,8 +96,8 @@ class Sampler(threading.Thread):
 
 SEED = """
 import json, sys
-from shopseg.devstore.generator import seed_shop
-from shopseg.devstore.state import DevStore
+from devstore.generator import seed_shop
+from devstore.state import DevStore
 path, shop, customers, seed, scale = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 store = DevStore(path)
 store.shop_create(shop, plan="shopify")
@@ -119,8 +119,7 @@ def start_devstore(tmp: Path, port: int, *, app_key: str = APP_KEY, app_secret: 
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "devstore", "--port", str(port), "--db", str(tmp / "devstore.db"),
          "--app-key", app_key, "--app-secret", app_secret, "--app-url", "http://127.0.0.1:9/"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "shopseg.settings"})
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -350,8 +350,8 @@ def run_size(args, shop_domain: str, tmp: Path, held: HeldBack) -> None:
     from segments.engine.templates import TEMPLATES, template_document
     from segments.models import Segment, Shop
     from segments.services.segment_definitions import segment_create
-    from shopseg.devstore import oauth
-    from shopseg.devstore.state import DevStore
+    from devstore import oauth
+    from devstore.state import DevStore
 
     shop = Shop.objects.get(domain=shop_domain)
     api = Client()

@@ -91,7 +91,7 @@ def prepare(store, devstore_url: str, domain: str, customers: int, history_end: 
     from django.db import connection
 
     from segments.models import Segment, Shop
-    from shopseg.devstore.generator import seed_shop
+    from devstore.generator import seed_shop
 
     store.shop_create(domain, plan="shopify")
     seed_shop(store, domain, customers=customers, seed=11, now=history_end)
@@ -165,9 +165,9 @@ def main() -> None:
     django.setup()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from segments.models import Shop
-    from shopseg.devstore.config import DevstoreConfig
-    from shopseg.devstore.server import DevstoreServer
-    from shopseg.devstore.state import DevStore
+    from devstore.config import DevstoreConfig
+    from devstore.server import DevstoreServer
+    from devstore.state import DevStore
 
     tmp = Path(tempfile.mkdtemp(prefix="replaybench-"))
     store = DevStore(tmp / "devstore.db")

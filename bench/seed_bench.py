@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shopseg.devstore.generator import seed_shop  # noqa: E402
-from shopseg.devstore.state import DevStore  # noqa: E402
+from devstore.generator import seed_shop  # noqa: E402
+from devstore.state import DevStore  # noqa: E402
 
 SHOP = "bench-shop.myshopify.com"
 TARGET_SECONDS_PER_100K = 60.0

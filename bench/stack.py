@@ -75,7 +75,7 @@ class Stack:
         self.children: list[subprocess.Popen] = []
 
     def __enter__(self) -> "Stack":
-        from shopseg.devstore.config import DevstoreConfig
+        from devstore.config import DevstoreConfig
 
         url = fresh_database(self.db)
         import redis as redis_lib
@@ -91,9 +91,9 @@ class Stack:
         import django
 
         django.setup()
-        from shopseg.devstore.generator import seed_shop
-        from shopseg.devstore.server import DevstoreServer
-        from shopseg.devstore.state import DevStore
+        from devstore.generator import seed_shop
+        from devstore.server import DevstoreServer
+        from devstore.state import DevStore
 
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-stack-"))
         self.worker_log = self.tmp / "worker.log"

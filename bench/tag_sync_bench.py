@@ -89,7 +89,7 @@ class Rig:
              "--app-key", APP_KEY, "--app-secret", APP_SECRET, "--app-url", "http://127.0.0.1:9/",
              "--restore-multiplier", str(multiplier)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "shopseg.settings", "SHOPSEG_LOG_LEVEL": "WARNING"})
+            env={**os.environ, "SHOPSEG_LOG_LEVEL": "WARNING"})
         for _ in range(150):
             try:
                 httpx.get(f"{self.url}/_control/health", timeout=1).raise_for_status()
@@ -293,7 +293,7 @@ def _latency(args, stack) -> None:
     from segments.models import TagChange
     from segments.services.segment_definitions import segment_create
     from webhooks.models import EventStatus, WebhookEvent
-    from shopseg.devstore import mutations
+    from devstore import mutations
 
     store, shop = stack.store, stack.shop
     segment = segment_create(shop=shop, name="Recent", handle="recent", rules={

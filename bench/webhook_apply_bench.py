@@ -50,9 +50,9 @@ def database_ready() -> str:
 
 def order_payloads(count: int, customers: int) -> tuple[list[dict], list[dict]]:
     """(orders/create payloads, products/update payloads) from a freshly seeded devstore."""
-    from shopseg.devstore import payloads
-    from shopseg.devstore.generator import seed_shop
-    from shopseg.devstore.state import DevStore
+    from devstore import payloads
+    from devstore.generator import seed_shop
+    from devstore.state import DevStore
 
     with tempfile.TemporaryDirectory(prefix="apply-bench-") as tmp:
         store = DevStore(Path(tmp) / "devstore.db")

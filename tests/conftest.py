@@ -17,9 +17,9 @@ import kombu.pools
 import pytest
 import redis
 
-from shopseg.devstore.config import DevstoreConfig
-from shopseg.devstore.server import DevstoreServer
-from shopseg.devstore.state import DevStore
+from devstore.config import DevstoreConfig
+from devstore.server import DevstoreServer
+from devstore.state import DevStore
 
 
 @dataclass

@@ -3,7 +3,7 @@ import pytest
 
 from segments.services.webhook_subscriptions import WEBHOOK_PATH
 from shopseg import settings as app_settings
-from shopseg.devstore import topics as devstore_topics
+from devstore import topics as devstore_topics
 from shopseg.shopify.app_config import AppConfigError, app_config_load, app_config_parse
 from webhooks.handlers import TOPICS
 

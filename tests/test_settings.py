@@ -50,3 +50,13 @@ def test_production_refuses_to_start_without_secrets():
     partial = {k: v for k, v in PRODUCTION.items() if k != "SHOPIFY_API_SECRET"}
     result = manage("check", **partial)
     assert result.returncode != 0 and "SHOPIFY_API_SECRET" in result.stderr
+
+
+def test_devstore_is_not_part_of_production():
+    """devstore is a development tool: production settings leave it out, and its commands bring their own."""
+    from django.conf import settings
+
+    assert "devstore" not in settings.INSTALLED_APPS
+    assert "Unknown command" in manage("shell", "-c", "from django.core.management import call_command; "
+                                       "call_command('devstore', '--help')", **PRODUCTION).stderr
+    assert manage("devstore", "--help").returncode == 0

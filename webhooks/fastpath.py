@@ -221,7 +221,5 @@ class WebhookFastPath:
 
 
 def wrap(app):
-    """`app` behind the fast path when the database is PostgreSQL; `app` itself otherwise."""
-    if connections["default"].vendor != "postgresql":
-        return app
+    """`app` behind the fast path."""
     return WebhookFastPath(app)

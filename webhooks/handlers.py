@@ -35,13 +35,12 @@ def _installed_shop(domain: str) -> Shop | None:
     """The shop (its pk; nothing else is read) if we still serve it: events waiting in the outbox
     can outlive an install.
 
-    On PostgreSQL the same round trip lets this transaction commit without waiting for its WAL
+    The same round trip lets this transaction commit without waiting for its WAL
     flush. That is safe because the mirror writes and the event's "processed" mark commit
     together: a crash that loses the commit loses both, the event stays pending, and the sweeper
     applies it again (handlers are idempotent). The flush wait was a fifth of a delivery's time.
     """
-    commit_mode = ("set_config('synchronous_commit', 'off', true), "
-                   if connection.vendor == "postgresql" and connection.in_atomic_block else "")
+    commit_mode = "set_config('synchronous_commit', 'off', true), " if connection.in_atomic_block else ""
     with connection.cursor() as cursor:
         cursor.execute(INSTALLED_SHOP_SQL.format(commit_mode=commit_mode), [domain, ShopStatus.INSTALLED.value])
         row = cursor.fetchone()

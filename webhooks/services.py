@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import random
 import time
@@ -85,11 +84,11 @@ NOT_JSON = "body is not JSON"
 NOT_OBJECT = "body is not a JSON object"
 TOO_DEEP = "body is nested too deeply"   # past PostgreSQL's stack depth limit while parsing it as jsonb
 
-# On PostgreSQL the statement itself validates the body: the cast to jsonb refuses anything that is
+# The statement itself validates the body: the cast to jsonb refuses anything that is
 # not JSON (DataError), and a document that is not an object becomes NULL, which the NOT NULL payload
 # column refuses (IntegrityError) before the webhook id is even compared, so no refusal stores a row.
 # The JSON is parsed once, by PostgreSQL, which has to parse it to store it as jsonb anyway.
-RECORD_SQL = """
+_RECORD = """
 INSERT INTO webhooks_webhookevent
     (webhook_id, event_id, shop_domain, topic, api_version, api_deprecated_reason, triggered_at, payload,
      customer_key, received_at, status, attempts, next_attempt_at, last_error)
@@ -100,7 +99,6 @@ SELECT %(webhook_id)s, %(event_id)s, %(shop)s, %(topic)s, %(api_version)s, %(dep
             THEN %(pending)s ELSE %(ignored)s END,
        0, %(now)s, ''
 FROM {body}
-WHERE true  -- SQLite needs it to read ON CONFLICT as the upsert clause after a FROM
 ON CONFLICT (webhook_id) DO NOTHING
 RETURNING id, status
 """
@@ -111,27 +109,21 @@ RETURNING id, status
 CUSTOMER_KEY_SQL = r"""CASE WHEN jsonb_typeof(body.doc) = 'object' THEN CAST(substring(coalesce(
     body.doc->'customer'->>'id', body.doc->>'customer_id', body.doc->>'customerId',
     CASE WHEN %(topic)s LIKE 'customers/%%' THEN body.doc->>'id' END) FROM '^(?:gid://shopify/Customer/)?(\d{1,18})$') AS bigint) END"""
-POSTGRES_RECORD_SQL = RECORD_SQL.format(
+RECORD_SQL = _RECORD.format(
     payload="CASE WHEN jsonb_typeof(body.doc) = 'object' THEN body.doc END", customer_key=CUSTOMER_KEY_SQL,
     body="(SELECT CAST(%(payload)s AS jsonb) AS doc OFFSET 0) AS body")   # OFFSET 0: cast (parse) once
-OTHER_RECORD_SQL = RECORD_SQL.format(payload="%(payload)s", customer_key="NULL", body="(SELECT 1) AS body")
 
 _PENDING, _IGNORED, _INSTALLED = EventStatus.PENDING.value, EventStatus.IGNORED.value, ShopStatus.INSTALLED.value
 
 
-def _record_params(delivery: Delivery, *, django_prep: bool = True) -> dict:
-    """The statement's parameters; `django_prep` runs the datetimes through the model fields, as the
-    Django connection (SQLite included) needs; psycopg takes aware datetimes as they are."""
-    now, triggered = timezone.now(), delivery.triggered_at
-    if django_prep:
-        now = WebhookEvent._meta.get_field("received_at").get_db_prep_save(now, connection)
-        triggered = WebhookEvent._meta.get_field("triggered_at").get_db_prep_save(triggered, connection)
+def _record_params(delivery: Delivery) -> dict:
+    """The statement's parameters (aware datetimes, as psycopg takes them)."""
     return {
         "webhook_id": delivery.webhook_id, "event_id": delivery.event_id, "shop": delivery.shop_domain,
         "topic": delivery.topic, "api_version": delivery.api_version, "deprecated": delivery.deprecated_reason,
-        "triggered_at": triggered,
+        "triggered_at": delivery.triggered_at,
         "payload": delivery.body,   # stored as received, never re-encoded
-        "now": now, "known": delivery.topic in HANDLERS, "always": delivery.topic in ALWAYS_PROCESSED,
+        "now": timezone.now(), "known": delivery.topic in HANDLERS, "always": delivery.topic in ALWAYS_PROCESSED,
         "installed": _INSTALLED, "pending": _PENDING, "ignored": _IGNORED,
     }
 
@@ -154,23 +146,13 @@ def webhook_event_record(*, delivery: Delivery) -> tuple[int, str] | None:
     Unknown topics, and shops we do not serve, are kept as ignored. One round trip (no separate
     shop lookup, no savepoint) keeps the endpoint fast under Shopify's bursts.
     """
-    if connection.vendor == "postgresql":
-        sql = POSTGRES_RECORD_SQL
-    else:   # no jsonb to validate the body: Python does it
-        sql = OTHER_RECORD_SQL
-        try:
-            document = json.loads(delivery.body)
-        except ValueError:
-            raise DeliveryInvalid(NOT_JSON) from None
-        if not isinstance(document, dict):
-            raise DeliveryInvalid(NOT_OBJECT)
     params = _record_params(delivery)
     # Outside a transaction this is one round trip (autocommit); inside one, a savepoint keeps a
     # refused payload from aborting the caller's transaction.
     guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
         with guard, connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(RECORD_SQL, params)
             row = cursor.fetchone()
     except (DataError, IntegrityError, OperationalError) as exc:
         refused = _refused(exc)
@@ -195,7 +177,7 @@ def webhook_event_record_psycopg(cursor: psycopg.Cursor, *, delivery: Delivery) 
     The connection is in autocommit: when this returns, the delivery is committed.
     """
     try:
-        row = cursor.execute(POSTGRES_RECORD_SQL, _record_params(delivery, django_prep=False),
+        row = cursor.execute(RECORD_SQL, _record_params(delivery),
                              prepare=True).fetchone()
     except (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.StatementTooComplex) as exc:
         refused = _refused(exc)

@@ -1,5 +1,5 @@
 """Rule sets compiled to SQL: one statement decides every customer of a shop (or some of them) for
-any number of segments at once, set-at-a-time, on PostgreSQL and SQLite.
+any number of segments at once, set-at-a-time.
 
 The semantics are docs/rules.md "Evaluation"; the pure-Python reference (segments.engine.reference)
 implements the same section and a property test holds the two together.
@@ -87,9 +87,7 @@ def context_for(shop, now: dt.datetime) -> Context:
                    tag_prefix=(shop.tag_prefix or OWNED_TAG_PREFIX).lower())
 
 
-def _aware(value) -> dt.datetime:
-    if isinstance(value, str):          # SQLite hands back text for an aggregate over a datetime
-        value = dt.datetime.fromisoformat(value)
+def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
@@ -343,7 +341,7 @@ class Compiler:
 
     def _share(self, numerator: str, denominator: str) -> str:
         # The double nearest the exact ratio: numerics divide exactly enough, then one rounding.
-        return f"CASE WHEN {denominator} > 0 THEN CAST({numerator} * 1.0 / {denominator} AS {_double()}) END"
+        return f"CASE WHEN {denominator} > 0 THEN CAST({numerator} * 1.0 / {denominator} AS double precision) END"
 
     def _has_tag(self, tag: str) -> str:
         # Both sides are folded by the same SQL (lower() of the trimmed text), so a tag always
@@ -352,12 +350,10 @@ class Compiler:
         prefix = self.ctx.tag_prefix
         if tag.strip(TAG_SPACE).lower().startswith(prefix):
             return "FALSE"
-        trim = "btrim" if connection.vendor == "postgresql" else "trim"
         space = self.param(TAG_SPACE)
-        tags = "jsonb_array_elements_text(c.tags) AS t(value)" if connection.vendor == "postgresql" \
-            else "json_each(c.tags) AS t"
-        folded = f"lower({trim}(t.value, {space}))"
-        return (f"EXISTS (SELECT 1 FROM {tags} WHERE {folded} = lower({trim}({self.param(tag)}, {space})) "
+        folded = f"lower(btrim(t.value, {space}))"
+        return (f"EXISTS (SELECT 1 FROM jsonb_array_elements_text(c.tags) AS t(value) "
+                f"WHERE {folded} = lower(btrim({self.param(tag)}, {space})) "
                 f"AND substr({folded}, 1, {len(prefix)}) <> {self.param(prefix)})")
 
     def _calendar_intervals(self, condition: Condition) -> list[Interval]:
@@ -397,29 +393,25 @@ class Compiler:
         tables a bulk load left unanalyzed (every estimate one row), it chose nested loops that
         re-aggregated a feature pass once per customer (15 s for 5,000 customers, hours for 100,000).
         The MATERIALIZED fence keeps the planner from turning the full joins back into left joins
-        because of the filter above them. SQLite (the demo without PostgreSQL) keeps LEFT JOINs: it
-        indexes a joined subquery itself.
+        because of the filter above them.
         """
         some = customer_ids is not None
-        postgres = connection.vendor == "postgresql"
         params = dict(self.params)
         if some:
             params["ids"] = metrics_table._ids_param(customer_ids)
         ids = (lambda column: f"AND {metrics_table._in_ids(column)}") if some else (lambda column: "")
-        join = "FULL JOIN" if postgres else "LEFT JOIN"
         ctes, joins = [], []
         orders = (f"FROM segments_order o WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL "
                   f"AND o.customer_id IS NOT NULL {ids('o.customer_id')}")
         if self.order_line_flags:
             # The orders with a line item meeting any of the conditions, one row each with a flag per
             # condition (an order without one has no row: every flag false), for the order features.
-            any_of = "bool_or" if postgres else "max"
-            flags = ", ".join(f"{any_of}({condition}) AS {alias}" for alias, condition in self.order_line_flags.items())
+            flags = ", ".join(f"bool_or({condition}) AS {alias}" for alias, condition in self.order_line_flags.items())
             matching = " OR ".join(f"({condition})" for condition in self.order_line_flags.values())
             restrict = f"AND li.order_id IN (SELECT o.id {orders})" if some else ""
             ctes.append(f"ol AS (SELECT li.order_id, {flags} FROM segments_lineitem li WHERE li.shop_id = %(shop)s "
                         f"AND ({matching}) {restrict} GROUP BY li.order_id)")
-            if postgres and not some:
+            if not some:
                 # A full join, for the reason given above; line items of orders outside `o`
                 # (cancelled, guest) land in the group of a NULL customer, which matches nobody.
                 orders_lines = f"FROM {_SHOP_ORDERS} FULL JOIN ol ON ol.order_id = o.id"
@@ -428,12 +420,12 @@ class Compiler:
                                                                        "ON ol.order_id = o.id", 1)
             ctes.append(f"fo AS (SELECT o.customer_id, {_select(self.order_features)} {orders_lines} "
                         f"GROUP BY o.customer_id)")
-            joins.append(f"{join} fo ON fo.customer_id = m.customer_id")
+            joins.append("FULL JOIN fo ON fo.customer_id = m.customer_id")
         elif self.order_features:
             ctes.append(f"fo AS (SELECT o.customer_id, {_select(self.order_features)} {orders} GROUP BY o.customer_id)")
-            joins.append(f"{join} fo ON fo.customer_id = m.customer_id")
+            joins.append("FULL JOIN fo ON fo.customer_id = m.customer_id")
         if self.type_features:
-            if postgres and not some:
+            if not some:
                 # Full join, as above: a line item outside `o` flags nothing and groups with NULL.
                 lines = (f"FROM {_SHOP_ORDERS} FULL JOIN (SELECT * FROM segments_lineitem "
                          "WHERE shop_id = %(shop)s AND product_type <> '') li ON li.order_id = o.id")
@@ -444,49 +436,44 @@ class Compiler:
             counts = ", ".join(f"count(DISTINCT CASE WHEN {flag} THEN li.product_type END) AS {alias}"
                                for alias, flag in self.type_features.items())
             ctes.append(f"ft AS (SELECT o.customer_id, {counts} {lines} GROUP BY o.customer_id)")
-            joins.append(f"{join} ft ON ft.customer_id = m.customer_id")
+            joins.append("FULL JOIN ft ON ft.customer_id = m.customer_id")
         if self.checkout_features:
             params["abandoned_before"] = self.ctx.abandoned_before
             ctes.append(f"fk AS (SELECT k.customer_id, {_select(self.checkout_features)} FROM segments_checkout k "
                         f"WHERE k.shop_id = %(shop)s AND k.customer_id IS NOT NULL AND k.completed_at IS NULL "
                         f"AND k.deleted_at IS NULL AND k.created_at <= %(abandoned_before)s {ids('k.customer_id')} "
                         f"GROUP BY k.customer_id)")
-            joins.append(f"{join} fk ON fk.customer_id = m.customer_id")
+            joins.append("FULL JOIN fk ON fk.customer_id = m.customer_id")
         if self.cart_features:
             # A cart linked by several checkouts of the customer counts once (DISTINCT ca.id).
-            if postgres and not some:
+            if not some:
                 # Full join, as for line items: a cart no checkout links lands in the NULL customer's group.
-                carts = (f"FROM (SELECT * FROM segments_checkout WHERE shop_id = %(shop)s AND customer_id IS NOT NULL "
-                         f"AND cart_token <> '') k FULL JOIN (SELECT * FROM segments_cart WHERE shop_id = %(shop)s) ca "
-                         f"ON ca.token = k.cart_token")
+                carts = ("FROM (SELECT * FROM segments_checkout WHERE shop_id = %(shop)s AND customer_id IS NOT NULL "
+                         "AND cart_token <> '') k FULL JOIN (SELECT * FROM segments_cart WHERE shop_id = %(shop)s) ca "
+                         "ON ca.token = k.cart_token")
             else:
                 carts = (f"FROM segments_checkout k JOIN segments_cart ca ON ca.shop_id = k.shop_id "
                          f"AND ca.token = k.cart_token WHERE k.shop_id = %(shop)s AND k.customer_id IS NOT NULL "
                          f"AND k.cart_token <> '' {ids('k.customer_id')}")
             ctes.append(f"fc AS (SELECT k.customer_id, {_select(self.cart_features)} {carts} GROUP BY k.customer_id)")
-            joins.append(f"{join} fc ON fc.customer_id = m.customer_id")
+            joins.append("FULL JOIN fc ON fc.customer_id = m.customer_id")
         if self.top_sources:
             # One row per customer: each window's most frequent source, ties to the first by code point.
-            collate = ' COLLATE "C"' if postgres else ""
             picks = []
             for alias, flag in self.top_sources.items():
                 ctes.append(f"ts_{alias} AS (SELECT o.customer_id, o.source_name, row_number() OVER "
-                            f"(PARTITION BY o.customer_id ORDER BY count(*) DESC, o.source_name{collate}) AS rn "
+                            f'(PARTITION BY o.customer_id ORDER BY count(*) DESC, o.source_name COLLATE "C") AS rn '
                             f"{orders} AND o.source_name <> '' AND {flag} GROUP BY o.customer_id, o.source_name)")
                 picks.append((alias, f"ts_{alias}"))
             selected = ", ".join(f"max(CASE WHEN src = '{alias}' THEN source_name END) AS {alias}" for alias, _ in picks)
             union = " UNION ALL ".join(f"SELECT customer_id, source_name, '{alias}' AS src FROM {table} WHERE rn = 1"
                                        for alias, table in picks)
             ctes.append(f"fs AS (SELECT customer_id, {selected} FROM ({union}) picked GROUP BY customer_id)")
-            joins.append(f"{join} fs ON fs.customer_id = m.customer_id")
+            joins.append("FULL JOIN fs ON fs.customer_id = m.customer_id")
         selected = "".join(f", {expression} AS {name}" for name, expression in columns.items())
         customers = (f"(SELECT * FROM segments_customermetrics WHERE shop_id = %(shop)s {ids('customer_id')}) m "
-                     f"{join.replace('LEFT JOIN', 'JOIN')} (SELECT * FROM segments_customer WHERE shop_id = %(shop)s "
+                     f"FULL JOIN (SELECT * FROM segments_customer WHERE shop_id = %(shop)s "
                      f"AND deleted_at IS NULL {ids('id')}) c ON c.id = m.customer_id")
-        if not postgres:
-            sql = (("WITH " + ", ".join(ctes) + " " if ctes else "")
-                   + f"SELECT m.customer_id{selected} FROM {customers} {' '.join(joins)}")
-            return sql, params
         # `present`: the customer is on the metrics and the customers side of the full joins.
         ctes.append(f"joined AS MATERIALIZED (SELECT m.customer_id, c.id IS NOT NULL AS present{selected} "
                     f"FROM {customers} {' '.join(joins)})")
@@ -504,14 +491,7 @@ _SHOP_ORDERS = ("(SELECT * FROM segments_order WHERE shop_id = %(shop)s AND canc
 def _adapt(value: object) -> object:
     if isinstance(value, dt.datetime):
         return connection.ops.adapt_datetimefield_value(value)
-    if isinstance(value, Decimal) and connection.vendor != "postgresql":
-        # SQLite compares an expression's number with text as "text is larger"; money is a REAL there.
-        return float(value)
     return value
-
-
-def _double() -> str:
-    return "double precision" if connection.vendor == "postgresql" else "REAL"
 
 
 def _select(features: dict[str, str]) -> str:
@@ -519,9 +499,7 @@ def _select(features: dict[str, str]) -> str:
 
 
 def _days_between(later: str, earlier: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"CAST(EXTRACT(EPOCH FROM CAST({later} AS timestamptz) - {earlier}) AS double precision) / 86400"
-    return f"(julianday({later}) - julianday({earlier}))"
+    return f"CAST(EXTRACT(EPOCH FROM CAST({later} AS timestamptz) - {earlier}) AS double precision) / 86400"
 
 
 def _intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
@@ -544,7 +522,6 @@ def evaluate(ruleset: RuleSet, *, shop, now: dt.datetime, customer_ids: Sequence
     compiler = Compiler(context_for(shop, now))
     predicate = compiler.ruleset(ruleset)
     sql, params = compiler.statement({"hit": predicate}, customer_ids)
-    true = "" if connection.vendor == "postgresql" else " = 1"     # SQLite's booleans are 0 and 1
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT customer_id FROM ({sql}) evaluated WHERE hit{true}", params)
+        cursor.execute(f"SELECT customer_id FROM ({sql}) evaluated WHERE hit", params)
         return {row[0] for row in cursor.fetchall()}

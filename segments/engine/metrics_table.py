@@ -1,5 +1,5 @@
 """The per-customer metrics table in SQL: a full rebuild of one shop and an incremental refresh of
-given customers, each a handful of set-at-a-time statements that run on PostgreSQL and SQLite.
+given customers, each a handful of set-at-a-time statements.
 
 Definitions. A customer's *orders* are their orders that are not cancelled; guest orders (no
 customer) count for nobody. Money is the shop's currency.
@@ -49,18 +49,14 @@ dirty refresh re-derives them from this table when it has (segments.engine.metri
 the premium threshold waits for the nightly rebuild. A shop without buyers at its last rebuild
 ranks a new buyer as the only one (percentile 1.0, scores 1, as a rebuild would).
 
-Vendor differences are small fragments: days between timestamps (EXTRACT(EPOCH …) / julianday),
-the customer-id list parameter (a bigint array / a JSON array read with json_each), and the median
-gap and top source: ordered-set aggregates (percentile_cont, mode) in one grouped pass on
-PostgreSQL, row_number() picks on SQLite, which has neither. Percentiles and scores are the same
-SQL on both: running counts over each distribution's distinct values and integer arithmetic (not
-percentile_cont / ntile, whose float positions and arbitrary tie splits would not match the
-breakpoints).
+The median gap and top source are ordered-set aggregates (percentile_cont, mode) in the one grouped
+pass over a customer's orders. Percentiles and scores are running counts over each distribution's
+distinct values and integer arithmetic (not percentile_cont / ntile, whose float positions and
+arbitrary tie splits would not match the breakpoints).
 """
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,27 +90,21 @@ COLUMNS = (*BASE_COLUMNS, *RANKED_COLUMNS, "rfm_group", "computed_at")
 
 
 def _days_between(later: str, earlier: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"CAST(EXTRACT(EPOCH FROM {later} - {earlier}) AS double precision) / 86400"
-    return f"julianday({later}) - julianday({earlier})"
+    return f"CAST(EXTRACT(EPOCH FROM {later} - {earlier}) AS double precision) / 86400"
 
 
 def _in_ids(column: str) -> str:
     """`column` is one of the %(ids)s customer ids (see _ids_param)."""
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%(ids)s::bigint[])"
-    return f"{column} IN (SELECT value FROM json_each(%(ids)s))"
+    return f"{column} = ANY(%(ids)s::bigint[])"
 
 
-def _ids_param(ids: Sequence[int]):
-    ids = [int(i) for i in ids]
-    return ids if connection.vendor == "postgresql" else json.dumps(ids)
+def _ids_param(ids: Sequence[int]) -> list[int]:
+    return [int(i) for i in ids]
 
 
 # Per-customer values that need nothing but the customer's own rows (and the premium threshold).
 # {orders}, {checkouts}, {customers}: extra conditions narrowing the statement to some customers;
-# {lines}: LINES_SQL, or the full rebuild's LINES table; {per_customer_extra}, {median},
-# {top_source}, {order_stats}, {order_stat_joins}: the vendor part (see _base_ctes).
+# {lines}: LINES_SQL, or the full rebuild's LINES table.
 BASE_SQL = """
 buys AS (
   SELECT o.id, o.customer_id, o.created_at, o.total, o.total_refunded, o.device, o.shipping_speed, o.source_name,
@@ -132,9 +122,11 @@ per_customer AS (
          sum(CASE WHEN device <> 'unknown' THEN 1 ELSE 0 END) AS known_device,
          sum(CASE WHEN device = 'mobile' THEN 1 ELSE 0 END) AS mobile,
          sum(CASE WHEN device = 'desktop' THEN 1 ELSE 0 END) AS desktop,
-         sum(CASE WHEN device = 'pos' THEN 1 ELSE 0 END) AS pos{per_customer_extra}
+         sum(CASE WHEN device = 'pos' THEN 1 ELSE 0 END) AS pos,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap,
+         mode() WITHIN GROUP (ORDER BY NULLIF(source_name, '')) AS top_source
   FROM buys GROUP BY customer_id
-),{order_stats}
+),
 lines AS ({lines}),
 abandoned AS (
   SELECT k.customer_id, k.created_at, k.total,
@@ -157,16 +149,16 @@ base AS (
          COALESCE(a.n, 0) AS abandoned_checkouts, a.created_at AS last_abandoned_at, a.total AS last_abandoned_value,
          CASE WHEN a.customer_id IS NOT NULL AND (p.last_at IS NULL OR p.last_at <= a.created_at)
               THEN TRUE ELSE FALSE END AS abandoned_not_purchased_since,
-         {median} AS median_order_gap_days,
+         p.median_gap AS median_order_gap_days,
          p.expedited * 1.0 / p.orders_count AS expedited_share,
          CASE WHEN p.spent > 0 THEN p.discounted_spent * 1.0 / p.spent END AS discount_dependence,
          COALESCE(l.premium_orders, 0) * 1.0 / p.orders_count AS premium_share,
          CASE WHEN p.known_device > 0 THEN p.mobile * 1.0 / p.known_device END AS mobile_share,
          CASE WHEN p.known_device > 0 THEN p.desktop * 1.0 / p.known_device END AS desktop_share,
          CASE WHEN p.known_device > 0 THEN p.pos * 1.0 / p.known_device END AS pos_share,
-         {top_source} AS top_source
+         p.top_source AS top_source
   FROM segments_customer c
-  LEFT JOIN per_customer p ON p.customer_id = c.id{order_stat_joins}
+  LEFT JOIN per_customer p ON p.customer_id = c.id
   LEFT JOIN lines l ON l.customer_id = c.id
   LEFT JOIN abandoned a ON a.customer_id = c.id AND a.rn = 1
   WHERE c.shop_id = %(shop)s AND c.deleted_at IS NULL {customers}
@@ -181,47 +173,15 @@ LINES_SQL = """
   WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL AND o.customer_id IS NOT NULL {orders}
   GROUP BY o.customer_id"""
 
-# PostgreSQL: the median gap and the top source are ordered-set aggregates in the same grouped pass
-# over the orders (sorted once, by customer and time, for the gaps), so `buys` is read once.
-POSTGRES_ORDER_STATS = {
-    "per_customer_extra": """,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap,
-         mode() WITHIN GROUP (ORDER BY NULLIF(source_name, '')) AS top_source""",
-    "order_stats": "", "order_stat_joins": "", "median": "p.median_gap", "top_source": "p.top_source",
-}
-# SQLite has neither: the middle gaps and the most frequent source are picked by row_number().
-PORTABLE_ORDER_STATS = {
-    "per_customer_extra": "",
-    "order_stats": """
-gaps AS (
-  SELECT customer_id, gap, row_number() OVER (PARTITION BY customer_id ORDER BY gap) AS rn,
-         count(*) OVER (PARTITION BY customer_id) AS n
-  FROM buys WHERE gap IS NOT NULL
-),
-median_gap AS (
-  SELECT customer_id, avg(gap) AS days FROM gaps WHERE rn = (n + 1) / 2 OR rn = (n + 2) / 2 GROUP BY customer_id
-),
-sources AS (
-  SELECT customer_id, source_name,
-         row_number() OVER (PARTITION BY customer_id ORDER BY count(*) DESC, source_name) AS rn
-  FROM buys WHERE source_name <> '' GROUP BY customer_id, source_name
-),""",
-    "order_stat_joins": """
-  LEFT JOIN median_gap g ON g.customer_id = c.id
-  LEFT JOIN sources s ON s.customer_id = c.id AND s.rn = 1""",
-    "median": "g.days", "top_source": "s.source_name",
-}
-
 
 def _base_ctes(*, some: bool) -> str:
     """The base query's CTEs, for every customer of the shop (reading the line items from the
     LINES table) or (some) for those in %(ids)s."""
     gap = _days_between("o.created_at", "LAG(o.created_at) OVER (PARTITION BY o.customer_id "
                                         "ORDER BY o.created_at, o.id)")
-    order_stats = POSTGRES_ORDER_STATS if connection.vendor == "postgresql" else PORTABLE_ORDER_STATS
     orders = f"AND {_in_ids('o.customer_id')}" if some else ""
     return BASE_SQL.format(
-        gap=gap, **order_stats, orders=orders,
+        gap=gap, orders=orders,
         lines=LINES_SQL.format(orders=orders) if some else f"SELECT * FROM {LINES}",
         checkouts=f"AND {_in_ids('k.customer_id')}" if some else "",
         customers=f"AND {_in_ids('c.id')}" if some else "")
@@ -244,9 +204,6 @@ def _upsert_tail(guarded: bool) -> str:
 
 def _insert_ranked(source: str, ctes: str = "") -> str:
     """INSERT … SELECT from `source`, a subquery with the base columns plus the four ranked ones.
-
-    `ctes` go after INSERT rather than before it: Python's sqlite3 reports no rowcount for a
-    statement that starts with WITH.
     """
     selected = ", ".join((*BASE_COLUMNS, *RANKED_COLUMNS))
     return (f"INSERT INTO {METRICS} AS t (shop_id, {', '.join(COLUMNS)}) {'WITH ' + ctes if ctes else ''} "
@@ -379,9 +336,6 @@ REBUILD_SETTINGS = {"work_mem": "256MB", "jit": "off", "enable_indexscan": "off"
 @contextmanager
 def _planner_settings(cursor):
     """REBUILD_SETTINGS for the statements inside, then the caller's settings again."""
-    if connection.vendor != "postgresql":
-        yield
-        return
     names = list(REBUILD_SETTINGS)
     cursor.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in names))
     before = dict(zip(names, cursor.fetchone()))
@@ -414,8 +368,7 @@ def rebuild(*, shop_id: int, now: dt.datetime, abandoned_before: dt.datetime) ->
             cursor.execute(f"CREATE TEMPORARY TABLE {LINES} AS {LINES_SQL.format(orders='')}", params)
             cursor.execute(f"CREATE TEMPORARY TABLE {BASE} AS WITH {_base_ctes(some=False)} SELECT * FROM base",
                            params)
-            if connection.vendor == "postgresql":
-                cursor.execute(f"ANALYZE {BASE}")   # temporary tables are never auto-analyzed
+            cursor.execute(f"ANALYZE {BASE}")   # temporary tables are never auto-analyzed
             cursor.execute(BUYER_BREAKPOINTS_SQL, params)
             cursor.execute(_insert_ranked(RANKED_BY_DISTRIBUTIONS, ctes=BUYER_DISTRIBUTIONS)
                            + _upsert_tail(guarded=True), params)

@@ -5,7 +5,7 @@ in the values the merchant is expected to tweak (the template's `editable` entri
 returns the canonical document, checked by `rules.parse`. The merchant may then edit anything.
 
 Every template with a `persona` is tested against the development store generator
-(shopseg.devstore): on a seeded store, backfilled into the mirror, the template's members are
+(devstore): on a seeded store, backfilled into the mirror, the template's members are
 compared with the generator's ground-truth persona of each customer
 (tests/segments/engine/test_templates.py, which also says how sharp each match can be).
 """

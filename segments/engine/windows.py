@@ -56,7 +56,7 @@ Interval = tuple[dt.datetime, dt.datetime]
 def holiday_windows(year: int) -> dict[str, tuple[dt.date, dt.date]]:
     """The shopping holidays of `year` as inclusive (first day, last day) pairs of calendar dates.
 
-    The same rules as the store generator's (shopseg/devstore/personas.py), copied because app
+    The same rules as the store generator's (devstore/personas.py), copied because app
     code never imports devstore; a test holds the two to the same dates. Black Friday-Cyber Monday:
     the Friday after US Thanksgiving (4th Thursday of November) through the following Monday.
     Christmas: Dec 1-24. Valentine's: Feb 1-14. Mother's Day: the two weeks before US Mother's Day

@@ -1,8 +1,8 @@
-"""Multi-row upserts with an out-of-order guard, for PostgreSQL and SQLite (3.35+).
+"""Multi-row upserts with an out-of-order guard.
 
-On PostgreSQL large batches (backfill, reconciliation) travel as one array per column (`INSERT … SELECT … FROM unnest(…)`): the
-statement text is the same for every batch, so it is parsed and planned once per connection
-instead of once per batch, and a batch can be large. Small batches (a webhook's order) and SQLite
+Large batches (backfill, reconciliation) travel as one array per column (`INSERT … SELECT … FROM
+unnest(…)`): the statement text is the same for every batch, so it is parsed and planned once per
+connection instead of once per batch, and a batch can be large. Small batches (a webhook's order)
 use a multi-row VALUES list.
 """
 from __future__ import annotations
@@ -13,19 +13,18 @@ from functools import lru_cache
 
 from django.db import connection, models
 
-BATCH = 500            # rows per VALUES statement (SQLite's parameter limit)
-ARRAY_BATCH = 5000     # rows per unnest statement (PostgreSQL)
+ARRAY_BATCH = 5000     # rows per unnest statement
 ARRAY_MIN_ROWS = 10    # below this a VALUES list is cheaper than building typed arrays
 
 
 @lru_cache(maxsize=None)
-def _adapters(model: type[models.Model], columns: tuple[str, ...], vendor: str):
+def _adapters(model: type[models.Model], columns: tuple[str, ...]):
     """Per column, the function turning a Python value into a VALUES parameter (None: as it is)."""
     fields = {f.column: f for f in model._meta.concrete_fields}
     adapters = []
     for column in columns:
         field = fields[column]
-        if vendor == "postgresql" and not isinstance(field, models.JSONField):
+        if not isinstance(field, models.JSONField):
             adapters.append(None)  # psycopg adapts datetimes, decimals and ints itself (fast path)
         else:
             adapters.append(lambda value, f=field: f.get_db_prep_save(value, connection))
@@ -71,8 +70,7 @@ def _upsert_arrays(table: str, model, rows: Sequence[dict], columns: tuple[str, 
 
 
 def distinct(left: str, right: str) -> str:
-    op = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
-    return f"{left} {op} {right}"
+    return f"{left} IS DISTINCT FROM {right}"
 
 
 def upsert(model: type[models.Model], rows: Sequence[dict], *, conflict: Sequence[str], update: Iterable[str],
@@ -90,21 +88,13 @@ def upsert(model: type[models.Model], rows: Sequence[dict], *, conflict: Sequenc
     assignments = [f"{c} = excluded.{c}" for c in update]
     assignments += [f"{c} = {expr}" for c, expr in (extra_set or {}).items()]
     tail = _tail(conflict, assignments, guard, returning)
-    if connection.vendor == "postgresql" and len(rows) >= ARRAY_MIN_ROWS:
+    if len(rows) >= ARRAY_MIN_ROWS:
         return _upsert_arrays(table, model, rows, columns, tail)
-    adapters = _adapters(model, columns, connection.vendor)
+    adapters = _adapters(model, columns)
     placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    result: list[tuple] = []
+    params = [value if adapt is None else adapt(value)
+              for row in rows for adapt, value in zip(adapters, (row[column] for column in columns))]
+    sql = f"INSERT INTO {table} AS t ({', '.join(columns)}) VALUES {', '.join([placeholder] * len(rows))}" + tail
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), BATCH):
-            chunk = rows[start:start + BATCH]
-            params = []
-            for row in chunk:
-                for adapt, column in zip(adapters, columns):
-                    value = row[column]
-                    params.append(value if adapt is None else adapt(value))
-            sql = (f"INSERT INTO {table} AS t ({', '.join(columns)}) VALUES "
-                   f"{', '.join([placeholder] * len(chunk))}" + tail)
-            cursor.execute(sql, params)
-            result.extend(cursor.fetchall())
-    return result
+        cursor.execute(sql, params)
+        return cursor.fetchall()

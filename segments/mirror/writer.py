@@ -188,16 +188,10 @@ def _customer_pks(*, shop: Shop, shopify_ids: set[int]) -> dict[int, int]:
     if not shopify_ids:
         return {}
     ids, now, cause = sorted(shopify_ids), timezone.now(), current_dirty_cause()
-    found: dict[int, int] = {}
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(STUBS_SQL, [shop.pk, UNKNOWN, UNKNOWN, now, cause, ids, shop.pk, ids])
-            found = dict(cursor.fetchall())
-    else:
-        upsert(Customer, [{"shop_id": shop.pk, "shopify_id": sid, **STUB, "tags": [], "dirty_at": now,
-                           "dirty_cause": cause}
-                          for sid in ids], conflict=("shop_id", "shopify_id"), update=())
-    if found.keys() != shopify_ids:  # SQLite, or a stub another transaction committed meanwhile
+    with connection.cursor() as cursor:
+        cursor.execute(STUBS_SQL, [shop.pk, UNKNOWN, UNKNOWN, now, cause, ids, shop.pk, ids])
+        found = dict(cursor.fetchall())
+    if found.keys() != shopify_ids:  # a stub another transaction committed meanwhile
         found = dict(Customer.objects.filter(shop=shop, shopify_id__in=ids).values_list("shopify_id", "pk"))
     return found
 
@@ -376,12 +370,11 @@ def orders_upsert(*, shop: Shop, records: Sequence[OrderRecord]) -> list[int]:
             customer = customer_of(r)
             rows.append({"shop_id": shop.pk, "shopify_id": r.shopify_id, "customer_id": customer, **row})
         update = [f for f in ORDER_FIELDS if f != "device"] + ["customer_id"]
-        # PostgreSQL tells a fresh row (xmax = 0) from an updated one: fresh orders have no line items to drop
-        inserted = "(xmax = 0)" if connection.vendor == "postgresql" else "FALSE"
+        # xmax = 0 tells a fresh row from an updated one: fresh orders have no line items to drop
         applied = {sid: (pk, cust, bool(new)) for pk, sid, cust, new in upsert(
             Order, rows, conflict=("shop_id", "shopify_id"), update=update, extra_set=_keep_known(ORDER_NOT_KNOWN),
             guard=_newer_or_changed([*update, "device"], ORDER_TIE, ORDER_NOT_KNOWN),
-            returning=("id", "shopify_id", "customer_id", inserted))}
+            returning=("id", "shopify_id", "customer_id", "(xmax = 0)"))}
         _replace_line_items(shop=shop, records=[r for r in records if r.shopify_id in applied], applied=applied)
         refunds = [f for r in records if r.shopify_id in applied and r.refunds for f in r.refunds]
         _refunds_insert(shop=shop, records=refunds, order_pks={sid: v[0] for sid, v in applied.items()})
@@ -410,10 +403,6 @@ def _orders_applied(*, shop: Shop, customer_pks: list[int | None], checkouts: di
     """What follows applied orders: their checkouts are completed (an order can beat its
     checkouts/update) and their customers need recomputing."""
     pks = sorted({pk for pk in customer_pks if pk})
-    if connection.vendor != "postgresql":
-        checkouts_complete_by_order_at(shop=shop, checkouts=checkouts)
-        mark_dirty(shop=shop, customer_pks=pks)
-        return
     if pks or checkouts:
         with connection.cursor() as cursor:
             cursor.execute(ORDERS_APPLIED_SQL, [list(checkouts), list(checkouts.values()), shop.pk, shop.pk, pks,
@@ -436,15 +425,15 @@ def orders_delete(*, shop: Shop, shopify_ids: Iterable[int]) -> int:
 LINE_COLUMNS = ("shop_id", "order_id", "shopify_id", "product_id", "variant_id", "title", "vendor", "product_type",
                 "quantity", "price", "total_discount")
 # REST line items carry no product type: a line without one takes its product's from the mirror.
-# On PostgreSQL the rows travel as one array per column: the statement's text is the same for
-# every batch (prepared once, and no client-side work per placeholder); elsewhere as VALUES rows.
+# The rows travel as one array per column: the statement's text is the same for every batch
+# (prepared once, and no client-side work per placeholder).
 LINES_SQL = """
-{values}INSERT INTO segments_lineitem ({columns})
+INSERT INTO segments_lineitem ({columns})
 SELECT v.shop_id, v.order_id, v.shopify_id, CAST(v.product_id AS BIGINT), CAST(v.variant_id AS BIGINT), v.title,
        v.vendor, COALESCE(NULLIF(v.product_type, ''), (SELECT p.product_type FROM segments_product p
            WHERE p.shop_id = v.shop_id AND p.shopify_id = CAST(v.product_id AS BIGINT)), ''),
        v.quantity, v.price, v.total_discount
-FROM {rows}
+FROM unnest({arrays}) AS v({columns})
 """
 
 
@@ -460,18 +449,9 @@ def _replace_line_items(*, shop: Shop, records: Sequence[OrderRecord], applied: 
     if not rows:
         return
     columns = ", ".join(LINE_COLUMNS)
+    arrays = ", ".join(f"%s::{db_type}[]" for db_type, _ in array_types(LineItem, LINE_COLUMNS))
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            arrays = ", ".join(f"%s::{db_type}[]" for db_type, _ in array_types(LineItem, LINE_COLUMNS))
-            cursor.execute(LINES_SQL.format(values="", columns=columns, rows=f"unnest({arrays}) AS v({columns})"),
-                           [list(column) for column in zip(*rows)])
-            return
-        row = "(" + ", ".join(["%s"] * len(LINE_COLUMNS)) + ")"
-        for start in range(0, len(rows), 500):
-            chunk = rows[start:start + 500]
-            values = f"WITH v({columns}) AS (VALUES {', '.join([row] * len(chunk))})\n"
-            cursor.execute(LINES_SQL.format(values=values, columns=columns, rows="v"),
-                           [value for line in chunk for value in line])
+        cursor.execute(LINES_SQL.format(columns=columns, arrays=arrays), [list(column) for column in zip(*rows)])
 
 
 def _refunds_insert(*, shop: Shop, records: Sequence[RefundRecord], order_pks: dict[int, int]) -> int:

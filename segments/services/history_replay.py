@@ -31,7 +31,7 @@ from segments.models import (
 from segments.services import membership as membership_service
 from segments.services import metrics as metrics_service
 from segments.services import segment_clock
-from segments.services.kpi_snapshots import kpi_snapshot_day, measurement_supported, shop_day_bounds, shop_today
+from segments.services.kpi_snapshots import kpi_snapshot_day, shop_day_bounds, shop_today
 from segments.services.lift import segment_lift
 from segments.services.deadlocks import retry_on_deadlock
 from segments.services.membership import segment_rules, segments_recompute
@@ -150,8 +150,6 @@ def history_replay(*, shop: Shop, days: int, seed: int = 1, template: str | None
 def _checked(*, shop: Shop, days: int, template: str | None, effect: float, holdout: int | None,
              t0: dt.datetime) -> Segment:
     """The planted segment, once everything that would make the replay wrong has been ruled out."""
-    if not measurement_supported():
-        raise ReplayRefused("Measurement needs PostgreSQL: set DATABASE_URL to a PostgreSQL database.")
     if not 1 <= days <= MAX_DAYS:
         raise ReplayRefused(f"--days must be between 1 and {MAX_DAYS}.")
     if not -0.9 <= effect <= 5:

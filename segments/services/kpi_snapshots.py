@@ -38,16 +38,6 @@ _UPDATE = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[3:])
 _INSERT = f"INSERT INTO segments_segmentkpisnapshot ({', '.join(_COLUMNS)}) "
 
 
-def measurement_supported() -> bool:
-    """Snapshots, lift and migration are written in PostgreSQL's SQL (DISTINCT ON, FILTER, AT TIME
-    ZONE, ROLLUP); on the embedded SQLite default they are switched off and say so."""
-    return connection.vendor == "postgresql"
-
-
-MEASUREMENT_NEEDS = ("Measurement (KPI history, holdout lift, migration, the monthly review) needs PostgreSQL: "
-                     "set DATABASE_URL to a PostgreSQL database.")
-
-
 def shop_day_bounds(shop: Shop, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """The shop-local day as a [start, end) range of aware datetimes (23 or 25 hours across DST)."""
     zone = ZoneInfo(shop.iana_timezone or "UTC")

@@ -50,21 +50,13 @@ class Superseded(Exception):
 
 def holdout_bucket(salt: str, shopify_id: int) -> int:
     """0-9999, fixed per (segment salt, customer): members with a bucket below percent * 100 are
-    the holdout. The same function runs in SQL (md5 on PostgreSQL, this one registered in SQLite)."""
+    the holdout. The same function runs in SQL (`_holdout_sql`)."""
     digest = hashlib.md5(f"{salt}:{shopify_id}".encode()).hexdigest()
     return int(digest[:8], 16) % 10000
 
 
 def _holdout_sql(salt: str, shopify_id: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"mod(('x' || substr(md5({salt} || ':' || {shopify_id}::text), 1, 8))::bit(32)::bigint, 10000)"
-    return f"shopseg_holdout_bucket({salt}, {shopify_id})"
-
-
-def register_sqlite_functions(sender, connection, **kwargs) -> None:
-    """connection_created: the SQLite twin of the PostgreSQL holdout expression."""
-    if connection.vendor == "sqlite":
-        connection.connection.create_function("shopseg_holdout_bucket", 2, holdout_bucket, deterministic=True)
+    return f"mod(('x' || substr(md5({salt} || ':' || {shopify_id}::text), 1, 8))::bit(32)::bigint, 10000)"
 
 
 def segment_rules(segments: Iterable[Segment]) -> dict[int, RuleSet]:
@@ -91,16 +83,14 @@ def _evaluated_set(shop: Shop, segments: Sequence[Segment] | None) -> list[Segme
 
 
 def _lock(cursor, shop: Shop) -> None:
-    if connection.vendor == "postgresql":
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, shop.pk])
+    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, shop.pk])
 
 
 def _working_tables(cursor) -> None:
-    temporary = "TEMPORARY" if connection.vendor == "postgresql" else "TEMP"
-    cursor.execute(f"CREATE {temporary} TABLE IF NOT EXISTS {DESIRED} (segment_id bigint, customer_id bigint)")
-    cursor.execute(f"CREATE {temporary} TABLE IF NOT EXISTS {CHANGES} (segment_id bigint, customer_id bigint, "
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {DESIRED} (segment_id bigint, customer_id bigint)")
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {CHANGES} (segment_id bigint, customer_id bigint, "
                    f"entered boolean, holdout boolean)")
-    cursor.execute(f"CREATE {temporary} TABLE IF NOT EXISTS {CAUSES} (customer_id bigint PRIMARY KEY, "
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {CAUSES} (customer_id bigint PRIMARY KEY, "
                    f"cause varchar(100))")
     for table in (DESIRED, CHANGES, CAUSES):
         cursor.execute(f"DELETE FROM {table}")
@@ -178,15 +168,14 @@ def _decide(cursor, shop: Shop, chosen: Sequence[Segment], customer_ids, now: dt
         return 0
     sql, params = compiler.statement(columns, customer_ids)
     # Flags become rows: one SELECT per segment (its flag) and per ladder (its pick), unioned.
-    true = "" if connection.vendor == "postgresql" else " = 1"     # SQLite's booleans are 0 and 1
-    arms = [f"SELECT {name[1:]} AS segment_id, customer_id FROM evaluated WHERE {name}{true}"
+    arms = [f"SELECT {name[1:]} AS segment_id, customer_id FROM evaluated WHERE {name}"
             for name in columns if name.startswith("s")]
     arms += [f"SELECT {name} AS segment_id, customer_id FROM evaluated WHERE {name} IS NOT NULL" for name, _ in picks]
     settings = metrics_table._planner_settings(cursor) if customer_ids is None else contextlib.nullcontext()
     with settings:
         cursor.execute(f"INSERT INTO {DESIRED} (segment_id, customer_id) WITH evaluated AS ({sql}) "
                        + " UNION ALL ".join(arms), params)
-    if customer_ids is None and connection.vendor == "postgresql":
+    if customer_ids is None:
         cursor.execute(f"ANALYZE {DESIRED}")
     return len(customer_ids) if customer_ids is not None else _count(cursor, shop)
 

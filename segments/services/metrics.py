@@ -187,10 +187,7 @@ def _rank_segments(shop: Shop) -> list[Segment]:
 
 
 def _refresh_lock(shop: Shop, *, wait: bool = False) -> bool:
-    """The shop's metrics lock for this transaction (PostgreSQL; SQLite runs one writer): tried by
-    refreshes, waited for by rebuilds."""
-    if connection.vendor != "postgresql":
-        return True
+    """The shop's metrics lock for this transaction: tried by refreshes, waited for by rebuilds."""
     with connection.cursor() as cursor:
         if wait:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_REFRESH_LOCK_NAMESPACE, shop.pk])

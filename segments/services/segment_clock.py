@@ -30,9 +30,7 @@ _SOURCES = {
 
 def _due_at(threshold: str) -> str:
     """SQL: when a customer's replenishment ratio reaches the threshold (last order + t x gap)."""
-    if connection.vendor == "postgresql":
-        return f"m.last_order_at + make_interval(secs => m.median_order_gap_days * {threshold} * 86400)"
-    return f"datetime(julianday(m.last_order_at) + m.median_order_gap_days * {threshold})"
+    return f"m.last_order_at + make_interval(secs => m.median_order_gap_days * {threshold} * 86400)"
 
 
 def segments_time_sweep(*, shop: Shop, now: dt.datetime | None = None) -> dict:

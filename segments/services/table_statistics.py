@@ -3,7 +3,7 @@
 A table a bulk load has just filled has no statistics (or those of an emptier table) until
 autovacuum gets to it, a minute or more later, and never where autovacuum is off. Meanwhile the
 planner takes it for nearly empty (one row for a shop's 17,580 orders) and picks plans that only
-suit tiny tables. PostgreSQL only; SQLite's planner does not need its statistics here.
+suit tiny tables.
 """
 from __future__ import annotations
 
@@ -21,9 +21,7 @@ STALE_FRACTION = 0.1
 
 
 def tables_analyze(*, tables: Sequence[str]) -> list[str]:
-    """ANALYZE each table; returns the tables analyzed (none off PostgreSQL)."""
-    if connection.vendor != "postgresql":
-        return []
+    """ANALYZE each table; returns the tables analyzed."""
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
@@ -34,8 +32,6 @@ def table_analyze_if_rewritten(*, table: str, written: int) -> bool:
     """ANALYZE `table` when `written` rows (just written by a bulk statement) are a tenth of it or
     more, or it was never analyzed; a small shop's nightly rewrite of a shared table leaves it to
     autovacuum. Returns whether it analyzed."""
-    if connection.vendor != "postgresql":
-        return False
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
         known = cursor.fetchone()[0]      # -1: never analyzed nor vacuumed

@@ -740,16 +740,13 @@ class _ShopLock:
         self.shop_id, self.held = shop_id, False
 
     def __enter__(self) -> bool:
-        if connection.vendor != "postgresql":
-            self.held = True
-            return True
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, self.shop_id])
             self.held = bool(cursor.fetchone()[0])
         return self.held
 
     def __exit__(self, *exc) -> None:
-        if self.held and connection.vendor == "postgresql":
+        if self.held:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, self.shop_id])
 

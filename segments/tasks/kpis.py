@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from segments.models import Segment, SegmentKpiSnapshot, SegmentStatus, Shop, ShopStatus
 from segments.services.kpi_snapshots import (
-    kpi_snapshot_day, kpi_snapshots_backfill, measurement_supported, shop_today,
+    kpi_snapshot_day, kpi_snapshots_backfill, shop_today,
 )
 from shopseg.enqueue import enqueue
 
@@ -19,7 +19,7 @@ __all__ = ["kpi_snapshots_sweep_task", "shop_kpi_snapshot_day_task", "segment_kp
 def shop_kpi_snapshot_day_task(shop_id: int, day: str) -> int | None:
     """One shop's snapshot of a (shop-local) day; an upsert, so a re-run is harmless."""
     shop = Shop.objects.filter(pk=shop_id, status=ShopStatus.INSTALLED).first()
-    if shop is None or not measurement_supported():
+    if shop is None:
         return None
     return kpi_snapshot_day(shop=shop, day=dt.date.fromisoformat(day))
 
@@ -30,8 +30,6 @@ def kpi_snapshots_sweep_task() -> int:
     (so each shop is snapshotted in the first hour after its own midnight, and a missed hour catches up)."""
     now = timezone.now()
     queued = 0
-    if not measurement_supported():
-        return 0
     shops = Shop.objects.filter(status=ShopStatus.INSTALLED, segments__status=SegmentStatus.ACTIVE).distinct()
     for shop in shops:
         yesterday = shop_today(shop, now) - dt.timedelta(days=1)
@@ -45,6 +43,6 @@ def kpi_snapshots_sweep_task() -> int:
 def segment_kpi_backfill_task(segment_id: int) -> int | None:
     """After a segment's first compute: estimate its past days so its charts are not empty on day one."""
     segment = Segment.objects.filter(pk=segment_id, status=SegmentStatus.ACTIVE).select_related("shop").first()
-    if segment is None or segment.computed_version is None or not measurement_supported():
+    if segment is None or segment.computed_version is None:
         return None
     return kpi_snapshots_backfill(segment=segment)

@@ -22,7 +22,7 @@ from segments.engine.rules import Problem
 from segments.models import ExclusiveGroup, Segment
 from segments.selectors.kpis import segments_kpi_rows
 from segments.selectors.migration import migration_default_start, segments_migration
-from segments.services.kpi_snapshots import MEASUREMENT_NEEDS, measurement_supported, shop_today
+from segments.services.kpi_snapshots import shop_today
 from segments.services.lift import DEFAULT_TARGET_LIFT, LiftError, default_period, segment_lift
 from segments.services.monthly_review import monthly_review, review_markdown
 from segments.views.segments_api import Refused, SegmentsAPIView, invalid_param, not_found
@@ -72,11 +72,6 @@ def csv_response(rows: list[dict], fields: tuple[str, ...], filename: str) -> Ht
 
 
 class MeasurementAPIView(SegmentsAPIView):
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)     # authentication first: a 401 stays a 401
-        if not measurement_supported():
-            raise Refused(501, "unavailable", MEASUREMENT_NEEDS)
-
     def query_date(self, name: str, default: dt.date) -> dt.date:
         raw = self.request.query_params.get(name)
         if raw is None:

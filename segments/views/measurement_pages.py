@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -17,24 +16,13 @@ from django.shortcuts import render
 from segments.models import ExclusiveGroup, Segment, SegmentStatus
 from segments.selectors.kpis import MAX_SERIES, kpi_chart_segments, segments_kpi_rows
 from segments.selectors.migration import migration_default_start, segments_migration
-from segments.services.kpi_snapshots import MEASUREMENT_NEEDS, measurement_supported, shop_today
+from segments.services.kpi_snapshots import shop_today
 from segments.services.lift import LiftError, default_period, segment_lift
 from segments.services.monthly_review import month_bounds, monthly_review, previous_month, review_markdown
 from segments.views import measurement_format
 from segments.views.embedded import app_context, embedded_page
 from segments.views.measurement_api import KPI_FIELDS, MAX_COMPARED, csv_response
 from segments.views.pages.charts import line_chart
-
-def needs_postgresql(view):
-    """On SQLite the pages say what measurement needs instead of failing."""
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not measurement_supported():
-            return render(request, "segments/measurement/unavailable.html",
-                          _context(request, reason=MEASUREMENT_NEEDS), status=501)
-        return view(request, *args, **kwargs)
-    return wrapper
-
 
 def _date(raw: str | None, default: dt.date) -> tuple[dt.date, str | None]:
     if not raw:
@@ -103,7 +91,6 @@ def _latest_cells(row: dict, currency: str) -> dict:
 
 
 @embedded_page
-@needs_postgresql
 def measurement(request: HttpRequest) -> HttpResponse:
     shop = request.shop
     segments = list(Segment.objects.filter(shop=shop).exclude(status=SegmentStatus.ARCHIVED)
@@ -166,7 +153,6 @@ def lift_rows(lift, currency: str) -> list[dict]:
 
 
 @embedded_page
-@needs_postgresql
 def segment_lift_page(request: HttpRequest, pk: int) -> HttpResponse:
     segment = Segment.objects.filter(shop=request.shop, pk=pk).select_related("shop").first()
     if segment is None:
@@ -188,7 +174,6 @@ def segment_lift_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @embedded_page
-@needs_postgresql
 def migration(request: HttpRequest) -> HttpResponse:
     shop = request.shop
     groups = list(ExclusiveGroup.objects.filter(shop=shop).order_by("pk"))
@@ -271,7 +256,6 @@ def review_cells(review, currency: str) -> dict:
 
 
 @embedded_page
-@needs_postgresql
 def review(request: HttpRequest) -> HttpResponse:
     shop = request.shop
     today = shop_today(shop)

@@ -1,8 +1,8 @@
 """Fixtures for devstore's own tests."""
 import pytest
 
-from shopseg.devstore.config import DevstoreConfig
-from shopseg.devstore.state import DevStore
+from devstore.config import DevstoreConfig
+from devstore.state import DevStore
 
 
 @pytest.fixture

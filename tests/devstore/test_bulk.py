@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from shopseg.devstore import bulk
-from shopseg.devstore.graphql_api import AdminAPI
-from shopseg.devstore.state import DevStore, Event, gid, iso, parse_gid, utcnow
+from devstore import bulk
+from devstore.graphql_api import AdminAPI
+from devstore.state import DevStore, Event, gid, iso, parse_gid, utcnow
 
 from .test_graphql import (
     ALL_SCOPES,

@@ -5,12 +5,12 @@ import pytest
 from graphql import execute, parse
 
 from segments.services.backfill import STAGES
-from shopseg.devstore.bulk_exec import execute_bulk_page
-from shopseg.devstore.config import DevstoreConfig
-from shopseg.devstore.generator import seed_shop
-from shopseg.devstore.graphql_api import AdminAPI
-from shopseg.devstore.graphql_context import BulkPage, RequestContext
-from shopseg.devstore.state import utcnow
+from devstore.bulk_exec import execute_bulk_page
+from devstore.config import DevstoreConfig
+from devstore.generator import seed_shop
+from devstore.graphql_api import AdminAPI
+from devstore.graphql_context import BulkPage, RequestContext
+from devstore.state import utcnow
 
 SHOP = "test-shop.myshopify.com"
 SCOPES = {"read_customers", "read_orders", "read_all_orders", "read_products"}
@@ -18,7 +18,7 @@ SCOPES = {"read_customers", "read_orders", "read_all_orders", "read_products"}
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
-    from shopseg.devstore.state import DevStore
+    from devstore.state import DevStore
 
     store = DevStore(tmp_path_factory.mktemp("bulkexec") / "devstore.db")
     store.shop_create(SHOP)

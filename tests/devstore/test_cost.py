@@ -8,12 +8,12 @@ import pytest
 from graphql import OperationDefinitionNode, parse
 from graphql.execution.values import get_variable_values
 
-from shopseg.devstore.bucket import BucketRegistry, LeakyBucket, plan_limits
-from shopseg.devstore.config import DevstoreConfig
-from shopseg.devstore.cost import actual_cost, analyze
-from shopseg.devstore.graphql_api import AdminAPI, build_admin_schema
-from shopseg.devstore.graphql_context import RequestContext
-from shopseg.devstore.state import DevStore, gid, utcnow
+from devstore.bucket import BucketRegistry, LeakyBucket, plan_limits
+from devstore.config import DevstoreConfig
+from devstore.cost import actual_cost, analyze
+from devstore.graphql_api import AdminAPI, build_admin_schema
+from devstore.graphql_context import RequestContext
+from devstore.state import DevStore, gid, utcnow
 
 from .test_graphql import ALL_SCOPES, CUSTOMER_IDS, SHOP, TAGS_ADD, FakeClock, gql, seeded_api
 

@@ -9,8 +9,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from shopseg.devstore.generator import PERSONAS, SeedReport, holiday_windows, seed_shop
-from shopseg.devstore.state import DevStore, parse_iso
+from devstore.generator import PERSONAS, SeedReport, holiday_windows, seed_shop
+from devstore.state import DevStore, parse_iso
 
 SHOP = "test-shop.myshopify.com"
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shopseg.devstore.generator import holiday_windows, seed_shop
-from shopseg.devstore.personas import LAPSED_QUIET_DAYS, NEW_CUSTOMER_DAYS
-from shopseg.devstore.state import DevStore, parse_iso
+from devstore.generator import holiday_windows, seed_shop
+from devstore.personas import LAPSED_QUIET_DAYS, NEW_CUSTOMER_DAYS
+from devstore.state import DevStore, parse_iso
 
 SHOP = "dates.myshopify.com"
 CUSTOMERS = 1500

@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
-from shopseg.devstore.generator import seed_shop
-from shopseg.devstore.personas import PERSONA_BY_NAME
-from shopseg.devstore.state import DevStore
+from devstore.generator import seed_shop
+from devstore.personas import PERSONA_BY_NAME
+from devstore.state import DevStore
 
 SHOP = "test-shop.myshopify.com"
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)

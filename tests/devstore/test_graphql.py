@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from shopseg.devstore.graphql_api import AdminAPI
-from shopseg.devstore.state import DevStore, Event, gid, iso, utcnow
+from devstore.graphql_api import AdminAPI
+from devstore.state import DevStore, Event, gid, iso, utcnow
 
 SHOP = "test-shop.myshopify.com"
 API_KEY = "test-api-key"

@@ -5,7 +5,7 @@ import psycopg
 import pytest
 import redis
 
-from shopseg.devstore import local_services
+from devstore import local_services
 
 
 def _connect(url: str) -> psycopg.Connection:

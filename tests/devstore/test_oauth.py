@@ -5,9 +5,9 @@ import time
 import jwt
 import pytest
 
-from shopseg.devstore import oauth
-from shopseg.devstore.config import DevstoreConfig
-from shopseg.devstore.state import iso, utcnow
+from devstore import oauth
+from devstore.config import DevstoreConfig
+from devstore.state import iso, utcnow
 
 SHOP = "test-shop.myshopify.com"
 KEY, SECRET = "app-key", "s" * 40
@@ -138,7 +138,7 @@ def test_token_exchange_refuses_bad_subject_tokens(app, config, subject):
 def test_graphql_answers_401_like_shopify_for_revoked_and_unknown_tokens(app, config):
     import httpx
 
-    from shopseg.devstore.server import DevstoreServer
+    from devstore.server import DevstoreServer
 
     server = DevstoreServer(app, config, port=0).start()
     try:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from shopseg.devstore import mutations, payloads
-from shopseg.devstore.state import Event, iso
+from devstore import mutations, payloads
+from devstore.state import Event, iso
 
 SHOP = "test-shop.myshopify.com"
 NOV = dt.datetime(2026, 11, 20, 15, 15, tzinfo=dt.timezone.utc)
@@ -99,7 +99,7 @@ def mismatches(reference, body, *, resource: str, path: str = "$") -> list[str]:
 def sent(tmp_path_factory) -> dict[str, list[dict]]:
     """Topic -> every body devstore built for it while a store lived through each kind of change
     (built when emitted, as the webhook sender does; a delete's body is taken before its row goes)."""
-    from shopseg.devstore.state import DevStore
+    from devstore.state import DevStore
 
     store = DevStore(tmp_path_factory.mktemp("samples") / "devstore.db")
     store.shop_create(SHOP)

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from shopseg.devstore import mutations, payloads
-from shopseg.devstore.state import Event, gid, iso
+from devstore import mutations, payloads
+from devstore.state import Event, gid, iso
 
 SHOP = "test-shop.myshopify.com"
 UTC = dt.timezone.utc

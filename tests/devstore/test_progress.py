@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 
-from shopseg.devstore.progress import Ticker
+from devstore.progress import Ticker
 from shopseg.progress import parse
 
 

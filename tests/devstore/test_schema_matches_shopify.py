@@ -36,7 +36,7 @@ from graphql import (
 from graphql.pyutils import Undefined
 from graphql.utilities import ast_from_value
 
-from shopseg.devstore.graphql_api import SCHEMA_PATH, build_admin_schema
+from devstore.graphql_api import SCHEMA_PATH, build_admin_schema
 from tests.shopify.admin_schema import shopify_admin_schema
 
 

@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
-from shopseg.devstore import mutations, topics
-from shopseg.devstore.config import DevstoreConfig
-from shopseg.devstore.simulator import ACTION_WEIGHTS, TrafficSimulator
-from shopseg.devstore.state import DevStore, iso, utcnow
-from shopseg.devstore.webhook_sender import WebhookSender
+from devstore import mutations, topics
+from devstore.config import DevstoreConfig
+from devstore.simulator import ACTION_WEIGHTS, TrafficSimulator
+from devstore.state import DevStore, iso, utcnow
+from devstore.webhook_sender import WebhookSender
 
 SHOP = "test-shop.myshopify.com"
 FAST = 100_000.0  # actions per second: no pauses worth the name in tests

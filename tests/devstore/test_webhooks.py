@@ -17,9 +17,9 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from shopseg.devstore import mutations, oauth, topics
-from shopseg.devstore.state import iso, utcnow
-from shopseg.devstore.webhook_sender import WebhookSender, sign, verify
+from devstore import mutations, oauth, topics
+from devstore.state import iso, utcnow
+from devstore.webhook_sender import WebhookSender, sign, verify
 
 SHOP = "test-shop.myshopify.com"
 ALL_SCOPES = "read_customers,write_customers,read_orders,read_products"

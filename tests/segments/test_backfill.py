@@ -18,8 +18,8 @@ from segments.services.backfill import (
 )
 from segments.services.install import shop_uninstall
 from segments.tasks.backfill import backfills_resume_task
-from shopseg.devstore import mutations
-from shopseg.devstore.state import parse_gid
+from devstore import mutations
+from devstore.state import parse_gid
 from tests.conftest import run_install
 from tests.segments.test_embedded import embedded_query, session_token
 

@@ -1,6 +1,6 @@
 """The GraphQL documents the app sends select no field its pinned API version deprecates.
 
-Deprecations are read from devstore's SDL (shopseg/devstore/admin_schema.graphql), which marks
+Deprecations are read from devstore's SDL (devstore/admin_schema.graphql), which marks
 Shopify's `@deprecated` fields with Shopify's reasons. Every document is found where the app keeps
 it: module-level strings of the modules that talk to Shopify, and the `query` of their resource and
 stage tables (reconciliation, history import).
@@ -12,7 +12,7 @@ import importlib
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, parse, validate
 from graphql.validation import NoDeprecatedCustomRule
 
-from shopseg.devstore.graphql_api import build_admin_schema
+from devstore.graphql_api import build_admin_schema
 
 MODULES = ("segments.mirror.graphql", "segments.services.install", "segments.services.backfill",
            "segments.services.reconcile", "segments.services.tag_sync", "segments.services.tag_bulk",

@@ -57,7 +57,7 @@ from tests.shopify.admin_schema import shopify_admin_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_PACKAGES = ("segments", "shopseg", "webhooks")
-NOT_APP = ("shopseg/devstore/",)     # the local Shopify: it answers documents and sends none
+NOT_APP = ("devstore/",)     # the local Shopify: it answers documents and sends none
 # What takes a document to send, as its `query` or first argument: shop_graphql(…), and the
 # sender's and the client's methods (ShopSender.call, ShopClient.graphql).
 SEND_FUNCTIONS = {"shop_graphql"}

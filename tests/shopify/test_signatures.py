@@ -1,7 +1,7 @@
 """Query and webhook HMACs: Shopify's documented vectors, shopifyapi's array rule, rotation."""
 import shopify
 
-from shopseg.devstore.oauth import sign_query
+from devstore.oauth import sign_query
 from shopseg.shopify.signatures import query_hmac, query_hmac_valid, webhook_hmac, webhook_hmac_valid
 
 DOCS_PARAMS = {"code": ["0907a61c0c8d55e99db179b68161bc00"], "shop": ["some-shop.myshopify.com"],

@@ -15,7 +15,7 @@ import pytest
 from segments.models import (
     Checkout, ComplianceKind, ComplianceRequest, Customer, Order, Product, Shop, ShopStatus,
 )
-from shopseg.devstore import mutations
+from devstore import mutations
 from shopseg.shopify.signatures import webhook_hmac
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_events_drain

@@ -140,8 +140,8 @@ def test_checkout_delete_finds_a_checkout_recorded_from_shopifys_create_shape(sh
 
 
 def test_checkout_delete_from_devstores_bodies(shop, tmp_path):
-    from shopseg.devstore import mutations, payloads
-    from shopseg.devstore.state import DevStore
+    from devstore import mutations, payloads
+    from devstore.state import DevStore
 
     store = DevStore(tmp_path / "devstore.db")
     store.shop_create(shop.domain)

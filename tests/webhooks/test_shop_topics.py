@@ -13,7 +13,7 @@ from segments.models import Shop
 from segments.services.kpi_snapshots import shop_today
 from segments.services.tokens import shop_tokens_store
 from segments.services.webhook_subscriptions import WEBHOOK_TOPICS
-from shopseg.devstore import topics as devstore_topics
+from devstore import topics as devstore_topics
 from shopseg.shopify.oauth import TokenSet
 from tests.segments.mirror.test_rest import sample
 from webhooks.handlers import HANDLERS, TOPICS
@@ -91,8 +91,8 @@ def test_what_a_shop_update_does_not_say_is_kept(shop):
 
 
 def test_shop_update_from_devstore(shop, tmp_path):
-    from shopseg.devstore import mutations, payloads
-    from shopseg.devstore.state import DevStore
+    from devstore import mutations, payloads
+    from devstore.state import DevStore
 
     store = DevStore(tmp_path / "devstore.db")
     store.shop_create(shop.domain, plan="shopify_plus")
@@ -154,8 +154,8 @@ def test_scopes_granted_by_a_token_are_newer_than_an_earlier_scopes_update(shop)
 
 
 def test_app_scopes_update_from_devstore(shop, tmp_path):
-    from shopseg.devstore import payloads
-    from shopseg.devstore.state import DevStore, Event
+    from devstore import payloads
+    from devstore.state import DevStore, Event
 
     store = DevStore(tmp_path / "devstore.db")
     store.shop_create(shop.domain)

@@ -11,7 +11,7 @@ from segments.models import (
     Customer, ExclusiveGroup, Membership, MembershipEvent, Segment, SegmentVersion, Shop, TagChange,
 )
 from segments.services.metrics import customer_metrics_rebuild
-from shopseg.devstore import oauth
+from devstore import oauth
 from tests.conftest import run_install
 from tests.segments.engine.test_metrics_table import Mirror
 

@@ -21,7 +21,7 @@ from schemathesis.checks import positive_data_acceptance
 from schemathesis.config import SchemathesisConfig
 
 from segments.models import Segment
-from shopseg.devstore import oauth
+from devstore import oauth
 from shopseg.wsgi import application
 from tests.segments.api.conftest import BUYERS, assert_error, create
 

@@ -20,7 +20,7 @@ from segments.engine.rules import RuleError, parse
 from segments.engine.templates import TEMPLATE_BY_KEY, TEMPLATES, Editable, _steps, template_document
 from segments.models import BackfillStatus, Customer, Shop
 from segments.services.metrics import customer_metrics_rebuild
-from shopseg.devstore.personas import PERSONAS
+from devstore.personas import PERSONAS
 from tests.conftest import Devstore, run_install
 from tests.segments.test_backfill import run_backfill
 

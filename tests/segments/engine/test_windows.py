@@ -6,7 +6,7 @@ import pytest
 from segments.engine.windows import (
     HOLIDAY_LABELS, HOLIDAYS, Between, Holiday, LastDays, Months, holiday_windows, resolve_window,
 )
-from shopseg.devstore import personas
+from devstore import personas
 
 UTC = dt.UTC
 NY = "America/New_York"

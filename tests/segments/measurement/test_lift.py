@@ -17,7 +17,7 @@ from segments.services.lift import LiftError, segment_lift
 from segments.services.membership import segments_recompute
 from segments.services.metrics import customer_metrics_rebuild
 from segments.services.reconcile import shop_reconcile
-from shopseg.devstore import mutations
+from devstore import mutations
 from tests.conftest import run_install
 from tests.segments.measurement.conftest import make_segment
 from tests.segments.test_backfill import run_backfill

@@ -16,7 +16,7 @@ from segments.models import Customer, Segment, SegmentVersion, Shop, TagChange
 from segments.services.membership import segments_recompute
 from segments.services.metrics import customer_metrics_rebuild
 from segments.services.shop_throttle import ShopThrottle
-from shopseg.devstore.state import Event, iso, utcnow
+from devstore.state import Event, iso, utcnow
 from tests.segments.engine.test_metrics_table import Mirror
 
 BUYERS = {"version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1}}

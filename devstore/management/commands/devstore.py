@@ -8,9 +8,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from shopseg.devstore.config import DevstoreConfig
-from shopseg.devstore.server import DevstoreServer
-from shopseg.devstore.state import DevStore
+from devstore.config import DevstoreConfig
+from devstore.server import DevstoreServer
+from devstore.state import DevStore
 
 
 class Command(BaseCommand):
@@ -53,7 +53,7 @@ class Command(BaseCommand):
             fresh = store.shop(domain) is None
             store.shop_create(domain, plan=opts["plan"])
             if fresh and opts["seed_customers"]:
-                from shopseg.devstore.generator import seed_shop
+                from devstore.generator import seed_shop
 
                 ends = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=opts["seed_history_days_ago"])
                 report = seed_shop(store, domain, customers=opts["seed_customers"], seed=opts["seed"], now=ends)

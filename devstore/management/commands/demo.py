@@ -29,8 +29,8 @@ import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from shopseg.devstore import local_services
-from shopseg.devstore.progress import Ticker
+from devstore import local_services
+from devstore.progress import Ticker
 from shopseg.progress import parse as parse_progress
 
 DEMO_DIR = Path(settings.BASE_DIR) / ".demo"
@@ -341,6 +341,7 @@ class Command(BaseCommand):
             "SHOPIFY_API_KEY": settings.SHOPIFY_API_KEY,
             "SHOPIFY_API_SECRET": settings.SHOPIFY_API_SECRET,
             "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": "shopseg.settings",   # the app runs as in production: no devstore app
         })
         return env
 

@@ -39,6 +39,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.oauth_install import install_in_process  # noqa: E402
+
 DB = "shopseg_bench_backfill"
 TARGET_SECONDS = 300.0
 APP_KEY, APP_SECRET = "bench-backfill-key", "bench-backfill-secret-0123456789abcdef0123456789"
@@ -85,7 +86,7 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         from django.db import connection
 
-        from segments.models import ShopSync
+        from segments.mirror.models import ShopSync
 
         started = time.perf_counter()
         while not self.stop.wait(self.interval):
@@ -140,8 +141,8 @@ def install(devstore_url: str, shop: str) -> None:
 
 def drive(shop_id: int) -> dict:
     """Advance the backfill until done: seconds spent in backfill_advance and seconds waiting idle."""
-    from segments.models import BackfillStatus, ShopSync
-    from segments.services.backfill import backfill_advance
+    from segments.mirror.backfill import backfill_advance
+    from segments.mirror.models import BackfillStatus, ShopSync
 
     busy = idle = 0.0
     calls = 0
@@ -173,10 +174,12 @@ def export_windows(db: Path) -> dict[str, tuple[dt.datetime, dt.datetime]]:
 
 def naive_rows_per_second(shop_id: int, operation_id: str, sample_orders: int) -> tuple[float, int]:
     """One ORM save per row over the first `sample_orders` orders of the orders export (a fresh shop)."""
-    from segments.mirror.graphql import jsonl_groups, jsonl_lines, order_record
-    from segments.models import Customer, LineItem, Order, Shop
-    from segments.services.backfill import BULK_OPERATION
-    from segments.services.shop_graphql import shop_graphql
+    from segments.mirror.backfill_plan import BULK_OPERATION
+    from segments.mirror.graphql import jsonl_groups, order_record
+    from segments.shops.bulk_operations import jsonl_lines
+    from segments.mirror.models import Customer, LineItem, Order
+    from segments.shops.graphql import shop_graphql
+    from segments.shops.models import Shop
 
     operation = shop_graphql(shop_id=shop_id, query=BULK_OPERATION, variables={"id": operation_id}).data
     url = operation["bulkOperation"]["url"]
@@ -236,7 +239,8 @@ def main() -> None:
     logging.disable(logging.INFO)
     from django.db.models import Sum
 
-    from segments.models import Checkout, Customer, LineItem, Order, Product, Refund, Shop, ShopSync
+    from segments.mirror.models import Checkout, Customer, LineItem, Order, Product, Refund, ShopSync
+    from segments.shops.models import Shop
 
     with tempfile.TemporaryDirectory(prefix="backfill-bench-") as tmp:
         shop = f"bench-{uuid.uuid4().hex[:8]}.myshopify.com"

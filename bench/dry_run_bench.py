@@ -45,12 +45,11 @@ import time
 import uuid
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.backfill_bench import drive, free_port, seed_store, start_devstore  # noqa: E402
-from bench.tag_sync_bench import fresh_database  # noqa: E402
 from bench.oauth_install import install_in_process  # noqa: E402
+from bench.tag_sync_bench import fresh_database  # noqa: E402
 
 APP_KEY, APP_SECRET = "bench-dry-run-key", "bench-dry-run-secret-0123456789abcdef0123456789abcdef"
 P95_TARGET = 1.0
@@ -172,11 +171,12 @@ def legacy_dry_run(*, shop, rules, segment=None, now=None, sample: int = 10) -> 
     from django.db import connection
     from django.utils import timezone
 
-    from segments.engine.compiler import Compiler, context_for
+    from segments.engine.compiler import Compiler
+    from segments.engine.context import context_for
     from segments.engine.rules import describe, parse
-    from segments.models import Customer
-    from segments.selectors.overlap import segment_overlaps, shared_sql
-    from segments.services.segment_definitions import _customer_card
+    from segments.membership.definitions import _customer_card
+    from segments.membership.overlap import segment_overlaps, shared_sql
+    from segments.mirror.models import Customer
 
     ruleset = parse(rules)
     compiler = Compiler(context_for(shop, now or timezone.now()))
@@ -236,7 +236,7 @@ def build(size: int, db: str, orders_scale: float, tmp: Path, held: "HeldBack") 
     devstore = start_devstore(tmp, port, app_key=APP_KEY, app_secret=APP_SECRET, timeout=300.0)
     started = time.perf_counter()
     install_in_process(f"http://127.0.0.1:{port}", shop, APP_KEY)
-    from segments.models import Shop
+    from segments.shops.models import Shop
 
     run = drive(Shop.objects.get(domain=shop).pk)
     print(f"  installed and backfilled (metrics rebuilt) in {time.perf_counter() - started:.0f} s "
@@ -280,7 +280,7 @@ def legacy_measure(api, rules: dict, repeat: int, *, segment_id: int | None = No
     for legacy_dry_run), under a statement timeout; None when a statement ran into it."""
     from django.db import OperationalError, connection
 
-    from segments.views import segments_api
+    from segments.web import segments_api
 
     current = segments_api.segment_dry_run
     segments_api.segment_dry_run = legacy_dry_run
@@ -306,7 +306,9 @@ class HeldBack:
         return self
 
     def hold(self) -> None:
-        from segments.services import backfill, membership, metrics
+        from segments.membership import recompute as membership
+        from segments.metrics import refresh as metrics
+        from segments.mirror import backfill
 
         self.modules = {"backfill": backfill, "metrics": metrics, "membership": membership}
         self.real = {"tables_analyze": backfill.tables_analyze,
@@ -346,12 +348,13 @@ def one_size(args) -> None:
 def run_size(args, shop_domain: str, tmp: Path, held: HeldBack) -> None:
     from django.test import Client
 
-    from segments.engine.rules import parse
-    from segments.engine.templates import TEMPLATES, template_document
-    from segments.models import Segment, Shop
-    from segments.services.segment_definitions import segment_create
     from devstore import oauth
     from devstore.state import DevStore
+    from segments.engine.rules import parse
+    from segments.engine.templates import TEMPLATES, template_document
+    from segments.membership.definitions import segment_create
+    from segments.membership.models import Segment
+    from segments.shops.models import Shop
 
     shop = Shop.objects.get(domain=shop_domain)
     api = Client()

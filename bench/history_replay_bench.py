@@ -66,8 +66,9 @@ def serve_app(port: int):
 
 def settle(devstore_url: str, domain: str, timeout: float = 600) -> None:
     """Deliver devstore's queued webhooks and drain them until the shop's history import is done."""
-    from segments.models import BackfillStatus, Shop, ShopSync
-    from segments.services.backfill import backfill_advance
+    from segments.mirror.backfill import backfill_advance
+    from segments.mirror.models import BackfillStatus, ShopSync
+    from segments.shops.models import Shop
     from webhooks.services import webhook_events_drain
 
     shop = Shop.objects.get(domain=domain)
@@ -90,8 +91,9 @@ def prepare(store, devstore_url: str, domain: str, customers: int, history_end: 
     from django.core.management import call_command
     from django.db import connection
 
-    from segments.models import Segment, Shop
     from devstore.generator import seed_shop
+    from segments.membership.models import Segment
+    from segments.shops.models import Shop
 
     store.shop_create(domain, plan="shopify")
     seed_shop(store, domain, customers=customers, seed=11, now=history_end)
@@ -111,7 +113,7 @@ def prepare(store, devstore_url: str, domain: str, customers: int, history_end: 
 
 
 def run(shop, *, days: int, full_nightly: bool, profile: str | None):
-    from segments.services.history_replay import history_replay
+    from devstore.history_replay import history_replay
 
     started, cpu = time.perf_counter(), time.process_time()
     if profile:
@@ -164,10 +166,10 @@ def main() -> None:
 
     django.setup()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from segments.models import Shop
     from devstore.config import DevstoreConfig
     from devstore.server import DevstoreServer
     from devstore.state import DevStore
+    from segments.shops.models import Shop
 
     tmp = Path(tempfile.mkdtemp(prefix="replaybench-"))
     store = DevStore(tmp / "devstore.db")

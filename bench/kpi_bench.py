@@ -52,9 +52,12 @@ def main() -> None:
 
     django.setup()
     from segments.engine.rules import describe, parse
-    from segments.models import Segment, SegmentKpiSnapshot, SegmentVersion, Shop
-    from segments.services.kpi_snapshots import kpi_snapshot_day, kpi_snapshots_backfill, shop_today
-    from segments.services.membership import segments_recompute
+    from segments.measurement.models import SegmentKpiSnapshot
+    from segments.measurement.snapshots import kpi_snapshot_day, kpi_snapshots_backfill
+    from segments.membership.models import Segment, SegmentVersion
+    from segments.membership.recompute import segments_recompute
+    from segments.shops.calendar import shop_today
+    from segments.shops.models import Shop
 
     shop = Shop.objects.get(domain=mb.DOMAIN)
     print("mirror: " + ", ".join(f"{k} {v:,}" for k, v in mb.counts(shop).items()), flush=True)

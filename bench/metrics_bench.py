@@ -181,8 +181,9 @@ def main() -> None:
     django.setup()
     from django.db import connection
 
-    from segments.models import CustomerMetrics, Shop
-    from segments.services.metrics import customer_metrics_rebuild, customer_metrics_refresh
+    from segments.metrics.models import CustomerMetrics
+    from segments.metrics.refresh import customer_metrics_rebuild, customer_metrics_refresh
+    from segments.shops.models import Shop
 
     shop = Shop.objects.filter(domain=DOMAIN).first()
     if shop is not None and counts(shop)["customer"] == args.customers and counts(shop)["order"] == orders:

@@ -53,7 +53,8 @@ def percentile(values: list[float], q: float) -> float:
 def ensure_shop(domain: str, customers: int, orders: int):
     from django.db import connection
 
-    from segments.models import Order, Shop
+    from segments.mirror.models import Order
+    from segments.shops.models import Shop
 
     shop = Shop.objects.filter(domain=domain).first()
     if shop is not None:
@@ -76,7 +77,7 @@ def template_segments(shop) -> list:
     """Every template as an active segment of the shop (replacing earlier runs' segments)."""
     from segments.engine.rules import describe, parse
     from segments.engine.templates import TEMPLATES, template_document
-    from segments.models import ExclusiveGroup, Segment, SegmentVersion
+    from segments.membership.models import ExclusiveGroup, Segment, SegmentVersion
 
     Segment.objects.filter(shop=shop).delete()
     ExclusiveGroup.objects.filter(shop=shop).delete()
@@ -118,13 +119,15 @@ def main() -> None:
     django.setup()
     from django.db import connection
 
-    from segments.mirror.records import LineItemRecord, OrderRecord
-    from segments.mirror.writer import orders_upsert
-    from segments.models import Customer, CustomerMetrics, Membership, MembershipEvent, Segment, TagChange
-    from segments.services.membership import segments_recompute
-    from segments.services.metrics import customer_metrics_rebuild, dirty_customers_refresh
-    from segments.services.segment_definitions import segment_dry_run
     from segments.engine.templates import template_document
+    from segments.membership.definitions import segment_dry_run
+    from segments.membership.models import Membership, MembershipEvent, Segment, TagChange
+    from segments.membership.recompute import segments_recompute
+    from segments.metrics.models import CustomerMetrics
+    from segments.metrics.refresh import customer_metrics_rebuild, dirty_customers_refresh
+    from segments.mirror.models import Customer
+    from segments.mirror.records import LineItemRecord, OrderRecord
+    from segments.mirror.orders import orders_upsert
 
     shop = ensure_shop(mb.DOMAIN, args.customers, orders)
     small = ensure_shop(DRY_RUN_DOMAIN, args.dry_run_customers, int(args.dry_run_customers * args.orders_per_customer))

@@ -126,7 +126,8 @@ class Stack:
         return self
 
     def _install(self) -> None:
-        from segments.models import BackfillStatus, Shop, ShopSync
+        from segments.mirror.models import BackfillStatus, ShopSync
+        from segments.shops.models import Shop
 
         for _ in range(150):
             try:

@@ -61,7 +61,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.oauth_install import install_in_process  # noqa: E402
-from bench.stack import REDIS, fresh_database, free_port  # noqa: E402
+from bench.stack import REDIS, free_port, fresh_database  # noqa: E402
+
 APP_KEY, APP_SECRET = "bench-tags-key", "bench-tags-secret-0123456789abcdef0123456789abcdef"
 SHOP = "bench-tags.myshopify.com"
 MUTATION = 10
@@ -109,7 +110,7 @@ class Rig:
     def install(self):
         from django.conf import settings
 
-        from segments.models import Shop
+        from segments.shops.models import Shop
 
         settings.SHOPIFY_SHOP_BASE_URL = self.url + "/shops/{shop}"
         settings.SHOPSEG_APP_URL = "http://127.0.0.1:9"
@@ -144,9 +145,9 @@ class Rig:
 
     def segment(self, shop, handle: str, tag: str):
         """A segment of exactly the customers carrying `tag`, computed: N outbox rows."""
-        from segments.models import Segment, SegmentVersion
-        from segments.services.membership import segments_recompute
-        from segments.services.metrics import customer_metrics_rebuild
+        from segments.membership.models import Segment, SegmentVersion
+        from segments.membership.recompute import segments_recompute
+        from segments.metrics.refresh import customer_metrics_rebuild
 
         segment = Segment.objects.create(shop=shop, name=handle, handle=handle)
         SegmentVersion.objects.create(segment=segment, number=1, rules={
@@ -160,8 +161,8 @@ class Rig:
 
 
 def run_direct(shop) -> dict:
-    from segments.models import TagChange
-    from segments.services.tag_sync import shop_tags_sync
+    from segments.membership.models import TagChange
+    from segments.tags.sync import shop_tags_sync
 
     totals = {"calls": 0, "requests": 0, "points": 0.0, "throttled": 0, "transient": 0}
     started = time.perf_counter()
@@ -176,9 +177,10 @@ def run_direct(shop) -> dict:
 
 
 def run_bulk(shop, poll: float = 0.5) -> dict:
-    from segments.models import TagBulkOperation, TagChange
-    from segments.services.tag_bulk import ACTIVE
-    from segments.services.tag_sync import shop_tags_sync
+    from segments.membership.models import TagChange
+    from segments.tags.bulk import ACTIVE
+    from segments.tags.models import TagBulkOperation
+    from segments.tags.sync import shop_tags_sync
 
     totals = {"requests": 0, "points": 0.0}
     started = time.perf_counter()
@@ -208,8 +210,9 @@ def throughput(args) -> None:
     import redis
     from django.conf import settings
 
-    from segments.models import TagAudit, TagChange
-    from segments.services.shop_throttle import ShopThrottle
+    from segments.membership.models import TagChange
+    from segments.shops.throttle import ShopThrottle
+    from segments.tags.models import TagAudit
 
     settings.REDIS_URL = REDIS          # the throttle shared through Redis, as in production
     redis.Redis.from_url(REDIS).flushdb()
@@ -250,7 +253,7 @@ def crossover(args) -> None:
     setup_django("shopseg_bench_tags")
     from django.conf import settings
 
-    from segments.services.shop_throttle import ShopThrottle
+    from segments.shops.throttle import ShopThrottle
 
     sizes = [int(s) for s in args.sizes.split(",")]
     rig = Rig(1.0)
@@ -290,10 +293,10 @@ def latency(args) -> None:
 
 
 def _latency(args, stack) -> None:
-    from segments.models import TagChange
-    from segments.services.segment_definitions import segment_create
-    from webhooks.models import EventStatus, WebhookEvent
     from devstore import mutations
+    from segments.membership.definitions import segment_create
+    from segments.membership.models import TagChange
+    from webhooks.models import EventStatus, WebhookEvent
 
     store, shop = stack.store, stack.shop
     segment = segment_create(shop=shop, name="Recent", handle="recent", rules={
@@ -391,7 +394,7 @@ SAMPLE = ROOT / "bench" / "order_sample.json"
 def burst_record(count: int) -> int:
     """Another installed shop's burst of `count` orders/create deliveries (2,000 customers), recorded
     as the endpoint records them, all at once; then the drain is scheduled as a delivery would."""
-    from segments.models import Shop, ShopStatus
+    from segments.shops.models import Shop, ShopStatus
     from webhooks.dispatch import drain_schedule
     from webhooks.models import WebhookEvent
 

@@ -112,7 +112,7 @@ def apply_naively(shop, bodies: list[dict]) -> float:
     from django.db import transaction
 
     from segments.mirror import rest
-    from segments.models import Customer, LineItem, Order
+    from segments.mirror.models import Customer, LineItem, Order
 
     started = time.perf_counter()
     for body in bodies:
@@ -156,8 +156,9 @@ def main() -> None:
 
     logging.getLogger().setLevel(logging.WARNING)
     from segments.mirror import rest
-    from segments.mirror.writer import products_upsert
-    from segments.models import LineItem, Order, Shop
+    from segments.mirror.models import LineItem, Order
+    from segments.mirror.orders import products_upsert
+    from segments.shops.models import Shop
     from webhooks.models import WebhookEvent
     from webhooks.services import DRAIN_BATCH
 

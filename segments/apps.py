@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class SegmentsConfig(AppConfig):
@@ -6,4 +7,9 @@ class SegmentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from segments.services import tag_bulk  # noqa: F401 - registers its eraser for customers/redact
+        from segments.tags import bulk  # noqa: F401 - registers its eraser for customers/redact
+        from shopseg.observability import opentelemetry_init
+
+        # Here rather than in settings: instrumenting Django reads the settings it would be inside.
+        if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
+            opentelemetry_init(settings.OTEL_EXPORTER_OTLP_ENDPOINT, service=settings.OTEL_SERVICE_NAME)

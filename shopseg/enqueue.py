@@ -5,14 +5,28 @@ reached the broker, so losing the enqueue loses nothing.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 
+from celery import Task
 from django.db import transaction
+
+from shopseg.celery import app
 
 log = logging.getLogger(__name__)
 
 
-def enqueue(task, *args) -> bool:
+def task_named(name: str) -> Task:
+    """The task with this dotted name (module.function), its module imported if it was not yet.
+    Services schedule their domain's tasks by name: the tasks module imports the services, so a
+    service importing it back would be an import cycle."""
+    importlib.import_module(name.rpartition(".")[0])
+    return app.tasks[name]
+
+
+def enqueue(task: Task | str, *args) -> bool:
+    """Run `task` (a task or its dotted name) in a worker; False (logged) when the broker is away."""
+    task = task_named(task) if isinstance(task, str) else task
     try:
         task.delay(*args)
         return True
@@ -23,5 +37,5 @@ def enqueue(task, *args) -> bool:
         return False
 
 
-def enqueue_on_commit(task, *args) -> None:
+def enqueue_on_commit(task: Task | str, *args) -> None:
     transaction.on_commit(lambda: enqueue(task, *args))

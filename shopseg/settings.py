@@ -7,16 +7,16 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from shopseg.env import as_bool, as_list, env
+from shopseg.observability import sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SHOPSEG_ENV = env("SHOPSEG_ENV", "development")
 if SHOPSEG_ENV not in ("development", "production"):
-    from django.core.exceptions import ImproperlyConfigured
-
     raise ImproperlyConfigured("SHOPSEG_ENV must be 'development' or 'production'.")
 PRODUCTION = SHOPSEG_ENV == "production"
 
@@ -28,7 +28,11 @@ ALLOWED_HOSTS = env("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", 
 CSRF_TRUSTED_ORIGINS = env("DJANGO_CSRF_TRUSTED_ORIGINS", [], cast=as_list)
 
 INSTALLED_APPS = [
+    "django.contrib.admin",         # the operator's read-only view of the pipeline (/ops/admin/)
+    "django.contrib.auth",
     "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
@@ -39,10 +43,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "segments.middleware.FrameAncestorsMiddleware",
+    "segments.web.middleware.FrameAncestorsMiddleware",
 ]
 
 ROOT_URLCONF = "shopseg.urls"
@@ -54,7 +61,9 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request",
+                                           "django.contrib.auth.context_processors.auth",
+                                           "django.contrib.messages.context_processors.messages"]},
     }
 ]
 
@@ -66,8 +75,6 @@ DATABASES = {
         conn_max_age=60, conn_health_checks=True)
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-    from django.core.exceptions import ImproperlyConfigured
-
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://…).")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -120,38 +127,38 @@ CELERY_TASK_QUEUES = tuple(Queue(name) for name in ("webhooks", "membership", "t
                                                    "default"))
 CELERY_TASK_ROUTES = {
     "webhooks.tasks.*": {"queue": "webhooks"},
-    "segments.tasks.metrics.*": {"queue": "membership"},
-    "segments.tasks.membership.*": {"queue": "membership"},
-    "segments.tasks.tags.*": {"queue": "tags"},
-    "segments.tasks.shops.*": {"queue": "install"},
-    "segments.tasks.backfill.*": {"queue": "install"},
-    "segments.tasks.kpis.*": {"queue": "measurement"},
+    "segments.metrics.tasks.*": {"queue": "membership"},
+    "segments.membership.tasks.*": {"queue": "membership"},
+    "segments.tags.tasks.*": {"queue": "tags"},
+    "segments.shops.tasks.*": {"queue": "install"},
+    "segments.mirror.tasks.*": {"queue": "install"},
+    "segments.measurement.tasks.*": {"queue": "measurement"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULE: dict = {
     "webhook-events-sweep": {"task": "webhooks.tasks.webhook_events_sweep_task", "schedule": 1.0},
-    "shops-setup-sweep": {"task": "segments.tasks.shops.shops_setup_sweep_task", "schedule": 300.0},
-    "backfill-resume": {"task": "segments.tasks.backfill.backfills_resume_task", "schedule": 120.0},
-    "reconcile-shops": {"task": "segments.tasks.backfill.shops_reconcile_task",
+    "shops-setup-sweep": {"task": "segments.shops.tasks.shops_setup_sweep_task", "schedule": 300.0},
+    "backfill-resume": {"task": "segments.mirror.tasks.backfills_resume_task", "schedule": 120.0},
+    "reconcile-shops": {"task": "segments.mirror.tasks.shops_reconcile_task",
                         "schedule": env("SHOPSEG_RECONCILE_SECONDS", 900.0, cast=float)},
-    "retention-purge": {"task": "segments.tasks.compliance.retention_purge_task", "schedule": 3600.0},
+    "retention-purge": {"task": "segments.privacy.tasks.retention_purge_task", "schedule": 3600.0},
     # Customers inactive past their shop's period are anonymised in the store copy (0: never).
-    "inactive-customers": {"task": "segments.tasks.compliance.inactive_customers_sweep_task", "schedule": 3600.0},
-    "metrics-dirty-refresh": {"task": "segments.tasks.metrics.metrics_dirty_refresh_task",
+    "inactive-customers": {"task": "segments.privacy.tasks.inactive_customers_sweep_task", "schedule": 3600.0},
+    "metrics-dirty-refresh": {"task": "segments.metrics.tasks.metrics_dirty_refresh_task",
                               "schedule": env("SHOPSEG_DIRTY_REFRESH_SECONDS", 1.0, cast=float)},
-    "metrics-nightly-rebuild": {"task": "segments.tasks.metrics.shops_metrics_rebuild_task",
+    "metrics-nightly-rebuild": {"task": "segments.metrics.tasks.shops_metrics_rebuild_task",
                                 "schedule": crontab(minute=15)},   # hourly: each shop at its own hour
     # Windows that passed, hysteresis holds that ended, recomputes that never finished.
-    "segments-minute": {"task": "segments.tasks.membership.segments_minute_task", "schedule": 60.0},
+    "segments-minute": {"task": "segments.membership.tasks.segments_minute_task", "schedule": 60.0},
     # Tag sync: shops with due tag changes get a sync run; the hourly check finds drift and gaps.
-    "tags-sync-sweep": {"task": "segments.tasks.tags.tags_sync_sweep_task",
+    "tags-sync-sweep": {"task": "segments.tags.tasks.tags_sync_sweep_task",
                         "schedule": env("SHOPSEG_TAG_SYNC_SECONDS", 1.0, cast=float)},
-    "tags-check": {"task": "segments.tasks.tags.shops_tags_check_task",
+    "tags-check": {"task": "segments.tags.tasks.shops_tags_check_task",
                    "schedule": env("SHOPSEG_TAG_CHECK_SECONDS", 3600.0, cast=float)},
     # Measurement: each shop's KPI snapshot of its local yesterday, in the hour after its midnight.
-    "kpi-snapshots": {"task": "segments.tasks.kpis.kpi_snapshots_sweep_task", "schedule": crontab(minute=20)},
+    "kpi-snapshots": {"task": "segments.measurement.tasks.kpi_snapshots_sweep_task", "schedule": crontab(minute=20)},
 }
-# Tag sync (segments.services.tag_sync): mutations per request (10 points each, under Shopify's
+# Tag sync (segments.tags.sync): mutations per request (10 points each, under Shopify's
 # 1,000-point cap), how long one run may go on, from how many customers a diff becomes a bulk
 # mutation (0: never), and how long processed outbox rows are kept.
 SHOPSEG_TAG_SYNC_MAX_MUTATIONS = env("SHOPSEG_TAG_SYNC_MAX_MUTATIONS", 99, cast=int)
@@ -183,11 +190,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "segments.api.api_exception_handler",
+    "EXCEPTION_HANDLER": "segments.web.api.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
-# The OpenAPI schema served at /api/schema (segments/schema.py describes the shapes).
+# The OpenAPI schema served at /api/schema (segments/web/schema.py describes the shapes).
 SPECTACULAR_SETTINGS = {
     "TITLE": "shopseg admin API",
     "VERSION": "1",
@@ -197,16 +204,30 @@ SPECTACULAR_SETTINGS = {
                     '`{"error": {"code", "message", "problems"?}}`.'),
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"SegmentStatusEnum": "segments.models.segments.SegmentStatus.values"},
+    "ENUM_NAME_OVERRIDES": {"SegmentStatusEnum": "segments.membership.models.SegmentStatus.values"},
 }
 
+# One JSON object a line in production (SHOPSEG_LOG_FORMAT=json), readable lines in development;
+# both carry the task and the ids of the work in hand and mask email addresses (shopseg.observability).
+LOG_FORMAT = env("SHOPSEG_LOG_FORMAT", "json" if PRODUCTION else "text")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("SHOPSEG_LOG_FORMAT must be 'json' or 'text'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"json": {"()": "shopseg.observability.JsonFormatter"},
+                   "text": {"()": "shopseg.observability.PlainFormatter",
+                            "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env("SHOPSEG_LOG_LEVEL", "INFO")},
     # httpx logs every URL at INFO; URLs can carry OAuth parameters, so keep it quiet.
     "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"},
                 "httpcore": {"level": "WARNING"}},
 }
+
+# Optional: errors to Sentry, traces to an OpenTelemetry collector (OTLP/HTTP); off unless set.
+SENTRY_DSN = env("SENTRY_DSN", "")
+OTEL_EXPORTER_OTLP_ENDPOINT = env("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+if SENTRY_DSN:
+    sentry_init(SENTRY_DSN, environment=SHOPSEG_ENV)
+OTEL_SERVICE_NAME = env("OTEL_SERVICE_NAME", "shopseg")   # instrumented once the apps are ready (segments.apps)

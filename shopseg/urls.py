@@ -1,4 +1,5 @@
 """Top-level URL routes."""
+from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
 
@@ -9,6 +10,7 @@ def healthz(request):
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("ops/admin/", admin.site.urls),        # the operator's read-only view (staff login)
     path("", include("webhooks.urls")),
-    path("", include("segments.urls")),
+    path("", include("segments.web.urls")),
 ]

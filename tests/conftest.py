@@ -97,7 +97,7 @@ def run_install(client, devstore: Devstore, shop: str, api_key: str):
 @pytest.fixture
 def installed_shop(client, devstore, settings, django_capture_on_commit_callbacks):
     """A shop with shopseg installed through the real OAuth flow (post-install steps run)."""
-    from segments.models import Shop
+    from segments.shops.models import Shop
 
     domain = devstore.create_shop()
     with django_capture_on_commit_callbacks(execute=True):
@@ -128,8 +128,8 @@ def settle(devstore: Devstore, shop_domain: str, timeout: float = 60) -> None:
     in whichever thread ends it) has finished too, so nothing writes the mirror or membership behind
     the test's back. Once a second it also advances the backfill as the beat's poll does: a finish
     webhook processed before the backfill recorded its exports is not sent again."""
-    from segments.models import BackfillStatus, ShopSync
-    from segments.services.backfill import backfill_advance
+    from segments.mirror.backfill import backfill_advance
+    from segments.mirror.models import BackfillStatus, ShopSync
     from webhooks.models import EventStatus, WebhookEvent
     from webhooks.services import webhook_events_drain
 

@@ -1,11 +1,11 @@
 """shopify.app.toml agrees with the code: topics, compliance URI, scopes, API version, dev URLs."""
 import pytest
 
-from segments.services.webhook_subscriptions import WEBHOOK_PATH
-from shopseg import settings as app_settings
 from devstore import topics as devstore_topics
+from segments.shops.subscriptions import WEBHOOK_PATH, WEBHOOK_TOPICS
+from shopseg import settings as app_settings
 from shopseg.shopify.app_config import AppConfigError, app_config_load, app_config_parse
-from webhooks.handlers import TOPICS
+from webhooks.handlers import HANDLERS, TOPICS, subscription_topic
 
 CONFIG = app_config_load()
 
@@ -15,6 +15,14 @@ def test_compliance_topics_are_the_handler_tables_unsubscribed_topics_at_the_web
     assert set(CONFIG.compliance_topics.values()) == {WEBHOOK_PATH}
     assert set(devstore_topics.COMPLIANCE_TOPICS) == set(CONFIG.compliance_topics)
     assert devstore_topics.COMPLIANCE_PATH == WEBHOOK_PATH
+
+
+def test_every_subscribed_topic_has_a_handler_and_devstore_delivers_it_under_shopifys_name():
+    """One table: what each shop is subscribed to is what the app handles, and devstore (which
+    keeps Shopify's own topic list) knows each of those topics by the same GraphQL name."""
+    assert WEBHOOK_TOPICS == {subscription_topic(t): spec.scope for t, spec in TOPICS.items() if spec.subscribed}
+    assert {devstore_topics.ENUM_TO_REST[enum] for enum in WEBHOOK_TOPICS} <= set(HANDLERS)
+    assert all(callable(HANDLERS[topic]) for topic in TOPICS)
 
 
 def test_no_topic_is_declared_for_all_shops_and_also_subscribed_per_shop():
@@ -42,7 +50,7 @@ def test_development_values_are_the_settings_defaults():
     assert f'"SHOPIFY_API_VERSION", "{CONFIG.webhook_api_version}"' in source
     assert f'"SHOPIFY_SCOPES", "{",".join(CONFIG.scopes)}"' in source
     assert f'"SHOPIFY_OPTIONAL_SCOPES", "{",".join(CONFIG.optional_scopes)}"' in source
-    assert CONFIG.redirect_urls == (f"{CONFIG.application_url}/auth/callback",)  # segments.views.install
+    assert CONFIG.redirect_urls == (f"{CONFIG.application_url}/auth/callback",)  # segments.web.install
     assert CONFIG.embedded and len(CONFIG.name) <= 30
 
 

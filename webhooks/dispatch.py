@@ -36,6 +36,10 @@ def _redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
 
+# By name: the tasks module imports this one.
+DRAIN_TASK = "webhooks.tasks.webhook_events_drain_task"
+
+
 def drain_flag(slot: int) -> str:
     return DRAIN_FLAG if slot == 0 else f"{DRAIN_FLAG}:{slot}"
 
@@ -47,10 +51,8 @@ def drain_flags() -> list[str]:
 def drain_schedule() -> None:
     """Called after a pending delivery commits, and by the sweeper when deliveries are due: every
     slot without a drain scheduled or running gets one (the delivery may be in any lane)."""
-    from webhooks.tasks import webhook_events_drain_task
-
     if not settings.REDIS_URL:          # in-process mode: drain every lane right here
-        enqueue(webhook_events_drain_task)
+        enqueue(DRAIN_TASK)
         return
     for slot, flag in enumerate(drain_flags()):
         try:
@@ -59,7 +61,7 @@ def drain_schedule() -> None:
         except redis.RedisError as exc:
             log.warning("webhook drain flag unavailable (%s); the sweeper will process", type(exc).__name__)
             return
-        if not enqueue(webhook_events_drain_task, slot):
+        if not enqueue(DRAIN_TASK, slot):
             drain_flag_clear(slot)
 
 

@@ -43,8 +43,9 @@ from django.db import close_old_connections, connections
 from django.http import HttpResponse
 from django.utils.log import log_response
 
+from shopseg.errors import Refused
 from webhooks.dispatch import drain_schedule
-from webhooks.services import record_cursor, webhook_event_record_psycopg
+from webhooks.recording import record_cursor, webhook_event_record_psycopg
 from webhooks.views import delivery_receive
 
 PATH = "/webhooks/shopify"
@@ -140,19 +141,20 @@ class WebhookFastPath:
             return self.app(environ, start_response)
         body_stream = environ["wsgi.input"]
         try:
-            status, error = delivery_receive(headers=EnvironHeaders(environ), read_body=body_stream.read,
-                                             record=self._record, schedule=self.schedule.notify,
-                                             terminated=bool(environ.get("wsgi.input_terminated")))
+            refused = delivery_receive(headers=EnvironHeaders(environ), read_body=body_stream.read,
+                                       record=self._record, schedule=self.schedule.notify,
+                                       terminated=bool(environ.get("wsgi.input_terminated")))
         except Exception:
             log.exception("Internal Server Error: %s", PATH, extra={"status_code": 500})
-            status, error = 500, "internal error"
-        if status == 200:
+            refused = Refused(500, "internal_error", "internal error")
+        if refused is None:
             start_response(*_OK)
             return [b""]
-        return self._refusal(environ, start_response, status, error)
+        return self._refusal(environ, start_response, refused)
 
-    def _refusal(self, environ, start_response, status: int, error: str):
-        response = HttpResponse(json.dumps({"error": error}), content_type="application/json", status=status)
+    def _refusal(self, environ, start_response, refused: Refused):
+        status = refused.status_code
+        response = HttpResponse(json.dumps(refused.body()), content_type="application/json", status=status)
         if status < 500:   # a 500 was logged with its traceback already
             log_response("%s: %s", response.reason_phrase, PATH, response=response, request=WSGIRequest(environ))
         content = response.content

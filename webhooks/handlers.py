@@ -1,6 +1,6 @@
 """The explicit topic table: each topic's handler, the scope its subscription needs, and whether it
 is subscribed through the API. It is the one list of topics: the subscriptions made per shop
-(segments.services.webhook_subscriptions) are registered from it (webhooks.apps).
+(segments.shops.subscriptions) are registered from it (webhooks.apps).
 
 A handler gets (shop_domain, payload) and must be idempotent; a `timed` one also gets when the event
 occurred (a late app/uninstalled must not undo a reinstall, a late consent or shop change must not
@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-
 from dataclasses import dataclass
 
 from django.db import connection
 from django.utils import timezone
 
-from segments.mirror import rest, writer
-from segments.models import Shop, ShopStatus
-from segments.services.install import shop_uninstall
-from segments.services.shop_details import shop_details_apply, shop_details_parse, shop_scopes_apply, shop_scopes_parse
+from segments.mirror import orders, rest, writer
+from segments.mirror.backfill import backfill_on_bulk_finish
+from segments.privacy.compliance import compliance_customer_redact, compliance_data_request, compliance_shop_redact
+from segments.shops.details import shop_details_apply, shop_details_parse, shop_scopes_apply, shop_scopes_parse
+from segments.shops.install import shop_uninstall
+from segments.shops.models import Shop, ShopStatus
+from segments.tags.drift import tag_event_observe
 
 Handler = Callable[..., None]
 
@@ -76,10 +78,10 @@ def order_changed(shop_domain: str, payload: dict) -> None:
     if shop is None:
         return
     if rest.order_is_test(payload):  # test orders are not behaviour; one that became a test order goes
-        writer.orders_delete(shop=shop, shopify_ids=[rest.order_id(payload)])
+        orders.orders_delete(shop=shop, shopify_ids=[rest.order_id(payload)])
         return
     # the writer gives line items their product's type and closes the order's checkout
-    writer.orders_upsert(shop=shop, records=[rest.order_record(payload)])
+    orders.orders_upsert(shop=shop, records=[rest.order_record(payload)])
 
 
 def orders_changed(shop_domain: str, payloads: list[dict]) -> bool:
@@ -96,8 +98,8 @@ def orders_changed(shop_domain: str, payloads: list[dict]) -> bool:
     versions = {(r.shopify_id, r.updated_at) for r in records}
     if test_ids & {r.shopify_id for r in records} or len(versions) < len(records):
         return False
-    writer.orders_delete(shop=shop, shopify_ids=test_ids)
-    writer.orders_upsert(shop=shop, records=records)
+    orders.orders_delete(shop=shop, shopify_ids=test_ids)
+    orders.orders_upsert(shop=shop, records=records)
     return True
 
 
@@ -106,28 +108,28 @@ def refund_created(shop_domain: str, payload: dict) -> None:
     shop = _installed_shop(shop_domain)
     if shop is None or rest.refund_is_test(payload):
         return
-    writer.refunds_upsert(shop=shop, records=[rest.refund_record(payload)])
+    orders.refunds_upsert(shop=shop, records=[rest.refund_record(payload)])
 
 
 # -- checkouts and carts -------------------------------------------------------------------------
 def checkout_changed(shop_domain: str, payload: dict) -> None:
     shop = _installed_shop(shop_domain)
     if shop is not None:
-        writer.checkouts_upsert(shop=shop, records=[rest.checkout_record(payload)])
+        orders.checkouts_upsert(shop=shop, records=[rest.checkout_record(payload)])
 
 
 def checkout_deleted(shop_domain: str, payload: dict) -> None:
     shop = _installed_shop(shop_domain)
     if shop is not None:
         deletion = rest.checkout_deleted(payload)
-        writer.checkout_delete(shop=shop, token=deletion.token, shopify_id=deletion.shopify_id,
+        orders.checkout_delete(shop=shop, token=deletion.token, shopify_id=deletion.shopify_id,
                                cart_token=deletion.cart_token)
 
 
 def cart_changed(shop_domain: str, payload: dict) -> None:
     shop = _installed_shop(shop_domain)
     if shop is not None:
-        writer.carts_upsert(shop=shop, records=[rest.cart_record(payload)])
+        orders.carts_upsert(shop=shop, records=[rest.cart_record(payload)])
 
 
 # -- customers -----------------------------------------------------------------------------------
@@ -157,8 +159,6 @@ def _customer_tags_changed(shop_domain: str, payload: dict, *, added: bool) -> N
     """customer.tags_added / _removed, by anyone (our own writes included). Tag sync first sees the
     change (stale events about our tags are dropped, drift is noticed); the writer then applies it,
     marking the customer dirty only for tags outside the shop's prefix."""
-    from segments.services.tag_drift import tag_event_observe
-
     shop = _installed_shop(shop_domain)
     if shop is None:
         return
@@ -202,38 +202,30 @@ def sms_consent_changed(shop_domain: str, payload: dict, occurred_at: dt.datetim
 def product_changed(shop_domain: str, payload: dict) -> None:
     shop = _installed_shop(shop_domain)
     if shop is not None:
-        writer.products_upsert(shop=shop, records=[rest.product_record(payload)])
+        orders.products_upsert(shop=shop, records=[rest.product_record(payload)])
 
 
 def product_deleted(shop_domain: str, payload: dict) -> None:
     shop = _installed_shop(shop_domain)
     if shop is not None:
-        writer.product_delete(shop=shop, shopify_id=rest.product_deleted_id(payload))
+        orders.product_delete(shop=shop, shopify_id=rest.product_deleted_id(payload))
 
 
 # -- backfill and compliance (services owned by their own modules, imported when first needed) ---
 def bulk_operation_finished(shop_domain: str, payload: dict) -> None:
-    from segments.services.backfill import backfill_on_bulk_finish
-
     if _installed_shop(shop_domain) is not None:
         backfill_on_bulk_finish(shop_domain=shop_domain, payload=payload)
 
 
 def customers_data_request(shop_domain: str, payload: dict) -> None:
-    from segments.services.compliance import compliance_data_request
-
     compliance_data_request(shop_domain=shop_domain, payload=payload)
 
 
 def customers_redact(shop_domain: str, payload: dict) -> None:
-    from segments.services.compliance import compliance_customer_redact
-
     compliance_customer_redact(shop_domain=shop_domain, payload=payload)
 
 
 def shop_redact(shop_domain: str, payload: dict) -> None:
-    from segments.services.compliance import compliance_shop_redact
-
     compliance_shop_redact(shop_domain=shop_domain, payload=payload)
 
 

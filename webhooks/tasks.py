@@ -9,7 +9,6 @@ from django.conf import settings
 from webhooks.dispatch import drain_flag_clear, drain_flag_renew, drain_schedule
 from webhooks.services import Lane, webhook_events_drain, webhook_events_pending_due
 
-
 # A drain task hands its process back this often, rescheduling itself while its lane has work: with
 # every process of a worker draining a burst, the dirty refresh and tag sync queued meanwhile get
 # their turn within about a second instead of after a long drain.

@@ -15,22 +15,15 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from segments.services.shopify_api import app_secrets
+from segments.shops.admin_api import app_secrets
+from shopseg.errors import Refused
 from shopseg.shopify.signatures import webhook_hmac_valid
 from webhooks.dispatch import drain_schedule
 from webhooks.models import EventStatus
-from webhooks.services import Delivery, DeliveryInvalid, delivery_parse, webhook_event_record
+from webhooks.recording import Delivery, DeliveryInvalid, delivery_parse, webhook_event_record
 
 Recorder = Callable[[Delivery], "tuple[int, str] | None"]   # -> (id, status); None for a duplicate
 CHUNK = 64 * 1024   # bytes asked of the stream at a time while reading a chunked body
-
-
-class BodyRefused(Exception):
-    """A body refused before its signature is looked at: the status and error to answer."""
-
-    def __init__(self, status: int, error: str):
-        super().__init__(error)
-        self.status, self.error = status, error
 
 
 def _chunked(headers: Mapping[str, str]) -> bool:
@@ -38,7 +31,7 @@ def _chunked(headers: Mapping[str, str]) -> bool:
 
 
 def body_read(*, headers: Mapping[str, str], read: Callable[[int], bytes], terminated: bool) -> bytes:
-    """The request's body, at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes, or BodyRefused.
+    """The request's body, at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes, or Refused.
 
     A body with a Content-Length is read in one call. One sent chunked has none: the server
     de-chunks it into a stream that ends with the body (`wsgi.input_terminated`, as gunicorn says),
@@ -48,28 +41,29 @@ def body_read(*, headers: Mapping[str, str], read: Callable[[int], bytes], termi
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     if _chunked(headers):
         if not terminated:
-            raise BodyRefused(411, "Content-Length required")
+            raise Refused(411, "length_required", "Content-Length required")
         pieces, size = [], 0
         while piece := read(min(CHUNK, limit + 1 - size)):
             pieces.append(piece)
             size += len(piece)
             if size > limit:
-                raise BodyRefused(413, "payload too large")
+                raise Refused(413, "too_large", "payload too large")
         return b"".join(pieces)
     try:
         length = int(headers.get("Content-Length") or 0)
     except ValueError:
-        raise BodyRefused(400, "bad Content-Length") from None
+        raise Refused(400, "invalid_delivery", "bad Content-Length") from None
     if length < 0:
-        raise BodyRefused(400, "bad Content-Length")
+        raise Refused(400, "invalid_delivery", "bad Content-Length")
     if length > limit:
-        raise BodyRefused(413, "payload too large")
+        raise Refused(413, "too_large", "payload too large")
     return read(length)
 
 
 def delivery_receive(*, headers: Mapping[str, str], read_body: Callable[[int], bytes], record: Recorder,
-                     schedule: Callable[[], None], terminated: bool = False) -> tuple[int, str]:
-    """Check, record durably, schedule processing; (status, error message or ""). Refusals store nothing.
+                     schedule: Callable[[], None], terminated: bool = False) -> Refused | None:
+    """Check, record durably, schedule processing; None (a 200), or why it was refused. Refusals
+    store nothing.
 
     `headers` is case-insensitive (Django's `request.headers` or the fast path's view of the WSGI
     environ); `read_body(n)` returns up to n more bytes of the body (b"" at its end), and
@@ -77,22 +71,22 @@ def delivery_receive(*, headers: Mapping[str, str], read_body: Callable[[int], b
     """
     try:
         body = body_read(headers=headers, read=read_body, terminated=terminated)
-    except BodyRefused as refused:
-        return refused.status, refused.error
+    except Refused as refused:
+        return refused
     # 1. the signature over the raw body, before anything else is looked at
     if not webhook_hmac_valid(body, headers.get("X-Shopify-Hmac-Sha256"), app_secrets()):
-        return 401, "invalid signature"
+        return Refused(401, "invalid_signature", "invalid signature")
     # 2. the headers and the JSON, 3. recorded once (a duplicate webhook id records nothing)
     try:
         delivery = delivery_parse(headers=headers, body=body)
         recorded = record(delivery)
     except DeliveryInvalid as exc:
-        return 400, str(exc)
+        return Refused(400, "invalid_delivery", str(exc))
     # 4. processing is scheduled once the row is committed
     if recorded is not None and recorded[1] == EventStatus.PENDING:
         schedule()
     # 5. answer fast
-    return 200, ""
+    return None
 
 
 def _record(delivery: Delivery) -> tuple[int, str] | None:
@@ -110,9 +104,8 @@ def receive(request: HttpRequest) -> HttpResponse:
         read_body = request.META["wsgi.input"].read
     else:
         read_body = lambda _length: request.body  # noqa: E731 - Django's own reading, as sized by Content-Length
-    status, error = delivery_receive(headers=request.headers, read_body=read_body, record=_record,
-                                     schedule=_drain_on_commit,
-                                     terminated=bool(request.META.get("wsgi.input_terminated")))
-    if error:
-        return JsonResponse({"error": error}, status=status)
-    return HttpResponse(status=status)
+    refused = delivery_receive(headers=request.headers, read_body=read_body, record=_record,
+                               schedule=_drain_on_commit, terminated=bool(request.META.get("wsgi.input_terminated")))
+    if refused is not None:
+        return JsonResponse(refused.body(), status=refused.status_code)
+    return HttpResponse(status=200)

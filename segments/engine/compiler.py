@@ -1,7 +1,7 @@
 """Rule sets compiled to SQL: one statement decides every customer of a shop (or some of them) for
 any number of segments at once, set-at-a-time.
 
-The semantics are docs/rules.md "Evaluation"; the pure-Python reference (segments.engine.reference)
+The semantics are docs/rules.md "Evaluation"; the pure-Python reference (tests.segments.engine.reference)
 implements the same section and a property test holds the two together.
 
 Shape of the statement. Conditions read the per-customer metrics table `m` and the customer row `c`
@@ -21,74 +21,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
-from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.db import connection
 
-from segments.engine import metrics_table
+from segments.engine.context import Context, context_for, shift
 from segments.engine.registry import Metric
 from segments.engine.rules import All, Any_, Condition, Node, Not, RuleSet
+from segments.engine.statement import statement
 from segments.engine.windows import Interval, Window, holiday_windows, resolve_window
 
-OWNED_TAG_PREFIX = "seg:"   # the default prefix of the app's own tags; has_tag never matches the shop's
 TAG_SPACE = " \t\n\r\f\v"   # trimmed around tags before comparing
 
 _COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=", "neq": "<>"}
 _FLOAT_TYPES = ("ratio", "number")
-
-
-@dataclass(frozen=True)
-class Context:
-    """What evaluation needs besides the rules: the shop, the moment and the shop's calendar."""
-
-    shop_id: int
-    now: dt.datetime
-    tz: str
-    abandoned_before: dt.datetime
-    premium_price: Decimal | None
-    history: tuple[dt.datetime, dt.datetime] | None   # first and last order times of the shop's mirror
-    tag_prefix: str = OWNED_TAG_PREFIX                 # the shop's own tags, which rules never read
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.tz)
-
-    @property
-    def today(self) -> dt.date:
-        return self.now.astimezone(self.zone).date()
-
-    def midnight(self, day: dt.date) -> dt.datetime:
-        """The UTC instant the shop's calendar day `day` begins."""
-        return dt.datetime.combine(day, dt.time(0), tzinfo=self.zone).astimezone(dt.UTC)
-
-    def days_ago(self, days: int) -> dt.datetime:
-        """Midnight (shop time) `days` days before today; negative days are in the future."""
-        return self.midnight(_shift(self.today, -days))
-
-
-def _shift(day: dt.date, days: int) -> dt.date:
-    # Clamped: a rule's 36,500 days must not step outside the calendar Python can name.
-    ordinal = min(max(day.toordinal() + days, dt.date.min.toordinal() + 1), dt.date.max.toordinal() - 1)
-    return dt.date.fromordinal(ordinal)
-
-
-def context_for(shop, now: dt.datetime) -> Context:
-    """The evaluation context of a shop at `now` (reads the shop's premium price and order span)."""
-    breakpoints = metrics_table.shop_breakpoints(shop_id=shop.pk)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT min(created_at), max(created_at) FROM segments_order WHERE shop_id = %s", [shop.pk])
-        first, last = cursor.fetchone()
-    history = (_aware(first), _aware(last)) if first is not None else None
-    return Context(shop_id=shop.pk, now=now, tz=shop.iana_timezone or "UTC",
-                   abandoned_before=now - dt.timedelta(minutes=shop.checkout_abandon_minutes),
-                   premium_price=breakpoints.premium_price if breakpoints else None, history=history,
-                   tag_prefix=(shop.tag_prefix or OWNED_TAG_PREFIX).lower())
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 class Compiler:
@@ -209,10 +154,10 @@ class Compiler:
                 case "before":
                     return f"({column} < {self.param(ctx.midnight(value))})"
                 case "after":
-                    return f"({column} >= {self.param(ctx.midnight(_shift(value, 1)))})"
+                    return f"({column} >= {self.param(ctx.midnight(shift(value, 1)))})"
                 case "between":
                     low, high = value
-                    return self._instant_range(column, ctx.midnight(low), ctx.midnight(_shift(high, 1)))
+                    return self._instant_range(column, ctx.midnight(low), ctx.midnight(shift(high, 1)))
                 case "within_last_days":
                     return f"({column} >= {self.param(ctx.days_ago(value))})"
             raise AssertionError(f"date operator {op}")
@@ -365,7 +310,7 @@ class Compiler:
         if condition.metric.key == "holiday_order_share":
             name = condition.params["holiday"]
             days = [holiday_windows(year)[name] for year in range(first.year, last.year + 1)]
-            return [(self.ctx.midnight(start), self.ctx.midnight(_shift(end, 1))) for start, end in days]
+            return [(self.ctx.midnight(start), self.ctx.midnight(shift(end, 1))) for start, end in days]
         months = set(condition.params["months"])
         spans: list[Interval] = []
         for index in range(first.year * 12 + first.month - 1, last.year * 12 + last.month):
@@ -383,119 +328,16 @@ class Compiler:
 
     # -- the statement ---------------------------------------------------------------------------
     def statement(self, columns: dict[str, str], customer_ids: Sequence[int] | None = None) -> tuple[str, dict]:
-        """SELECT customer_id and the named expressions for the shop's evaluated customers (or
-        those of `customer_ids`), with the feature passes the expressions need.
-
-        On PostgreSQL the per-customer relations (metrics, customers, each feature pass) are joined
-        by FULL JOINs inside a MATERIALIZED CTE, and the rows a full join adds (a customer on one
-        side only) are dropped outside it. PostgreSQL runs a full join only as a hash or merge join,
-        so its plan is linear in the shop's rows whatever the statistics say: with LEFT JOINs, on
-        tables a bulk load left unanalyzed (every estimate one row), it chose nested loops that
-        re-aggregated a feature pass once per customer (15 s for 5,000 customers, hours for 100,000).
-        The MATERIALIZED fence keeps the planner from turning the full joins back into left joins
-        because of the filter above them.
-        """
-        some = customer_ids is not None
-        params = dict(self.params)
-        if some:
-            params["ids"] = metrics_table._ids_param(customer_ids)
-        ids = (lambda column: f"AND {metrics_table._in_ids(column)}") if some else (lambda column: "")
-        ctes, joins = [], []
-        orders = (f"FROM segments_order o WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL "
-                  f"AND o.customer_id IS NOT NULL {ids('o.customer_id')}")
-        if self.order_line_flags:
-            # The orders with a line item meeting any of the conditions, one row each with a flag per
-            # condition (an order without one has no row: every flag false), for the order features.
-            flags = ", ".join(f"bool_or({condition}) AS {alias}" for alias, condition in self.order_line_flags.items())
-            matching = " OR ".join(f"({condition})" for condition in self.order_line_flags.values())
-            restrict = f"AND li.order_id IN (SELECT o.id {orders})" if some else ""
-            ctes.append(f"ol AS (SELECT li.order_id, {flags} FROM segments_lineitem li WHERE li.shop_id = %(shop)s "
-                        f"AND ({matching}) {restrict} GROUP BY li.order_id)")
-            if not some:
-                # A full join, for the reason given above; line items of orders outside `o`
-                # (cancelled, guest) land in the group of a NULL customer, which matches nobody.
-                orders_lines = f"FROM {_SHOP_ORDERS} FULL JOIN ol ON ol.order_id = o.id"
-            else:
-                orders_lines = orders.replace("FROM segments_order o", "FROM segments_order o LEFT JOIN ol "
-                                                                       "ON ol.order_id = o.id", 1)
-            ctes.append(f"fo AS (SELECT o.customer_id, {_select(self.order_features)} {orders_lines} "
-                        f"GROUP BY o.customer_id)")
-            joins.append("FULL JOIN fo ON fo.customer_id = m.customer_id")
-        elif self.order_features:
-            ctes.append(f"fo AS (SELECT o.customer_id, {_select(self.order_features)} {orders} GROUP BY o.customer_id)")
-            joins.append("FULL JOIN fo ON fo.customer_id = m.customer_id")
-        if self.type_features:
-            if not some:
-                # Full join, as above: a line item outside `o` flags nothing and groups with NULL.
-                lines = (f"FROM {_SHOP_ORDERS} FULL JOIN (SELECT * FROM segments_lineitem "
-                         "WHERE shop_id = %(shop)s AND product_type <> '') li ON li.order_id = o.id")
-            else:
-                lines = orders.replace("FROM segments_order o", "FROM segments_order o JOIN segments_lineitem li "
-                                                               "ON li.order_id = o.id AND li.shop_id = o.shop_id", 1)
-                lines += " AND li.product_type <> ''"
-            counts = ", ".join(f"count(DISTINCT CASE WHEN {flag} THEN li.product_type END) AS {alias}"
-                               for alias, flag in self.type_features.items())
-            ctes.append(f"ft AS (SELECT o.customer_id, {counts} {lines} GROUP BY o.customer_id)")
-            joins.append("FULL JOIN ft ON ft.customer_id = m.customer_id")
-        if self.checkout_features:
-            params["abandoned_before"] = self.ctx.abandoned_before
-            ctes.append(f"fk AS (SELECT k.customer_id, {_select(self.checkout_features)} FROM segments_checkout k "
-                        f"WHERE k.shop_id = %(shop)s AND k.customer_id IS NOT NULL AND k.completed_at IS NULL "
-                        f"AND k.deleted_at IS NULL AND k.created_at <= %(abandoned_before)s {ids('k.customer_id')} "
-                        f"GROUP BY k.customer_id)")
-            joins.append("FULL JOIN fk ON fk.customer_id = m.customer_id")
-        if self.cart_features:
-            # A cart linked by several checkouts of the customer counts once (DISTINCT ca.id).
-            if not some:
-                # Full join, as for line items: a cart no checkout links lands in the NULL customer's group.
-                carts = ("FROM (SELECT * FROM segments_checkout WHERE shop_id = %(shop)s AND customer_id IS NOT NULL "
-                         "AND cart_token <> '') k FULL JOIN (SELECT * FROM segments_cart WHERE shop_id = %(shop)s) ca "
-                         "ON ca.token = k.cart_token")
-            else:
-                carts = (f"FROM segments_checkout k JOIN segments_cart ca ON ca.shop_id = k.shop_id "
-                         f"AND ca.token = k.cart_token WHERE k.shop_id = %(shop)s AND k.customer_id IS NOT NULL "
-                         f"AND k.cart_token <> '' {ids('k.customer_id')}")
-            ctes.append(f"fc AS (SELECT k.customer_id, {_select(self.cart_features)} {carts} GROUP BY k.customer_id)")
-            joins.append("FULL JOIN fc ON fc.customer_id = m.customer_id")
-        if self.top_sources:
-            # One row per customer: each window's most frequent source, ties to the first by code point.
-            picks = []
-            for alias, flag in self.top_sources.items():
-                ctes.append(f"ts_{alias} AS (SELECT o.customer_id, o.source_name, row_number() OVER "
-                            f'(PARTITION BY o.customer_id ORDER BY count(*) DESC, o.source_name COLLATE "C") AS rn '
-                            f"{orders} AND o.source_name <> '' AND {flag} GROUP BY o.customer_id, o.source_name)")
-                picks.append((alias, f"ts_{alias}"))
-            selected = ", ".join(f"max(CASE WHEN src = '{alias}' THEN source_name END) AS {alias}" for alias, _ in picks)
-            union = " UNION ALL ".join(f"SELECT customer_id, source_name, '{alias}' AS src FROM {table} WHERE rn = 1"
-                                       for alias, table in picks)
-            ctes.append(f"fs AS (SELECT customer_id, {selected} FROM ({union}) picked GROUP BY customer_id)")
-            joins.append("FULL JOIN fs ON fs.customer_id = m.customer_id")
-        selected = "".join(f", {expression} AS {name}" for name, expression in columns.items())
-        customers = (f"(SELECT * FROM segments_customermetrics WHERE shop_id = %(shop)s {ids('customer_id')}) m "
-                     f"FULL JOIN (SELECT * FROM segments_customer WHERE shop_id = %(shop)s "
-                     f"AND deleted_at IS NULL {ids('id')}) c ON c.id = m.customer_id")
-        # `present`: the customer is on the metrics and the customers side of the full joins.
-        ctes.append(f"joined AS MATERIALIZED (SELECT m.customer_id, c.id IS NOT NULL AS present{selected} "
-                    f"FROM {customers} {' '.join(joins)})")
-        names = "".join(f", {name}" for name in columns)
-        sql = f"WITH {', '.join(ctes)} SELECT customer_id{names} FROM joined WHERE customer_id IS NOT NULL AND present"
-        return sql, params
-
+        """One statement deciding `columns` (name -> SQL) for the shop's customers (segments.engine.statement)."""
+        return statement(self, columns, customer_ids)
 
 _DISCOUNTED = "(o.total_discounts > 0 OR o.discount_codes <> '[]')"
 # The orders the order features count, as the left side of a full join.
-_SHOP_ORDERS = ("(SELECT * FROM segments_order WHERE shop_id = %(shop)s AND cancelled_at IS NULL "
-                "AND customer_id IS NOT NULL) o")
-
 
 def _adapt(value: object) -> object:
     if isinstance(value, dt.datetime):
         return connection.ops.adapt_datetimefield_value(value)
     return value
-
-
-def _select(features: dict[str, str]) -> str:
-    return ", ".join(f"{expression} AS {alias}" for alias, expression in features.items())
 
 
 def _days_between(later: str, earlier: str) -> str:

@@ -24,9 +24,9 @@ import datetime as dt
 from django.db import connection
 
 from segments.engine.metrics_table import (
-    BREAKPOINTS, METRICS, POSITIONS, PREMIUM_POSITION, RANKED_BY, _breakpoints_upsert, _breaks, _planner_settings,
-    rfm_group_case,
+    BREAKPOINTS, METRICS, POSITIONS, PREMIUM_POSITION, RANKED_BY, _breakpoints_upsert, _breaks, rfm_group_case,
 )
+from segments.engine.planner import planner_settings
 
 EXACT_BELOW = 2000     # buyers: below this a shop is re-ranked whenever any of its buyers changed
 RANK_DRIFT = 0.01      # share of buyers refreshed since the last ranking that triggers a re-ranking
@@ -95,7 +95,7 @@ def rerank(*, shop_id: int, now: dt.datetime) -> list[int]:
     returns the customers whose ranks changed. Run inside the transaction that holds the shop's
     metrics lock, after the refresh of the customers whose values changed."""
     params = {"shop": shop_id, "now": connection.ops.adapt_datetimefield_value(now)}
-    with connection.cursor() as cursor, _planner_settings(cursor):   # the rebuild's: sorts of a whole shop
+    with connection.cursor() as cursor, planner_settings(cursor):   # the rebuild's: sorts of a whole shop
         cursor.execute(BREAKPOINTS_SQL, params)
         cursor.execute(RERANK_SQL, params)
         return [row[0] for row in cursor.fetchall()]

@@ -58,11 +58,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import connection
 
+from segments.engine.planner import planner_settings
 from segments.engine.registry import RFM_GROUPS
 
 QUINTILE_POSITIONS = (20, 40, 60, 80)
@@ -322,32 +322,6 @@ def _params(*, shop_id: int, now: dt.datetime, abandoned_before: dt.datetime, **
     return {"shop": shop_id, "now": adapt(now), "abandoned_before": adapt(abandoned_before), **more}
 
 
-# PostgreSQL settings for the rebuild's statements, which read whole shops:
-# - work_mem: sorts and hashes over every order of a large shop; the default 4 MB spills to disk.
-# - jit: the statements' estimates trip JIT compilation, which costs more than it saves here.
-# - enable_indexscan: an index scan on (shop, customer, created_at) spares the sort the gaps need
-#   but fetches the orders in random heap order, several times slower than a (parallel) sequential
-#   scan and sort; bitmap scans stay, so a small shop in a shared database still reads by index.
-# - parallel_tuple_cost: passing the joined line items up from parallel workers costs less than
-#   the default estimate; at 0.01 the planner joins and sorts them in parallel (1.6x faster).
-REBUILD_SETTINGS = {"work_mem": "256MB", "jit": "off", "enable_indexscan": "off", "parallel_tuple_cost": "0.01"}
-
-
-@contextmanager
-def _planner_settings(cursor):
-    """REBUILD_SETTINGS for the statements inside, then the caller's settings again."""
-    names = list(REBUILD_SETTINGS)
-    cursor.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in names))
-    before = dict(zip(names, cursor.fetchone()))
-    for name, value in REBUILD_SETTINGS.items():
-        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
-    yield
-    # Restored on success only: the settings are local to the transaction, so a failure's rollback
-    # drops them, and a restore in an aborted transaction would raise and hide the failure's cause.
-    for name, value in before.items():
-        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
-
-
 def rebuild(*, shop_id: int, now: dt.datetime, abandoned_before: dt.datetime) -> int:
     """Recompute every customer of the shop and its breakpoints; returns the rows written.
 
@@ -357,7 +331,7 @@ def rebuild(*, shop_id: int, now: dt.datetime, abandoned_before: dt.datetime) ->
     with connection.cursor() as cursor:
         for table in TEMPORARY:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        with _planner_settings(cursor):
+        with planner_settings(cursor):
             cursor.execute(PRICES_SQL, params)
             cursor.execute(PRICE_BREAKPOINTS_SQL, params)
             cursor.execute(f"SELECT line_item_price FROM {BREAKPOINTS} WHERE shop_id = %s AND position = %s",

@@ -3,7 +3,7 @@
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import segments.models.segments
+import segments.membership.models
 from django.db import migrations, models
 
 
@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
                 ('status', models.CharField(choices=[('active', 'Active'), ('paused', 'Paused'), ('archived', 'Archived')], default='active', max_length=10)),
                 ('priority', models.IntegerField(default=0)),
                 ('holdout_percent', models.PositiveSmallIntegerField(default=0, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(50)])),
-                ('holdout_salt', models.CharField(default=segments.models.segments._new_salt, max_length=32)),
+                ('holdout_salt', models.CharField(default=segments.membership.models._new_salt, max_length=32)),
                 ('current_version', models.PositiveIntegerField(default=1)),
                 ('computed_version', models.PositiveIntegerField(blank=True, null=True)),
                 ('compute_requested_at', models.DateTimeField(blank=True, null=True)),

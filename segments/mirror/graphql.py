@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from segments.mirror.models import Device
 from segments.mirror.records import (
     CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, ProductRecord, RefundRecord,
 )
 from segments.mirror.rest import shipping_speed
-from segments.models import Device
 
 MONEY = "{ shopMoney { amount } }"
 # SMS consent as smsMarketingConsent.state: API 2026-10 deprecates CustomerPhoneNumber.marketingState.
@@ -197,17 +197,6 @@ class JsonlGroup:
 
     def children_of(self, kind: str) -> list[dict]:
         return [child for child in self.children if gid_kind(child.get("id")) == kind]
-
-
-def jsonl_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Split a byte stream into lines without holding more than one chunk."""
-    tail = b""
-    for chunk in chunks:
-        parts = (tail + chunk).split(b"\n")
-        tail = parts.pop()
-        yield from parts
-    if tail:
-        yield tail
 
 
 def jsonl_groups(lines: Iterable[bytes]) -> Iterator[JsonlGroup]:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from segments.mirror.models import Device, MarketingState, ShippingSpeed
 from segments.mirror.records import (
     CartRecord, CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, ProductRecord, RefundRecord,
 )
-from segments.models import Device, MarketingState, ShippingSpeed
 
 ZERO = Decimal("0.00")
 TEXT = 255  # the mirror's CharField length for titles, vendors and methods

@@ -1,4 +1,5 @@
-"""The only code that writes mirror rows. Every function is idempotent and set-at-a-time.
+"""Mirror writes, with segments.mirror.orders the only code that writes mirror rows: customers here,
+and the helpers both share. Every function is idempotent and set-at-a-time.
 
 - A row is updated only by data at least as new as what it holds (Shopify's `updated_at`).
 - Orders and checkouts name a customer by Shopify id; an unknown one gets a stub row that its
@@ -16,12 +17,12 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from segments.engine.context import OWNED_TAG_PREFIX
 from segments.mirror.cause import current_dirty_cause
-from segments.mirror.records import (
-    CartRecord, CheckoutRecord, CustomerRecord, OrderRecord, ProductRecord, RefundRecord,
-)
-from segments.mirror.sql import array_types, distinct, upsert
-from segments.models import Cart, Checkout, Customer, LineItem, Order, Product, Refund, Shop
+from segments.mirror.models import Checkout, Customer, Order
+from segments.mirror.records import CheckoutRecord, CustomerRecord, OrderRecord
+from segments.mirror.sql import distinct, upsert
+from segments.shops.models import Shop
 
 NEWER = "(t.updated_at IS NULL OR excluded.updated_at >= t.updated_at)"
 # A change to these marks a customer dirty; our own tag writes echoing back change none of them.
@@ -31,22 +32,21 @@ CONSENTS = ("email_marketing", "sms_marketing")
 CONSENT_STAMPS = {"email_marketing": "email_consent_at", "sms_marketing": "sms_consent_at"}
 UNKNOWN = "unknown"
 # Tags the app writes start with the shop's `tag_prefix` (this is its default); changes to them are our own echo.
-OWNED_TAG_PREFIX = "seg:"
 
 
 class OrderNotYetKnown(Exception):
     """A refund arrived before its order; retried later (the order delivery is on its way)."""
 
 
-def _normal_email(email: str | None) -> str:
+def normal_email(email: str | None) -> str:
     return (email or "").strip().lower()
 
 
-def _newer_or_changed(columns: Iterable[str], tie: str = "TRUE", known_only: dict[str, str] | None = None) -> str:
+def newer_or_changed(columns: Iterable[str], tie: str = "TRUE", known_only: dict[str, str] | None = None) -> str:
     """The upsert guard for rows whose delivery marks customers dirty: strictly newer data, or data
     as new that differs (two changes within Shopify's one-second resolution) and passes `tie`. A
     duplicate delivery matches neither, so it updates nothing and dirties no one. A column in
-    `known_only` (see _keep_known) differs only when its new value is not the "not known" one."""
+    `known_only` (see keep_known) differs only when its new value is not the "not known" one."""
     known_only = known_only or {}
     changed = " OR ".join(
         f"(excluded.{c} <> '{known_only[c]}' AND {distinct(f't.{c}', f'excluded.{c}')})" if c in known_only
@@ -55,7 +55,7 @@ def _newer_or_changed(columns: Iterable[str], tie: str = "TRUE", known_only: dic
             f"OR (excluded.updated_at = t.updated_at AND ({changed}) AND {tie}))")
 
 
-def _keep_known(not_known: dict[str, str]) -> dict[str, str]:
+def keep_known(not_known: dict[str, str]) -> dict[str, str]:
     """SET expressions keeping the stored value when the new one is the column's "not known" value.
 
     Sources differ in what they know: customer webhooks carry no consent, GraphQL orders no client
@@ -74,7 +74,7 @@ ORDER_TIE = ("excluded.total_refunded >= t.total_refunded "
              "AND (excluded.cancelled_at IS NOT NULL OR t.cancelled_at IS NULL)")
 
 
-def _dedupe(records: Iterable, key: str) -> list:
+def dedupe(records: Iterable, key: str) -> list:
     """Keep the newest record per key within one batch (a batch may hold the same row twice)."""
     newest: dict = {}
     for record in records:
@@ -110,7 +110,7 @@ def customers_upsert(*, shop: Shop, records: Sequence[CustomerRecord]) -> list[i
     consent; the consent topics do), so it keeps the stored state rather than erasing it; a known
     one replaces the stored state only when the record is at least as new as that state.
     """
-    records = _dedupe(records, "shopify_id")
+    records = dedupe(records, "shopify_id")
     now, cause = timezone.now(), current_dirty_cause()
     with_tags = [r for r in records if r.tags is not None]
     without_tags = [r for r in records if r.tags is None]
@@ -129,7 +129,7 @@ def customers_upsert(*, shop: Shop, records: Sequence[CustomerRecord]) -> list[i
     for batch, tags in ((with_tags, True), (without_tags, False)):
         rows = []
         for r in batch:
-            row = {"shop_id": shop.pk, "shopify_id": r.shopify_id, "email": _normal_email(r.email),
+            row = {"shop_id": shop.pk, "shopify_id": r.shopify_id, "email": normal_email(r.email),
                    "phone": r.phone or "", "first_name": r.first_name or "", "last_name": r.last_name or "",
                    "state": r.state or "", "email_marketing": r.email_marketing or UNKNOWN,
                    "sms_marketing": r.sms_marketing or UNKNOWN,
@@ -166,8 +166,6 @@ def _link_guest_activity(*, shop: Shop, customers: list[tuple[int, str]]) -> Non
             mark_dirty(shop=shop, customer_pks=[by_email[e] for _, e in guests])
 
 
-STUB = {"email": "", "phone": "", "first_name": "", "last_name": "", "state": "", "email_marketing": UNKNOWN,
-        "sms_marketing": UNKNOWN}
 # PostgreSQL: create the missing stubs and read every pk in one round trip. The outer SELECT sees
 # the table as it was when the statement began, so new rows come from `made` and old ones from it.
 STUBS_SQL = """
@@ -203,17 +201,17 @@ def _customers_by_email(*, shop: Shop, emails: set[str]) -> dict[str, int]:
                 .order_by("shopify_id").values_list("email", "pk"))
 
 
-def _customer_resolver(*, shop: Shop, records: Sequence[OrderRecord | CheckoutRecord]):
+def customer_resolver(*, shop: Shop, records: Sequence[OrderRecord | CheckoutRecord]):
     """The customer pk of each order or checkout: by Shopify id (stubbing unknown customers),
     else a guest's email matched to a known customer's."""
     by_id = _customer_pks(shop=shop, shopify_ids={r.customer_shopify_id for r in records if r.customer_shopify_id})
-    by_email = _customers_by_email(shop=shop, emails={_normal_email(r.email) for r in records
+    by_email = _customers_by_email(shop=shop, emails={normal_email(r.email) for r in records
                                                       if not r.customer_shopify_id and r.email})
 
     def customer_of(record: OrderRecord | CheckoutRecord) -> int | None:
         if record.customer_shopify_id:
             return by_id.get(record.customer_shopify_id)
-        return by_email.get(_normal_email(record.email))
+        return by_email.get(normal_email(record.email))
 
     return customer_of
 
@@ -333,212 +331,4 @@ def _newest_tag_events(stamps: dict[str, str], occurred_at: dt.datetime, tags: S
         kept.append(tag)
     return kept
 
-
-# -- products ----------------------------------------------------------------------------------
-def products_upsert(*, shop: Shop, records: Sequence[ProductRecord]) -> int:
-    rows = [{"shop_id": shop.pk, "shopify_id": r.shopify_id, "title": r.title, "product_type": r.product_type,
-             "vendor": r.vendor, "tags": list(r.tags), "updated_at": r.updated_at}
-            for r in _dedupe(records, "shopify_id")]
-    return len(upsert(Product, rows, conflict=("shop_id", "shopify_id"),
-                      update=("title", "product_type", "vendor", "tags", "updated_at"),
-                      guard=f"t.deleted_at IS NULL AND {NEWER}"))
-
-
-def product_delete(*, shop: Shop, shopify_id: int) -> bool:
-    return bool(Product.objects.filter(shop=shop, shopify_id=shopify_id).update(deleted_at=timezone.now()))
-
-
-# -- orders ------------------------------------------------------------------------------------
-ORDER_FIELDS = ("email", "name", "created_at", "processed_at", "updated_at", "cancelled_at", "financial_status",
-                "currency", "subtotal", "total", "total_discounts", "total_shipping", "total_refunded",
-                "discount_codes", "source_name", "device", "shipping_method", "shipping_speed", "cart_token",
-                "checkout_token")
-
-
-def orders_upsert(*, shop: Shop, records: Sequence[OrderRecord]) -> list[int]:
-    """Upsert orders with their line items and refunds; returns the pks of orders that applied."""
-    records = _dedupe(records, "shopify_id")
-    if not records:
-        return []
-    with transaction.atomic(savepoint=False):
-        customer_of = _customer_resolver(shop=shop, records=records)
-        rows = []
-        for r in records:
-            row = {f: getattr(r, f) for f in ORDER_FIELDS}
-            row["email"] = _normal_email(r.email)
-            row["discount_codes"] = list(r.discount_codes)
-            customer = customer_of(r)
-            rows.append({"shop_id": shop.pk, "shopify_id": r.shopify_id, "customer_id": customer, **row})
-        update = [f for f in ORDER_FIELDS if f != "device"] + ["customer_id"]
-        # xmax = 0 tells a fresh row from an updated one: fresh orders have no line items to drop
-        applied = {sid: (pk, cust, bool(new)) for pk, sid, cust, new in upsert(
-            Order, rows, conflict=("shop_id", "shopify_id"), update=update, extra_set=_keep_known(ORDER_NOT_KNOWN),
-            guard=_newer_or_changed([*update, "device"], ORDER_TIE, ORDER_NOT_KNOWN),
-            returning=("id", "shopify_id", "customer_id", "(xmax = 0)"))}
-        _replace_line_items(shop=shop, records=[r for r in records if r.shopify_id in applied], applied=applied)
-        refunds = [f for r in records if r.shopify_id in applied and r.refunds for f in r.refunds]
-        _refunds_insert(shop=shop, records=refunds, order_pks={sid: v[0] for sid, v in applied.items()})
-        _orders_applied(shop=shop, customer_pks=[cust for _, cust, _ in applied.values()],
-                        checkouts={r.checkout_token: r.processed_at or r.created_at for r in records
-                                   if r.shopify_id in applied and r.checkout_token})
-    return [pk for pk, _, _ in applied.values()]
-
-
-# PostgreSQL: close the orders' checkouts and mark their customers dirty in one round trip. The
-# customers are locked in id order first: two drains applying orders of the same customers then
-# queue behind each other instead of each holding a row the other waits for (a deadlock).
-ORDERS_APPLIED_SQL = """
-WITH closed AS (
-  UPDATE segments_checkout AS c SET completed_at = v.at
-  FROM (SELECT unnest(%s::text[]) AS token, unnest(%s::timestamptz[]) AS at) AS v
-  WHERE c.shop_id = %s AND c.token = v.token AND c.completed_at IS NULL
-  RETURNING 1),
-locked AS (
-  SELECT id FROM segments_customer WHERE shop_id = %s AND id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE)
-UPDATE segments_customer SET dirty_at = %s, dirty_cause = %s WHERE id IN (SELECT id FROM locked)
-"""
-
-
-def _orders_applied(*, shop: Shop, customer_pks: list[int | None], checkouts: dict[str, dt.datetime]) -> None:
-    """What follows applied orders: their checkouts are completed (an order can beat its
-    checkouts/update) and their customers need recomputing."""
-    pks = sorted({pk for pk in customer_pks if pk})
-    if pks or checkouts:
-        with connection.cursor() as cursor:
-            cursor.execute(ORDERS_APPLIED_SQL, [list(checkouts), list(checkouts.values()), shop.pk, shop.pk, pks,
-                                                timezone.now(), current_dirty_cause()])
-
-
-def orders_delete(*, shop: Shop, shopify_ids: Iterable[int]) -> int:
-    """Drop orders the mirror must not hold (an order that became a test order); their customers are dirty."""
-    ids = set(shopify_ids)
-    if not ids:
-        return 0
-    with transaction.atomic(savepoint=False):
-        customers = list(Order.objects.filter(shop=shop, shopify_id__in=ids, customer__isnull=False)
-                         .values_list("customer_id", flat=True))
-        deleted = Order.objects.filter(shop=shop, shopify_id__in=ids).delete()[1].get(Order._meta.label, 0)
-        mark_dirty(shop=shop, customer_pks=customers)
-    return deleted
-
-
-LINE_COLUMNS = ("shop_id", "order_id", "shopify_id", "product_id", "variant_id", "title", "vendor", "product_type",
-                "quantity", "price", "total_discount")
-# REST line items carry no product type: a line without one takes its product's from the mirror.
-# The rows travel as one array per column: the statement's text is the same for every batch
-# (prepared once, and no client-side work per placeholder).
-LINES_SQL = """
-INSERT INTO segments_lineitem ({columns})
-SELECT v.shop_id, v.order_id, v.shopify_id, CAST(v.product_id AS BIGINT), CAST(v.variant_id AS BIGINT), v.title,
-       v.vendor, COALESCE(NULLIF(v.product_type, ''), (SELECT p.product_type FROM segments_product p
-           WHERE p.shop_id = v.shop_id AND p.shopify_id = CAST(v.product_id AS BIGINT)), ''),
-       v.quantity, v.price, v.total_discount
-FROM unnest({arrays}) AS v({columns})
-"""
-
-
-def _replace_line_items(*, shop: Shop, records: Sequence[OrderRecord], applied: dict) -> None:
-    """An applied order's line items are the delivery's, all of them (REST sends the whole list)."""
-    with_items = [r for r in records if r.line_items is not None]
-    stale = [applied[r.shopify_id][0] for r in with_items if not applied[r.shopify_id][2]]
-    if stale:
-        LineItem.objects.filter(order_id__in=stale).delete()
-    rows = [(shop.pk, applied[r.shopify_id][0], item.shopify_id, item.product_id, item.variant_id, item.title,
-             item.vendor, item.product_type, item.quantity, item.price, item.total_discount)
-            for r in with_items for item in r.line_items]
-    if not rows:
-        return
-    columns = ", ".join(LINE_COLUMNS)
-    arrays = ", ".join(f"%s::{db_type}[]" for db_type, _ in array_types(LineItem, LINE_COLUMNS))
-    with connection.cursor() as cursor:
-        cursor.execute(LINES_SQL.format(columns=columns, arrays=arrays), [list(column) for column in zip(*rows)])
-
-
-def _refunds_insert(*, shop: Shop, records: Sequence[RefundRecord], order_pks: dict[int, int]) -> int:
-    rows = [{"shop_id": shop.pk, "shopify_id": r.shopify_id, "order_id": order_pks[r.order_shopify_id],
-             "created_at": r.created_at, "amount": r.amount} for r in records if r.order_shopify_id in order_pks]
-    return len(upsert(Refund, rows, conflict=("shop_id", "shopify_id"), update=()))
-
-
-def refunds_upsert(*, shop: Shop, records: Sequence[RefundRecord]) -> int:
-    """refunds/create: refunds are immutable; the order's totals come with orders/updated."""
-    order_pks = dict(Order.objects.filter(shop=shop, shopify_id__in={r.order_shopify_id for r in records})
-                     .values_list("shopify_id", "pk"))
-    missing = {r.order_shopify_id for r in records} - order_pks.keys()
-    if missing:
-        raise OrderNotYetKnown(f"orders not in the mirror yet: {sorted(missing)[:5]}")
-    inserted = _refunds_insert(shop=shop, records=records, order_pks=order_pks)
-    mark_dirty(shop=shop, customer_pks=Order.objects.filter(pk__in=order_pks.values())
-               .values_list("customer_id", flat=True))
-    return inserted
-
-
-# -- checkouts and carts -----------------------------------------------------------------------
-def checkouts_upsert(*, shop: Shop, records: Sequence[CheckoutRecord]) -> int:
-    records = _dedupe(records, "token")
-    if not records:
-        return 0
-    with transaction.atomic(savepoint=False):
-        customer_of = _customer_resolver(shop=shop, records=records)
-        rows = []
-        for r in records:
-            email = _normal_email(r.email)
-            customer = customer_of(r)
-            rows.append({"shop_id": shop.pk, "token": r.token, "shopify_id": r.shopify_id, "cart_token": r.cart_token,
-                         "customer_id": customer, "email": email, "total": r.total, "device": r.device,
-                         "line_item_count": r.line_item_count, "created_at": r.created_at,
-                         "updated_at": r.updated_at, "completed_at": r.completed_at})
-        update = ("customer_id", "total", "line_item_count", "updated_at")
-        compared = (*update, *CHECKOUT_NOT_KNOWN, "completed_at")
-        applied = upsert(Checkout, rows, conflict=("shop_id", "token"), update=update,
-                         guard=f"t.deleted_at IS NULL AND {_newer_or_changed(compared, known_only=CHECKOUT_NOT_KNOWN)}",
-                         extra_set={"completed_at": "COALESCE(excluded.completed_at, t.completed_at)",
-                                    "shopify_id": "COALESCE(excluded.shopify_id, t.shopify_id)",
-                                    **_keep_known(CHECKOUT_NOT_KNOWN)},
-                         returning=("id", "customer_id"))
-        mark_dirty(shop=shop, customer_pks=[cust for _, cust in applied])
-    return len(applied)
-
-
-def checkout_delete(*, shop: Shop, token: str | None = None, shopify_id: int | None = None,
-                    cart_token: str = "") -> int:
-    """checkouts/delete: the checkout is kept as deleted (no longer abandoned); returns how many.
-
-    Shopify's delete body names a checkout by id and cart token, but its create and update bodies
-    carry no id, so a checkout recorded from them has none: it is found by its cart token (one
-    whose id is known, from GraphQL's abandoned checkouts, only by that id; another id on the same
-    cart is another checkout). A delete that arrives before the checkout itself finds nothing.
-    """
-    if token:
-        lookup = Q(token=token)
-    else:
-        lookup = Q(pk__in=[])
-        if shopify_id is not None:
-            lookup |= Q(shopify_id=shopify_id)
-        if cart_token:
-            lookup |= Q(shopify_id__isnull=True, cart_token=cart_token)
-    with transaction.atomic(savepoint=False):
-        gone = Checkout.objects.filter(lookup, shop=shop, deleted_at__isnull=True)
-        customers = list(gone.filter(customer__isnull=False).values_list("customer_id", flat=True))
-        deleted = gone.update(deleted_at=timezone.now())
-        mark_dirty(shop=shop, customer_pks=customers)   # their abandoned-checkout metrics change
-    return deleted
-
-
-def checkouts_complete_by_order(*, shop: Shop, checkout_tokens: Sequence[str], at: dt.datetime) -> int:
-    """An order's checkout token closes its checkout (orders can arrive before checkouts/update)."""
-    return checkouts_complete_by_order_at(shop=shop, checkouts={t: at for t in checkout_tokens if t})
-
-
-def checkouts_complete_by_order_at(*, shop: Shop, checkouts: dict[str, dt.datetime]) -> int:
-    """Checkout token -> when its order was placed; open checkouts among them are completed then."""
-    return sum(Checkout.objects.filter(shop=shop, token=token, completed_at__isnull=True).update(completed_at=at)
-               for token, at in checkouts.items())
-
-
-def carts_upsert(*, shop: Shop, records: Sequence[CartRecord]) -> int:
-    rows = [{"shop_id": shop.pk, "token": r.token, "total": r.total, "line_item_count": r.line_item_count,
-             "created_at": r.created_at, "updated_at": r.updated_at} for r in _dedupe(records, "token")]
-    return len(upsert(Cart, rows, conflict=("shop_id", "token"), update=("total", "line_item_count", "updated_at"),
-                      guard=NEWER))
 

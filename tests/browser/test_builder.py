@@ -9,15 +9,16 @@ import pytest
 from django.utils.text import slugify
 from playwright.sync_api import expect
 
-from segments.models import (
-    BackfillStatus, Customer, CustomerMetrics, Membership, Order, Segment, SegmentVersion, Shop,
-)
 from segments.engine.templates import TEMPLATE_BY_KEY
-from segments.services.segment_definitions import segment_create, segment_dry_run
-from segments.tasks.tags import shop_tags_sync_task
+from segments.membership.definitions import segment_create, segment_dry_run
+from segments.membership.models import Membership, Segment, SegmentVersion
+from segments.metrics.models import CustomerMetrics
+from segments.mirror.models import BackfillStatus, Customer, Order
+from segments.shops.models import Shop
+from segments.tags.tasks import shop_tags_sync_task
 from tests.browser.conftest import app_frame, screenshot
 from tests.conftest import install_live
-from tests.segments.test_backfill import run_backfill
+from tests.segments.mirror.test_backfill import run_backfill
 from tests.webhooks.test_worker import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -60,7 +61,7 @@ def devstore_tags(devstore, shop: Shop, customer: Customer) -> list[str]:
 
 def sync_tags(shop: Shop) -> None:
     """Tag sync as beat runs it, until the outbox is drained."""
-    from segments.models import TagChange
+    from segments.membership.models import TagChange
 
     for _ in range(20):
         shop_tags_sync_task(shop.pk)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from segments.models import Customer, Membership, TagChange
-from segments.services.tag_sync import shop_tags_sync
+from segments.membership.models import Membership, TagChange
+from segments.mirror.models import Customer
+from segments.tags.sync import shop_tags_sync
 from tests.browser.conftest import app_frame, screenshot
 from tests.browser.test_pages import biggest, open_page, seeded  # noqa: F401  (the seeded shop fixture)
 

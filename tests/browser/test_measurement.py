@@ -12,12 +12,16 @@ import pytest
 from django.db.models import Sum
 from playwright.sync_api import expect
 
-from segments.models import ExclusiveGroup, Membership, MembershipEvent, Order, SegmentKpiSnapshot, Shop
-from segments.services.kpi_snapshots import kpi_snapshot_day, kpi_snapshots_backfill, shop_today
-from segments.services.lift import default_period, segment_lift
-from segments.services.membership import segments_recompute
-from segments.services.metrics import customer_metrics_rebuild
-from segments.services.monthly_review import month_bounds
+from segments.measurement.lift import default_period, segment_lift
+from segments.measurement.models import SegmentKpiSnapshot
+from segments.measurement.review import month_bounds
+from segments.measurement.snapshots import kpi_snapshot_day, kpi_snapshots_backfill
+from segments.membership.models import ExclusiveGroup, Membership, MembershipEvent
+from segments.membership.recompute import segments_recompute
+from segments.metrics.refresh import customer_metrics_rebuild
+from segments.mirror.models import Order
+from segments.shops.calendar import shop_today
+from segments.shops.models import Shop
 from tests.browser.conftest import app_frame, screenshot
 from tests.conftest import install_live, settle
 from tests.segments.measurement.conftest import Store, make_segment

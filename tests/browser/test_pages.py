@@ -4,20 +4,22 @@ membership computed by the engine): every page renders (a screenshot each), the 
 playbook and copies a theme snippet, retries a failed tag change, and moves around by keyboard."""
 from __future__ import annotations
 
-import re
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from segments.models import (
-    BackfillStatus, Customer, CustomerMetrics, Membership, Playbook, Segment, Shop, TagChange, TagResult,
-)
-from segments.services.segment_definitions import segment_create
-from segments.services.theme_snippets import segment_snippet
+from segments.experiences.models import Playbook
+from segments.membership.definitions import segment_create
+from segments.membership.models import Membership, Segment, TagChange
+from segments.metrics.models import CustomerMetrics
+from segments.mirror.models import BackfillStatus, Customer
+from segments.shops.models import Shop
+from segments.tags.models import TagResult
+from segments.tags.snippets import segment_snippet
 from tests.browser.conftest import app_frame, screenshot
 from tests.conftest import install_live
-from tests.segments.test_backfill import run_backfill
+from tests.segments.mirror.test_backfill import run_backfill
 from tests.webhooks.test_worker import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -4,13 +4,13 @@ import dataclasses
 import pytest
 from graphql import execute, parse
 
-from segments.services.backfill import STAGES
 from devstore.bulk_exec import execute_bulk_page
 from devstore.config import DevstoreConfig
 from devstore.generator import seed_shop
 from devstore.graphql_api import AdminAPI
 from devstore.graphql_context import BulkPage, RequestContext
 from devstore.state import utcnow
+from segments.mirror.backfill_plan import STAGES
 
 SHOP = "test-shop.myshopify.com"
 SCOPES = {"read_customers", "read_orders", "read_all_orders", "read_products"}

@@ -30,28 +30,20 @@ from typing import Any
 import pytest
 from django.conf import settings
 from graphql import (
-    DocumentNode,
-    ExecutableDefinitionNode,
-    FieldNode,
-    GraphQLError,
-    GraphQLSchema,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    OperationType,
-    SelectionSetNode,
-    StringValueNode,
-    VariableNode,
-    Visitor,
-    get_named_type,
-    parse,
-    validate,
-    visit,
+    DocumentNode, ExecutableDefinitionNode, FieldNode, GraphQLError, GraphQLSchema, InlineFragmentNode,
+    OperationDefinitionNode, OperationType, SelectionSetNode, StringValueNode, VariableNode, Visitor, get_named_type,
+    parse, validate, visit,
 )
 from graphql.execution.values import get_variable_values
 
-from segments.models import TagBulkOperation
-from segments.services import backfill, reconcile, tag_bulk, tag_metafield, tag_sync, webhook_subscriptions
-from segments.services.tag_sync import Plan, Want
+from segments.mirror import backfill_plan, reconcile
+from segments.shops import bulk_operations
+from segments.shops import subscriptions as webhook_subscriptions
+from segments.tags import bulk as tag_bulk
+from segments.tags import metafield as tag_metafield
+from segments.tags import transport as tag_transport
+from segments.tags.models import TagBulkOperation
+from segments.tags.plans import Plan, Want
 from shopseg.shopify.client import GraphQLResult
 from tests.shopify.admin_schema import shopify_admin_schema
 
@@ -94,44 +86,43 @@ def _bulk_tag_lines(add: bool) -> list[dict[str, Any]]:
 
 def _backfill_queries() -> list[str]:
     """Every stage's bulk query, the orders stage cut into date slices as a large shop's is."""
-    searches = backfill.order_slices(oldest_at="2019-03-01T10:00:00Z", newest_at="2026-10-01T10:00:00Z",
-                                     orders=600_000, per_slice=backfill.ORDERS_PER_SLICE,
-                                     most=backfill.MAX_ORDER_SLICES)
+    searches = backfill_plan.order_slices(oldest_at="2019-03-01T10:00:00Z", newest_at="2026-10-01T10:00:00Z",
+                                     orders=600_000, per_slice=backfill_plan.ORDERS_PER_SLICE,
+                                     most=backfill_plan.MAX_ORDER_SLICES)
     assert len(searches) > 1
-    stages = [s for s in backfill.STAGES if s.root != "orders"]
-    stages += [dataclasses.replace(backfill.STAGE_BY_ROOT["orders"], search=search) for search in searches]
+    stages = [s for s in backfill_plan.STAGES if s.root != "orders"]
+    stages += [dataclasses.replace(backfill_plan.STAGE_BY_ROOT["orders"], search=search) for search in searches]
     return [stage.query for stage in stages]
 
 
 # Module constant (module:NAME, NAME[key] inside a dict, NAME[i] inside a list) -> variable sets.
 VARIABLES: dict[str, Callable[[], list[dict[str, Any]]]] = {
-    "segments.services.webhook_subscriptions:LIST": lambda: [{"after": None}, {"after": CURSOR}],
-    "segments.services.webhook_subscriptions:CREATE": lambda: [
+    "segments.shops.subscriptions:LIST": lambda: [{"after": None}, {"after": CURSOR}],
+    "segments.shops.subscriptions:CREATE": lambda: [
         {"topic": topic, "uri": webhook_subscriptions.webhook_uri()} for topic in webhook_subscriptions.WEBHOOK_TOPICS],
-    "segments.services.webhook_subscriptions:DELETE": lambda: [{"id": "gid://shopify/WebhookSubscription/892301"}],
-    "segments.services.reconcile:ORDER_LINE_ITEMS": lambda: [{"id": "gid://shopify/Order/450789469",
+    "segments.shops.subscriptions:DELETE": lambda: [{"id": "gid://shopify/WebhookSubscription/892301"}],
+    "segments.mirror.reconcile:ORDER_LINE_ITEMS": lambda: [{"id": "gid://shopify/Order/450789469",
                                                               "after": CURSOR}],
-    "segments.services.tag_bulk:MUTATIONS[True]": lambda: _bulk_tag_lines(True),
-    "segments.services.tag_bulk:MUTATIONS[False]": lambda: _bulk_tag_lines(False),
-    "segments.services.tag_bulk:STAGED_UPLOAD": lambda: [{"input": [{
+    "segments.tags.bulk:MUTATIONS[True]": lambda: _bulk_tag_lines(True),
+    "segments.tags.bulk:MUTATIONS[False]": lambda: _bulk_tag_lines(False),
+    "segments.tags.bulk:STAGED_UPLOAD": lambda: [{"input": [{
         "resource": "BULK_MUTATION_VARIABLES", "filename": "shopseg-tags-12.jsonl", "mimeType": "text/jsonl",
         "httpMethod": "POST"}]}],
-    "segments.services.tag_bulk:RUN": lambda: [
+    "segments.tags.bulk:RUN": lambda: [
         {"mutation": tag_bulk.MUTATIONS[add], "path": "tmp/21759409/bulk/2d278b12/shopseg-tags-12.jsonl",
          "client": "shopseg-tags-12"} for add in (False, True)],
-    "segments.services.tag_bulk:POLL": lambda: [{"id": "gid://shopify/BulkOperation/720918"}],
-    "segments.services.tag_metafield:DEFINITION": lambda: [{"definition": {
+    "segments.tags.metafield:DEFINITION": lambda: [{"definition": {
         "name": "shopseg segments", "namespace": tag_metafield.NAMESPACE, "key": tag_metafield.KEY,
         "type": tag_metafield.TYPE, "ownerType": "CUSTOMER",
         "description": "The customer's shopseg segments and since when (written by shopseg).",
         "access": {"storefront": "PUBLIC_READ"}}}],
-    "segments.services.tag_metafield:SET": lambda: [{"metafields": [
+    "segments.tags.metafield:SET": lambda: [{"metafields": [
         {"ownerId": f"gid://shopify/Customer/{n}", "namespace": tag_metafield.NAMESPACE, "key": tag_metafield.KEY,
          "type": tag_metafield.TYPE,
          "value": json.dumps([{"segment": "vip", "tag": "seg-vip", "since": "2026-10-01T10:00:00+00:00"}])}
         for n in range(7008001, 7008001 + tag_metafield.PER_CALL)]}],
-    "segments.services.backfill:BULK_RUN": lambda: [{"query": query} for query in _backfill_queries()],
-    "segments.services.backfill:BULK_OPERATION": lambda: [{"id": "gid://shopify/BulkOperation/720918"}],
+    "segments.mirror.backfill_plan:BULK_RUN": lambda: [{"query": query} for query in _backfill_queries()],
+    "segments.shops.bulk_operations:BULK_OPERATION": lambda: [{"id": "gid://shopify/BulkOperation/720918"}],
 }
 
 # Module-level strings that parse as GraphQL but are pieces spliced into documents, not documents.
@@ -142,12 +133,12 @@ NOT_DOCUMENTS = {
 
 # -- documents built at the call -------------------------------------------------------------------
 def _reconcile_pages() -> list[Case]:
-    return [Case(f"segments.services.reconcile:RESOURCES[{r.root}].query", r.query,
+    return [Case(f"segments.mirror.reconcile:RESOURCES[{r.root}].query", r.query,
                  ({"query": CHANGED_SINCE, "after": None}, {"query": CHANGED_SINCE, "after": CURSOR}))
             for r in reconcile.RESOURCES]
 
 
-class _Recording(tag_sync.Sender):
+class _Recording(tag_transport.Sender):
     """Tag sync's own sender with the network cut off: it builds its aliased document and variables
     exactly as in a run and keeps them instead of sending."""
 
@@ -165,24 +156,24 @@ def _tag_sync_batches() -> list[Case]:
     plans = _tag_plans()
     recorder.send(plans)
     recorder.send(plans[1:])
-    return [Case(f"segments.services.tag_sync:Sender.send[{n}]", query, (variables,))
+    return [Case(f"segments.tags.sync:Sender.send[{n}]", query, (variables,))
             for n, (query, variables) in enumerate(recorder.sent)]
 
 
 def _bulk_operation_polls() -> list[Case]:
-    return [Case(f"segments.services.backfill:bulk_operations_document({count})",
-                 backfill.bulk_operations_document(count),
+    return [Case(f"segments.mirror.backfill:bulk_operations_document({count})",
+                 bulk_operations.bulk_operations_document(count),
                  ({f"id{i}": f"gid://shopify/BulkOperation/{720918 + i}" for i in range(count)},))
-            for count in (1, backfill.RUNNING_EXPORTS)]
+            for count in (1, backfill_plan.RUNNING_EXPORTS)]
 
 
 # (file, the sent expression as ast.unparse writes it) -> the documents it can send; None for the
 # sender itself, which forwards what its callers give it.
 BUILT: dict[tuple[str, str], Callable[[], list[Case]] | None] = {
-    ("segments/services/shop_graphql.py", "query"): None,
-    ("segments/services/reconcile.py", "resource.query"): _reconcile_pages,
-    ("segments/services/tag_sync.py", "mutation_document([add for _, add, _ in ops])"): _tag_sync_batches,
-    ("segments/services/backfill.py", "bulk_operations_document(len(operation_ids))"): _bulk_operation_polls,
+    ("segments/shops/graphql.py", "query"): None,
+    ("segments/mirror/reconcile.py", "resource.query"): _reconcile_pages,
+    ("segments/tags/transport.py", "mutation_document([add for _, add, _ in ops])"): _tag_sync_batches,
+    ("segments/shops/bulk_operations.py", "bulk_operations_document(len(operation_ids))"): _bulk_operation_polls,
 }
 
 
@@ -464,9 +455,9 @@ def test_every_send_is_accounted_for() -> None:
 def test_the_documents_cover_every_service_that_talks_to_shopify() -> None:
     """A floor against a collector that quietly finds nothing."""
     modules = {case.label.split(":")[0] for case in COLLECTED.cases}
-    assert {"segments.services.install", "segments.services.webhook_subscriptions", "segments.services.reconcile",
-            "segments.services.backfill", "segments.services.tag_sync", "segments.services.tag_bulk",
-            "segments.services.tag_metafield"} <= modules
+    assert {"segments.shops.install", "segments.shops.subscriptions", "segments.mirror.reconcile",
+            "segments.mirror.backfill", "segments.tags.sync", "segments.tags.bulk",
+            "segments.tags.metafield"} <= modules
     assert len(COLLECTED.cases) >= 20
 
 
@@ -485,7 +476,7 @@ def test_an_invalid_document_is_reported(shopify_schema: GraphQLSchema) -> None:
                                      "id: $topic) { userErrors { message } } }", ({"topic": "ORDERS_CREATE"},))
     assert any("Variable '$topic' of type 'WebhookSubscriptionTopic!' used in position expecting type 'ID!'" in p
                for p in problems_of(shopify_schema, wrong_variable, {}))
-    create = next(c for c in COLLECTED.cases if c.label == "segments.services.webhook_subscriptions:CREATE")
+    create = next(c for c in COLLECTED.cases if c.label == "segments.shops.subscriptions:CREATE")
     compliance = dataclasses.replace(create, variables=({"topic": "CUSTOMERS_REDACT", "uri": "https://a.example/w"},))
     [problem] = problems_of(shopify_schema, compliance, {})
     assert problem.startswith("variables #0: Variable '$topic' got invalid value 'CUSTOMERS_REDACT'; Value "
@@ -496,7 +487,7 @@ def test_an_invalid_document_is_reported(shopify_schema: GraphQLSchema) -> None:
 
 
 def test_a_bad_bulk_query_inside_a_valid_mutation_is_reported(shopify_schema: GraphQLSchema) -> None:
-    run = next(c for c in COLLECTED.cases if c.label == "segments.services.backfill:BULK_RUN")
+    run = next(c for c in COLLECTED.cases if c.label == "segments.mirror.backfill_plan:BULK_RUN")
     nested = ("{ customers { edges { node { id orders { edges { node { id "
               "lineItems { edges { node { id } } } } } } } } } }")
     planted = dataclasses.replace(run, variables=({"query": "{ customers { edges { node { id email2 } } } }"},
@@ -508,7 +499,7 @@ def test_a_bad_bulk_query_inside_a_valid_mutation_is_reported(shopify_schema: Gr
 
 
 def test_a_send_that_is_not_registered_is_reported() -> None:
-    source = ("from segments.services.shop_graphql import shop_graphql\n"
+    source = ("from segments.shops.graphql import shop_graphql\n"
               "DETAILS = 'query { shop { id } }'\n"
               "def details(shop_id, field):\n"
               "    shop_graphql(shop_id=shop_id, query=DETAILS)\n"

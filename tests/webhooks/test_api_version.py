@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from segments.models import Shop
+from segments.shops.models import Shop
 from shopseg.shopify.signatures import webhook_hmac
 from webhooks import services
 from webhooks.models import WebhookEvent
@@ -79,7 +79,7 @@ def test_a_delivery_without_the_version_header_is_not_counted(client, settings, 
 
 
 def test_the_deprecation_header_is_read_and_kept_short():
-    from webhooks.services import delivery_parse
+    from webhooks.recording import delivery_parse
 
     headers = {"X-Shopify-Topic": "orders/create", "X-Shopify-Webhook-Id": "w", "X-Shopify-Shop-Domain":
                "a.myshopify.com", "X-Shopify-API-Version": "2026-01", "X-Shopify-API-Deprecated-Reason": "x" * 400}

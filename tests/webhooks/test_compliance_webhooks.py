@@ -12,14 +12,13 @@ from decimal import Decimal
 
 import pytest
 
-from segments.models import (
-    Checkout, ComplianceKind, ComplianceRequest, Customer, Order, Product, Shop, ShopStatus,
-)
 from devstore import mutations
+from segments.mirror.models import Checkout, ComplianceKind, ComplianceRequest, Customer, Order, Product
+from segments.shops.models import Shop, ShopStatus
 from shopseg.shopify.signatures import webhook_hmac
+from tests.conftest import install_live, settle
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_events_drain
-from tests.conftest import install_live, settle
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,8 @@ import uuid
 import pytest
 
 from segments.mirror.cause import current_dirty_cause
-from segments.models import Customer, Shop
+from segments.mirror.models import Customer
+from segments.shops.models import Shop
 from tests.webhooks.test_handlers import customer, deliver, order
 from tests.webhooks.test_receive import post
 from webhooks.models import EventStatus, WebhookEvent

@@ -7,11 +7,11 @@ import pytest
 import redis
 from django.utils import timezone
 
+from tests.webhooks.test_receive import post
 from webhooks.dispatch import DRAIN_FLAG, FLAG_SECONDS, drain_flag, drain_flags, drain_schedule
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_events_drain
 from webhooks.tasks import webhook_events_drain_task, webhook_events_sweep_task
-from tests.webhooks.test_receive import post
 
 pytestmark = pytest.mark.django_db
 REDIS = "redis://127.0.0.1:6379/15"

@@ -5,9 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from segments.models import Cart, Checkout, Customer, LineItem, Order, Refund, Shop, ShopStatus
-from webhooks.models import EventStatus, WebhookEvent
+from segments.mirror.models import Cart, Checkout, Customer, LineItem, Order, Refund
+from segments.shops.models import Shop, ShopStatus
 from tests.segments.mirror.test_rest import sample
+from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_event_process
 
 pytestmark = pytest.mark.django_db

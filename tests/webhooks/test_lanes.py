@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from django.db import connections
 
-from segments.models import Customer, Order, Shop
+from segments.mirror.models import Customer, Order
+from segments.shops.models import Shop
+from tests.webhooks.test_receive import post
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import Lane, webhook_events_drain, webhook_events_pending_due
-from tests.webhooks.test_receive import post
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = json.loads((ROOT / "bench" / "order_sample.json").read_text())

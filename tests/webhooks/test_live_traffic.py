@@ -11,10 +11,11 @@ from decimal import Decimal
 
 import pytest
 
-from segments.models import Cart, Checkout, Customer, LineItem, Order, Refund, Shop
+from segments.mirror.models import Cart, Checkout, Customer, LineItem, Order, Refund
+from segments.shops.models import Shop
+from tests.conftest import install_live
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_event_process
-from tests.conftest import install_live
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,7 +6,7 @@ import uuid
 import kombu.pools
 import pytest
 
-from segments.models import ShopStatus
+from segments.shops.models import ShopStatus
 from shopseg import celery_app
 from shopseg.shopify.signatures import webhook_hmac
 from webhooks.models import EventStatus, WebhookEvent
@@ -57,11 +57,13 @@ def test_malformed_is_400(client, settings, raw, extra):
 def test_a_chunked_body_is_refused_when_the_server_does_not_end_its_stream():
     """Without `wsgi.input_terminated` reading to the end could wait on the connection: 411, nothing
     read. (A chunked body through gunicorn, which ends it, is read: test_receive_fastpath.py.)"""
-    from webhooks.views import BodyRefused, body_read
+    from shopseg.errors import Refused
+    from webhooks.views import body_read
 
-    with pytest.raises(BodyRefused) as refused:
+    with pytest.raises(Refused) as refused:
         body_read(headers={"Transfer-Encoding": "chunked"}, read=lambda n: pytest.fail("read"), terminated=False)
-    assert (refused.value.status, refused.value.error) == (411, "Content-Length required")
+    assert refused.value.body() == {"error": {"code": "length_required", "message": "Content-Length required"}}
+    assert refused.value.status_code == 411
     pieces = iter([b'{"id"', b": 1}", b""])
     assert body_read(headers={"Transfer-Encoding": "chunked"}, read=lambda n: next(pieces), terminated=True) == (
         b'{"id": 1}')

@@ -19,7 +19,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from segments.models import Shop, ShopStatus
+from segments.shops.models import Shop, ShopStatus
 from shopseg.shopify.signatures import webhook_hmac
 from webhooks.dispatch import drain_flags
 from webhooks.models import EventStatus, WebhookEvent
@@ -129,7 +129,8 @@ def _eventually(check, seconds: float = 5.0) -> bool:
 
 def test_bad_signature_is_401_and_stores_nothing(gunicorn):
     response = deliver(gunicorn, "orders/create", "a.myshopify.com", b'{"id": 1}', secret="wrong")
-    assert response.status_code == 401 and response.json() == {"error": "invalid signature"}
+    assert response.status_code == 401 and response.json() == {"error": {"code": "invalid_signature",
+                                                                         "message": "invalid signature"}}
     assert WebhookEvent.objects.count() == 0
 
 

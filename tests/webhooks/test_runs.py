@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from segments.models import Customer, Order, Shop
+from segments.mirror.models import Customer, Order
+from segments.shops.models import Shop
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_events_drain
 

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from segments.models import Shop
-from segments.services.kpi_snapshots import shop_today
-from segments.services.tokens import shop_tokens_store
-from segments.services.webhook_subscriptions import WEBHOOK_TOPICS
 from devstore import topics as devstore_topics
+from segments.shops.calendar import shop_today
+from segments.shops.models import Shop
+from segments.shops.subscriptions import WEBHOOK_TOPICS
+from segments.shops.tokens import shop_tokens_store
 from shopseg.shopify.oauth import TokenSet
 from tests.segments.mirror.test_rest import sample
 from webhooks.handlers import HANDLERS, TOPICS
@@ -111,8 +111,8 @@ def test_a_new_time_zone_recomputes_the_shops_metrics_and_segments_at_once(shop,
                                                                            django_capture_on_commit_callbacks):
     """Windows were cut at the old zone's midnights: a changed zone rebuilds the metrics and
     recomputes every segment (here an order no refresh had counted yet shows), the same zone nothing."""
-    from segments.models import MembershipEvent
-    from segments.services.segment_definitions import segment_create
+    from segments.membership.definitions import segment_create
+    from segments.membership.models import MembershipEvent
 
     segment = segment_create(shop=shop, name="Buyers", handle="buyers", rules={
         "version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1}})

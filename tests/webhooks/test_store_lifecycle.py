@@ -4,13 +4,12 @@ is redacted and nothing of them remains."""
 import time
 
 import pytest
-from django.db.models import Q
+from django.db.models import Q, TextField
 from django.db.models.functions import Cast
-from django.db.models import TextField
 
-from segments.models import BackfillStatus, Checkout, ComplianceRequest, Customer, Order, ShopSync
-from segments.services.reconcile import shop_reconcile
-from tests.segments.test_backfill import devstore_counts, mirror_counts
+from segments.mirror.models import BackfillStatus, Checkout, ComplianceRequest, Customer, Order, ShopSync
+from segments.mirror.reconcile import shop_reconcile
+from tests.segments.mirror.test_backfill import devstore_counts, mirror_counts
 from tests.webhooks.test_live_traffic import assert_mirror_equals_devstore, live_shop, retry_until_settled, run_traffic
 from webhooks.models import WebhookEvent
 

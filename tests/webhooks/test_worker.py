@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from segments.models import LineItem, Order, Shop
+from segments.mirror.models import LineItem, Order
+from segments.shops.models import Shop
+from tests.conftest import BROKER_URL
+from tests.webhooks.test_receive import post
 from webhooks.dispatch import FLAG_SECONDS, drain_flags
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.tasks import webhook_events_sweep_task
-from tests.conftest import BROKER_URL
-from tests.webhooks.test_receive import post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]

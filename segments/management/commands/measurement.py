@@ -8,9 +8,11 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q, Sum
 
-from segments.models import Segment, SegmentKpiSnapshot, Shop
-from segments.services.kpi_snapshots import shop_today
-from segments.services.monthly_review import monthly_review
+from segments.measurement.models import SegmentKpiSnapshot
+from segments.measurement.review import monthly_review
+from segments.membership.models import Segment
+from segments.shops.calendar import shop_today
+from segments.shops.models import Shop
 
 WINDOW_DAYS = 30
 

@@ -1,8 +1,8 @@
 """`python manage.py reconcile --shop DOMAIN`: run one reconciliation now (beat does it periodically)."""
 from django.core.management.base import BaseCommand, CommandError
 
-from segments.models import Shop
-from segments.services.reconcile import shop_reconcile
+from segments.mirror.reconcile import shop_reconcile
+from segments.shops.models import Shop
 
 
 class Command(BaseCommand):

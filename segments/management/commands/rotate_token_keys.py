@@ -5,8 +5,8 @@ Rotation: prepend a new key to SHOPSEG_TOKEN_KEYS and deploy, run this, then dro
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
-from segments import crypto
-from segments.models import Shop
+from segments.shops import crypto
+from segments.shops.models import Shop
 
 COLUMNS = ("access_token", "refresh_token")
 

@@ -9,8 +9,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
 from segments.engine.templates import TEMPLATES, template_document
-from segments.models import LineItem, MembershipEvent, Segment, Shop
-from segments.services.segment_definitions import segment_create
+from segments.membership.definitions import segment_create
+from segments.membership.models import MembershipEvent, Segment
+from segments.mirror.models import LineItem
+from segments.shops.models import Shop
 from shopseg.progress import progress_line
 
 

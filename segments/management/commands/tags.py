@@ -9,9 +9,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from segments.models import BulkStatus, CustomerTag, LedgerState, Shop, TagBulkOperation, TagChange
-from segments.selectors.tags import tag_sync_status
-from segments.services.tag_sync import shop_tags_sync
+from segments.membership.models import TagChange
+from segments.shops.models import Shop
+from segments.tags.models import BulkStatus, CustomerTag, LedgerState, TagBulkOperation
+from segments.tags.selectors import tag_sync_status
+from segments.tags.sync import shop_tags_sync
 from shopseg.progress import progress_line
 
 

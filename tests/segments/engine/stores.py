@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from segments.models import Cart, Checkout, Customer, LineItem, Order, Shop
+from segments.mirror.models import Cart, Checkout, Customer, LineItem, Order
+from segments.shops.models import Shop
 
 _domains = itertools.count(1)
 _ids = itertools.count(10_000)

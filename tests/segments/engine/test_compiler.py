@@ -7,10 +7,13 @@ import datetime as dt
 import pytest
 
 from segments.engine import compiler
+
+from segments.engine import context
 from segments.engine.registry import METRICS, TYPE_BOUNDS
 from segments.engine.rules import parse
-from segments.models import Customer, Shop
-from segments.services.metrics import customer_metrics_rebuild
+from segments.metrics.refresh import customer_metrics_rebuild
+from segments.mirror.models import Customer
+from segments.shops.models import Shop
 from tests.segments.engine.test_metrics_table import NOW, Mirror, varied_mirror
 
 pytestmark = pytest.mark.django_db
@@ -172,7 +175,7 @@ def test_has_tag_follows_the_shops_own_prefix(shop):
     assert members(shop, tag) == {1}
     assert members(shop, {**tag, "params": {"tag": "aud_vip"}}) == set()
     assert members(shop, {**tag, "params": {"tag": "audXvip"}}) == {2}
-    from segments.engine.reference import reference_members      # the plain-Python semantics agree
+    from tests.segments.engine.reference import reference_members  # the plain-Python semantics agree
     for param, expected in (("seg:vip", {1}), ("aud_vip", set()), ("audXvip", {2})):
         pks = reference_members(parse({"version": 1, "include": {**tag, "params": {"tag": param}}}), shop=shop,
                                 now=NOW)
@@ -181,7 +184,7 @@ def test_has_tag_follows_the_shops_own_prefix(shop):
 
 def test_equal_features_are_computed_once():
     shop = Shop(pk=1, iana_timezone="UTC", checkout_abandon_minutes=60)
-    ctx = compiler.Context(shop_id=1, now=NOW, tz="UTC", abandoned_before=NOW, premium_price=None, history=None)
+    ctx = context.Context(shop_id=1, now=NOW, tz="UTC", abandoned_before=NOW, premium_price=None, history=None)
     c = compiler.Compiler(ctx)
     for _ in range(3):
         c.ruleset(parse({"version": 1, "include": {"all": [
@@ -208,7 +211,7 @@ def test_the_whole_shop_statement_never_joins_by_nested_loop_whatever_the_planne
         {"metric": "cart_activity", "op": "gte", "value": 1, "window": window},
         {"metric": "source_channel", "op": "eq", "value": "web", "window": window},
     ]}})
-    c = compiler.Compiler(compiler.context_for(varied, NOW))
+    c = compiler.Compiler(context.context_for(varied, NOW))
     sql, params = c.statement({"hit": c.ruleset(document)})
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_hashjoin = off")

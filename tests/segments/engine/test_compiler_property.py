@@ -3,7 +3,7 @@
 Each example writes a random store into a new shop, rebuilds its metrics table, draws a random
 valid rule document whose values lie near the store's own values (so both outcomes occur), and
 requires segments.engine.compiler.evaluate to pick exactly the customers
-segments.engine.reference picks, for the whole shop and for a random subset of its customers.
+tests.segments.engine.reference picks, for the whole shop and for a random subset of its customers.
 """
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from segments.engine.reference import Reference, reference_members, reference_values
+from tests.segments.engine.reference import Reference, reference_members, reference_values
 from segments.engine.registry import METRICS, TYPE_BOUNDS, Metric
 from segments.engine.rules import EARLIEST_DATE, LATEST_DATE, RuleSet, parse
 from segments.engine.windows import HOLIDAYS
-from segments.models import Customer
-from segments.services.metrics import customer_metrics_rebuild
+from segments.metrics.refresh import customer_metrics_rebuild
+from segments.mirror.models import Customer
 from tests.segments.engine.stores import (
     MONEY, PRODUCT_IDS, PRODUCT_TYPES, SOURCES, TAGS, VENDORS, Store, build, stores, utc,
 )
@@ -289,8 +289,8 @@ def test_has_tag_with_a_trailing_tab_matches_itself():
 @given(store=stores(), neighbour=stores(max_customers=3, max_orders=3), now=st.sampled_from(NOWS), data=st.data())
 def test_the_dry_run_counts_and_samples_the_customers_the_reference_picks(store, neighbour, now, data):
     # Given a random store, a segment holding a random set of its customers, and a random windowed rule
-    from segments.models import Membership, Segment
-    from segments.services.segment_definitions import segment_dry_run
+    from segments.membership.definitions import segment_dry_run
+    from segments.membership.models import Membership, Segment
 
     with transaction.atomic():
         shop = build(store, now)

@@ -8,11 +8,12 @@ import datetime as dt
 import pytest
 
 from segments.engine import metrics_ranking
-from segments.models import CustomerMetrics, MembershipEvent, Shop
-from segments.models.metrics import ShopMetricsBreakpoints
-from segments.services.metrics import RANKS_CAUSE, customer_metrics_rebuild, dirty_customers_refresh
-from tests.segments.engine.test_membership import make_segment, member_sids
+from segments.membership.models import MembershipEvent
+from segments.metrics.models import CustomerMetrics, ShopMetricsBreakpoints
+from segments.metrics.refresh import RANKS_CAUSE, customer_metrics_rebuild, dirty_customers_refresh
+from segments.shops.models import Shop
 from tests.segments.engine.test_metrics_table import NOW, Mirror, assert_rows_equal, reference, stored, varied_mirror
+from tests.segments.membership.test_recompute import make_segment, member_sids
 
 pytestmark = pytest.mark.django_db
 

@@ -12,13 +12,15 @@ from django.db import connection
 
 from segments.engine import metrics_table
 from segments.engine.registry import RFM_GROUPS, TABLE_COLUMNS, rfm_group
+from segments.metrics import refresh as metrics_service
+from segments.metrics.models import CustomerMetrics, RfmGroup, ShopMetricsBreakpoints
+from segments.metrics.refresh import customer_metrics_rebuild, customer_metrics_refresh, dirty_customers_refresh
+from segments.mirror.models import Checkout, Customer, LineItem, Order
 from segments.mirror.records import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, RefundRecord
-from segments.mirror.writer import checkout_delete, checkouts_upsert, customer_delete, customers_upsert, orders_upsert
-from segments.models import Checkout, Customer, CustomerMetrics, LineItem, Order, Shop, ShopStatus
-from segments.models.metrics import RfmGroup, ShopMetricsBreakpoints
-from segments.services import metrics as metrics_service
-from segments.services.compliance import compliance_customer_redact, compliance_shop_redact
-from segments.services.metrics import customer_metrics_rebuild, customer_metrics_refresh, dirty_customers_refresh
+from segments.mirror.writer import customer_delete, customers_upsert
+from segments.mirror.orders import checkout_delete, checkouts_upsert, orders_upsert
+from segments.privacy.compliance import compliance_customer_redact, compliance_shop_redact
+from segments.shops.models import Shop, ShopStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -547,7 +549,7 @@ def test_a_customer_dirtied_while_the_refresh_runs_stays_dirty(shop, monkeypatch
 
 # -- a generated shop -----------------------------------------------------------------------------
 def test_devstore_personas_show_through_the_metrics(client, devstore, settings, django_capture_on_commit_callbacks):
-    from tests.segments.test_backfill import run_backfill, seeded_install
+    from tests.segments.mirror.test_backfill import run_backfill, seeded_install
 
     shop = seeded_install(client, devstore, settings, django_capture_on_commit_callbacks, customers=400)
     assert run_backfill(devstore, shop).backfill_status == "done"

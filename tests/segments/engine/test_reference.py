@@ -1,4 +1,4 @@
-"""The reference evaluator (segments.engine.reference) pinned on small hand-built stores, and its
+"""The reference evaluator (tests.segments.engine.reference) pinned on small hand-built stores, and its
 table metrics held to the metrics table on random stores."""
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segments.engine.reference import Reference, reference_members, reference_values
 from segments.engine.registry import METRICS
 from segments.engine.rules import parse
-from segments.models import CustomerMetrics
-from segments.services.metrics import customer_metrics_rebuild
+from segments.metrics.models import CustomerMetrics
+from segments.metrics.refresh import customer_metrics_rebuild
+from tests.segments.engine.reference import Reference, reference_members, reference_values
 from tests.segments.engine.stores import Line, Store, build, local, stores, utc
 
 pytestmark = pytest.mark.django_db

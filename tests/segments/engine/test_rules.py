@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from segments.engine.registry import METRICS, TYPE_BOUNDS
 from segments.engine.rules import (
-    EARLIEST_DATE, LATEST_DATE, MAX_CONDITIONS, MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_ID, MAX_LIST_ITEMS,
-    MAX_PROBLEMS, MAX_STRING, RULES_VERSION, All, Any_, Condition, Not, Problem, RuleError, RuleSet, conditions,
-    describe, parse,
+    EARLIEST_DATE, LATEST_DATE, MAX_PROBLEMS, RULES_VERSION, All, Any_, Condition, Not, Problem, RuleError, RuleSet,
+    conditions, describe, parse,
 )
+from segments.engine.rules.tree import MAX_CONDITIONS, MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_ID, MAX_LIST_ITEMS, MAX_STRING
 from segments.engine.windows import HOLIDAYS, Between, Holiday, LastDays, Months
 
 # No example database: the suite leaves nothing behind in the working tree.

@@ -15,14 +15,15 @@ from django.conf import settings
 from django.db import transaction
 from django.test import Client, TestCase, override_settings
 
+from devstore.personas import PERSONAS
 from segments.engine import compiler
 from segments.engine.rules import RuleError, parse
 from segments.engine.templates import TEMPLATE_BY_KEY, TEMPLATES, Editable, _steps, template_document
-from segments.models import BackfillStatus, Customer, Shop
-from segments.services.metrics import customer_metrics_rebuild
-from devstore.personas import PERSONAS
+from segments.metrics.refresh import customer_metrics_rebuild
+from segments.mirror.models import BackfillStatus, Customer
+from segments.shops.models import Shop
 from tests.conftest import Devstore, run_install
-from tests.segments.test_backfill import run_backfill
+from tests.segments.mirror.test_backfill import run_backfill
 
 REQUIRED_KEYS = (
     "high_value_repeat", "vip", "frequent_buyers", "bargain_hunters", "full_price_loyalists",

@@ -8,10 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from segments.membership.definitions import segment_create
+from segments.membership.models import Segment
+from segments.mirror.models import Customer
 from segments.mirror.records import CustomerRecord, OrderRecord
-from segments.mirror.writer import customers_upsert, orders_upsert
-from segments.models import Customer, Segment, Shop
-from segments.services.segment_definitions import segment_create
+from segments.mirror.writer import customers_upsert
+from segments.mirror.orders import orders_upsert
+from segments.shops.models import Shop
 
 
 class Store:

@@ -8,12 +8,12 @@ from html import unescape
 
 import pytest
 
-from segments.models import SegmentKpiSnapshot
-from segments.selectors.kpis import DEFAULT_SERIES, MAX_SERIES, kpi_chart_segments, segments_largest
-from segments.services.kpi_snapshots import shop_today
-from tests.segments.api.conftest import Api, mint
+from segments.measurement.kpis import DEFAULT_SERIES, MAX_SERIES, kpi_chart_segments, segments_largest
+from segments.measurement.models import SegmentKpiSnapshot
+from segments.shops.calendar import shop_today
 from tests.segments.measurement.conftest import make_segment
-from tests.segments.pages.conftest import session_token
+from tests.segments.web.api.conftest import Api, mint
+from tests.segments.web.pages.conftest import session_token
 
 pytestmark = pytest.mark.django_db
 

@@ -9,11 +9,14 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from segments.models import MembershipEvent, Order, Segment, SegmentKpiSnapshot
-from segments.services.kpi_snapshots import kpi_snapshot_day, kpi_snapshots_backfill, shop_day_bounds, shop_today
-from segments.services.membership import segments_recompute
-from segments.services.metrics import customer_metrics_rebuild
-from segments.services.segment_definitions import segment_update
+from segments.measurement.models import SegmentKpiSnapshot
+from segments.measurement.snapshots import kpi_snapshot_day, kpi_snapshots_backfill
+from segments.membership.definitions import segment_update
+from segments.membership.models import MembershipEvent, Segment
+from segments.membership.recompute import segments_recompute
+from segments.metrics.refresh import customer_metrics_rebuild
+from segments.mirror.models import Order
+from segments.shops.calendar import shop_day_bounds, shop_today
 from tests.segments.measurement.conftest import make_segment
 
 pytestmark = pytest.mark.django_db

@@ -6,10 +6,11 @@ import datetime as dt
 
 import pytest
 
-from segments.models import SegmentKpiSnapshot, ShopStatus
-from segments.services.kpi_snapshots import shop_today
-from segments.services.segment_definitions import segment_update
-from segments.tasks.kpis import kpi_snapshots_sweep_task
+from segments.measurement.models import SegmentKpiSnapshot
+from segments.measurement.tasks import kpi_snapshots_sweep_task
+from segments.membership.definitions import segment_update
+from segments.shops.calendar import shop_today
+from segments.shops.models import ShopStatus
 from tests.segments.measurement.conftest import make_segment
 
 pytestmark = pytest.mark.django_db

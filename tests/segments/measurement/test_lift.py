@@ -8,19 +8,21 @@ import random
 from decimal import Decimal
 
 import pytest
-from scipy import stats as sp
 from django.utils import timezone
+from scipy import stats as sp
 
-from segments.models import BackfillStatus, Membership, Order, Segment, Shop
-from segments.services.kpi_snapshots import shop_day_bounds, shop_today
-from segments.services.lift import LiftError, segment_lift
-from segments.services.membership import segments_recompute
-from segments.services.metrics import customer_metrics_rebuild
-from segments.services.reconcile import shop_reconcile
 from devstore import mutations
+from segments.measurement.lift import LiftError, segment_lift
+from segments.membership.models import Membership, Segment
+from segments.membership.recompute import segments_recompute
+from segments.metrics.refresh import customer_metrics_rebuild
+from segments.mirror.models import BackfillStatus, Order
+from segments.mirror.reconcile import shop_reconcile
+from segments.shops.calendar import shop_day_bounds, shop_today
+from segments.shops.models import Shop
 from tests.conftest import run_install
 from tests.segments.measurement.conftest import make_segment
-from tests.segments.test_backfill import run_backfill
+from tests.segments.mirror.test_backfill import run_backfill
 
 pytestmark = pytest.mark.django_db
 
@@ -76,8 +78,8 @@ def test_a_planted_conversion_lift_placed_in_devstore_is_detected_with_its_size(
 
 
 def place_random_orders(shop, store, members: dict[int, bool], day: dt.date, rate: float, rng: random.Random):
+    from segments.mirror.orders import orders_upsert
     from segments.mirror.records import OrderRecord
-    from segments.mirror.writer import orders_upsert
 
     records = []
     for sid in members:

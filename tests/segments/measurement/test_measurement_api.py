@@ -7,14 +7,16 @@ import re
 
 import pytest
 
-from segments.models import ExclusiveGroup, SegmentKpiSnapshot
-from segments.services.kpi_snapshots import kpi_snapshot_day, kpi_snapshots_backfill, shop_today
-from segments.services.membership import segments_recompute
-from segments.services.metrics import customer_metrics_rebuild
-from segments.services.monthly_review import monthly_review
+from segments.measurement.models import SegmentKpiSnapshot
+from segments.measurement.review import monthly_review
+from segments.measurement.snapshots import kpi_snapshot_day, kpi_snapshots_backfill
+from segments.membership.models import ExclusiveGroup
+from segments.membership.recompute import segments_recompute
+from segments.metrics.refresh import customer_metrics_rebuild
+from segments.shops.calendar import shop_today
 from tests.segments.measurement.conftest import Store, make_segment
-from tests.segments.api.conftest import Api, mint
-from tests.segments.pages.conftest import session_token
+from tests.segments.web.api.conftest import Api, mint
+from tests.segments.web.pages.conftest import session_token
 
 pytestmark = pytest.mark.django_db
 

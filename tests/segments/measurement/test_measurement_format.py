@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from segments.selectors.kpis import MAX_SERIES
-from segments.views import measurement_format as fmt
-from segments.views.pages.charts import PALETTE, day_ticks, line_chart, nice_ticks
+from segments.measurement.kpis import MAX_SERIES
+from segments.web import measurement_format as fmt
+from segments.web.pages.charts import PALETTE, day_ticks, line_chart, nice_ticks
 
 
 @pytest.mark.parametrize("value, currency, shown", [

@@ -6,12 +6,11 @@ from decimal import Decimal
 import pytest
 
 from segments.mirror.cause import MAX_LENGTH, current_dirty_cause, dirty_cause
+from segments.mirror.models import Checkout, Customer
 from segments.mirror.records import CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, RefundRecord
-from segments.mirror.writer import (
-    checkouts_upsert, customer_consent_apply, customer_delete, customer_tags_apply, customers_merge,
-    customers_upsert, mark_dirty, orders_delete, orders_upsert, refunds_upsert,
-)
-from segments.models import Checkout, Customer, Shop
+from segments.mirror.writer import customer_consent_apply, customer_delete, customer_tags_apply, customers_merge, customers_upsert, mark_dirty
+from segments.mirror.orders import checkouts_upsert, orders_delete, orders_upsert, refunds_upsert
+from segments.shops.models import Shop
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)

@@ -2,10 +2,10 @@
 import pytest
 
 from segments.mirror.cause import current_dirty_cause
-from segments.models import BackfillStatus, Customer
-from segments.services.reconcile import shop_reconcile
-from tests.segments.test_backfill import run_backfill, seeded_install
-from tests.segments.test_reconcile import lost_traffic
+from segments.mirror.models import BackfillStatus, Customer
+from segments.mirror.reconcile import shop_reconcile
+from tests.segments.mirror.test_backfill import run_backfill, seeded_install
+from tests.segments.mirror.test_reconcile import lost_traffic
 
 pytestmark = pytest.mark.django_db
 

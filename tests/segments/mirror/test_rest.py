@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from segments.mirror import rest
-from segments.models import Cart, Checkout, Customer, LineItem, Order, Product, Shop
+from segments.mirror.models import Cart, Checkout, Customer, LineItem, Order, Product
+from segments.shops.models import Shop
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_event_process
 

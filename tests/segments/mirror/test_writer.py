@@ -4,14 +4,13 @@ from decimal import Decimal
 
 import pytest
 
+from segments.mirror.models import Cart, Checkout, Customer, LineItem, Order, Product, Refund
 from segments.mirror.records import (
     CartRecord, CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, ProductRecord, RefundRecord,
 )
-from segments.mirror.writer import (
-    OrderNotYetKnown, checkouts_upsert, customer_delete, customer_tags_apply, customers_merge, customers_upsert,
-    carts_upsert, orders_upsert, products_upsert, refunds_upsert,
-)
-from segments.models import Cart, Checkout, Customer, LineItem, Order, Product, Refund, Shop
+from segments.mirror.writer import OrderNotYetKnown, customer_delete, customer_tags_apply, customers_merge, customers_upsert
+from segments.mirror.orders import carts_upsert, checkouts_upsert, orders_upsert, products_upsert, refunds_upsert
+from segments.shops.models import Shop
 
 pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)

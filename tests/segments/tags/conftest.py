@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 import pytest
 from django.utils import timezone
 
+from devstore.state import Event, iso, utcnow
+from segments.membership.models import Segment, SegmentVersion, TagChange
+from segments.membership.recompute import segments_recompute
+from segments.metrics.refresh import customer_metrics_rebuild
+from segments.mirror.models import Customer
 from segments.mirror.records import CustomerRecord
 from segments.mirror.writer import customers_upsert
-from segments.models import Customer, Segment, SegmentVersion, Shop, TagChange
-from segments.services.membership import segments_recompute
-from segments.services.metrics import customer_metrics_rebuild
-from segments.services.shop_throttle import ShopThrottle
-from devstore.state import Event, iso, utcnow
+from segments.shops.models import Shop
+from segments.shops.throttle import ShopThrottle
 from tests.segments.engine.test_metrics_table import Mirror
 
 BUYERS = {"version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1}}

@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 from liquid import Environment
 
-from segments.models import Segment, Shop, TagAudit
-from segments.services.membership import segments_recompute
-from segments.services.tag_sync import shop_tags_sync
-from segments.services.theme_snippets import segment_snippet
+from segments.membership.models import Segment
+from segments.membership.recompute import segments_recompute
+from segments.shops.models import Shop
+from segments.tags.models import TagAudit
+from segments.tags.snippets import segment_snippet
+from segments.tags.sync import shop_tags_sync
 from tests.conftest import run_install
-from tests.segments.tags.conftest import BUYERS, TagStore
 from tests.segments.engine.test_metrics_table import Mirror
-from tests.segments.api.conftest import Api, mint
+from tests.segments.tags.conftest import BUYERS, TagStore
+from tests.segments.web.api.conftest import Api, mint
 
 pytestmark = pytest.mark.django_db
 

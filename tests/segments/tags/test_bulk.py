@@ -6,12 +6,13 @@ import time
 
 import pytest
 
-from segments.models import (
-    BulkStatus, CustomerTag, LedgerState, Segment, SegmentStatus, TagAudit, TagBulkOperation, TagChange, TagResult,
-)
-from segments.services import tag_bulk, tag_sync
-from segments.services.membership import segments_recompute
-from segments.services.tag_sync import shop_tags_sync
+from segments.membership.models import Segment, SegmentStatus, TagChange
+from segments.membership.recompute import segments_recompute
+from segments.tags import bulk as tag_bulk
+from segments.tags import ledger as tag_ledger
+from segments.tags import plans as tag_plans
+from segments.tags.models import BulkStatus, CustomerTag, LedgerState, TagAudit, TagBulkOperation, TagResult
+from segments.tags.sync import shop_tags_sync
 from tests.segments.tags.conftest import BUYERS
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +84,7 @@ def test_changes_during_a_bulk_operation_wait_for_it(tagstore, bulk, settings):
     claimed = tagstore.pk(sids[0])
     TagChange.objects.create(shop=tagstore.shop, customer_id=claimed, tag="", add=True, created_at=op.created_at,
                              source="resync")
-    assert claimed not in tag_sync.claim_batch(shop=tagstore.shop, customers=100)[0]
+    assert claimed not in tag_plans.claim_batch(shop=tagstore.shop, customers=100)[0]
     sync_until_idle(tagstore)
     assert all(tagstore.tags(sid) == ["seg:buyers"] for sid in sids)
     assert TagAudit.objects.filter(shop=tagstore.shop).count() == 201
@@ -100,7 +101,7 @@ def test_applying_results_resumes_where_a_dead_worker_stopped(tagstore, bulk, mo
     op = TagBulkOperation.objects.get()
     assert tagstore.devstore.server.app.admin_api.bulk.wait(int(op.shopify_gid.rsplit("/", 1)[1]), timeout=10)
     # when the worker applying the results dies after the first chunk
-    real_confirm, calls = tag_sync.confirm, []
+    real_confirm, calls = tag_ledger.confirm, []
 
     def dying_confirm(**kwargs):
         calls.append(1)
@@ -108,10 +109,10 @@ def test_applying_results_resumes_where_a_dead_worker_stopped(tagstore, bulk, mo
             raise SystemExit("worker killed")
         return real_confirm(**kwargs)
 
-    monkeypatch.setattr(tag_sync, "confirm", dying_confirm)
+    monkeypatch.setattr(tag_ledger, "confirm", dying_confirm)
     with pytest.raises(SystemExit):
         shop_tags_sync(shop_id=tagstore.shop.pk)
-    monkeypatch.setattr(tag_sync, "confirm", real_confirm)
+    monkeypatch.setattr(tag_ledger, "confirm", real_confirm)
     assert TagBulkOperation.objects.get().applied == 80
     # then the next run applies the rest, and nothing is audited twice
     sync_until_idle(tagstore)

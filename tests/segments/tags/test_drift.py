@@ -8,12 +8,15 @@ import time
 import pytest
 from django.utils import timezone
 
+from segments.membership.models import TagChange
+from segments.mirror.models import Customer
 from segments.mirror.records import CustomerRecord
 from segments.mirror.writer import customers_upsert
-from segments.models import Customer, CustomerTag, LedgerState, Shop, TagAudit, TagChange, TagResult, TagSource
-from segments.services.shop_throttle import ShopThrottle
-from segments.services.tag_drift import CHECK_GRACE, shop_tags_check
-from segments.services.tag_sync import shop_tags_sync
+from segments.shops.models import Shop
+from segments.shops.throttle import ShopThrottle
+from segments.tags.drift import CHECK_GRACE, shop_tags_check
+from segments.tags.models import CustomerTag, LedgerState, TagAudit, TagResult, TagSource
+from segments.tags.sync import shop_tags_sync
 from tests.conftest import install_live, settle
 from tests.segments.engine.test_metrics_table import Mirror
 from tests.segments.tags.conftest import BUYERS, ONE_ORDER, TagStore

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from segments.models import Membership
-from segments.services.shop_settings import shop_settings_update
-from segments.services.tag_metafield import KEY, NAMESPACE
-from segments.services.tag_sync import shop_tags_sync
-from segments.services.tokens import with_shop_client
+from segments.membership.models import Membership
+from segments.shops.preferences import shop_settings_update
+from segments.shops.tokens import with_shop_client
+from segments.tags.metafield import KEY, NAMESPACE
+from segments.tags.sync import shop_tags_sync
 from tests.segments.tags.conftest import BUYERS, ONE_ORDER
 
 pytestmark = pytest.mark.django_db

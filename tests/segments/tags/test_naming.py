@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from segments.models import Segment, Shop
-from segments.models.tags import holdout_tag_for, holdout_tag_problems, tag_key, tag_prefix_problems, tag_problems
-from segments.services.tag_sync import segment_tag_problems, shop_tag_conflicts, shop_tag_settings_problems
+from segments.membership.models import Segment
+from segments.shops.models import Shop
+from segments.tags.models import holdout_tag_for, holdout_tag_problems, tag_key, tag_prefix_problems, tag_problems
+from segments.tags.naming import segment_tag_problems, shop_tag_conflicts, shop_tag_settings_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +58,7 @@ def test_segment_tags_are_unique_in_the_shop_case_insensitively():
 @pytest.mark.parametrize("handle, ok", [("vip", True), ("big-spenders-2", True), ("VIP", False), ("a--b", False),
                                         ("-a", False), ("a b", False), ("x" * 61, False), ("taken", False)])
 def test_a_chosen_handle_is_used_as_it_is_or_refused(handle, ok):
-    from segments.services.segment_definitions import SettingsError, segment_create
+    from segments.membership.definitions import SettingsError, segment_create
 
     shop = Shop.objects.create(domain="naming.myshopify.com")
     rules = {"version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1}}

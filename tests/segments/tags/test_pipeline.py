@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from segments.models import Shop, TagAudit, TagChange
-from segments.services.segment_definitions import segment_create
 from devstore import mutations
-from tests.segments.tags.conftest import ONE_ORDER
+from segments.membership.definitions import segment_create
+from segments.membership.models import TagChange
+from segments.shops.models import Shop
+from segments.tags.models import TagAudit
 from tests.conftest import BROKER_URL, install_live
+from tests.segments.tags.conftest import ONE_ORDER
 from tests.webhooks.test_worker import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)

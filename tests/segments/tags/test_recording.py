@@ -12,13 +12,15 @@ import time
 import pytest
 from django.db import connection, connections, transaction
 
+from segments.membership.models import Segment, SegmentStatus, TagChange
+from segments.membership.recompute import segments_recompute
 from segments.mirror import writer
-from segments.models import (
-    Customer, CustomerTag, LedgerState, Segment, SegmentStatus, TagAudit, TagChange, TagResult, TagSource,
-)
-from segments.services import tag_sync
-from segments.services.membership import segments_recompute
-from segments.services.tag_sync import NOOP, shop_tags_sync
+from segments.mirror.models import Customer
+from segments.tags import ledger as tag_ledger
+from segments.tags import plans as tag_plans
+from segments.tags.ledger import NOOP
+from segments.tags.models import CustomerTag, LedgerState, TagAudit, TagResult, TagSource
+from segments.tags.sync import shop_tags_sync
 from tests.segments.tags.conftest import BUYERS
 from webhooks import handlers
 
@@ -38,14 +40,14 @@ def archive_all(tagstore) -> None:
 
 def die_after_the_call(monkeypatch) -> None:
     """The worker is killed once Shopify has answered a request and before the answer is recorded."""
-    real = tag_sync.confirm
+    real = tag_ledger.confirm
 
     def confirm(**kwargs):
         if kwargs["outcomes"]:
             raise SystemExit("worker killed")
         return real(**kwargs)
 
-    monkeypatch.setattr(tag_sync, "confirm", confirm)
+    monkeypatch.setattr(tag_ledger, "confirm", confirm)
 
 
 def now_millis() -> str:
@@ -206,7 +208,7 @@ def test_recording_never_deadlocks_with_a_drain_holding_the_same_customers(tagst
     tagstore.segment("buyers", BUYERS)
     for sid in (first, second):
         tagstore.recompute(customer_ids=[tagstore.pk(sid)])
-    assert tag_sync.claim_batch(shop=tagstore.shop, customers=10)[0] == sorted([tagstore.pk(first),
+    assert tag_plans.claim_batch(shop=tagstore.shop, customers=10)[0] == sorted([tagstore.pk(first),
                                                                                  tagstore.pk(second)])
     connection.ensure_connection()
     sync_pid = connection.connection.info.backend_pid

@@ -4,17 +4,21 @@ replayed without visible effect; the 250-tag limit is handled and reported; the 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import redis
 from django.utils import timezone
 
-from segments.models import CustomerTag, LedgerState, TagAudit, TagChange, TagResult
-from segments.services import tag_sync
-from segments.services.shop_throttle import ShopThrottle
-from segments.services.tag_sync import Sender, claim_batch, ledger_intend, plans_for, shop_tags_sync
-from segments.services.tokens import with_shop_client
+from segments.membership.models import TagChange
+from segments.shops.throttle import ShopThrottle
+from segments.shops.tokens import with_shop_client
+from segments.tags import sync as tag_sync
+from segments.tags import transport as tag_transport
+from segments.tags.ledger import ledger_intend
+from segments.tags.models import CustomerTag, LedgerState, TagAudit, TagResult
+from segments.tags.plans import claim_batch, plans_for
+from segments.tags.sync import shop_tags_sync
+from segments.tags.transport import Sender
 from shopseg.shopify.client import ThrottleStatus
 from tests.segments.tags.conftest import BUYERS
 
@@ -130,7 +134,7 @@ def test_the_250_tag_limit_is_reported_and_what_fits_is_written(tagstore):
     # when the merchant frees room and the periodic check runs, the blocked tag is written
     tagstore.hand_edit(full, remove=["m0"])
     tagstore.shop.customers.filter(shopify_id=full).update(tags=tags[1:])
-    from segments.services.tag_drift import CHECK_GRACE, shop_tags_check
+    from segments.tags.drift import CHECK_GRACE, shop_tags_check
 
     assert shop_tags_check(shop=tagstore.shop, now=timezone.now() + CHECK_GRACE) == 1
     shop_tags_sync(shop_id=tagstore.shop.pk)
@@ -219,9 +223,9 @@ def test_a_reservation_whose_worker_died_stops_counting(redis_url):
 
 
 def test_requests_never_exceed_the_cost_cap_or_the_bucket():
-    assert tag_sync.max_mutations_per_request(2000.0) == 99
-    assert tag_sync.max_mutations_per_request(500.0) == 50
-    assert tag_sync.max_mutations_per_request(None) == 99
+    assert tag_transport.max_mutations_per_request(2000.0) == 99
+    assert tag_transport.max_mutations_per_request(500.0) == 50
+    assert tag_transport.max_mutations_per_request(None) == 99
 
 
 def test_a_worker_killed_after_shopify_applied_whose_echo_came_first_costs_no_call(tagstore):

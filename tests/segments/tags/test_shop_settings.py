@@ -2,10 +2,11 @@
 (a new prefix rewrites every tag in Shopify, keeping the merchant's own)."""
 import pytest
 
-from segments.models import Shop, TagChange
-from segments.services.segment_definitions import SettingsError
-from segments.services.shop_settings import shop_settings, shop_settings_update
-from segments.services.tag_sync import shop_tags_sync
+from segments.membership.definitions import SettingsError
+from segments.membership.models import TagChange
+from segments.shops.models import Shop
+from segments.shops.preferences import shop_settings, shop_settings_update
+from segments.tags.sync import shop_tags_sync
 from tests.segments.tags.conftest import ONE_ORDER
 
 pytestmark = pytest.mark.django_db

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from segments.models import (
-    CustomerTag, LedgerState, Membership, OwnedTag, Shop, ShopStatus, TagAudit, TagChange, TagResult,
-)
-from segments.services.tag_sync import mutation_document, shop_tags_sync
+from segments.membership.models import Membership, TagChange
+from segments.shops.models import Shop, ShopStatus
+from segments.tags.models import CustomerTag, LedgerState, OwnedTag, TagAudit, TagResult
+from segments.tags.sync import shop_tags_sync
+from segments.tags.transport import mutation_document
 from tests.segments.tags.conftest import BUYERS, ONE_ORDER
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,12 @@ import os
 import pytest
 import redis
 
-from segments.models import Shop, TagAudit
-from segments.services.tag_sync import shop_tags_resync, shop_tags_sync
-from segments.tasks import tags as tag_tasks
+from segments.shops.models import Shop
+from segments.tags import schedule as tag_schedule
+from segments.tags import tasks as tag_tasks
+from segments.tags.models import TagAudit
+from segments.tags.plans import shop_tags_resync
+from segments.tags.sync import shop_tags_sync
 from tests.segments.tags.conftest import BUYERS
 
 pytestmark = pytest.mark.django_db
@@ -31,12 +34,12 @@ def test_one_run_per_shop_is_queued(settings, monkeypatch):
     redis.Redis.from_url(url).flushdb()
     settings.REDIS_URL = url
     queued = []
-    monkeypatch.setattr(tag_tasks, "enqueue", lambda task, *args: queued.append(args) or True)
-    assert tag_tasks.tags_sync_schedule(41) and not tag_tasks.tags_sync_schedule(41)
-    assert tag_tasks.tags_sync_schedule(42)
+    monkeypatch.setattr(tag_schedule, "enqueue", lambda task, *args: queued.append(args) or True)
+    assert tag_schedule.tags_sync_schedule(41) and not tag_schedule.tags_sync_schedule(41)
+    assert tag_schedule.tags_sync_schedule(42)
     assert queued == [(41,), (42,)]
-    tag_tasks._schedule_clear(41)
-    assert tag_tasks.tags_sync_schedule(41)
+    tag_schedule.schedule_clear(41)
+    assert tag_schedule.tags_sync_schedule(41)
 
 
 def test_the_sync_task_of_an_uninstalled_shop_does_nothing(tagstore):

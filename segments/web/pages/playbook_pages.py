@@ -1,0 +1,31 @@
+"""Playbook pages: one segment's playbook as a form (saved through PUT /api/segments/<id>/playbook),
+printable, and the list of every segment's playbook."""
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from segments.experiences.models import Channel, PlaybookKpi
+from segments.experiences.playbooks import playbook_get_or_default
+from segments.web.embedded import app_context, embedded_page
+from segments.web.overview import segment_playbooks, segment_summary
+from segments.web.pages.common import shop_segment
+
+
+@embedded_page
+def playbook(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = shop_segment(request, pk)
+    book = playbook_get_or_default(segment=segment)
+    context = {**app_context(request, "playbook"), "segment": segment, "playbook": book,
+               "summary": segment_summary(segment=segment),
+               "channels": [(value, label, value in book.channels) for value, label in Channel.choices],
+               "kpis": PlaybookKpi.choices, "ideas_text": "\n".join(book.campaign_ideas)}
+    return render(request, "segments/playbook.html", context)
+
+
+@embedded_page
+def playbooks(request: HttpRequest) -> HttpResponse:
+    rows = [{"segment": s, "playbook": p, "channels": [Channel(c).label for c in p.channels if c in Channel.values],
+             "kpi": PlaybookKpi(p.kpi).label if p.kpi in PlaybookKpi.values else p.kpi}
+            for s, p in segment_playbooks(shop=request.shop)]
+    return render(request, "segments/playbooks.html", {**app_context(request, "playbooks"), "rows": rows})

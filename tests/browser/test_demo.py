@@ -3,6 +3,7 @@ and Redis database): it installs, backfills, writes tags and prints the admin UR
 product keeps working on its own: a segment saved in the admin gets its tag in devstore, written by
 the demo's real worker and beat, and devstore's live traffic keeps arriving as webhooks."""
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -67,6 +68,16 @@ class Demo:
             time.sleep(1)
         raise AssertionError(f"the demo printed no admin URL:\n{self.out[-4000:]}")
 
+    def wait_for(self, pattern: str, timeout: float) -> re.Match:
+        """The first line matching `pattern`, once the demo has printed it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            found = next(filter(None, (re.search(pattern, line) for line in self.lines)), None)
+            if found:
+                return found
+            time.sleep(0.5)
+        raise AssertionError(f"the demo printed no line matching {pattern!r}:\n{self.out[-4000:]}")
+
     def devstore_customers_tagged(self, tag: str) -> int:
         """Counted in devstore's own state file: what the Shopify here holds."""
         with sqlite3.connect(f"file:{self.state / 'devstore.db'}?mode=ro", uri=True, timeout=30) as conn:
@@ -115,6 +126,15 @@ def test_demo_installs_backfills_repairs_and_prints_the_admin_url(demo):
     # What the segments are worth: KPI history, estimated before the days the store lived.
     assert "of the last 30 days' revenue (90 days of KPIs" in out, out[-3000:]
     assert "/admin/apps/shopseg-dev-key" in demo.admin_url(0)
+    # The operator's admin: its URL and a fresh password printed, and they let the operator in.
+    found = demo.wait_for(r"operator's read-only admin .*: (\S+) \(user operator, password (\S+)\)", timeout=60)
+    with httpx.Client(base_url=found[1], follow_redirects=True, timeout=30) as operator:
+        login = operator.get("login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)[1]
+        page = operator.post("login/", data={"username": "operator", "password": found[2],
+                                             "csrfmiddlewaretoken": token, "next": "/ops/admin/"},
+                             headers={"Referer": str(login.url)})
+        assert page.status_code == 200 and "Webhook events" in page.text, page.text[:2000]
 
 
 def test_after_the_script_a_saved_segment_gets_its_tag_and_live_traffic_flows(demo, chromium):

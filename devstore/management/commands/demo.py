@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -149,6 +150,9 @@ class Command(BaseCommand):
             self._say(f"   the store keeps living: about {opts['live_rate'] * 60:.0f} shopper and merchant actions a "
                       "minute arrive as webhooks; the worker moves segments and writes tags as they come")
         self.stdout.write(self.style.SUCCESS(f"\n  shopseg admin (embedded in devstore's Shopify admin):\n  {admin_url}\n"))
+        operator_password = self._operator(env)
+        self._say(f"   operator's read-only admin (deliveries, tag changes, syncs, backfills): {app_url}/ops/admin/ "
+                  f"(user operator, password {operator_password})")
         if opts["exit_after_install"]:
             return
         self._say("Save a segment there and its tag appears on customers in devstore within seconds. "
@@ -157,6 +161,16 @@ class Command(BaseCommand):
             time.sleep(1)
         dead = [child.args[0] for child in self.children if child.poll() is not None]
         raise CommandError(f"a demo process exited: {dead}")
+
+    def _operator(self, env: dict[str, str]) -> str:
+        """A staff user for the operator's admin, with a fresh password (this machine's demo only)."""
+        password = secrets.token_urlsafe(12)
+        self._app_command(env, "shell", "--no-imports", "-c",
+                          "from django.contrib.auth.models import User; "
+                          "user, _ = User.objects.get_or_create(username='operator'); "
+                          "user.is_staff = user.is_superuser = True; "
+                          f"user.set_password({password!r}); user.save()")
+        return password
 
     def _install(self, devstore_url: str, shop: str, api_key: str) -> str:
         """What a merchant's click on "install" does, followed through every redirect."""

@@ -50,7 +50,7 @@ def database_ready() -> str:
 
 def order_payloads(count: int, customers: int) -> tuple[list[dict], list[dict]]:
     """(orders/create payloads, products/update payloads) from a freshly seeded devstore."""
-    from devstore import payloads
+    from devstore import payload_context, payload_orders, payloads
     from devstore.generator import seed_shop
     from devstore.state import DevStore
 
@@ -58,12 +58,12 @@ def order_payloads(count: int, customers: int) -> tuple[list[dict], list[dict]]:
         store = DevStore(Path(tmp) / "devstore.db")
         store.shop_create("bench-source.myshopify.com")
         seed_shop(store, "bench-source.myshopify.com", customers=customers, seed=3, now=NOW)
-        ctx = payloads.shop_context(store, "bench-source.myshopify.com")
+        ctx = payload_context.shop_context(store, "bench-source.myshopify.com")
         ids = [r[0] for r in store.conn().execute(
             "SELECT id FROM orders WHERE shop = ? AND test = 0 ORDER BY id LIMIT ?", (ctx.domain, count))]
         if len(ids) < count:
             raise SystemExit(f"only {len(ids)} orders from {customers} customers; raise --customers")
-        orders = [payloads.order(store, ctx, order_id) for order_id in ids]
+        orders = [payload_orders.order(store, ctx, order_id) for order_id in ids]
         products = [payloads.product(store, ctx, r[0]) for r in store.conn().execute(
             "SELECT id FROM products WHERE shop = ?", (ctx.domain,))]
         store.close()

@@ -14,7 +14,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from . import oauth
+from . import compliance_mutations, mutation_base, mutations, oauth
 from .bucket import plan_limits
 from .state import parse_iso
 
@@ -242,16 +242,16 @@ def webhooks_flush(app: DevstoreApp, request: Request) -> Response:
 
 
 def compliance(app: DevstoreApp, request: Request, shop: str, kind: str) -> Response:
-    from . import mutations
-
     _shop(app, shop)
     body = _body(request)
     if kind == "data_request":
-        mutations.customers_data_request(app.store, shop, int(body["customer_id"]), body.get("orders_requested", []))
+        compliance_mutations.customers_data_request(app.store, shop, int(body["customer_id"]),
+                                                    body.get("orders_requested", []))
     elif kind == "customers_redact":
-        mutations.customers_redact(app.store, shop, int(body["customer_id"]), body.get("orders_to_redact", []))
+        compliance_mutations.customers_redact(app.store, shop, int(body["customer_id"]),
+                                              body.get("orders_to_redact", []))
     elif kind == "shop_redact":
-        mutations.shop_redact(app.store, shop)
+        compliance_mutations.shop_redact(app.store, shop)
     else:
         raise NotFound(f"Unknown compliance request {kind}")
     return _json({"ok": True})
@@ -261,8 +261,6 @@ def orders_place(app: DevstoreApp, request: Request, shop: str) -> Response:
     """POST {orders: [{customer_id, created_at, line_items: [{variant_id, quantity}], device?, source_name?}]}:
     shoppers place these orders at these (possibly past) times, each one sending its webhooks as
     order_create does; a replay of history decides who buys when and places it here."""
-    from . import mutations
-
     _shop(app, shop)
     body = _body(request)
     # order_create numbers each order MAX(number) + 1 over the shop's orders: a scan of a seeded
@@ -275,7 +273,7 @@ def orders_place(app: DevstoreApp, request: Request, shop: str) -> Response:
                 app.store, shop, line_items=order["line_items"], customer_id=order.get("customer_id"),
                 email=order.get("email"), device=order.get("device", "desktop"),
                 source_name=order.get("source_name", "web"), now=parse_iso(order["created_at"])))
-    except (KeyError, ValueError, mutations.NotFound) as exc:
+    except (KeyError, ValueError, mutation_base.NotFound) as exc:
         raise BadRequest(f"order {len(placed)}: {exc}") from None
     return _json({"orders": placed})
 

@@ -8,30 +8,20 @@ import json
 import random
 import sqlite3
 import time
-from bisect import bisect_right
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .generator_orders import Batch, Buyer, OrderMixin
+from .generator_shop import DAY, PRE_DAYS, CalendarMixin, CatalogMixin, Plan, pick
 from .personas import (
-    ACCOUNT_STATES, ADJECTIVES, AREA_CODES, CANCEL_REASONS, DISCOUNT_CODES, EMAIL_DOMAINS, EMAIL_STATES,
-    FIRST_NAMES, FREE_SHIPPING_FROM, HOLIDAY_CODE, HOLIDAY_LIFT, HOUR_WEIGHT, LAPSED_QUIET_DAYS, LAST_NAMES,
-    MERCHANT_TAGS, MONTH_WEIGHT, NEW_CUSTOMER_DAYS, PERSONA_BY_NAME, PERSONA_DEFS, PERSONAS, PRODUCT_TYPES,
-    REPLENISH_INTERVAL, REPLENISH_JITTER, SHIPPING, SMS_STATES, TAX_BASIS_POINTS, USER_AGENTS, Persona,
+    ACCOUNT_STATES, AREA_CODES, EMAIL_DOMAINS, EMAIL_STATES, FIRST_NAMES, LAPSED_QUIET_DAYS, LAST_NAMES, MERCHANT_TAGS,
+    NEW_CUSTOMER_DAYS, PERSONAS, REPLENISH_INTERVAL, REPLENISH_JITTER, SMS_STATES, TAX_BASIS_POINTS, USER_AGENTS,
     holiday_windows,
 )
 from .state import ID_BASE, DevStore
 
 __all__ = ["PERSONAS", "SeedReport", "holiday_windows", "seed_shop"]
 
-DAY = 86_400
-PRE_DAYS = 60          # accounts may be opened up to this long before the history window starts
-PRODUCTS = 200
 GUEST_ORDER_SHARE = 0.06    # guest checkouts, relative to customer orders
-GUEST_KNOWN_EMAIL = 0.3     # guests who typed the email of a customer who has an account
-TEST_ORDER_RATE = 0.002
-CANCEL_RATE = 0.01
-REFUND_RATE = 0.05
-FULL_REFUND_SHARE = 0.55
 
 
 @dataclass
@@ -57,12 +47,6 @@ class SeedReport:
     def rows(self) -> int:
         return (self.customers + self.orders + self.line_items + self.refunds + self.checkouts + self.carts
                 + self.products + self.variants)
-
-
-# A variant as the generator uses it: (product_id, variant_id, title, vendor, product_type, sku,
-# price_cents, JSON of a checkout/cart line up to its quantity value).
-Variant = tuple[int, int, str, str, str, str, int, str]
-V_PRICE, V_JSON = 6, 7
 
 
 def seed_shop(store: DevStore, shop: str, *, customers: int, seed: int, now: dt.datetime | None = None,
@@ -110,78 +94,7 @@ def seed_shop(store: DevStore, shop: str, *, customers: int, seed: int, now: dt.
     return report
 
 
-class _Batch:
-    """Rows of one batch of customers; orders, lines, refunds, checkouts and carts still lack ids."""
-
-    __slots__ = ("customers", "orders", "lines", "refunds", "checkouts", "carts")
-
-    def __init__(self) -> None:
-        self.customers: list[tuple] = []
-        self.orders: list[tuple] = []
-        self.lines: list[tuple[int, tuple]] = []     # (batch order index, row without ids)
-        self.refunds: list[tuple] = []               # (batch order index, created, note, amount, lines)
-        self.checkouts: list[tuple] = []
-        self.carts: list[tuple] = []
-
-
-class _Buyer:
-    """Per-customer (or per-guest) choices that stay fixed across their orders."""
-
-    __slots__ = ("cid", "email", "plan", "tax_bp", "uas", "app_source", "ip", "pool", "fav_pool", "staple",
-                 "cart_high")
-
-    def __init__(self, cid: int | None, email: str, plan: _Plan) -> None:
-        self.cid = cid
-        self.email = email
-        self.plan = plan
-        self.staple: Variant | None = None
-        self.cart_high: bool | None = None
-
-
-class _Plan:
-    """A persona's weights turned into lookup tables and the catalog slices it buys from."""
-
-    def __init__(self, persona: Persona, by_price: list[Variant], by_type: dict[str, list[Variant]]) -> None:
-        self.persona = persona
-        self.name = persona.name
-        self.items = _table(persona.items, (1, 2, 3, 4))
-        self.devices = _cumulative(persona.devices)
-        self.shipping = _cumulative(persona.shipping)
-        self.pool = _tier(by_price, persona.tier)
-        self.type_pools = {name: _tier(variants, persona.tier) for name, variants in by_type.items()}
-
-
-def _cumulative(weights: Sequence[float]) -> tuple[float, ...]:
-    total = float(sum(weights))
-    acc, out = 0.0, []
-    for weight in weights:
-        acc += weight / total
-        out.append(acc)
-    out[-1] = 1.0
-    return tuple(out)
-
-
-def _pick(cumulative: tuple[float, ...], u: float) -> int:
-    for index, bound in enumerate(cumulative):
-        if u < bound:
-            return index
-    return len(cumulative) - 1
-
-
-def _table(weights: Sequence[float], values: Sequence, size: int = 100) -> tuple:
-    """A lookup table where `values` appear in proportion to `weights`: one random index per draw."""
-    cumulative = _cumulative(weights)
-    return tuple(values[_pick(cumulative, (i + 0.5) / size)] for i in range(size))
-
-
-def _tier(variants: list[Variant], tier: tuple[float, float]) -> list[Variant]:
-    """The price band `tier` (quantiles) of a price-sorted variant list; never empty."""
-    lo = int(tier[0] * len(variants))
-    hi = max(lo + 1, int(round(tier[1] * len(variants))))
-    return variants[lo:hi] or variants[-1:]
-
-
-class _Generator:
+class _Generator(CalendarMixin, CatalogMixin, OrderMixin):
     """Holds the shop-wide context (calendar, catalog, counters) and generates batch after batch."""
 
     def __init__(self, store: DevStore, shop: str, currency: str, rng: random.Random, today: dt.date,
@@ -200,132 +113,14 @@ class _Generator:
         self.now_t = (PRE_DAYS + self.days) * DAY
         self._calendar()
 
-    # -- calendar ------------------------------------------------------------------------------
-    def _calendar(self) -> None:
-        """Day-indexed lookups: ISO prefixes, seasonal weights and holiday windows."""
-        total_days = PRE_DAYS + self.days + 1
-        self.day_prefix = [(self.origin + dt.timedelta(days=i)).isoformat() + "T" for i in range(total_days)]
-        self.hour_minute = [f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440)]
-        self.second = [f"{s:02d}Z" for s in range(60)]
-        self.hours = _table(HOUR_WEIGHT, range(24), 240)
-        holiday_of_day: list[str | None] = [None] * self.days
-        windows: list[tuple[int, int]] = []
-        for year in range(self.history_start.year, self.history_start.year + (self.days // 365) + 2):
-            for name, (first, last) in holiday_windows(year).items():
-                lo = max(0, (first - self.history_start).days)
-                hi = min(self.days, (last - self.history_start).days + 1)
-                if lo < hi:
-                    windows.append((lo, hi))
-                    for d in range(lo, hi):
-                        holiday_of_day[d] = holiday_of_day[d] or name
-        self.windows = windows or [(0, self.days)]
-        self.bfcm_day = [name == "black_friday_cyber_monday" for name in holiday_of_day]
-        cumulative, acc = [0.0], 0.0
-        for d in range(self.days):
-            day = self.history_start + dt.timedelta(days=d)
-            growth = 1.0 + 0.3 * d / self.days           # the shop grows over its history
-            acc += MONTH_WEIGHT[day.month - 1] * HOLIDAY_LIFT.get(holiday_of_day[d] or "", 1.0) * growth
-            cumulative.append(acc)
-        self.season = cumulative
-
-    def iso(self, t: int) -> str:
-        return self.day_prefix[t // DAY] + self.hour_minute[t % DAY // 60] + self.second[t % 60]
-
-    def day(self, lo: int, hi: int) -> int:
-        """A history day in [lo, hi), weighted by seasonality."""
-        season = self.season
-        u = season[lo] + self.r() * (season[hi] - season[lo])
-        return min(hi - 1, max(lo, bisect_right(season, u) - 1))
-
-    def at(self, d: int) -> int:
-        """A time on history day `d` at a typical shopping hour."""
-        return (PRE_DAYS + d) * DAY + self.hours[int(self.r() * 240)] * 3600 + int(self.r() * 3600)
-
-    def at_midday(self, d: int) -> int:
-        """A time on day `d` between 12:00 and 23:59 UTC: the same calendar day in US time zones, so
-        holiday-window orders stay inside the window whichever way a reader buckets dates."""
-        return (PRE_DAYS + d) * DAY + 43_200 + int(self.r() * 43_200)
-
-    # -- catalog -------------------------------------------------------------------------------
-    def prepare_shop(self) -> None:
-        conn = self.store.conn()
-        # The shop existed before the history it holds; keep its created_at deterministic too.
-        opened = _iso_date(self.origin - dt.timedelta(days=30))
-        with self.store.tx() as tx:
-            tx.execute("UPDATE shops SET created_at = ? WHERE domain = ? AND created_at > ?",
-                       (opened, self.shop, opened))
-        if conn.execute("SELECT 1 FROM products WHERE shop = ? LIMIT 1", (self.shop,)).fetchone() is None:
-            self._create_catalog()
-        self._load_catalog()
-        last = conn.execute("SELECT MAX(number) FROM orders WHERE shop = ?", (self.shop,)).fetchone()[0]
-        self.number = max(1000, last or 0)
-
-    def _create_catalog(self) -> None:
-        r, rng = self.r, self.rng
-        products: list[tuple] = []
-        variants: list[tuple] = []
-        product_ids = self.store.next_ids("Product", PRODUCTS)
-        specs: list[tuple[int, str, int]] = []   # (product type index, title, variant count)
-        taken: set[str] = set()
-        for i in range(PRODUCTS):
-            kind = PRODUCT_TYPES[i % len(PRODUCT_TYPES)]
-            title = f"{rng.choice(ADJECTIVES)} {rng.choice(kind.nouns)}"
-            while title in taken:
-                title = f"{rng.choice(ADJECTIVES)} {rng.choice(kind.nouns)}"
-            taken.add(title)
-            specs.append((i % len(PRODUCT_TYPES), title, min(len(kind.options), 1 + int(r() * 3))))
-        variant_ids = iter(self.store.next_ids("ProductVariant", sum(s[2] for s in specs)))
-        for pid, (type_index, title, count) in zip(product_ids, specs):
-            kind = PRODUCT_TYPES[type_index]
-            created = self.iso(int(r() * PRE_DAYS * DAY))
-            handle = title.lower().replace(" ", "-").replace(".", "")
-            products.append((pid, self.shop, title, f"{handle}-{pid % 10_000}", kind.name, rng.choice(kind.vendors),
-                             json.dumps([kind.name.lower()]), "active", created, created))
-            lo, hi = kind.price   # most of a range is cheap items, a few are premium
-            base = (lo + int((hi - lo) * r() ** 2)) * 100 - 1
-            for v in range(count):
-                price = int(base * (1 + 0.5 * v)) // 100 * 100 + 99 if kind.scaled and v else base
-                sku = f"{kind.name[:3].upper()}-{pid % 100_000:05d}-{v + 1}"
-                variants.append((next(variant_ids), pid, self.shop, kind.options[v], sku, price))
-        with self.store.tx() as conn:
-            conn.executemany("INSERT INTO products (id, shop, title, handle, product_type, vendor, tags, status, "
-                             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", products)
-            conn.executemany("INSERT INTO variants (id, product_id, shop, title, sku, price_cents) "
-                             "VALUES (?, ?, ?, ?, ?, ?)", variants)
-        self.report.products, self.report.variants = len(products), len(variants)
-
-    def _load_catalog(self) -> None:
-        rows = self.store.conn().execute(
-            "SELECT p.id AS pid, v.id AS vid, p.title, p.vendor, p.product_type, v.sku, v.price_cents "
-            "FROM variants v JOIN products p ON p.id = v.product_id WHERE p.shop = ? AND p.status = 'active' "
-            "ORDER BY v.price_cents, v.id", (self.shop,)).fetchall()
-        if not rows:
-            raise ValueError(f"shop {self.shop} has no active products to sell")
-        by_price: list[Variant] = []
-        for row in rows:
-            line = json.dumps({"product_id": row["pid"], "variant_id": row["vid"], "title": row["title"],
-                               "price_cents": row["price_cents"], "quantity": 0})
-            by_price.append((row["pid"], row["vid"], row["title"], row["vendor"], row["product_type"], row["sku"],
-                             row["price_cents"], line[:-2]))   # cut the placeholder quantity and brace
-        by_type: dict[str, list[Variant]] = {}
-        for variant in by_price:
-            by_type.setdefault(variant[4], []).append(variant)
-        self.type_names = sorted(by_type)
-        consumable = {t.name for t in PRODUCT_TYPES if t.consumable}
-        self.consumables = [name for name in self.type_names if name in consumable] or self.type_names
-        self.plans = {p.name: _Plan(p, by_price, by_type) for p in PERSONA_DEFS}
-        self.persona_pick = _cumulative([p.share for p in PERSONA_DEFS])
-        self.cheap = [v for v in by_price if v[V_PRICE] < 4000] or by_price[:1]
-        self.dear = [v for v in by_price if v[V_PRICE] >= 6000] or by_price[-1:]
-
     # -- batches -------------------------------------------------------------------------------
     def run_batch(self, size: int) -> None:
-        batch = _Batch()
+        batch = Batch()
         for cid in self.store.next_ids("Customer", size):
             self._customer(cid, batch)
         self._write(batch)
 
-    def _write(self, batch: _Batch) -> None:
+    def _write(self, batch: Batch) -> None:
         """Reserve ids for the batch, attach them, and insert everything in one transaction."""
         next_ids = self.store.next_ids
         o = next_ids("Order", len(batch.orders)).start
@@ -358,9 +153,9 @@ class _Generator:
         report.carts += len(carts)
 
     # -- customers -----------------------------------------------------------------------------
-    def _customer(self, cid: int, batch: _Batch) -> None:
+    def _customer(self, cid: int, batch: Batch) -> None:
         r = self.r
-        plan = self.plans[PERSONAS[_pick(self.persona_pick, r())]]
+        plan = self.plans[PERSONAS[pick(self.persona_pick, r())]]
         persona = plan.persona
         self.report.personas[plan.name] += 1
         serial = cid - ID_BASE["Customer"]
@@ -408,9 +203,9 @@ class _Generator:
             return drawn
         return max(2, int(drawn * self.orders_scale + self.r()))
 
-    def _buyer(self, cid: int | None, email: str, plan: _Plan) -> _Buyer:
+    def _buyer(self, cid: int | None, email: str, plan: Plan) -> Buyer:
         r = self.r
-        buyer = _Buyer(cid, email, plan)
+        buyer = Buyer(cid, email, plan)
         buyer.tax_bp = TAX_BASIS_POINTS[int(r() * len(TAX_BASIS_POINTS))]
         ios = r() < 0.55
         desktop = USER_AGENTS["desktop"]
@@ -431,7 +226,7 @@ class _Generator:
             buyer.cart_high = r() < 0.5
         return buyer
 
-    def _order_times(self, plan: _Plan, count: int) -> list[int]:
+    def _order_times(self, plan: Plan, count: int) -> list[int]:
         """When the customer ordered, as generator-clock seconds, oldest first."""
         r, day, at, h = self.r, self.day, self.at, self.days
         timing = plan.persona.timing
@@ -469,7 +264,7 @@ class _Generator:
             d -= interval + int(r() * (2 * REPLENISH_JITTER + 1)) - REPLENISH_JITTER
         return [self.at_midday(d) for d in reversed(days)]
 
-    def _checkout_times(self, plan: _Plan, count: int, order_times: list[int]) -> list[int]:
+    def _checkout_times(self, plan: Plan, count: int, order_times: list[int]) -> list[int]:
         if count == 0:
             return []
         r, day, at, h = self.r, self.day, self.at, self.days
@@ -486,180 +281,6 @@ class _Generator:
         first = order_times[0] // DAY - PRE_DAYS if order_times else 0
         return [at(day(first, h)) for _ in range(count)]
 
-    # -- orders --------------------------------------------------------------------------------
-    def _lines(self, buyer: _Buyer, count: int) -> list[tuple[Variant, int]]:
-        """Up to `count` distinct variants with quantities (a repeat pick is dropped, as a cart merges it)."""
-        r = self.r
-        focus = buyer.plan.persona.focus
-        picked: list[tuple[Variant, int]] = []
-        for i in range(count):
-            if i == 0 and buyer.staple is not None:   # the replenisher's usual product, every time
-                variant = buyer.staple
-            else:
-                pool = buyer.fav_pool if r() < focus else buyer.pool
-                variant = pool[int(r() * len(pool))]
-            u = r()
-            if all(variant is not other for other, _ in picked):
-                picked.append((variant, 1 if u < 0.8 else 2 if u < 0.95 else 3))
-        return picked
-
-    def _order(self, buyer: _Buyer, t: int, batch: _Batch) -> None:
-        r = self.r
-        plan = buyer.plan
-        lines = self._lines(buyer, plan.items[int(r() * 100)])
-        subtotal = 0
-        for variant, qty in lines:
-            subtotal += variant[V_PRICE] * qty
-
-        d = t // DAY - PRE_DAYS
-        chance = plan.persona.discount
-        if chance and self.bfcm_day[d]:
-            chance = max(chance, 0.5)   # everyone hunts for deals on Black Friday
-        line_discounts = [0] * len(lines)
-        discount, codes = 0, "[]"
-        if r() < chance:
-            code, kind, value = HOLIDAY_CODE if self.bfcm_day[d] else DISCOUNT_CODES[int(r() * len(DISCOUNT_CODES))]
-            if kind == "fixed_amount" and subtotal < value * 5:
-                code, kind, value = DISCOUNT_CODES[1]
-            if kind == "percentage":
-                line_discounts = [variant[V_PRICE] * qty * value // 100 for variant, qty in lines]
-            else:   # spread the fixed amount over the lines in proportion to their value
-                line_discounts = [variant[V_PRICE] * qty * value // subtotal for variant, qty in lines]
-                line_discounts[-1] += value - sum(line_discounts)
-            discount = sum(line_discounts)
-            codes = f'[{{"code": "{code}", "amount_cents": {discount}, "type": "{kind}"}}]'
-
-        device = _pick(plan.devices, r())
-        if device == 3:   # in-store sale on the POS: no browser, no shipping
-            source, device_name, ua, ip = "pos", "pos", None, None
-            ship_code = ship_title = None
-            shipping = 0
-        else:
-            device_name = _DEVICES[device]
-            source, ua, ip = "web", buyer.uas[device], buyer.ip
-            if device == 1 and r() < plan.persona.app:
-                source, ua = buyer.app_source
-            ship_code, ship_title, shipping = SHIPPING[_pick(plan.shipping, r())]
-            if ship_code == "standard" and subtotal - discount >= FREE_SHIPPING_FROM:
-                shipping = 0
-        tax = (subtotal - discount) * buyer.tax_bp // 10_000
-        total = subtotal - discount + shipping + tax
-
-        now_t = self.now_t
-        age = now_t - t
-        updated = t
-        cancelled_at = cancel_reason = closed_at = None
-        financial, fulfillment, refunded, test = "paid", None, 0, 0
-        order_index = len(batch.orders)
-        line_base = len(batch.lines)
-        u = r()
-        if u < TEST_ORDER_RATE:
-            test = 1
-            self.report.test_orders += 1
-        elif u < TEST_ORDER_RATE + CANCEL_RATE and age > 2 * DAY:
-            updated = t + 3600 + int(r() * 36 * 3600)
-            cancelled_at = closed_at = self.iso(updated)
-            cancel_reason = CANCEL_REASONS[int(r() * len(CANCEL_REASONS))]
-            financial = "voided"
-            self.report.cancelled += 1
-        if cancelled_at is None and age > 2 * DAY:
-            fulfillment = "fulfilled"
-            closed = t + (3 + int(r() * 6)) * DAY
-            if closed < now_t:
-                closed_at = self.iso(closed)
-                updated = closed
-        if cancelled_at is None and not test and age > DAY and r() < REFUND_RATE / (1 - TEST_ORDER_RATE - CANCEL_RATE):
-            refund_t = t + DAY + int(r() * 24 * DAY)
-            if refund_t >= now_t:
-                refund_t = t + age // 2
-            refunded, note, refunded_lines = self._refund(lines, line_discounts, line_base, total)
-            financial = "refunded" if refunded == total else "partially_refunded"
-            batch.refunds.append((order_index, self.iso(refund_t), note, refunded, refunded_lines))
-            updated = max(updated, refund_t)
-
-        shop = self.shop
-        for (variant, qty), line_discount in zip(lines, line_discounts):
-            batch.lines.append((order_index, (shop, variant[0], variant[1], variant[2], variant[3], variant[4],
-                                              variant[5], qty, variant[V_PRICE], line_discount)))
-        cart_token = checkout_token = None
-        created = self.iso(t)
-        if source != "pos":
-            cart_token = "%032x" % self.rng.getrandbits(128)
-            checkout_token = "%032x" % self.rng.getrandbits(128)
-            cart_t = self.iso(t - 120 - int(r() * 1800))
-            batch.carts.append((shop, cart_token, cart_t, created, subtotal, _line_json(lines)))
-        self.number += 1
-        batch.orders.append((
-            shop, self.number, f"#{self.number}", buyer.cid, buyer.email, created, created, self.iso(updated),
-            cancelled_at, cancel_reason, closed_at, financial, fulfillment, self.currency, subtotal, discount,
-            shipping, tax, total, refunded, codes, source, device_name, ua, ip, ship_title, ship_code, test,
-            cart_token, checkout_token, "[]" if r() > 0.03 else '["gift"]',
-        ))
-
-    def _refund(self, lines: list[tuple[Variant, int]], line_discounts: list[int], line_base: int,
-                total: int) -> tuple[int, str, list[tuple[int, int, int]]]:
-        """A full refund, one returned line (or unit), or a goodwill credit: (amount, note, lines)."""
-        r = self.r
-        nets = [variant[V_PRICE] * qty - disc for (variant, qty), disc in zip(lines, line_discounts)]
-        if r() < FULL_REFUND_SHARE:
-            return total, "Returned", [(line_base + i, qty, nets[i]) for i, (_, qty) in enumerate(lines)]
-        if len(lines) > 1:
-            i = int(r() * len(lines))
-            return nets[i], "Item returned", [(line_base + i, lines[i][1], nets[i])]
-        variant, qty = lines[0]
-        if qty > 1:
-            unit = nets[0] // qty
-            return unit, "One unit returned", [(line_base, 1, unit)]
-        return max(1, total * (20 + int(r() * 31)) // 100), "Goodwill credit", []
-
-    def _guest_order(self, customer: _Buyer, span: tuple[int, int], batch: _Batch) -> None:
-        """An order without an account. Some guests are the customer who just ordered, not logged in:
-        the mirror attaches their order by email, so it falls within the customer's own span of
-        orders (`span`: first, last), keeping their recency and new or lapsed status what the persona
-        says. A persona whose order count is its promise gets a stranger instead."""
-        r = self.r
-        self.report.guest_orders += 1
-        if r() < GUEST_KNOWN_EMAIL:
-            if customer.plan.persona.guest_may_be_customer:
-                first, last = span
-                t = self.at(self.day(first // DAY - PRE_DAYS, last // DAY - PRE_DAYS + 1))
-                email, t = customer.email, min(max(t, first + 60), max(last, first + 60))
-            else:   # drawn without the random stream, so the rest of the shop is seeded as before
-                email = self._guest_email(self.number % len(FIRST_NAMES), self.number % len(EMAIL_DOMAINS))
-                t = self.at(self.day(0, self.days))
-        else:
-            email = self._guest_email(int(r() * len(FIRST_NAMES)), int(r() * len(EMAIL_DOMAINS)))
-            t = self.at(self.day(0, self.days))
-        self._order(self._buyer(None, email, self.plans["casual"]), t, batch)
-
-    def _guest_email(self, name: int, domain: int) -> str:
-        return f"{FIRST_NAMES[name].lower()}.guest{self.number + 1}@{EMAIL_DOMAINS[domain]}"
-
-    def _abandoned_checkout(self, buyer: _Buyer, t: int, batch: _Batch) -> None:
-        r = self.r
-        if buyer.cart_high is None:
-            lines = self._lines(buyer, buyer.plan.items[int(r() * 100)])
-        elif buyer.cart_high:   # keep adding until the cart is clearly over $100
-            lines, subtotal = [], 0
-            while subtotal <= 12_000 and len(lines) < 6:
-                variant = self.dear[int(r() * len(self.dear))]
-                lines.append((variant, 1))
-                subtotal += variant[V_PRICE]
-        else:
-            lines = [(self.cheap[int(r() * len(self.cheap))], 1)]
-        subtotal = sum(variant[V_PRICE] * qty for variant, qty in lines)
-        total = subtotal + subtotal * buyer.tax_bp // 10_000
-        device = _pick(buyer.plan.devices, r())
-        token, cart_token = "%032x" % self.rng.getrandbits(128), "%032x" % self.rng.getrandbits(128)
-        line_json = _line_json(lines)
-        created, updated = self.iso(t), self.iso(t + 60 + int(r() * 900))
-        batch.carts.append((self.shop, cart_token, self.iso(t - 120 - int(r() * 1800)), created, subtotal,
-                            line_json))
-        batch.checkouts.append((self.shop, token, cart_token, buyer.cid, buyer.email, created, updated, None,
-                                self.currency, subtotal, total, _DEVICES[device if device < 3 else 0], line_json))
-
-
-_DEVICES = ("desktop", "mobile", "tablet", "pos")
 
 _CUSTOMER_COLUMNS = ("id", "shop", "first_name", "last_name", "email", "phone", "state", "email_marketing_state",
                      "sms_marketing_state", "tags", "note", "verified_email", "persona", "created_at", "updated_at")
@@ -683,10 +304,6 @@ def _insert(conn: sqlite3.Connection, table: str, columns: tuple[str, ...], rows
         conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)  # noqa: S608
 
 
-def _line_json(lines: list[tuple[Variant, int]]) -> str:
-    return "[" + ", ".join(f"{variant[V_JSON]}{qty}}}" for variant, qty in lines) + "]"
-
-
 def _weighted(choices: tuple[tuple[str, float], ...], u: float) -> str:
     for value, weight in choices:
         if u < weight:
@@ -700,7 +317,3 @@ def _years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years)
     except ValueError:   # Feb 29 in a year without one
         return day.replace(year=day.year - years, day=28)
-
-
-def _iso_date(day: dt.date) -> str:
-    return day.isoformat() + "T00:00:00Z"

@@ -1,6 +1,6 @@
 """Metafields on customers, orders and products: storage, reads, `metafieldsSet` and `metafieldDefinitionCreate`.
 
-state.py has no metafield tables, so this module adds `metafields` and `metafield_definitions` to the
+schema.py has no metafield tables, so this module adds `metafields` and `metafield_definitions` to the
 store's file. `metafieldsSet` is atomic and limited to 25 inputs, an omitted namespace means the
 app's reserved namespace, and `type` may be omitted when a definition supplies it
 (https://shopify.dev/docs/api/admin-graphql/latest/mutations/metafieldsSet).
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLResolveInfo
 
+from .graphql_connections import table_connection
 from .graphql_lists import Listing
 from .state import DevStore, gid, iso, parse_gid, utcnow
 
@@ -107,8 +108,6 @@ def metafield_object(row: sqlite3.Row) -> dict[str, Any]:
 
 def metafield_connection(ctx: RequestContext, info: GraphQLResolveInfo, owner_type: str, owner_id: int,
                          args: dict[str, Any]) -> dict[str, Any]:
-    from .graphql_objects import table_connection  # the objects module imports this one
-
     where, params = ["shop = ?", "owner_type = ?", "owner_id = ?"], [ctx.shop, owner_type, owner_id]
     if args.get("namespace"):
         where.append("namespace = ?")

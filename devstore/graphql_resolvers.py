@@ -6,34 +6,16 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLResolveInfo
 
+from .graphql_connections import (
+    CHECKOUT_SEARCH, CHECKOUT_SORT, CHECKOUT_TEXT, CUSTOMER_SEARCH, CUSTOMER_SORT, CUSTOMER_TEXT, PRODUCT_SEARCH,
+    PRODUCT_SORT, PRODUCT_TEXT, Obj, fetch, order_listing, search, table_connection, visible_order,
+)
 from .graphql_context import RequestContext, require
 from .graphql_lists import Listing
 from .graphql_metafields import metafield_object
 from .graphql_objects import (
-    CHECKOUT_SEARCH,
-    CHECKOUT_SORT,
-    CHECKOUT_TEXT,
-    CUSTOMER_SEARCH,
-    CUSTOMER_SORT,
-    CUSTOMER_TEXT,
-    PRODUCT_SEARCH,
-    PRODUCT_SORT,
-    PRODUCT_TEXT,
-    Obj,
-    bulk_operation_object,
-    checkout_object,
-    customer_object,
-    fetch,
-    installation_object,
-    order_listing,
-    order_object,
-    product_object,
-    search,
-    shop_object,
-    table_connection,
-    variant_object,
-    visible_order,
-    webhook_object,
+    bulk_operation_object, checkout_object, customer_object, installation_object, order_object, product_object,
+    shop_object, variant_object, webhook_object,
 )
 from .state import parse_gid
 

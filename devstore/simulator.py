@@ -1,11 +1,11 @@
 """Live traffic for a seeded shop: random, realistic shopper and merchant actions that flow out as webhooks.
 
-Every action goes through `mutations`, so the app receives it exactly as it would from Shopify
-(carts/create -> checkouts/create -> orders/create + orders/paid -> checkouts/update for a web order;
-an abandoned checkout that never completes; refunds and cancellations on recent orders; customers
-editing their details and marketing consent). All randomness comes from one `random.Random(seed)`,
-and tokens are drawn from it too, so the same seed on the same starting store does the same things.
-Products and customers are read from the store (the generator fills them).
+Every action goes through `mutations` or `refund_mutations`, so the app receives it exactly as it would
+from Shopify (carts/create -> checkouts/create -> orders/create + orders/paid -> checkouts/update for a
+web order; an abandoned checkout that never completes; refunds and cancellations on recent orders;
+customers editing their details and marketing consent). All randomness comes from one
+`random.Random(seed)`, and tokens are drawn from it too, so the same seed on the same starting store
+does the same things. Products and customers are read from the store (the generator fills them).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from random import Random
 from typing import Any
 
-from . import mutations
+from . import mutations, refund_mutations
 from .state import DevStore, utcnow
 
 # Relative frequency of each action.
@@ -232,7 +232,7 @@ class TrafficSimulator:
         orders = self._recent("orders", "cancelled_at IS NULL AND financial_status IN ('paid', 'partially_refunded')")
         self._rng.shuffle(orders)
         for order in orders:
-            refunded = mutations.refund_create(
+            refunded = refund_mutations.refund_create(
                 self._store, self._shop, order["id"], now=moment, note="Customer return",
                 line_items=[{"line_item_id": self._line_of(order["id"]), "quantity": 1}])
             if refunded is not None:
@@ -249,6 +249,6 @@ class TrafficSimulator:
         if not orders:
             return False
         order = self._rng.choice(orders)
-        mutations.order_cancel(self._store, self._shop, order["id"], reason=self._rng.choice(CANCEL_REASONS),
-                               now=moment)
+        refund_mutations.order_cancel(self._store, self._shop, order["id"], reason=self._rng.choice(CANCEL_REASONS),
+                                      now=moment)
         return True

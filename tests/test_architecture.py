@@ -13,11 +13,7 @@ PACKAGES = ("segments", "webhooks", "shopseg", "devstore")
 MAX_LINES = 400
 # Modules still over MAX_LINES, with their size when the rule came in: each may only shrink, and
 # leaves this list once split. Migrations are generated, not read.
-STILL_TO_SPLIT = {
-    "devstore/bulk.py": 505, "devstore/generator.py": 706, "devstore/graphql_objects.py": 537,
-    "devstore/mutations.py": 593, "devstore/payloads.py": 915, "devstore/state.py": 497,
-    "devstore/webhook_sender.py": 436,
-}
+STILL_TO_SPLIT: dict[str, int] = {}
 
 
 def _modules() -> dict[str, Path]:

@@ -20,20 +20,19 @@ from segments.engine.rules import Problem
 from segments.measurement.kpis import segments_kpi_rows
 from segments.measurement.lift import DEFAULT_TARGET_LIFT, LiftError, default_period, segment_lift
 from segments.measurement.migration import migration_default_start, segments_migration
+from segments.measurement.periods import DATE, KPI_DAYS, MAX_DAYS, PeriodError, days_before, period_read
 from segments.measurement.review import monthly_review, review_markdown
 from segments.membership.models import ExclusiveGroup, Segment
 from segments.shops.calendar import shop_today
 from segments.web import schema
 from segments.web.api import Refused, SegmentsAPIView, invalid_param, not_found
 
-MAX_SERIES_DAYS = 366
 MAX_COMPARED = 20
 KPI_FIELDS = ("members", "holdout_members", "entries", "exits", "orders", "buyers", "revenue", "revenue_share",
               "aov", "conversion", "repeat_rate", "avg_clv", "predicted_clv", "backfilled")
 
 
 # What the parameters look like, stated in the schema and matched by the views (re.fullmatch).
-DATE = r"20[0-9]{2}-[0-9]{2}-[0-9]{2}"            # this century's days (and a valid date: format date)
 MONTH = r"20[0-9]{2}-(0[1-9]|1[0-2])"
 SEGMENT_IDS = r"[0-9]{1,19}(,[0-9]{1,19}){0,%d}" % (MAX_COMPARED - 1)
 TARGET = r"[0-9]{1,3}(\.[0-9]{1,6})?|\.[0-9]{1,6}"
@@ -71,15 +70,6 @@ def csv_response(rows: list[dict], fields: tuple[str, ...], filename: str) -> Ht
 
 
 class MeasurementAPIView(SegmentsAPIView):
-    def query_date(self, name: str, default: dt.date) -> dt.date:
-        raw = self.request.query_params.get(name)
-        if raw is None:
-            return default
-        try:
-            return dt.date.fromisoformat(raw) if re.fullmatch(DATE, raw) else _bad()
-        except ValueError:
-            raise invalid_param(name, "must be a date of 2000 to 2099, like 2026-10-31") from None
-
     def query_match(self, name: str, regex: str, default: str, message: str) -> str:
         """A text parameter that must match `regex` (stated in the schema as schema.pattern(regex))."""
         raw = self.request.query_params.get(name, default)
@@ -87,15 +77,17 @@ class MeasurementAPIView(SegmentsAPIView):
             raise invalid_param(name, message)
         return raw
 
-    def period(self, default_days: int = 90) -> tuple[dt.date, dt.date]:
-        today = shop_today(self.shop)
-        end = self.query_date("end", today - dt.timedelta(days=1))
-        start = self.query_date("start", end - dt.timedelta(days=default_days - 1))
-        if start > end:
-            raise invalid_param("start", "must not be after end")
-        if (end - start).days + 1 > MAX_SERIES_DAYS:
-            raise invalid_param("start", f"must be at most {MAX_SERIES_DAYS} days before end")
-        return start, end
+    def period(self, *, default_end: dt.date | None = None, default_start=days_before(KPI_DAYS),
+               max_days: int | None = MAX_DAYS) -> tuple[dt.date, dt.date]:
+        """The request's period (segments.measurement.periods, as the pages read it); a 400 naming the
+        parameter when it cannot be used."""
+        if default_end is None:
+            default_end = shop_today(self.shop) - dt.timedelta(days=1)
+        try:
+            return period_read(start=self.request.query_params.get("start"), end=self.request.query_params.get("end"),
+                               default_end=default_end, default_start=default_start, max_days=max_days)
+        except PeriodError as exc:
+            raise invalid_param(exc.name, exc.message) from None
 
     def segment_ids(self) -> list[Segment]:
         if "segments" not in self.request.query_params:
@@ -114,10 +106,6 @@ class MeasurementAPIView(SegmentsAPIView):
         if fmt not in choices:
             raise invalid_param("export", "must be " + " or ".join(choices))
         return fmt
-
-
-def _bad():
-    raise ValueError
 
 
 class KpiSeriesView(MeasurementAPIView):
@@ -163,7 +151,7 @@ class SegmentLiftView(MeasurementAPIView):
     def get(self, request, pk: int):
         segment = self.segment(pk)
         default_start, default_end = default_period(segment)
-        start, end = self.query_date("start", default_start), self.query_date("end", default_end)
+        start, end = self.period(default_end=default_end, default_start=lambda end: default_start, max_days=None)
         cuped = self.request.query_params.get("cuped", "0")
         if cuped not in CUPED:
             raise invalid_param("cuped", "must be 0 or 1")
@@ -195,9 +183,7 @@ class MigrationView(MeasurementAPIView):
             segments = list(group.segments.select_related("shop"))
         else:
             segments = self.segment_ids()
-        start, end = self.period(default_days=31)
-        if not self.request.query_params.get("start"):
-            start = migration_default_start(segments=segments, end=end)
+        start, end = self.period(default_start=lambda end: migration_default_start(segments=segments, end=end))
         migration = segments_migration(segments=segments, start=start, end=end)
         data = migration.to_dict()
         if fmt == "csv":

@@ -16,6 +16,7 @@ from django.shortcuts import render
 from segments.measurement.kpis import MAX_SERIES, kpi_chart_segments, segments_kpi_rows
 from segments.measurement.lift import LiftError, default_period, segment_lift
 from segments.measurement.migration import migration_default_start, segments_migration
+from segments.measurement.periods import KPI_DAYS, MAX_DAYS, PeriodError, days_before, period_read
 from segments.measurement.review import month_bounds, monthly_review, previous_month, review_markdown
 from segments.membership.models import ExclusiveGroup, Segment, SegmentStatus
 from segments.shops.calendar import shop_today
@@ -25,13 +26,15 @@ from segments.web.measurement_api import KPI_FIELDS, MAX_COMPARED, csv_response
 from segments.web.pages.charts import line_chart
 
 
-def _date(raw: str | None, default: dt.date) -> tuple[dt.date, str | None]:
-    if not raw:
-        return default, None
+def _period(request: HttpRequest, *, default_end: dt.date, default_start, max_days: int | None = MAX_DAYS):
+    """(start, end, error): the request's period, or the default one and the words saying why not
+    (segments.measurement.periods, as the API reads it)."""
     try:
-        return dt.date.fromisoformat(raw), None
-    except ValueError:
-        return default, f"“{raw[:20]}” is not a date (use 2026-10-31); showing the default period."
+        start, end = period_read(start=request.GET.get("start"), end=request.GET.get("end"), default_end=default_end,
+                                 default_start=default_start, max_days=max_days)
+        return start, end, None
+    except PeriodError as exc:
+        return default_start(default_end), default_end, f"The period's {exc}; showing the default period."
 
 
 def _context(request: HttpRequest, **extra) -> dict:
@@ -96,13 +99,8 @@ def measurement(request: HttpRequest) -> HttpResponse:
     shop = request.shop
     segments = list(Segment.objects.filter(shop=shop).exclude(status=SegmentStatus.ARCHIVED)
                     .order_by("pk")[:MAX_COMPARED])
-    yesterday = shop_today(shop) - dt.timedelta(days=1)
-    end, error = _date(request.GET.get("end"), yesterday)
-    start, error2 = _date(request.GET.get("start"), end - dt.timedelta(days=89))
-    error = error or error2
-    if start > end or (end - start).days > 365:
-        error, start, end = "The period must run forwards and last at most a year; showing the last 90 days.", \
-            yesterday - dt.timedelta(days=89), yesterday
+    start, end, error = _period(request, default_end=shop_today(shop) - dt.timedelta(days=1),
+                                default_start=days_before(KPI_DAYS))
     rows = segments_kpi_rows(shop=shop, segments=segments, start=start, end=end)
     if request.GET.get("export") == "csv":
         return csv_response(rows, ("segment", "day") + KPI_FIELDS, f"kpis-{start}-{end}.csv")
@@ -159,10 +157,9 @@ def segment_lift_page(request: HttpRequest, pk: int) -> HttpResponse:
     if segment is None:
         raise Http404("No such segment")
     default_start, default_end = default_period(segment)
-    start, error = _date(request.GET.get("start"), default_start)
-    end, error2 = _date(request.GET.get("end"), default_end)
+    start, end, error = _period(request, default_end=default_end, default_start=lambda end: default_start,
+                                max_days=None)
     cuped = request.GET.get("cuped") == "1"
-    error = error or error2
     lift, status = None, 200
     try:
         lift = segment_lift(segment=segment, start=start, end=end, cuped=cuped)
@@ -189,13 +186,8 @@ def migration(request: HttpRequest) -> HttpResponse:
     segments = (list(group.segments.select_related("shop")) if group else
                 list(Segment.objects.filter(shop=shop, status=SegmentStatus.ACTIVE).select_related("shop")
                      .order_by("pk")[:MAX_COMPARED]))
-    yesterday = shop_today(shop) - dt.timedelta(days=1)
-    end, error = _date(request.GET.get("end"), yesterday)
-    default_start = migration_default_start(segments=segments, end=end)
-    start, error2 = _date(request.GET.get("start"), default_start)
-    error = error or error2
-    if start > end:
-        error, start = "The first date must come before the second; showing the default period.", default_start
+    start, end, error = _period(request, default_end=shop_today(shop) - dt.timedelta(days=1),
+                                default_start=lambda end: migration_default_start(segments=segments, end=end))
     result = segments_migration(segments=segments, start=start, end=end)
     data = result.to_dict()
     if request.GET.get("export") == "csv":

@@ -14,6 +14,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from devstore.management.commands.history_replay import Command as HistoryReplay
 from segments.measurement.lift import default_period, segment_lift
 from segments.measurement.migration import segments_migration
 from segments.measurement.models import SegmentKpiSnapshot
@@ -56,7 +57,8 @@ def replay(shop: Shop, capsys, *args: str) -> tuple[dict, str]:
     """The command's JSON (stdout) and its progress lines (written to the process's stderr)."""
     out = io.StringIO()
     capsys.readouterr()
-    call_command("history_replay", "--shop", shop.domain, "--days", str(DAYS), *args, stdout=out)
+    # devstore's command (production settings do not install devstore), run as `manage.py` would
+    call_command(HistoryReplay(), "--shop", shop.domain, "--days", str(DAYS), *args, stdout=out)
     return json.loads(out.getvalue()), capsys.readouterr().err
 
 

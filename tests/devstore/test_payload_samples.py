@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from devstore import mutations, payloads
+from devstore import compliance_mutations, mutations, payloads, refund_mutations
 from devstore.state import Event, iso
 
 SHOP = "test-shop.myshopify.com"
@@ -136,10 +136,11 @@ def sent(tmp_path_factory) -> dict[str, list[dict]]:
                                   discount_codes=[{"code": "SAVE10", "amount_cents": 1800, "type": "percentage"}],
                                   shipping="express", cart_token="cart-1", checkout_token="chk-1", now=NOV)
     line = payloads.build(store, Event(SHOP, "orders/create", "Order", paid))["line_items"][0]["id"]
-    mutations.refund_create(store, SHOP, paid, line_items=[{"line_item_id": line, "quantity": 1}], note="Too small")
+    refund_mutations.refund_create(store, SHOP, paid, line_items=[{"line_item_id": line, "quantity": 1}],
+                                   note="Too small")
     guest = mutations.order_create(store, SHOP, line_items=[{"variant_id": variant}], email="guest@example.com",
                                    shipping=None)
-    mutations.order_cancel(store, SHOP, guest, reason="inventory")
+    refund_mutations.order_cancel(store, SHOP, guest, reason="inventory")
     mutations.order_create(store, SHOP, line_items=[{"variant_id": variant}], email="pos@example.com", shipping=None,
                            device="pos", source_name="pos")
 
@@ -168,9 +169,9 @@ def sent(tmp_path_factory) -> dict[str, list[dict]]:
                         {"previous": ["read_orders"], "current": ["read_orders", "read_customers"]}),
                   Event(SHOP, "orders/delete", "Order", guest)):
         record(event)
-    mutations.customers_data_request(store, SHOP, ada)
-    mutations.customers_redact(store, SHOP, ada, [paid])
-    mutations.shop_redact(store, SHOP)
+    compliance_mutations.customers_data_request(store, SHOP, ada)
+    compliance_mutations.customers_redact(store, SHOP, ada, [paid])
+    compliance_mutations.shop_redact(store, SHOP)
     store.close()
     return bodies
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from devstore import mutations, payloads
+from devstore import compliance_mutations, mutations, payloads, refund_mutations
 from devstore.state import Event, gid, iso
 
 SHOP = "test-shop.myshopify.com"
@@ -227,8 +227,8 @@ def test_refund_payload_and_the_order_after_it(store, catalog, customer_id):
                                       line_items=[{"variant_id": catalog[0], "quantity": 2}])
     line_id = build(store, "orders/create", "Order", order_id)["line_items"][0]["id"]
     events = captured(store)
-    refund_id = mutations.refund_create(store, SHOP, order_id, line_items=[{"line_item_id": line_id,
-                                                                            "quantity": 1}], note="Too small")
+    refund_id = refund_mutations.refund_create(store, SHOP, order_id, line_items=[{"line_item_id": line_id,
+                                                                                   "quantity": 1}], note="Too small")
     assert [e.topic for e in events] == ["refunds/create", "orders/updated"]
 
     refund = build(store, "refunds/create", "Refund", refund_id)
@@ -247,15 +247,15 @@ def test_refund_payload_and_the_order_after_it(store, catalog, customer_id):
     assert order["current_total_price"] == "95.98"          # 179.98 + 5.99 - 89.99
     assert order["line_items"][0]["current_quantity"] == 1
     assert [r["id"] for r in order["refunds"]] == [refund_id]
-    assert mutations.refund_create(store, SHOP, order_id, line_items=[{"line_item_id": line_id,
-                                                                       "quantity": 5}]) is not None
-    assert mutations.refund_create(store, SHOP, order_id, line_items=[{"line_item_id": line_id}]) is None
+    assert refund_mutations.refund_create(store, SHOP, order_id, line_items=[{"line_item_id": line_id,
+                                                                              "quantity": 5}]) is not None
+    assert refund_mutations.refund_create(store, SHOP, order_id, line_items=[{"line_item_id": line_id}]) is None
 
 
 def test_cancelling_a_paid_order_refunds_it(store, catalog):
     order_id = mutations.order_create(store, SHOP, line_items=[{"variant_id": catalog[1]}], email="x@example.com")
     events = captured(store)
-    mutations.order_cancel(store, SHOP, order_id, reason="inventory", now=NOV)
+    refund_mutations.order_cancel(store, SHOP, order_id, reason="inventory", now=NOV)
     assert [e.topic for e in events] == ["refunds/create", "orders/cancelled", "orders/updated"]
 
     body = build(store, "orders/cancelled", "Order", order_id)
@@ -263,7 +263,7 @@ def test_cancelling_a_paid_order_refunds_it(store, catalog):
     assert (body["financial_status"], body["current_total_price"]) == ("refunded", "0.00")
     assert body["refunds"][0]["transactions"][0]["amount"] == body["total_price"]
     with pytest.raises(ValueError):
-        mutations.order_cancel(store, SHOP, order_id)
+        refund_mutations.order_cancel(store, SHOP, order_id)
 
 
 # -- checkouts and carts -------------------------------------------------------------------------
@@ -398,9 +398,9 @@ def test_compliance_payloads(store, catalog, customer_id):
     order_id = mutations.order_create(store, SHOP, customer_id=customer_id, line_items=[{"variant_id": catalog[2]}])
     shop_id = store.shop(SHOP)["id"]
     events = captured(store)
-    request_id = mutations.customers_data_request(store, SHOP, customer_id)
-    mutations.customers_redact(store, SHOP, customer_id, [order_id])
-    mutations.shop_redact(store, SHOP)
+    request_id = compliance_mutations.customers_data_request(store, SHOP, customer_id)
+    compliance_mutations.customers_redact(store, SHOP, customer_id, [order_id])
+    compliance_mutations.shop_redact(store, SHOP)
     data_request, redact, shop_redact = (payloads.build(store, e) for e in events)
     person = {"id": customer_id, "email": "ada@example.com", "phone": "+15551234567"}
     assert data_request == {"shop_id": shop_id, "shop_domain": SHOP, "customer": person,

@@ -17,7 +17,7 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from devstore import mutations, oauth, topics
+from devstore import compliance_mutations, mutations, oauth, topics
 from devstore.state import iso, utcnow
 from devstore.webhook_sender import WebhookSender, sign, verify
 
@@ -357,9 +357,9 @@ def test_compliance_topics_go_to_the_compliance_uri_of_installed_and_recently_un
     install(store, receiver.url + "/old", api_key="old", subscribe=(), uninstalled_at=long_ago)
     customer_id = mutations.customer_create(store, SHOP, email="gdpr@example.com", phone="+15550001")
 
-    mutations.customers_data_request(store, SHOP, customer_id, [])
-    mutations.customers_redact(store, SHOP, customer_id)
-    mutations.shop_redact(store, SHOP)
+    compliance_mutations.customers_data_request(store, SHOP, customer_id, [])
+    compliance_mutations.customers_redact(store, SHOP, customer_id)
+    compliance_mutations.shop_redact(store, SHOP)
     sender.deliver_due()
 
     for prefix in ("/installed", "/recent"):

@@ -9,6 +9,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 
 from devstore.config import DevstoreConfig
+from devstore.generator import seed_shop
 from devstore.server import DevstoreServer
 from devstore.state import DevStore
 
@@ -53,8 +54,6 @@ class Command(BaseCommand):
             fresh = store.shop(domain) is None
             store.shop_create(domain, plan=opts["plan"])
             if fresh and opts["seed_customers"]:
-                from devstore.generator import seed_shop
-
                 ends = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=opts["seed_history_days_ago"])
                 report = seed_shop(store, domain, customers=opts["seed_customers"], seed=opts["seed"], now=ends)
                 self.stdout.write(f"seeded {domain}: {report}")

@@ -174,3 +174,23 @@ def test_by_default_the_migration_starts_no_earlier_than_membership_history(api,
     assert body["moved"] == 10
     chosen = api.get("/api/measurement/migration", group=group.pk, start=str(today - dt.timedelta(days=30))).json()
     assert chosen["start"] == (today - dt.timedelta(days=30)).isoformat() and chosen["caveat"]   # a choice stays
+
+
+@pytest.mark.parametrize("params, name, message", [
+    ({"start": "2026-13-01"}, "start", "must be a date of 2000 to 2099, like 2026-10-31"),
+    ({"end": "yesterday"}, "end", "must be a date of 2000 to 2099, like 2026-10-31"),
+    ({"start": "2026-10-02", "end": "2026-10-01"}, "start", "must not be after end"),
+    ({"start": "2024-01-01", "end": "2026-10-01"}, "start", "must be at most 366 days before end"),
+])
+def test_the_kpi_page_and_api_read_a_period_the_same_way(api, measured, client, devstore, settings, params, name,
+                                                        message):
+    """One reading (segments.measurement.periods): the API refuses with a 400 naming the parameter,
+    the page says the same words and shows the default 90 days."""
+    error = api.get("/api/measurement/kpis", **params).json()["error"]
+    assert error["problems"] == [{"path": name, "message": message}]
+    token = session_token(devstore, measured, settings.SHOPIFY_API_KEY)
+    html = client.get("/admin/measurement", {"id_token": token, "shop": measured.domain, **params}).content.decode()
+    assert f"The period&#x27;s {name} {message}; showing the default period." in html
+    yesterday = shop_today(measured) - dt.timedelta(days=1)
+    shown = api.get("/api/measurement/kpis").json()
+    assert (shown["start"], shown["end"]) == ((yesterday - dt.timedelta(days=89)).isoformat(), yesterday.isoformat())

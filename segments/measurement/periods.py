@@ -26,7 +26,8 @@ def days_before(days: int) -> Callable[[dt.date], dt.date]:
 
 
 def period_day(name: str, raw: str | None, default: dt.date) -> dt.date:
-    if not raw:
+    """The day `raw` names; `default` when the parameter is absent (given but empty is not a day)."""
+    if raw is None:
         return default
     try:
         if re.fullmatch(DATE, raw):

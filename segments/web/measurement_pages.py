@@ -30,8 +30,9 @@ def _period(request: HttpRequest, *, default_end: dt.date, default_start, max_da
     """(start, end, error): the request's period, or the default one and the words saying why not
     (segments.measurement.periods, as the API reads it)."""
     try:
-        start, end = period_read(start=request.GET.get("start"), end=request.GET.get("end"), default_end=default_end,
-                                 default_start=default_start, max_days=max_days)
+        # A form's emptied date field asks for the default (the API, read by programs, says it is not a day).
+        start, end = period_read(start=request.GET.get("start") or None, end=request.GET.get("end") or None,
+                                 default_end=default_end, default_start=default_start, max_days=max_days)
         return start, end, None
     except PeriodError as exc:
         return default_start(default_end), default_end, f"The period's {exc}; showing the default period."

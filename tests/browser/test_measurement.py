@@ -159,6 +159,12 @@ def test_kpis_page_reads_members_money_rates_and_axes(page, measured_app):
     assert texts(frame, "#kpi-legend li") == ["Buyers"]
     assert frame.locator("[data-chart=Revenue] g.series").count() == 1
 
+    # A period that runs backwards: the API's words, and the default 90 days shown.
+    frame = open_in_frame(page, admin_url, "/admin/measurement", "&start=2026-10-02&end=2026-10-01")
+    expect(frame.get_by_text("The period's start must not be after end; showing the default period.")).to_be_visible()
+    assert frame.input_value("input[name=end]") == yesterday.isoformat()
+    full_screenshot(page, frame, "measurement-kpis-bad-period")
+
 
 def test_lift_page_reads_rates_in_percent_and_money_in_dollars(page, measured_app):
     shop, buyers, admin_url = measured_app

@@ -7,9 +7,7 @@ from collections.abc import Mapping
 
 from django.db import transaction
 
-from segments.engine.rules import Problem
 from segments.experiences.models import Channel, Playbook, PlaybookKpi
-from segments.membership.definitions import SettingsError
 from segments.membership.models import Segment, SegmentVersion
 
 MAX_CAMPAIGN_IDEAS = 20
@@ -26,47 +24,11 @@ def playbook_get_or_default(*, segment: Segment) -> Playbook:
     return found if found is not None else Playbook(shop_id=segment.shop_id, segment=segment)
 
 
-def _problems(changes: Mapping[str, object]) -> list[Problem]:
-    problems = [Problem(key, f"unknown field; the fields are {', '.join(FIELDS)}")
-                for key in sorted(set(changes) - set(FIELDS))]
-    for key, most in TEXT_FIELDS.items():
-        if key in changes and not (isinstance(changes[key], str) and len(changes[key]) <= most):
-            problems.append(Problem(key, f"must be a string of at most {most} characters"))
-    if "channels" in changes:
-        channels = changes["channels"]
-        if not isinstance(channels, list):
-            problems.append(Problem("channels", f"must be a list of {', '.join(Channel.values)}"))
-        else:
-            problems += [Problem(f"channels[{i}]", f"must be one of {', '.join(Channel.values)}")
-                         for i, value in enumerate(channels)
-                         if not (isinstance(value, str) and value in Channel.values)]
-    if "campaign_ideas" in changes:
-        ideas = changes["campaign_ideas"]
-        if not isinstance(ideas, list) or len(ideas) > MAX_CAMPAIGN_IDEAS:
-            problems.append(Problem("campaign_ideas", f"must be a list of at most {MAX_CAMPAIGN_IDEAS} strings"))
-        else:
-            problems += [Problem(f"campaign_ideas[{i}]", f"must be a non-blank string of at most {MAX_IDEA_LENGTH} "
-                                                         f"characters")
-                         for i, idea in enumerate(ideas)
-                         if not (isinstance(idea, str) and idea.strip() and len(idea) <= MAX_IDEA_LENGTH)]
-    if "frequency_cap" in changes:
-        cap, (low, high) = changes["frequency_cap"], FREQUENCY_CAP_RANGE
-        if cap is not None and (type(cap) is not int or not low <= cap <= high):
-            problems.append(Problem("frequency_cap", f"must be a whole number from {low} to {high} (messages per "
-                                                     f"member per week), or null for no cap"))
-    if "kpi" in changes and changes["kpi"] not in PlaybookKpi.values:
-        problems.append(Problem("kpi", f"must be one of {', '.join(PlaybookKpi.values)}"))
-    return problems
-
-
 def playbook_update(*, segment: Segment, changes: Mapping[str, object], author: str) -> Playbook:
     """Set the given fields of the segment's playbook (created on first write); the others keep their values.
 
-    Raises SettingsError (nothing saved) when any value cannot be used.
+    `changes` are values of the fields' types and bounds, as the API's PlaybookFieldsSerializer checks them.
     """
-    problems = _problems(changes)
-    if problems:
-        raise SettingsError(problems)
     with transaction.atomic():
         # The segment row serialises two first writes, which would otherwise both try to insert.
         Segment.objects.select_for_update().filter(pk=segment.pk).values("pk").get()

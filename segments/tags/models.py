@@ -19,6 +19,7 @@ HANDLE_PLACEHOLDER = "{handle}"
 # A prefix is lower case (tags are case-insensitive, so one spelling avoids look-alikes), starts with
 # a letter or digit, and uses characters that need no quoting in Liquid, URLs or Shopify searches.
 PREFIX_RE = re.compile(r"[a-z0-9][a-z0-9:_\-./]*")
+PREFIX_RULE = "the tag prefix is lower-case letters, digits and : _ - . / (starting with a letter or digit)"
 # Characters Shopify refuses or mangles in a tag: the comma separates tags in REST and webhooks.
 FORBIDDEN_TAG_CHARS = re.compile(r"[,\x00-\x1f\x7f]")
 
@@ -44,7 +45,7 @@ def tag_problems(tag: str) -> list[str]:
 
 def tag_prefix_problems(prefix: str) -> list[str]:
     if not PREFIX_RE.fullmatch(prefix or ""):
-        return ["the tag prefix is lower-case letters, digits and : _ - . / (starting with a letter or digit)"]
+        return [PREFIX_RULE]
     if len(prefix) > MAX_PREFIX_LENGTH:
         return [f"the tag prefix is at most {MAX_PREFIX_LENGTH} characters"]
     return []

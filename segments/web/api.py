@@ -18,6 +18,7 @@ from segments.membership.models import ExclusiveGroup, Segment
 from segments.mirror.models import Customer
 from segments.shops.auth import SessionTokenAuthentication
 from segments.web import schema
+from segments.web.bodies import Body, problems
 from shopseg.errors import Refused
 
 MAX_BODY_BYTES = 256 * 1024
@@ -126,9 +127,10 @@ class SegmentsAPIView(ShopAPIView):
         return str(user).strip()[:255] if user not in (None, "") else DEFAULT_AUTHOR
 
     # -- reading the request ------------------------------------------------------------------
-    def body(self, fields: tuple[str, ...], *, optional: bool = False) -> dict:
-        """The request body: a JSON object of at most MAX_BODY_BYTES, with only `fields` as keys
-        (`optional`: no body at all reads as `{}`; whitespace is not JSON)."""
+    def body(self, serializer: type[Body], *, optional: bool = False) -> dict:
+        """The request body, checked by the endpoint's `serializer` (which also describes it in the
+        schema): a JSON object of at most MAX_BODY_BYTES; its validated data. `optional`: no body at all
+        reads as `{}` (whitespace is not JSON)."""
         request = self.request._request
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -140,21 +142,21 @@ class SegmentsAPIView(ShopAPIView):
         if len(raw) > MAX_BODY_BYTES:
             raise Refused(413, "payload_too_large", f"The body is larger than {MAX_BODY_BYTES // 1024} KB.")
         if optional and not raw:
-            return {}
-        try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise Refused(400, "invalid_json", "The body is not valid JSON.") from None
+            data = {}
+        else:
+            try:
+                data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                raise Refused(400, "invalid_json", "The body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise Refused(400, "invalid_json", "The body must be a JSON object.")
         problem = _shape_problem(data)
         if problem:
             raise Refused(400, "invalid_json", problem)
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise invalid_settings([Problem(key, f"unknown field; the fields are {', '.join(fields)}")
-                                    for key in unknown])
-        return data
+        checked = serializer(data=data, context={"view": self, "shop": self.shop})
+        if not checked.is_valid():
+            raise invalid_settings(problems(checked.errors))
+        return checked.validated_data
 
     def query_int(self, name: str, default: int | None = None, *, low: int = 0,
                   high: int = schema.MAX_ID) -> int | None:
@@ -193,14 +195,11 @@ class SegmentsAPIView(ShopAPIView):
             raise not_found("customer")
         return customer
 
-    def group(self, value: object) -> ExclusiveGroup | None:
+    def group(self, pk: int | None) -> ExclusiveGroup | None:
         """A group id from a body: None (no group), or one of this shop's groups (else a 404)."""
-        if value is None:
+        if pk is None:
             return None
-        if type(value) is not int or value < 1:
-            raise invalid_settings([Problem("group", "must be the id of one of this shop's exclusive groups, "
-                                                     "or null")])
-        group = ExclusiveGroup.objects.filter(shop=self.shop, pk=value).first()
+        group = ExclusiveGroup.objects.filter(shop=self.shop, pk=pk).first()
         if group is None:
             raise not_found("exclusive group")
         return group

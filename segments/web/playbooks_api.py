@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from segments.experiences.models import Playbook
 from segments.experiences.playbooks import (
-    FIELDS, playbook_get_or_default, playbook_markdown, playbook_row, playbook_update,
+    playbook_get_or_default, playbook_markdown, playbook_row, playbook_update,
 )
 from segments.web import schema
 from segments.web.api import SegmentsAPIView
@@ -28,7 +28,7 @@ class SegmentPlaybookView(SegmentsAPIView):
                    summary="Set playbook fields (those left out keep their values)")
     def put(self, request, pk: int):
         segment = self.segment(pk)
-        changes = self.body(FIELDS, optional=True)
+        changes = self.body(schema.PlaybookFieldsSerializer, optional=True)
         playbook = playbook_update(segment=segment, changes=changes, author=self.author)
         return Response(playbook_row(playbook=playbook))
 

@@ -1,14 +1,15 @@
-"""The OpenAPI description of the JSON API (drf-spectacular): the session-token security scheme and
-the request and response shapes the views build by hand, as serializers used only for the schema.
+"""The OpenAPI description of the JSON API (drf-spectacular): the session-token security scheme, the
+request bodies (`Body` serializers, which the views also check bodies with) and the answers the views
+build by hand (serializers that only describe).
 
 The views stay plain APIViews returning dicts; their `@extend_schema` decorators name these shapes.
 What the views check, the schema states (tests/segments/web/api/test_schema_conformance.py holds the two
-together): bounds and patterns of parameters and fields come from the constants the views and services
-check against, and request bodies are closed JSON objects.
+together): a body is checked by the serializer that describes it, and the bounds of query parameters
+come from the constants the views check against.
 """
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension, OpenApiViewExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
 from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -20,8 +21,9 @@ from segments.experiences.playbooks import TEXT_FIELDS as PLAYBOOK_TEXT
 from segments.membership.models import Segment, SegmentStatus
 from segments.shops.preferences import NUMBERS as SETTING_NUMBERS
 from segments.shops.preferences import OFF_OR_AT_LEAST
-from segments.tags.models import MAX_PREFIX_LENGTH, PREFIX_RE, DriftPolicy
+from segments.tags.models import MAX_PREFIX_LENGTH, PREFIX_RE, PREFIX_RULE, DriftPolicy
 from segments.tags.retry import MAX_IDS
+from segments.web.bodies import Body, refuse_nul
 
 
 class SessionTokenScheme(OpenApiAuthenticationExtension):
@@ -35,46 +37,15 @@ class SessionTokenScheme(OpenApiAuthenticationExtension):
                 "description": "The App Bridge session token of the shop's admin session."}
 
 
-# Text the API stores goes to PostgreSQL, whose text cannot hold NUL: a body or a query parameter with
-# one is refused, and every plain string the schema describes says so.
-NO_NUL = "^[^\\u0000]*$"
 # What str.strip() removes (str.isspace), spelled out: JSON Schema's \\s is not Python's.
 WHITESPACE = "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 NON_BLANK = f"^[^\\u0000]*[^\\u0000{WHITESPACE}][^\\u0000]*$"    # text a view .strip()s and requires
 MAX_SEGMENT_NAME = Segment._meta.get_field("name").max_length
 
 
-def _refuse_nul(node: dict) -> dict:
-    """`node` with NO_NUL on each plain string in it (one with no pattern, enum or format of its own)."""
-    if node.get("type") == "string" and not {"pattern", "enum", "format"} & set(node):
-        return {**node, "pattern": NO_NUL}
-    if isinstance(node.get("items"), dict):
-        node = {**node, "items": _refuse_nul(node["items"])}
-    if isinstance(node.get("properties"), dict):
-        node = {**node, "properties": {name: _refuse_nul(p) for name, p in node["properties"].items()}}
-    return node
-
-
-class Body(s.Serializer):
-    pass   # a request body: BodySchema describes it as SegmentsAPIView.body takes it
-
-
-class BodySchema(OpenApiSerializerExtension):
-    """A request body as SegmentsAPIView.body takes it: a field the body does not name is refused, so its
-    schema is closed (`additionalProperties: false`); a required field is required with every method (a
-    PATCH is no partial update: its `reason` is required); no string may hold NUL. The same fields in an
-    answer (SettingsSerializer, PlaybookSerializer extend these bodies) are described as DRF maps them."""
-
-    target_class = Body
-    match_subclasses = True
-
-    def map_serializer(self, auto_schema, direction):
-        mapped = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
-        if direction != "request":
-            return mapped
-        required = [name for name, field in self.target.fields.items() if field.required]
-        return {**_refuse_nul(mapped), "additionalProperties": False, **({"required": required} if required else {}),
-                "description": "Fields not listed are refused, and so are strings holding NUL (U+0000)."}
+def non_blank(most: int, *, blank: str = "must be non-blank text", **options) -> s.RegexField:
+    """Text that must hold more than whitespace (`blank` says so), of at most `most` characters."""
+    return s.RegexField(NON_BLANK, max_length=most, error_messages={"invalid": blank, "blank": blank}, **options)
 
 
 def json_field(help_text: str = "", *, required: bool = True) -> s.JSONField:
@@ -135,7 +106,7 @@ def query(name: str, description: str, type_=int, **constraints) -> OpenApiParam
     empty, it is refused like any other value the schema does not allow."""
     if type_ is int:
         constraints = {"minimum": 0, "maximum": MAX_ID, **constraints}
-    return OpenApiParameter(name, _refuse_nul({**build_basic_type(type_), **constraints}), OpenApiParameter.QUERY,
+    return OpenApiParameter(name, refuse_nul({**build_basic_type(type_), **constraints}), OpenApiParameter.QUERY,
                             required=False, description=description)
 
 
@@ -221,7 +192,7 @@ class PlaybookFieldsSerializer(Body):
     message = s.CharField(max_length=PLAYBOOK_TEXT["message"], required=False, allow_blank=True)
     channels = s.ListField(child=s.ChoiceField(choices=Channel.values), required=False)
     offer = s.CharField(max_length=PLAYBOOK_TEXT["offer"], required=False, allow_blank=True)
-    campaign_ideas = s.ListField(child=s.RegexField(NON_BLANK, max_length=MAX_IDEA_LENGTH),
+    campaign_ideas = s.ListField(child=non_blank(MAX_IDEA_LENGTH),
                                  max_length=MAX_CAMPAIGN_IDEAS, required=False)
     cadence = s.CharField(max_length=PLAYBOOK_TEXT["cadence"], required=False, allow_blank=True)
     frequency_cap = s.IntegerField(min_value=FREQUENCY_CAP_RANGE[0], max_value=FREQUENCY_CAP_RANGE[1],
@@ -328,11 +299,22 @@ def _number_setting(name: str) -> s.IntegerField:
     {"enum": [0]},
     {"minimum": OFF_OR_AT_LEAST["inactive_customer_days"], "maximum": SETTING_NUMBERS["inactive_customer_days"][1]}]})
 class InactiveDaysField(s.IntegerField):
-    pass   # 0 turns the anonymisation off; otherwise it waits at least a month (shop_settings.OFF_OR_AT_LEAST)
+    """0 turns the anonymisation off; otherwise it waits at least a month (preferences.OFF_OR_AT_LEAST)."""
+
+    floor, high = OFF_OR_AT_LEAST["inactive_customer_days"], SETTING_NUMBERS["inactive_customer_days"][1]
+    message = f"must be 0 (never) or a whole number from {floor} to {high}"
+    default_error_messages = {"type": message, "null": message, "off_or_at_least": message}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not (value == 0 or self.floor <= value <= self.high):
+            self.fail("off_or_at_least")
+        return value
 
 
 class SettingsFieldsSerializer(Body):
-    tag_prefix = s.RegexField(pattern(PREFIX_RE.pattern), required=False, max_length=MAX_PREFIX_LENGTH)
+    tag_prefix = s.RegexField(pattern(PREFIX_RE.pattern), required=False, max_length=MAX_PREFIX_LENGTH,
+                              error_messages={"invalid": PREFIX_RULE})
     holdout_tag = s.CharField(required=False, allow_blank=True)
     drift_policy = s.ChoiceField(choices=DriftPolicy.values, required=False)
     tag_metafield = s.BooleanField(required=False)

@@ -1,5 +1,7 @@
 """The JSON API's segment shapes (segments, versions, history, members, dry runs, why, exclusive
-groups) as DRF serializers, for the OpenAPI schema (segments.web.schema holds the shared parts)."""
+groups) as DRF serializers: the request bodies (`Body`) check what the views take and describe it in
+the OpenAPI schema; the answers describe what the views return (segments.web.schema holds the shared
+parts)."""
 from __future__ import annotations
 
 from rest_framework import serializers as s
@@ -7,8 +9,8 @@ from rest_framework import serializers as s
 from segments.engine.templates import TEMPLATE_BY_KEY
 from segments.membership.models import MAX_HOLDOUT_PERCENT, SegmentStatus
 from segments.web.schema import (
-    MAX_DESCRIPTION, MAX_GROUP_NAME, MAX_HYSTERESIS_DAYS, MAX_ID, MAX_REASON, MAX_SEGMENT_NAME, NON_BLANK, Body,
-    json_field,
+    MAX_DESCRIPTION, MAX_GROUP_NAME, MAX_HYSTERESIS_DAYS, MAX_ID, MAX_REASON, MAX_SEGMENT_NAME, Body, json_field,
+    non_blank,
 )
 
 
@@ -47,31 +49,48 @@ class SegmentListSerializer(s.Serializer):
     segments = SegmentSerializer(many=True)
 
 
+def _group(**options) -> s.IntegerField:
+    return s.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID, help_text=(
+        "The id of one of this shop's exclusive groups; null for none."), **options)
+
+
 class SegmentCreateSerializer(Body):
-    name = s.RegexField(NON_BLANK, required=False, max_length=MAX_SEGMENT_NAME,
-                        help_text="Required with rules; defaults to the template's name.")
+    name = non_blank(MAX_SEGMENT_NAME, required=False, help_text="Required with rules; defaults to the template's name.")
     rules = json_field("a rule document (docs/rules.md); or give a template", required=False)
-    template = s.ChoiceField(choices=list(TEMPLATE_BY_KEY), required=False, help_text="A key of GET /api/templates.")
+    template = s.ChoiceField(choices=list(TEMPLATE_BY_KEY), required=False, help_text="A key of GET /api/templates.",
+                             error_messages={"invalid_choice": "no such template (see GET /api/templates)"})
     overrides = s.DictField(required=False, help_text="The template's editable values by name.")
-    description = s.CharField(required=False, max_length=MAX_DESCRIPTION)
+    description = s.CharField(required=False, allow_blank=True, max_length=MAX_DESCRIPTION)
     holdout_percent = s.IntegerField(required=False, min_value=0, max_value=MAX_HOLDOUT_PERCENT)
-    group = s.IntegerField(required=False, allow_null=True)
+    group = _group()
     priority = s.IntegerField(required=False, min_value=-1000, max_value=1000)
-    reason = s.CharField(required=False, max_length=MAX_REASON)
-    handle = s.CharField(required=False, max_length=60,
+    reason = s.CharField(required=False, allow_blank=True, max_length=MAX_REASON)
+    handle = s.CharField(required=False, allow_blank=True, max_length=60,
                          help_text="The tag's suffix (seg:<handle>): a lower-case slug, unique in the shop; "
-                                   "refused, not renamed, when taken. Derived from the name when left out.")
+                                   "refused, not renamed, when taken. Derived from the name when left out or "
+                                   "empty.")
+
+    def validate(self, data):
+        """Rules, or a template (with overrides of its editable values); a name, or the template's."""
+        if "rules" not in data and "template" not in data:
+            raise s.ValidationError({"rules": "required (or a template)"})
+        if data.get("overrides") and ("template" not in data or "rules" in data):
+            raise s.ValidationError({"overrides": "only with a template, and without rules"})
+        if "name" not in data and "template" not in data:
+            raise s.ValidationError({"name": "required"})
+        return data
 
 
 class SegmentUpdateSerializer(Body):
-    reason = s.RegexField(NON_BLANK, max_length=MAX_REASON, help_text="Required: why the segment changes.")
+    reason = non_blank(MAX_REASON, help_text="Required: why the segment changes.",
+                       blank="required: a non-blank string saying why the segment changes")
     rules = json_field("a new rule document; leave out to keep the rules", required=False)
-    name = s.RegexField(NON_BLANK, required=False, max_length=MAX_SEGMENT_NAME)
+    name = non_blank(MAX_SEGMENT_NAME, required=False)
     status = s.ChoiceField(choices=SegmentStatus.values, required=False)
     holdout_percent = s.IntegerField(required=False, min_value=0, max_value=MAX_HOLDOUT_PERCENT)
-    group = s.IntegerField(required=False, allow_null=True)
+    group = _group()
     priority = s.IntegerField(required=False, min_value=-1000, max_value=1000)
-    description = s.CharField(required=False, max_length=MAX_DESCRIPTION)
+    description = s.CharField(required=False, allow_blank=True, max_length=MAX_DESCRIPTION)
 
 
 class VersionSerializer(s.Serializer):
@@ -133,7 +152,7 @@ class MembersSerializer(s.Serializer):
 class DryRunSerializer(Body):
     rules = json_field("the rule document being edited")
     segment = s.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID,
-                             help_text="An existing segment to compare with (entries and exits).")
+                             help_text="One of this shop's segments to compare with (entries and exits).")
 
 
 class EditDryRunSerializer(Body):
@@ -211,5 +230,5 @@ class GroupsSerializer(s.Serializer):
 
 
 class GroupCreateSerializer(Body):
-    name = s.RegexField(NON_BLANK, max_length=MAX_GROUP_NAME)
+    name = non_blank(MAX_GROUP_NAME)
     hysteresis_days = s.IntegerField(required=False, min_value=0, max_value=MAX_HYSTERESIS_DAYS)

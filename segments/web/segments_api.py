@@ -26,10 +26,6 @@ from segments.web import schema, segment_schema
 from segments.web.api import Refused, SegmentsAPIView, invalid_rules, invalid_settings
 from segments.web.overview import segment_member_page
 
-CREATE_FIELDS = ("name", "rules", "template", "overrides", "description", "holdout_percent", "group", "priority",
-                 "reason", "handle")
-UPDATE_FIELDS = ("rules", "name", "status", "holdout_percent", "group", "priority", "description", "reason")
-GROUP_FIELDS = ("name", "hysteresis_days")
 ARCHIVE_REASON = "Deleted (archived) through the API"
 
 
@@ -128,31 +124,10 @@ class SegmentListView(SegmentsAPIView):
                    responses=schema.responses(segment_schema.SegmentDetailSerializer, status=201, body=True),
                    summary="Create a segment from rules or a template")
     def post(self, request):
-        data = self.body(CREATE_FIELDS)
-        problems = _text_problems(data, ("reason", schema.MAX_REASON), ("description", schema.MAX_DESCRIPTION))
-        template_key, overrides = data.get("template"), data.get("overrides", {})
-        if "template" in data and not isinstance(template_key, str):
-            problems.append(Problem("template", "must be a template key (see GET /api/templates)"))
-            template_key = None
-        if not isinstance(overrides, dict):
-            problems.append(Problem("overrides", "must be an object of the template's editable values"))
-        elif overrides and (template_key is None or "rules" in data):
-            problems.append(Problem("overrides", "only with a template, and without rules"))
-        if "handle" in data and not isinstance(data["handle"], str):
-            problems.append(Problem("handle", "must be a string (leave it out to derive it from the name)"))
-        if "rules" not in data and template_key is None:
-            problems.append(Problem("rules", "required (or a template)"))
-        template = None
-        if isinstance(template_key, str):
-            template = TEMPLATE_BY_KEY.get(template_key)
-            if template is None:
-                problems.append(Problem("template", "no such template (see GET /api/templates)"))
+        data = self.body(segment_schema.SegmentCreateSerializer)
+        template = TEMPLATE_BY_KEY.get(data.get("template"))
         name = data.get("name", template.name if template is not None else None)
-        if name is None:
-            problems.append(Problem("name", "required"))
-        if problems:
-            raise invalid_settings(problems)
-        rules = data["rules"] if "rules" in data else _template_rules(template, overrides)
+        rules = data["rules"] if "rules" in data else _template_rules(template, data.get("overrides", {}))
         settings = {key: data[key] for key in ("description", "holdout_percent", "priority") if key in data}
         if "group" in data:
             settings["group"] = self.group(data["group"])
@@ -182,11 +157,6 @@ def _template_rules(template, overrides: dict) -> dict:
         raise invalid_rules(error, rename) from None
 
 
-def _text_problems(data: dict, *fields: tuple[str, int]) -> list[Problem]:
-    return [Problem(key, f"must be a string of at most {most} characters") for key, most in fields
-            if key in data and not (isinstance(data[key], str) and len(data[key]) <= most)]
-
-
 class SegmentDetailView(SegmentsAPIView):
     """GET /api/segments/<id>: the segment and its current rules; PATCH: edit it (a new version);
     DELETE: archive it."""
@@ -201,16 +171,7 @@ class SegmentDetailView(SegmentsAPIView):
                    summary="Edit a segment (a new version)")
     def patch(self, request, pk: int):
         segment = self.segment(pk)
-        data = self.body(UPDATE_FIELDS)
-        problems = _text_problems(data, ("reason", schema.MAX_REASON), ("description", schema.MAX_DESCRIPTION))
-        if not (isinstance(data.get("reason"), str) and data["reason"].strip()):
-            problems = [p for p in problems if p.path != "reason"]
-            problems.append(Problem("reason", "required: a non-blank string of at most 500 characters saying "
-                                              "why the segment changes"))
-        if "rules" in data and data["rules"] is None:
-            problems.append(Problem("rules", "must be a rule document (leave it out to keep the rules)"))
-        if problems:
-            raise invalid_settings(problems)
+        data = self.body(segment_schema.SegmentUpdateSerializer)
         settings = {key: data[key] for key in ("name", "status", "holdout_percent", "priority", "description")
                     if key in data}
         if "group" in data:
@@ -313,14 +274,8 @@ class SegmentDryRunView(SegmentsAPIView):
                    responses=schema.responses(segment_schema.DryRunResultSerializer, body=True),
                    summary="Preview rules being edited: live count and sample members; writes nothing")
     def post(self, request):
-        data = self.body(("rules", "segment"))
-        if "rules" not in data:
-            raise invalid_settings([Problem("rules", "required")])
-        segment = None
-        if data.get("segment") is not None:
-            if type(data["segment"]) is not int or data["segment"] < 1:
-                raise invalid_settings([Problem("segment", "must be the id of one of this shop's segments")])
-            segment = self.segment(data["segment"])
+        data = self.body(segment_schema.DryRunSerializer)
+        segment = self.segment(data["segment"]) if data.get("segment") is not None else None
         return Response(segment_dry_run(shop=self.shop, rules=data["rules"], segment=segment))
 
 
@@ -332,9 +287,7 @@ class SegmentEditDryRunView(SegmentsAPIView):
                    summary="The diff an edit of this segment's rules would make; writes nothing")
     def post(self, request, pk: int):
         segment = self.segment(pk)
-        data = self.body(("rules",))
-        if "rules" not in data:
-            raise invalid_settings([Problem("rules", "required")])
+        data = self.body(segment_schema.EditDryRunSerializer)
         return Response(segment_dry_run(shop=self.shop, rules=data["rules"], segment=segment))
 
 
@@ -362,21 +315,11 @@ class GroupListView(SegmentsAPIView):
                    responses=schema.responses(segment_schema.GroupSerializer, status=201, body=True, lookup=False),
                    summary="Create an exclusive group")
     def post(self, request):
-        data = self.body(GROUP_FIELDS)
-        name = data.get("name")
-        days = data.get("hysteresis_days", 0)
-        problems = []
-        if not (isinstance(name, str) and name.strip() and len(name) <= schema.MAX_GROUP_NAME):
-            problems.append(Problem("name", f"required: a non-blank string of at most {schema.MAX_GROUP_NAME} "
-                                            f"characters"))
-        if type(days) is not int or not 0 <= days <= schema.MAX_HYSTERESIS_DAYS:
-            problems.append(Problem("hysteresis_days", f"must be a whole number from 0 to "
-                                                       f"{schema.MAX_HYSTERESIS_DAYS}"))
-        if problems:
-            raise invalid_settings(problems)
+        data = self.body(segment_schema.GroupCreateSerializer)
+        name, days = data["name"].strip(), data.get("hysteresis_days", 0)
         try:
             with transaction.atomic():
-                group = ExclusiveGroup.objects.create(shop=self.shop, name=name.strip(), hysteresis_days=days)
+                group = ExclusiveGroup.objects.create(shop=self.shop, name=name, hysteresis_days=days)
         except IntegrityError:
             raise invalid_settings([Problem("name", "another exclusive group of this shop has this name")]) from None
         return Response(group_row(group), status=status.HTTP_201_CREATED)

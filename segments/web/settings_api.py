@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from segments.shops.preferences import FIELDS, shop_settings, shop_settings_update
+from segments.shops.preferences import shop_settings, shop_settings_update
 from segments.web import schema
 from segments.web.api import SegmentsAPIView
 
@@ -23,5 +23,5 @@ class SettingsView(SegmentsAPIView):
                    responses=schema.responses(schema.SettingsSerializer, body=True, lookup=False),
                    summary="Change some settings (refused whole when one cannot be used)")
     def patch(self, request):
-        changes = self.body(FIELDS, optional=True)
+        changes = self.body(schema.SettingsFieldsSerializer, optional=True)
         return Response(shop_settings_update(shop=self.shop, changes=changes, author=self.author))

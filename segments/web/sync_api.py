@@ -7,12 +7,11 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from segments.engine.rules import Problem
-from segments.tags.retry import MAX_IDS, tag_changes_retry
+from segments.tags.retry import tag_changes_retry
 from segments.tags.selectors import tag_audit_page, tag_sync_status
 from segments.tags.snippets import segment_snippets
 from segments.web import schema
-from segments.web.api import SegmentsAPIView, invalid_settings
+from segments.web.api import SegmentsAPIView
 
 
 class SyncStatusView(SegmentsAPIView):
@@ -57,14 +56,5 @@ class SyncRetryView(SegmentsAPIView):
                    responses=schema.responses(schema.RetryResultSerializer, body=True, lookup=False),
                    summary="Retry failed tag changes (all of the shop's, or those of ids)")
     def post(self, request):
-        data = self.body(("ids",), optional=True)
-        ids = data.get("ids")
-        if "ids" in data:     # null is no list: leaving ids out is the one way to say "every failed change"
-            if not isinstance(ids, list) or len(ids) > MAX_IDS:
-                raise invalid_settings([Problem("ids", f"must be a list of at most {MAX_IDS} change ids, or "
-                                                       f"left out for every failed change")])
-            bad = [Problem(f"ids[{i}]", "must be a tag change id (a whole number from 1)")
-                   for i, pk in enumerate(ids) if type(pk) is not int or not 1 <= pk < 2**63]
-            if bad:
-                raise invalid_settings(bad)
+        ids = self.body(schema.RetryRequestSerializer, optional=True).get("ids")
         return Response(tag_changes_retry(shop=self.shop, ids=ids))

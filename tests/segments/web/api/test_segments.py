@@ -10,7 +10,9 @@ import jwt
 import pytest
 
 from segments.membership.models import ExclusiveGroup, Membership, MembershipEvent, Segment, SegmentVersion
-from tests.segments.web.api.conftest import BAD_RULES, BUYERS, REPEAT, Api, counts, create, member_sids, mint
+from tests.segments.web.api.conftest import (
+    BAD_RULES, BUYERS, REPEAT, Api, assert_error, counts, create, member_sids, mint,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -460,6 +462,11 @@ def test_ids_beyond_any_row_are_404_not_errors(api, django_capture_on_commit_cal
     huge = 10**30
     assert api.get(f"/api/segments/{huge}").status_code == 404
     assert api.get(f"/api/segments/{created['id']}/why/{huge}").status_code == 404
-    assert api.post("/api/segments", {"name": "X", "rules": BUYERS, "group": huge}).status_code == 404
-    assert api.post("/api/segments/dry-run", {"rules": BUYERS, "segment": huge}).status_code == 404
+    # In a body an id is bounded like the bigint it names (the schema says so): past it, a 400 at its path.
+    for path, body in [("/api/segments", {"name": "X", "rules": BUYERS, "group": huge}),
+                       ("/api/segments/dry-run", {"rules": BUYERS, "segment": huge})]:
+        error = assert_error(api.post(path, body), 400, "invalid_settings")
+        assert [p["path"] for p in error["problems"]] == [list(body)[-1]]
+    assert api.post("/api/segments", {"name": "X", "rules": BUYERS, "group": 2**63 - 1}).status_code == 404
+    assert api.post("/api/segments/dry-run", {"rules": BUYERS, "segment": 2**63 - 1}).status_code == 404
     assert api.get(f"/api/segments/{created['id']}/members", after=str(2**63 - 1)).json()["members"] == []

@@ -55,6 +55,11 @@ def test_a_new_tag_prefix_queues_every_member_for_retagging(api, shop, django_ca
     ({"tag_metafield": 1}, "tag_metafield"),
     ({"holdout_tag": "control"}, "holdout_tag"),
     ({"shop_domain": "x"}, "shop_domain"),
+    ({"tag_prefix": 7}, "tag_prefix"),
+    ({"tag_metafield": "yes"}, "tag_metafield"),
+    ({"recompute_hour": True}, "recompute_hour"),           # a bool is not an hour
+    ({"checkout_abandon_minutes": 1}, "checkout_abandon_minutes"),
+    ({"payload_retention_days": 0}, "payload_retention_days"),
 ])
 def test_refused_settings_name_their_path_and_save_nothing(api, shop, change, path,
                                                            django_capture_on_commit_callbacks):

@@ -21,6 +21,7 @@ from segments.shops.models import ShopStatus
 from segments.tags.selectors import tag_sync_status
 from segments.web.health import webhook_health
 from segments.web.overview import needs_attention, running_jobs, segment_index, tag_queue_counts
+from segments.web.pages.charts import sparkline
 from shopseg.shopify.session_tokens import SessionTokenInvalid
 
 # The top navigation: (URL name, label, the names of pages that belong under it). An entry whose
@@ -132,7 +133,8 @@ def render_home(request: HttpRequest) -> HttpResponse:
     webhooks = webhook_health(shop_domain=shop.domain)
     rows = segment_index(shop=shop)
     sync_status = {**tag_sync_status(shop=shop), "failed_changes": tag_queue_counts(shop=shop)["failed"]}
-    context = {**app_context(request, "home"), **live, "webhooks": webhooks, "rows": rows,
+    context = {**app_context(request, "home"), **live, "webhooks": webhooks,
+               "rows": [(row, sparkline(row.trend)) for row in rows],
                "attention": needs_attention(shop=shop, webhooks=webhooks, sync_status=sync_status,
                                             segments=[r.segment for r in rows]),
                "new_segment_url": page_url("segment-new")}

@@ -25,7 +25,6 @@ from segments.tags.models import BulkStatus, TagBulkOperation, TagResult
 from segments.web.health import WebhookHealth
 
 TREND_DAYS = 30
-SPARK_WIDTH, SPARK_HEIGHT = 120, 28
 FAILED_RESULTS = (TagResult.FAILED, TagResult.INVALID)   # what POST /api/sync/retry makes due again
 THROTTLED_SHARE = 0.1         # under a tenth of the bucket left: requests are waiting for points
 RECENT = dt.timedelta(days=1)
@@ -44,20 +43,7 @@ class SegmentRow:
     summary: str
     badges: tuple[Badge, ...]
     trend: tuple[int, ...]          # members per local day, oldest first (only days with a snapshot)
-    spark_points: str               # SVG polyline points for `trend`; "" when fewer than two days
     revenue_share: float | None     # members' share of store revenue over the trend window
-
-
-def sparkline_points(values: list[int] | tuple[int, ...], width: int = SPARK_WIDTH,
-                     height: int = SPARK_HEIGHT) -> str:
-    """Polyline points scaling `values` into width x height (1 px margin); "" for fewer than two."""
-    if len(values) < 2:
-        return ""
-    low, high = min(values), max(values)
-    span = (high - low) or 1
-    step = (width - 2) / (len(values) - 1)
-    return " ".join(f"{1 + i * step:.1f},{height - 1 - (v - low) / span * (height - 2):.1f}"
-                    for i, v in enumerate(values))
 
 
 def segment_badges(segment: Segment, sync_error_segments: set[int] = frozenset()) -> tuple[Badge, ...]:
@@ -106,7 +92,6 @@ def segment_index(*, shop: Shop, now: dt.datetime | None = None) -> list[Segment
         got, total = money.get(segment.pk, (Decimal(0), Decimal(0)))
         rows.append(SegmentRow(segment=segment, summary=summaries.get(segment.pk, ""),
                                badges=segment_badges(segment, failing), trend=trend,
-                               spark_points=sparkline_points(trend),
                                revenue_share=float(got / total) if total else None))
     return rows
 

@@ -1,5 +1,6 @@
-"""Server-drawn SVG geometry for the pages' charts (no chart library, nothing to load): the segment
-page's movement bars and the measurement pages' line charts, with round ticks and distinct colours."""
+"""Server-drawn SVG geometry for every chart the pages show (no chart library, nothing to load): the
+home page's sparklines, the segment page's movement bars and the measurement pages' line charts, all
+placed by one `Scale`, with round ticks and distinct colours."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +11,45 @@ from dataclasses import dataclass
 from segments.web.overview import DayMovement
 
 WIDTH, HEIGHT, LABEL_ROOM = 720, 180, 18
+SPARK_WIDTH, SPARK_HEIGHT = 120, 28
 
+
+@dataclass(frozen=True)
+class Scale:
+    """Values from `low` to `high` onto pixels from `start` to `end` (a y axis runs from its bottom,
+    the larger pixel, to its top: SVG's y grows downwards). A range of one value maps to `start`."""
+    low: float
+    high: float
+    start: float
+    end: float
+
+    def __call__(self, value: float) -> float:
+        return round(self.start + (value - self.low) / ((self.high - self.low) or 1) * (self.end - self.start), 1)
+
+
+def polyline(points) -> str:
+    """SVG polyline points for [(x, y)]."""
+    return " ".join(f"{x},{y}" for x, y in points)
+
+
+# -- sparklines (the home page) -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sparkline:
+    points: str          # "" when there are fewer than two values: nothing to draw a trend with
+    width: int = SPARK_WIDTH
+    height: int = SPARK_HEIGHT
+
+
+def sparkline(values) -> Sparkline:
+    """`values` (oldest first) across the width, lowest to highest across the height, 1 px margin."""
+    if len(values) < 2:
+        return Sparkline("")
+    x = Scale(0, len(values) - 1, 1, SPARK_WIDTH - 1)
+    y = Scale(min(values), max(values), SPARK_HEIGHT - 1, 1)
+    return Sparkline(polyline((x(i), y(v)) for i, v in enumerate(values)))
+
+
+# -- movement bars (the segment page) ---------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Bar:
@@ -28,13 +67,13 @@ def movement_chart(days: list[DayMovement]) -> dict:
     peak = max([d.entries for d in days] + [d.exits for d in days] + [1])
     slot = WIDTH / max(len(days), 1)
     width = max(slot * 0.7, 1)
+    length = Scale(0, peak, 0, middle - 2)        # a bar's length, up for entries and down for exits
     bars = []
     for i, day in enumerate(days):
-        up = day.entries / peak * (middle - 2)
-        down = day.exits / peak * (middle - 2)
+        up = length(day.entries)
         bars.append(Bar(x=round(i * slot + (slot - width) / 2, 1), width=round(width, 1),
-                        entries_y=round(middle - up, 1), entries_height=round(up, 1),
-                        exits_height=round(down, 1), movement=day))
+                        entries_y=round(middle - up, 1), entries_height=up,
+                        exits_height=length(day.exits), movement=day))
     return {"width": WIDTH, "height": HEIGHT, "middle": middle, "label_y": HEIGHT - 4, "bars": bars, "peak": peak,
             "first": days[0].day if days else None, "last": days[-1].day if days else None,
             "entries": sum(d.entries for d in days), "exits": sum(d.exits for d in days)}
@@ -114,20 +153,17 @@ def line_chart(*, title: str, y_label: str, series: list[tuple[str, list[tuple[d
     values = [v for _, points in series for _, v in points]
     ticks, step = nice_ticks(min([0.0, *values]), max([0.0, *values]), integer=False)
     low, high = ticks[0], ticks[-1]
-    width, height = LINE_W - LEFT - RIGHT, LINE_H - TOP - BOTTOM
-    span = max((last - first).days, 1)
+    days = Scale(0, max((last - first).days, 1), LEFT, LINE_W - RIGHT)
+    y = Scale(low, high, LINE_H - BOTTOM, TOP)
 
     def x(day: dt.date) -> float:
-        return round(LEFT + (day - first).days / span * width, 1)
-
-    def y(value: float) -> float:
-        return round(TOP + height - (value - low) / (high - low) * height, 1)
+        return days((day - first).days)
 
     lines = []
     for (label, points), color in zip(series, PALETTE):
         dots = tuple((x(d), y(v)) for d, v in points)
-        lines.append(Line(label=label, color=color, points=" ".join(f"{a},{b}" for a, b in dots) if len(dots) > 1
-                          else "", dots=dots, last=fmt(points[-1][1], 0) if points else "no data"))
+        lines.append(Line(label=label, color=color, points=polyline(dots) if len(dots) > 1 else "", dots=dots,
+                          last=fmt(points[-1][1], 0) if points else "no data"))
     return LineChart(title=title, y_label=y_label, lines=tuple(lines),
                      y_ticks=tuple(Tick(y(v), fmt(v, step)) for v in ticks),
                      x_ticks=tuple(Tick(x(d), f"{d:%b} {d.day}") for d in day_ticks(first, last)))

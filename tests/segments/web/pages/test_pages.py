@@ -17,7 +17,7 @@ from segments.membership.models import Segment, SegmentStatus, TagChange
 from segments.mirror.models import ComplianceKind, ComplianceRequest
 from segments.shops.calendar import shop_today
 from segments.tags.models import TagAudit, TagResult
-from segments.web.overview import sparkline_points
+from segments.web.pages.charts import sparkline
 from tests.segments.web.pages.conftest import add_members, make_segment
 
 pytestmark = pytest.mark.django_db
@@ -72,7 +72,7 @@ class TestHome:
         html = get_page(installed_shop, "/admin/").content.decode()
         assert "Big spenders" in html and "Quiet ones" in html
         assert f'href="/admin/segments/{segment.pk}?shop=' in html
-        assert f'points="{sparkline_points([10, 12, 15])}"' in html
+        assert f'points="{sparkline([10, 12, 15]).points}"' in html and 'points="1.0,27.0 60.0,' in html
         assert "Members over the last 3 days: 10 to 15" in html
         assert "25%" in html                                       # 75 of 300
         assert "seg:big-spenders" in html

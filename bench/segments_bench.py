@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import metrics_bench as mb  # noqa: E402
+from bench.stack import percentile  # noqa: E402
 
 FULL_TARGET = 120.0
 INCREMENTAL_P95_TARGET_MS = 50.0
@@ -43,11 +44,6 @@ DRY_RUN_TARGET = 2.0
 FLOOR_RATIO_AIM = 3.0
 DRY_RUN_DOMAIN = "bench-dry-run.myshopify.com"
 BENCH_ORDER_IDS = 10**12     # orders the incremental samples add have Shopify ids above this
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, int(round(q * len(ordered))) - 1)]
 
 
 def ensure_shop(domain: str, customers: int, orders: int):

@@ -29,6 +29,12 @@ TICK = os.sysconf("SC_CLK_TCK")
 APP_KEY, APP_SECRET = "bench-stack-key", "bench-stack-secret-0123456789abcdef0123456789abcdef"
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank q-quantile of `values` (q from 0 to 1)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered))) - 1))]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

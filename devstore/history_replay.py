@@ -24,19 +24,20 @@ from django.utils import timezone
 
 from devstore.replay_traffic import DevstoreOrders, day_orders, shop_variants, shoppers
 from segments.engine.context import OWNED_TAG_PREFIX, context_for
+from segments.engine.triggers import Trigger
 from segments.measurement.lift import segment_lift
 from segments.measurement.models import SegmentKpiSnapshot
 from segments.measurement.snapshots import kpi_snapshot_day
-from segments.shops.calendar import shop_day_bounds, shop_today
 from segments.membership import clock as segment_clock
 from segments.membership import recompute as membership_service
 from segments.membership.clock import segments_time_sweep
 from segments.membership.definitions import segment_update
-from segments.membership.models import Membership, MembershipEvent, Segment, SegmentClock, SegmentStatus, Trigger
+from segments.membership.models import Membership, MembershipEvent, Segment, SegmentClock, SegmentStatus
 from segments.membership.recompute import segment_rules, segments_recompute
 from segments.metrics import refresh as metrics_service
 from segments.metrics.refresh import customer_metrics_rebuild, dirty_customers_refresh
 from segments.mirror.models import BackfillStatus, Order, ShopSync
+from segments.shops.calendar import shop_day_bounds, shop_today
 from segments.shops.models import Shop, ShopStatus
 from shopseg.deadlocks import retry_on_deadlock
 

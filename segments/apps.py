@@ -7,7 +7,6 @@ class SegmentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from segments.tags import bulk  # noqa: F401 - registers its eraser for customers/redact
         from shopseg.observability import opentelemetry_init
 
         # Here rather than in settings: instrumenting Django reads the settings it would be inside.

@@ -1,6 +1,7 @@
 """The layout's rules, read from the source: dependencies point one way (devstore → webhooks →
-segments → shopseg.shopify), no import cycle, no function-local import of the project's own code
-(outside AppConfig.ready, where Django wants it), and modules stay small."""
+segments → shopseg.shopify, and inside segments down the order of its domains), no import cycle, no
+function-local import of the project's own code (outside AppConfig.ready, where Django wants it), and
+modules stay small."""
 from __future__ import annotations
 
 import ast
@@ -68,6 +69,38 @@ def test_dependencies_point_one_way(importer, forbidden):
     assert wrong == []
 
 
+# segments' domains from the bottom up, in the order the data flows: a domain imports only those
+# before it. A domain above is reached by a task's dotted name (shopseg.enqueue) or by registering
+# with the one below (segments.privacy.compliance's erasers).
+DOMAINS = ("engine", "shops", "mirror", "membership", "tags", "metrics", "experiences", "measurement", "privacy",
+           "web")
+# The imports that go up, each a flow one module leads across domains; a new one fails the test.
+UPWARD = {
+    ("segments.shops.install", "segments.mirror.backfill"): "installing an app starts its store copy's backfill",
+    ("segments.shops.preferences", "segments.tags.models"): "a tag prefix or holdout tag is checked as a tag",
+    ("segments.shops.preferences", "segments.tags.naming"): "a new prefix must not make two segments' tags clash",
+    ("segments.shops.preferences", "segments.tags.plans"): "a new prefix rewrites every tag the app owns",
+    ("segments.membership.definitions", "segments.tags.naming"): "a segment's handle must give a usable, unique tag",
+}
+
+
+def _domain(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "segments" and len(parts) > 2 and parts[1] in DOMAINS else None
+
+
+def test_segments_domains_import_only_the_domains_below_them():
+    upward = set()
+    for module, path in MODULES.items():
+        mine = _domain(module)
+        for name in _imports(path, top_level=False):
+            theirs = _domain(name)
+            if mine and theirs and DOMAINS.index(theirs) > DOMAINS.index(mine):
+                upward.add((module, ".".join(name.split(".")[:3])))
+    assert sorted(upward - set(UPWARD)) == []
+    assert sorted(set(UPWARD) - upward) == []       # gone: drop it from the list
+
+
 def test_no_import_cycle():
     graph = {module: _imports(path, top_level=True) - {module} for module, path in MODULES.items()}
     state: dict[str, int] = {}          # 1: on the current path, 2: done
@@ -103,7 +136,9 @@ def test_no_function_local_import_of_project_code_outside_app_ready():
 
 
 def test_no_module_grows_past_the_limit():
-    sizes = {str(path.relative_to(ROOT)): len(path.read_text().splitlines()) for path in MODULES.values()}
+    """The production packages' modules, and the tests' and benchmarks' too (migrations are generated)."""
+    paths = [*MODULES.values(), *(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py")]
+    sizes = {str(path.relative_to(ROOT)): len(path.read_text().splitlines()) for path in paths}
     over = {name: lines for name, lines in sizes.items() if lines > MAX_LINES}
     assert {name: lines for name, lines in over.items() if name not in STILL_TO_SPLIT} == {}
     assert {name: lines for name, lines in over.items() if lines > STILL_TO_SPLIT[name]} == {}

@@ -13,7 +13,7 @@ from django.utils.text import slugify
 from segments.engine.compiler import Compiler
 from segments.engine.context import context_for
 from segments.engine.diff import rules_diff, settings_diff
-from segments.engine.rules import Problem, conditions, describe, describe_node, parse
+from segments.engine.rules import Problem, SettingsError, conditions, describe, describe_node, parse
 from segments.membership.models import (
     MAX_HOLDOUT_PERCENT, ExclusiveGroup, Membership, Segment, SegmentStatus, SegmentVersion,
 )
@@ -26,14 +26,6 @@ from shopseg.enqueue import enqueue_on_commit
 HANDLE_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")     # what slugify makes of a name, and what a tag needs
 SETTINGS = ("name", "description", "status", "group", "priority", "holdout_percent")
 DRY_RUN_SAMPLE = 10
-
-
-class SettingsError(ValueError):
-    """Segment settings that cannot be used; problems as rules.Problem (path, message)."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("; ".join(str(p) for p in problems))
 
 
 def _settings_problems(shop: Shop, values: Mapping[str, object]) -> list[Problem]:

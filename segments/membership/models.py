@@ -8,6 +8,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from segments.engine.triggers import Trigger
+
 MAX_HOLDOUT_PERCENT = 50
 
 
@@ -109,14 +111,6 @@ class Membership(models.Model):
         # By customer alone: a customer's deletion (redact, shop erasure) checks this foreign key
         # per row, and without a leading customer column each check would scan the table.
         indexes = [models.Index(fields=["customer"], name="membership_customer")]
-
-
-class Trigger(models.TextChoices):
-    EVENT = "event"              # the customer's data changed (a webhook, the backfill, reconciliation)
-    TIME = "time"                # a time window passed
-    DEFINITION = "definition"    # the segment's rules or settings changed
-    NIGHTLY = "nightly"          # the nightly full recompute (a correction)
-    REMOVED = "removed"          # the customer was deleted in Shopify
 
 
 class MembershipEvent(models.Model):

@@ -27,7 +27,8 @@ from segments.engine import metrics_table, planner
 from segments.engine.compiler import Compiler
 from segments.engine.context import OWNED_TAG_PREFIX, context_for
 from segments.engine.rules import RuleSet, parse
-from segments.membership.models import Membership, Segment, SegmentStatus, SegmentVersion, Trigger
+from segments.engine.triggers import Trigger
+from segments.membership.models import Membership, Segment, SegmentStatus, SegmentVersion
 from segments.mirror.statistics import table_analyze_if_rewritten
 from segments.shops.models import Shop
 

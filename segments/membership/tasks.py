@@ -6,9 +6,9 @@ import datetime as dt
 from celery import shared_task
 from django.utils import timezone
 
-from segments.measurement.tasks import segment_kpi_backfill_task
+from segments.engine.triggers import Trigger
 from segments.membership.clock import segments_time_sweep
-from segments.membership.models import Segment, SegmentStatus, Trigger
+from segments.membership.models import Segment, SegmentStatus
 from segments.membership.recompute import Superseded, segments_recompute
 from segments.shops.models import Shop, ShopStatus
 from shopseg.enqueue import enqueue, enqueue_on_commit
@@ -32,8 +32,8 @@ def segment_recompute_task(segment_id: int, version: int, cause: str = "") -> st
                            cause=cause or f"version {version}", expect_versions={segment.pk: version})
     except Superseded:
         return "superseded"
-    if first_compute:   # measurement: past days' KPIs estimated, so charts are not empty on day one
-        enqueue_on_commit(segment_kpi_backfill_task, segment.pk)
+    if first_compute:   # measurement (a domain above, so by name): past days' KPIs, so charts start filled
+        enqueue_on_commit("segments.measurement.tasks.segment_kpi_backfill_task", segment.pk)
     return "done"
 
 

@@ -5,7 +5,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from segments.membership.models import Trigger
+from segments.engine.triggers import Trigger
 from segments.membership.recompute import segments_recompute
 from segments.metrics.refresh import DIRTY_MARGIN, customer_metrics_rebuild, dirty_marks_clear, dirty_shops_refresh
 from segments.metrics.schedule import shops_due_for_nightly

@@ -46,7 +46,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from segments.membership.models import Trigger
+from segments.engine.triggers import Trigger
 from segments.mirror.backfill_plan import (
     COMPLETED, LOADED, PENDING, RUNNING, STAGES, LoadSuperseded, bulk_operation, bulk_operations, loaded_lines,
     next_to_load, objects_total, plan, stage_of, stage_state, stamp, start_exports,

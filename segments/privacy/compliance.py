@@ -52,6 +52,7 @@ from segments.privacy.selectors import (
     customer_orders, customers_inactive, export_counts,
 )
 from segments.shops.models import OAuthState, Shop, ShopStatus
+from segments.tags.bulk import bulk_lines_erase
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +235,15 @@ def _forget_customer_mirror(*, keys: CustomerKeys) -> dict[str, int]:
             "checkouts": checkouts, "carts": carts}
 
 
+def _erase_bulk_tag_lines(*, keys: CustomerKeys) -> dict[str, int]:
+    """A bulk tag operation's lines name the customer until Shopify has run it."""
+    if keys.shop is None or not keys.customer_pks:
+        return {}
+    return bulk_lines_erase(shop=keys.shop, customer_pks=keys.customer_pks)
+
+
 register_customer_eraser(_erase_customer_exports)
+register_customer_eraser(_erase_bulk_tag_lines, identity=True)
 
 
 # -- shop/redact -----------------------------------------------------------------------------------

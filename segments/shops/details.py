@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from segments.membership.models import Trigger
+from segments.engine.triggers import Trigger
 from segments.shops.models import Shop
 from shopseg.enqueue import enqueue_on_commit
 

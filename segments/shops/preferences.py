@@ -14,9 +14,8 @@ from collections.abc import Mapping
 
 from django.db import transaction
 
-from segments.engine.rules import Problem
-from segments.membership.definitions import SettingsError
-from segments.membership.models import Trigger
+from segments.engine.rules import Problem, SettingsError
+from segments.engine.triggers import Trigger
 from segments.shops.models import Shop
 from segments.tags.models import DriftPolicy, holdout_tag_problems, tag_prefix_problems
 from segments.tags.naming import shop_tag_conflicts

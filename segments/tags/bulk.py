@@ -31,8 +31,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from segments.membership.models import TagChange
-from segments.privacy.compliance import register_customer_eraser
-from segments.privacy.selectors import CustomerKeys
 from segments.shops.bulk_operations import bulk_operation_read, jsonl_lines, result_file
 from segments.shops.models import Shop
 from segments.shops.throttle import ShopThrottle
@@ -300,13 +298,12 @@ def _apply(shop: Shop, op: TagBulkOperation, url: str | None, report: SyncReport
 
 # -- privacy ------------------------------------------------------------------------------------------
 @transaction.atomic
-def bulk_lines_erase(*, keys: CustomerKeys) -> dict[str, int]:
-    """customers/redact: the customer's lines leave the operations that still hold lines."""
-    if keys.shop is None or not keys.customer_pks:
-        return {}
-    pks = set(keys.customer_pks)
+def bulk_lines_erase(*, shop: Shop, customer_pks) -> dict[str, int]:
+    """customers/redact (segments.privacy calls it): the customer's lines leave the operations that
+    still hold lines."""
+    pks = set(customer_pks)
     erased = 0
-    for op in TagBulkOperation.objects.select_for_update().filter(shop=keys.shop).exclude(lines=[]).order_by("pk"):
+    for op in TagBulkOperation.objects.select_for_update().filter(shop=shop).exclude(lines=[]).order_by("pk"):
         theirs = sum(1 for line in op.lines if line[0] in pks)
         if not theirs:
             continue
@@ -320,6 +317,3 @@ def bulk_lines_erase(*, keys: CustomerKeys) -> dict[str, int]:
             op.lines = [ERASED_LINE if line[0] in pks else line for line in op.lines]
         op.save(update_fields=["lines", "line_count", "status", "finished_at"])
     return {"bulk_tag_lines": erased}
-
-
-register_customer_eraser(bulk_lines_erase, identity=True)

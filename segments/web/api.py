@@ -12,8 +12,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from segments.engine.rules import Problem, RuleError
-from segments.membership.definitions import SettingsError
+from segments.engine.rules import Problem, RuleError, SettingsError
 from segments.membership.models import ExclusiveGroup, Segment
 from segments.mirror.models import Customer
 from segments.shops.auth import SessionTokenAuthentication

@@ -15,11 +15,12 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from devstore.management.commands.history_replay import Command as HistoryReplay
+from segments.engine.triggers import Trigger
 from segments.measurement.lift import default_period, segment_lift
 from segments.measurement.migration import segments_migration
 from segments.measurement.models import SegmentKpiSnapshot
 from segments.membership.definitions import segment_create
-from segments.membership.models import MembershipEvent, Segment, Trigger
+from segments.membership.models import MembershipEvent, Segment
 from segments.shops.calendar import shop_today
 from segments.shops.models import Shop
 from tests.conftest import settle

@@ -14,11 +14,11 @@ from segments.engine.rules.reader import Reader
 from segments.engine.rules.text import describe, describe_node
 from segments.engine.rules.tree import (
     EARLIEST_DATE, LATEST_DATE, MAX_DOCUMENT_BYTES, MAX_PROBLEMS, RULES_VERSION, All, Any_, Condition, Node, Not,
-    Problem, RuleError, RuleSet, conditions,
+    Problem, RuleError, RuleSet, SettingsError, conditions,
 )
 
 __all__ = ["EARLIEST_DATE", "LATEST_DATE", "MAX_PROBLEMS", "RULES_VERSION", "All", "Any_", "Condition", "Node", "Not",
-           "Problem", "RuleError", "RuleSet", "conditions", "describe", "describe_node", "parse"]
+           "Problem", "RuleError", "RuleSet", "SettingsError", "conditions", "describe", "describe_node", "parse"]
 
 
 def parse(document: object) -> RuleSet:

@@ -56,6 +56,14 @@ class RuleError(ValueError):
         super().__init__("; ".join(str(p) for p in self.problems))
 
 
+class SettingsError(ValueError):
+    """Settings (of a segment or a shop) that cannot be used, with their problems (path, message)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in problems))
+
+
 @dataclass(frozen=True)
 class Condition:
     """A metric compared with a value, over an optional window, with the metric's parameters."""

@@ -51,6 +51,9 @@ from segments.engine.windows import Window, holiday_windows, resolve_window
 from segments.metrics.models import CustomerMetrics
 from segments.mirror.models import Cart, Checkout, Customer, LineItem, Order
 from segments.shops.models import Shop
+from tests.segments.engine.reference_compare import (
+    compare, inside_intervals, is_discounted, median_gap_days, nearest_rank, net_of,
+)
 
 CENT = Decimal("0.01")
 EXPEDITED = "expedited"
@@ -112,7 +115,7 @@ class Reference:
         for line in LineItem.objects.filter(shop=shop).order_by("pk"):
             self.lines.setdefault(line.order_id, []).append(line)
             prices.append(line.price)
-        self.premium_price = _nearest_rank(sorted(prices), PREMIUM_POSITION)
+        self.premium_price = nearest_rank(sorted(prices), PREMIUM_POSITION)
 
         # Counted orders: not cancelled, with a customer (of this shop's live customers, for us).
         for order in Order.objects.filter(shop=shop, cancelled_at__isnull=True, customer__isnull=False):
@@ -133,7 +136,7 @@ class Reference:
 
         # The rankings' population: the shop's live customers with orders (a full rebuild's buyers).
         self.buyers: list[_Buyer] = [
-            _Buyer(total_spent=_net(rows.orders), last_order_at=rows.orders[-1].created_at,
+            _Buyer(total_spent=net_of(rows.orders), last_order_at=rows.orders[-1].created_at,
                    orders_count=len(rows.orders))
             for rows in live.values() if rows.orders]
 
@@ -172,8 +175,8 @@ class Reference:
         rows = self.rows[pk]
         customer = rows.customer
         intervals = resolve_window(window, now=self.now, tz=self.tz) if window is not None else None
-        orders = [o for o in rows.orders if _inside(o.created_at, intervals)]
-        abandoned = [k for k in rows.abandoned if _inside(k.created_at, intervals)]
+        orders = [o for o in rows.orders if inside_intervals(o.created_at, intervals)]
+        abandoned = [k for k in rows.abandoned if inside_intervals(k.created_at, intervals)]
         n = len(orders)
 
         match key:
@@ -181,10 +184,10 @@ class Reference:
             case "orders_count":
                 return n
             case "total_spent":
-                return _net(orders)
+                return net_of(orders)
             case "aov":
                 # ROUND(spent / orders_count, 2): half away from zero, as PostgreSQL rounds numerics.
-                return (_net(orders) / n).quantize(CENT, ROUND_HALF_UP) if n else None
+                return (net_of(orders) / n).quantize(CENT, ROUND_HALF_UP) if n else None
             case "first_order_date":
                 return self._local_date(orders[0].created_at) if n else None
             case "last_order_date":
@@ -198,7 +201,7 @@ class Reference:
             case "spend_percentile":
                 if not n:
                     return None
-                spent = _net(orders)
+                spent = net_of(orders)
                 at_most = sum(1 for b in self.buyers if b.total_spent <= spent)
                 return (100 * at_most // len(self.buyers)) / 100
             case "rfm_recency":
@@ -206,7 +209,7 @@ class Reference:
             case "rfm_frequency":
                 return self._score(orders, "orders_count", n)
             case "rfm_monetary":
-                return self._score(orders, "total_spent", _net(orders))
+                return self._score(orders, "total_spent", net_of(orders))
             case "rfm_group":
                 if not n:
                     return None
@@ -214,9 +217,9 @@ class Reference:
                 frequency = self._score(orders, "orders_count", n)
                 return rfm_group(recency, frequency)
             case "discounted_order_share":
-                return sum(1 for o in orders if _discounted(o)) / n if n else None
+                return sum(1 for o in orders if is_discounted(o)) / n if n else None
             case "full_price_orders":
-                return sum(1 for o in orders if not _discounted(o))
+                return sum(1 for o in orders if not is_discounted(o))
             case "refund_rate":
                 gross = sum((o.total for o in orders), Decimal(0))
                 refunded = sum((o.total_refunded for o in orders), Decimal(0))
@@ -252,7 +255,7 @@ class Reference:
                 tokens = {k.cart_token for k in rows.checkouts if k.cart_token != ""}
                 carts = [self.carts[t] for t in tokens if t in self.carts]
                 return sum(1 for cart in carts
-                           if _inside(cart.updated_at if cart.updated_at is not None else cart.created_at,
+                           if inside_intervals(cart.updated_at if cart.updated_at is not None else cart.created_at,
                                       intervals))
             case "email_marketing":
                 return customer.email_marketing
@@ -285,7 +288,7 @@ class Reference:
             case "customer_age_days":
                 return self._days_since(customer.created_at) if customer.created_at is not None else None
             case "replenishment_ratio":
-                median = _median_gap_days(orders)
+                median = median_gap_days(orders)
                 if median is None or median == 0:
                     return None
                 elapsed = (self.now - orders[-1].created_at).total_seconds() / 86400
@@ -294,8 +297,8 @@ class Reference:
             case "expedited_share":
                 return sum(1 for o in orders if o.shipping_speed == EXPEDITED) / n if n else None
             case "discount_dependence":
-                spent = _net(orders)
-                discounted = _net(o for o in orders if _discounted(o))
+                spent = net_of(orders)
+                discounted = net_of(o for o in orders if is_discounted(o))
                 return float(discounted / spent) if spent > 0 else None
             case "premium_share":
                 if not n:
@@ -330,82 +333,3 @@ class Reference:
 
     def _orders_with(self, orders: list[Order], attribute: str, wanted: object) -> int:
         return sum(1 for o in orders if any(getattr(line, attribute) == wanted for line in self.lines.get(o.pk, [])))
-
-
-def compare(condition: Condition, value: object, *, today: dt.date) -> bool:
-    """Whether a metric value satisfies the condition's operator and value; None never does."""
-    if value is None:
-        return False
-    op, wanted, kind = condition.op, condition.value, condition.metric.value_type
-    if kind in ("ratio", "number"):
-        value = float(value)
-        wanted = tuple(float(w) for w in wanted) if isinstance(wanted, tuple) else float(wanted)
-    match op:
-        case "gt":
-            return value > wanted
-        case "gte":
-            return value >= wanted
-        case "lt":
-            return value < wanted
-        case "lte":
-            return value <= wanted
-        case "eq":
-            return value == wanted
-        case "neq":
-            return value != wanted
-        case "between":
-            low, high = wanted
-            return low <= value <= high
-        case "in":
-            return value in wanted
-        case "not_in":
-            return value not in wanted
-        case "before":
-            return value < wanted
-        case "after":
-            return value > wanted
-        case "within_last_days":
-            # No upper end: a date after today is on or after today - N days too.
-            return value >= today - dt.timedelta(days=wanted)
-        case "is":
-            return value == wanted
-    raise ValueError(f"unknown operator {op!r}")
-
-
-def _inside(moment: dt.datetime, intervals: list[tuple[dt.datetime, dt.datetime]] | None) -> bool:
-    if intervals is None:
-        return True
-    return any(start <= moment < end for start, end in intervals)
-
-
-def _net(orders: Iterable[Order]) -> Decimal:
-    return sum((o.total - o.total_refunded for o in orders), Decimal(0))
-
-
-def _discounted(order: Order) -> bool:
-    # The table's SQL: total_discounts > 0 OR discount_codes <> '[]'.
-    return order.total_discounts > 0 or order.discount_codes != []
-
-
-def _median_gap_days(orders: list[Order]) -> float | None:
-    """Median of the days (of 24 hours) between consecutive orders; None with fewer than two.
-
-    With an even number of gaps, the two middle ones are interpolated as PostgreSQL's
-    percentile_cont(0.5) does, low + 0.5 * (high - low), which the metrics table stores: in binary
-    floating point it can be one unit in the last place away from (low + high) / 2.
-    """
-    gaps = sorted((b.created_at - a.created_at).total_seconds() / 86400 for a, b in zip(orders, orders[1:]))
-    if not gaps:
-        return None
-    middle = len(gaps) // 2
-    if len(gaps) % 2:
-        return gaps[middle]
-    low, high = gaps[middle - 1], gaps[middle]
-    return low + 0.5 * (high - low)
-
-
-def _nearest_rank(sorted_values: list, position: int):
-    """The value at rank ceil(position * n / 100) of the ascending values; None when empty."""
-    if not sorted_values:
-        return None
-    return sorted_values[-(-position * len(sorted_values) // 100) - 1]

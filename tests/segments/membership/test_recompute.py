@@ -239,8 +239,8 @@ def test_edits_are_versions_and_a_newer_version_supersedes_an_older_recompute(
 
 
 def test_bad_rules_or_settings_save_nothing(shop, store):
-    from segments.engine.rules import RuleError
-    from segments.membership.definitions import SettingsError, segment_create
+    from segments.engine.rules import RuleError, SettingsError
+    from segments.membership.definitions import segment_create
 
     with pytest.raises(RuleError):
         segment_create(shop=shop, name="Bad", rules={"version": 1, "include": {"metric": "nope"}})

@@ -58,7 +58,8 @@ def test_segment_tags_are_unique_in_the_shop_case_insensitively():
 @pytest.mark.parametrize("handle, ok", [("vip", True), ("big-spenders-2", True), ("VIP", False), ("a--b", False),
                                         ("-a", False), ("a b", False), ("x" * 61, False), ("taken", False)])
 def test_a_chosen_handle_is_used_as_it_is_or_refused(handle, ok):
-    from segments.membership.definitions import SettingsError, segment_create
+    from segments.engine.rules import SettingsError
+    from segments.membership.definitions import segment_create
 
     shop = Shop.objects.create(domain="naming.myshopify.com")
     rules = {"version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1}}

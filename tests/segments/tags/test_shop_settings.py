@@ -2,7 +2,7 @@
 (a new prefix rewrites every tag in Shopify, keeping the merchant's own)."""
 import pytest
 
-from segments.membership.definitions import SettingsError
+from segments.engine.rules import SettingsError
 from segments.membership.models import TagChange
 from segments.shops.models import Shop
 from segments.shops.preferences import shop_settings, shop_settings_update

@@ -135,6 +135,19 @@ def test_shop_and_installation(api: AdminAPI) -> None:
     assert handles == set(ALL_SCOPES)
 
 
+# Used by the mutation, bulk and cost tests too.
+TAGS_ADD = ("mutation($id: ID!, $tags: [String!]!) { tagsAdd(id: $id, tags: $tags) "
+            "{ node { id } userErrors { field message } } }")
+
+
+TAGS_REMOVE = ("mutation($id: ID!, $tags: [String!]!) { tagsRemove(id: $id, tags: $tags) "
+               "{ node { id } userErrors { field message } } }")
+
+
+def stored_tags(store: DevStore, customer_id: int) -> list[str]:
+    return json.loads(store.conn().execute("SELECT tags FROM customers WHERE id = ?", (customer_id,)).fetchone()[0])
+
+
 def test_the_fields_api_2026_10_deprecates_are_marked_and_their_replacements_answered(api: AdminAPI) -> None:
     deprecated = {(t, name) for t in ("ShopPlan", "CustomerPhoneNumber")
                   for name, field in api.schema.get_type(t).fields.items() if field.deprecation_reason}

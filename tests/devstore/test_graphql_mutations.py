@@ -9,7 +9,7 @@ import pytest
 from devstore.graphql_api import AdminAPI
 from devstore.state import DevStore, Event, gid
 from tests.devstore.test_graphql import (  # noqa: F401 - fixtures
-    ALL_SCOPES, CUSTOMER_IDS, RECENT_ORDER, SHOP, api, call, data, events, gql,
+    ALL_SCOPES, CUSTOMER_IDS, RECENT_ORDER, SHOP, TAGS_ADD, TAGS_REMOVE, api, call, data, events, gql, stored_tags,
 )
 
 
@@ -30,18 +30,6 @@ def test_orders_and_checkouts_need_read_orders(api: AdminAPI) -> None:
                scopes=frozenset({"read_orders"}))
     assert body["data"]["order"] == {"id": gid("Order", RECENT_ORDER), "customer": None}
     assert body["errors"][0]["path"] == ["order", "customer"]
-
-
-TAGS_ADD = ("mutation($id: ID!, $tags: [String!]!) { tagsAdd(id: $id, tags: $tags) "
-            "{ node { id } userErrors { field message } } }")
-
-
-TAGS_REMOVE = ("mutation($id: ID!, $tags: [String!]!) { tagsRemove(id: $id, tags: $tags) "
-               "{ node { id } userErrors { field message } } }")
-
-
-def stored_tags(store: DevStore, customer_id: int) -> list[str]:
-    return json.loads(store.conn().execute("SELECT tags FROM customers WHERE id = ?", (customer_id,)).fetchone()[0])
 
 
 def test_tags_add_is_a_set_union_with_events(api: AdminAPI, store: DevStore, events: list[Event]) -> None:

@@ -2,7 +2,7 @@
 
 Seed and reset shops, register the app, read a customer's tags as Shopify holds them, edit them
 "by hand" (drift), inject faults, size a shop's rate-limit bucket and count its THROTTLED answers,
-run live traffic, uninstall the app, send compliance requests.
+run live traffic, uninstall the app, send compliance requests, read the web pixels apps activated.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 from . import compliance_mutations, mutation_base, mutations, oauth
 from .bucket import plan_limits
 from .state import parse_iso
+from .web_pixels import shop_pixels
 
 if TYPE_CHECKING:
     from .server import DevstoreApp
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 # Tables holding a shop's data, cleared by reset (apps are global and survive).
 SHOP_TABLES = ("installations", "oauth_codes", "tokens", "products", "variants", "customers", "orders",
                "line_items", "refunds", "checkouts", "carts", "deleted_resources", "webhook_subscriptions",
-               "webhook_deliveries", "bulk_operations", "staged_uploads", "faults")
+               "webhook_deliveries", "bulk_operations", "staged_uploads", "faults", "web_pixels")
 
 
 def rules(shop: str) -> list[Rule]:
@@ -45,6 +46,7 @@ def rules(shop: str) -> list[Rule]:
         Rule(f"/_control/shops/{shop}/simulate", endpoint="simulate", methods=["POST"]),
         Rule(f"/_control/shops/{shop}/live", endpoint="live", methods=["GET", "POST", "DELETE"]),
         Rule(f"/_control/shops/{shop}/webhooks", endpoint="webhooks", methods=["GET"]),
+        Rule(f"/_control/shops/{shop}/web-pixels", endpoint="web_pixels", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/compliance/<kind>", endpoint="compliance", methods=["POST"]),
         Rule(f"/_control/shops/{shop}/orders", endpoint="orders_place", methods=["POST"]),
         Rule("/_control/faults", endpoint="faults", methods=["POST", "DELETE"]),
@@ -235,6 +237,12 @@ def webhooks(app: DevstoreApp, request: Request, shop: str) -> Response:
     return _json({"subscriptions": subs, "deliveries": deliveries, "due": app.sender.due(shop)})
 
 
+def web_pixels(app: DevstoreApp, request: Request, shop: str) -> Response:
+    """The web pixels apps activated on the shop, with their settings (what a storefront would load)."""
+    _shop(app, shop)
+    return _json({"web_pixels": shop_pixels(app.store, shop)})
+
+
 def webhooks_flush(app: DevstoreApp, request: Request) -> Response:
     """Wait until every due delivery has been attempted (tests and the demo use it)."""
     idle = app.sender.wait_idle(float(request.args.get("timeout", 30)))
@@ -306,6 +314,7 @@ HANDLERS = {
     "simulate": simulate,
     "live": live,
     "webhooks": webhooks,
+    "web_pixels": web_pixels,
     "webhooks_flush": webhooks_flush,
     "compliance": compliance,
     "orders_place": orders_place,

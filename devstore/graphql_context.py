@@ -77,8 +77,9 @@ def app_numeric_id(api_key: str) -> int:
     return zlib.crc32(api_key.encode()) or 1
 
 
-def access_denied(info: GraphQLResolveInfo, scope: str) -> GraphQLError:
-    required = f"`{scope}` access scope."
+def access_denied(info: GraphQLResolveInfo, scope: str, also: str | None = None) -> GraphQLError:
+    """`also` is what Shopify adds after the scope when a field needs more (another scope, say)."""
+    required = f"`{scope}` access scope." + (f" Also: {also}" if also else "")
     return GraphQLError(
         f"Access denied for {info.field_name} field. Required access: {required}",
         nodes=info.field_nodes, path=info.path.as_list(),

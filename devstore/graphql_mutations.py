@@ -1,4 +1,5 @@
-"""Mutation resolvers: tags, metafields, webhook subscriptions, staged uploads and bulk operations."""
+"""Mutation resolvers: tags, metafields, webhook subscriptions, staged uploads and bulk operations (web
+pixels' are web_pixels.py's, registered here)."""
 from __future__ import annotations
 
 import ipaddress
@@ -16,6 +17,7 @@ from .graphql_metafields import definition_create, metafields_set
 from .graphql_objects import bulk_operation_object, customer_object, order_object, product_object, webhook_object
 from .state import gid, iso, parse_gid, utcnow
 from .topics import ENUM_TO_REST, required_scope, scope_granted
+from .web_pixels import MUTATION_RESOLVERS as WEB_PIXEL_MUTATIONS
 
 Resolver = Callable[..., Any]
 
@@ -202,4 +204,5 @@ MUTATION_RESOLVERS: dict[str, Resolver] = {
     "bulkOperationRunQuery": resolve_bulk_query,
     "bulkOperationRunMutation": resolve_bulk_mutation,
     "bulkOperationCancel": resolve_bulk_cancel,
+    **WEB_PIXEL_MUTATIONS,
 }

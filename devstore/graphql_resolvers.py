@@ -18,6 +18,8 @@ from .graphql_objects import (
     shop_object, variant_object, webhook_object,
 )
 from .state import parse_gid
+from .web_pixels import READ_SCOPE as PIXELS_READ_SCOPE
+from .web_pixels import app_pixel_row, load_web_pixel, no_pixel, web_pixel_object
 
 Resolver = Callable[..., Any]
 
@@ -92,6 +94,7 @@ NODE_KINDS: dict[str, tuple[str | None, Callable[[RequestContext, int], Obj | No
     "WebhookSubscription": (None, _load_webhook),
     "BulkOperation": (None, _load_bulk),
     "Metafield": (None, _load_metafield),
+    "WebPixel": (PIXELS_READ_SCOPE, load_web_pixel),
 }
 
 
@@ -189,6 +192,17 @@ def resolve_current_bulk_operation(_root: None, info: GraphQLResolveInfo, type: 
     return bulk_operation_object(ctx, row) if row else None
 
 
+def resolve_web_pixel(_root: None, info: GraphQLResolveInfo, id: str | None = None) -> Obj:  # noqa: A002
+    """The app's one pixel on the shop; an `id` must be that pixel's."""
+    ctx = context(info)
+    require(ctx, info, PIXELS_READ_SCOPE)
+    wanted = _id(info, id, "WebPixel") if id is not None else None
+    row = app_pixel_row(ctx.conn, ctx.shop, ctx.api_key)
+    if row is None or (id is not None and row["id"] != wanted):
+        raise no_pixel(info)
+    return web_pixel_object(row)
+
+
 QUERY_RESOLVERS: dict[str, Resolver] = {
     "shop": lambda _root, info: shop_object(context(info)),
     "currentAppInstallation": lambda _root, info: installation_object(context(info)),
@@ -205,4 +219,5 @@ QUERY_RESOLVERS: dict[str, Resolver] = {
     "webhookSubscriptions": resolve_webhook_subscriptions,
     "bulkOperation": _single("BulkOperation"),
     "currentBulkOperation": resolve_current_bulk_operation,
+    "webPixel": resolve_web_pixel,
 }

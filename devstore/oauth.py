@@ -25,6 +25,7 @@ from .state import DevStore, Event, iso, parse_iso, utcnow
 KNOWN_SCOPES = {
     "read_customers", "write_customers", "read_orders", "write_orders", "read_all_orders",
     "read_products", "write_products", "read_checkouts", "write_checkouts",
+    "read_pixels", "write_pixels", "read_customer_events",
 }
 CODE_TTL = dt.timedelta(minutes=10)
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -130,13 +131,15 @@ def access_token(store: DevStore, config: DevstoreConfig, shop: str, form: dict[
 
 
 def uninstall(store: DevStore, shop: str, api_key: str) -> bool:
-    """The merchant removes the app: tokens revoked, app/uninstalled delivered."""
+    """The merchant removes the app: tokens revoked, its web pixel removed, app/uninstalled delivered."""
     with store.tx() as conn:
         changed = conn.execute(
             "UPDATE installations SET uninstalled_at = ? WHERE shop = ? AND api_key = ? AND uninstalled_at IS NULL",
             (iso(utcnow()), shop, api_key),
         ).rowcount
         conn.execute("UPDATE tokens SET revoked = 1 WHERE shop = ? AND api_key = ?", (shop, api_key))
+        # The app's web pixel goes with it: reinstalled, the app creates it again.
+        conn.execute("DELETE FROM web_pixels WHERE shop = ? AND api_key = ?", (shop, api_key))
         if changed:
             store.emit(Event(shop, "app/uninstalled", "Shop", None, {"api_key": api_key}))
     return bool(changed)
@@ -210,7 +213,7 @@ def _exchange(store, config, shop, app, form, expiring) -> dict:
     with store.tx() as conn:
         existing = conn.execute("SELECT scopes FROM installations WHERE shop = ? AND api_key = ?",
                                 (shop, app["api_key"])).fetchone()
-        scopes = existing["scopes"] if existing else "read_customers,write_customers,read_orders,read_products"
+        scopes = existing["scopes"] if existing else "read_customers,write_customers,read_orders,read_products,write_pixels,read_customer_events"
         _install(conn, shop, app["api_key"], scopes)
         return _issue(conn, config, shop, app["api_key"], scopes, expiring)
 

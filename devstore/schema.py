@@ -245,6 +245,15 @@ CREATE TABLE IF NOT EXISTS bulk_operations (
     created_at TEXT NOT NULL,
     completed_at TEXT
 );
+CREATE TABLE IF NOT EXISTS web_pixels (
+    id INTEGER PRIMARY KEY,
+    shop TEXT NOT NULL,
+    api_key TEXT NOT NULL,
+    settings TEXT NOT NULL,                         -- JSON object, compact, as webPixel.settings answers it
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (shop, api_key)                          -- one web pixel per app and shop, as on Shopify
+);
 CREATE TABLE IF NOT EXISTS staged_uploads (
     key TEXT PRIMARY KEY,
     shop TEXT NOT NULL,

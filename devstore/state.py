@@ -35,6 +35,7 @@ ID_BASE = {
     "Cart": 50_000_000_000,
     "WebhookSubscription": 1_200_000_000,
     "BulkOperation": 4_000_000_000,
+    "WebPixel": 100_000_000,
 }
 
 Listener = Callable[["Event"], None]

@@ -7,6 +7,7 @@ class SegmentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from segments.privacy import storefront  # noqa: F401 - registers the storefront's privacy parts
         from shopseg.observability import opentelemetry_init
 
         # Here rather than in settings: instrumenting Django reads the settings it would be inside.

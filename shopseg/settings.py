@@ -157,7 +157,16 @@ CELERY_BEAT_SCHEDULE: dict = {
                    "schedule": env("SHOPSEG_TAG_CHECK_SECONDS", 3600.0, cast=float)},
     # Measurement: each shop's KPI snapshot of its local yesterday, in the hour after its midnight.
     "kpi-snapshots": {"task": "segments.measurement.tasks.kpi_snapshots_sweep_task", "schedule": crontab(minute=20)},
+    # Storefront: visitor-days behind their raw events rolled up; daily partitions made ahead, old ones
+    # dropped past each shop's retention.
+    "storefront-rollup": {"task": "segments.storefront.tasks.visitor_days_rollup_task",
+                          "schedule": env("SHOPSEG_STOREFRONT_ROLLUP_SECONDS", 2.0, cast=float)},
+    "storefront-partitions": {"task": "segments.storefront.tasks.storefront_partitions_task", "schedule": 3600.0},
 }
+# Storefront events (segments.storefront): what one browser may send in 10 s, and one shop in a second;
+# past either, a batch is refused whole (429) and stores nothing.
+STOREFRONT_CLIENT_EVENTS = env("SHOPSEG_STOREFRONT_CLIENT_EVENTS", 300, cast=int)
+STOREFRONT_SHOP_EVENTS_PER_SECOND = env("SHOPSEG_STOREFRONT_SHOP_EVENTS_PER_SECOND", 20000, cast=int)
 # Tag sync (segments.tags.sync): mutations per request (10 points each, under Shopify's
 # 1,000-point cap), how long one run may go on, from how many customers a diff becomes a bulk
 # mutation (0: never), and how long processed outbox rows are kept.
@@ -173,7 +182,9 @@ SHOPIFY_API_SECRET = (env("SHOPIFY_API_SECRET") if PRODUCTION
 # During a secret rotation Shopify may sign with the old secret for a while: accept both.
 SHOPIFY_API_SECRET_PREVIOUS = env("SHOPIFY_API_SECRET_PREVIOUS", "")
 SHOPIFY_API_VERSION = env("SHOPIFY_API_VERSION", "2026-10")
-SHOPIFY_SCOPES = env("SHOPIFY_SCOPES", "read_customers,write_customers,read_orders,read_products")
+# write_pixels and read_customer_events: the storefront's web pixel (segments.storefront.pixel).
+SHOPIFY_SCOPES = env("SHOPIFY_SCOPES",
+                     "read_customers,write_customers,read_orders,read_products,write_pixels,read_customer_events")
 SHOPIFY_OPTIONAL_SCOPES = env("SHOPIFY_OPTIONAL_SCOPES", "read_all_orders")
 # The app's public URL (Shopify's application_url); callbacks and webhook URIs hang off it.
 SHOPSEG_APP_URL = env("SHOPSEG_APP_URL") if PRODUCTION else env("SHOPSEG_APP_URL", "http://127.0.0.1:8000")

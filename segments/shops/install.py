@@ -14,6 +14,7 @@ from segments.shops.graphql import shop_graphql
 from segments.shops.models import OAuthState, Shop, ShopStatus
 from segments.shops.subscriptions import webhook_subscriptions_reconcile
 from segments.shops.tokens import shop_tokens_store
+from shopseg.enqueue import enqueue
 from shopseg.shopify.oauth import TokenSet
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ def shop_post_install(*, shop_id: int) -> None:
     # Subscriptions first: bulk_operations/finish must be subscribed before the first export ends.
     webhook_subscriptions_reconcile(shop_id=shop_id)
     backfill_start(shop_id=shop_id)
+    # The storefront (a domain above, so by name): the shop's web pixel, activated with its ingest key.
+    enqueue("segments.storefront.tasks.pixel_activate_task", shop_id)
 
 
 def shop_uninstall(*, domain: str, occurred_at: dt.datetime | None = None) -> bool:

@@ -34,6 +34,8 @@ from graphql import GraphQLSchema
 from segments.mirror import backfill_plan, reconcile
 from segments.shops import bulk_operations
 from segments.shops import subscriptions as webhook_subscriptions
+from segments.storefront.models import Pixel
+from segments.storefront.pixel import pixel_settings
 from segments.tags import bulk as tag_bulk
 from segments.tags import metafield as tag_metafield
 from segments.tags import transport as tag_transport
@@ -70,6 +72,10 @@ def _bulk_tag_lines(add: bool) -> list[dict[str, Any]]:
     plans = [p for p in _tag_plans() if (p.add if add else p.remove)]
     op = TagBulkOperation(add=add, lines=[tag_bulk._line(p, add) for p in plans], line_count=len(plans))
     return [json.loads(line) for line in tag_bulk._jsonl(op).splitlines()]
+
+
+def _pixel_settings() -> dict[str, str]:
+    return pixel_settings(Pixel(ingest_key="k3y-abcdefghijklmnopqrstuvwx"))
 
 
 def _backfill_queries() -> list[str]:
@@ -111,6 +117,9 @@ VARIABLES: dict[str, Callable[[], list[dict[str, Any]]]] = {
         for n in range(7008001, 7008001 + tag_metafield.PER_CALL)]}],
     "segments.mirror.backfill_plan:BULK_RUN": lambda: [{"query": query} for query in _backfill_queries()],
     "segments.shops.bulk_operations:BULK_OPERATION": lambda: [{"id": "gid://shopify/BulkOperation/720918"}],
+    "segments.storefront.pixel:PIXEL_CREATE": lambda: [{"webPixel": {"settings": json.dumps(_pixel_settings())}}],
+    "segments.storefront.pixel:PIXEL_UPDATE": lambda: [{"id": "gid://shopify/WebPixel/100000001",
+                                                        "webPixel": {"settings": json.dumps(_pixel_settings())}}],
 }
 
 # Module-level strings that parse as GraphQL but are pieces spliced into documents, not documents.
@@ -159,6 +168,8 @@ def _bulk_operation_polls() -> list[Case]:
 # sender itself, which forwards what its callers give it.
 BUILT: dict[tuple[str, str], Callable[[], list[Case]] | None] = {
     ("segments/shops/graphql.py", "query"): None,
+    # The pixel's mutations pass through one helper; the documents are its module's constants (above).
+    ("segments/storefront/pixel.py", "document"): None,
     ("segments/mirror/reconcile.py", "resource.query"): _reconcile_pages,
     ("segments/tags/transport.py", "mutation_document([add for _, add, _ in ops])"): _tag_sync_batches,
     ("segments/shops/bulk_operations.py", "bulk_operations_document(len(operation_ids))"): _bulk_operation_polls,

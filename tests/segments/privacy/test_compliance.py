@@ -340,7 +340,8 @@ def test_data_request_exports_everything_stored_about_the_customer(shop, other_s
     assert [(e["segment"], e["entered"], e["trigger"]) for e in segments["history"]] == [("VIP", True, "event")]
     assert [(t["tag"], t["add"], t["result"]) for t in segments["tag_changes"]] == [("seg:vip", True, "applied")]
     assert request.summary == {"customer": 1, "orders": 2, "line_items": 2, "refunds": 1, "checkouts": 2,
-                               "carts": 2, "webhook_deliveries": 9, "segment_memberships": 1, "tag_changes": 1}
+                               "carts": 2, "webhook_deliveries": 9, "segment_memberships": 1, "tag_changes": 1,
+                               "storefront_visitors": 0}
 
 
 def segment_records(shop, customer):

@@ -1,0 +1,89 @@
+"""Rolling raw pixel events up per visitor and day (the shop's calendar): what the visitor-days that
+ingest marked behind hold now, recomputed whole from the raw events, so a late, repeated or erased
+event leaves the same rollup as if it had come in order. Sessions end after 30 minutes without an
+event (a session running past midnight starts again on the new day)."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+
+from segments.mirror.sql import upsert
+from segments.shops.models import Shop
+from segments.storefront.ingest import VISITORS_LINK
+from segments.storefront.models import VisitorDay
+
+BATCH = 500
+SESSION_GAP = dt.timedelta(minutes=30)
+COUNTED = {"page_views": "page_viewed", "product_views": "product_viewed", "collection_views": "collection_viewed",
+           "searches": "search_submitted", "add_to_carts": "product_added_to_cart",
+           "cart_removals": "product_removed_from_cart", "cart_views": "cart_viewed",
+           "checkouts_started": "checkout_started", "checkouts_completed": "checkout_completed"}
+
+_TAKE = """
+DELETE FROM segments_visitordaydirty WHERE id IN (
+    SELECT id FROM segments_visitordaydirty ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
+RETURNING shop_id, visitor_id, day
+"""
+_EVENTS = """
+SELECT visitor_id, name, occurred_at, url, referrer FROM segments_storefrontevent
+WHERE shop_id = %s AND visitor_id = ANY(%s) AND day BETWEEN %s AND %s AND occurred_at >= %s AND occurred_at < %s
+ORDER BY visitor_id, occurred_at, seq
+"""
+
+
+def visitor_days_rollup(limit: int = BATCH) -> int:
+    """Redo up to `limit` visitor-days that are behind; how many were taken."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_TAKE, [limit])
+        taken = cursor.fetchall()
+        if not taken:
+            return 0
+        cursor.execute(VISITORS_LINK.format(only=""))
+        by_shop: dict[int, list[tuple[int, dt.date]]] = defaultdict(list)
+        for shop_id, visitor_id, day in taken:
+            by_shop[shop_id].append((visitor_id, day))
+        zones = dict(Shop.objects.filter(pk__in=by_shop).values_list("pk", "iana_timezone"))
+        for shop_id, pairs in by_shop.items():
+            _shop_rollup(cursor, shop_id, ZoneInfo(zones.get(shop_id) or "UTC"), set(pairs))
+    return len(taken)
+
+
+def _shop_rollup(cursor, shop_id: int, zone: ZoneInfo, pairs: set[tuple[int, dt.date]]) -> None:
+    first, last = min(day for _, day in pairs), max(day for _, day in pairs)
+    start = dt.datetime.combine(first, dt.time(), zone)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone)
+    cursor.execute(_EVENTS, [shop_id, sorted({v for v, _ in pairs}), start.astimezone(dt.timezone.utc).date(),
+                             end.astimezone(dt.timezone.utc).date(), start, end])
+    grouped: dict[tuple[int, dt.date], list[tuple]] = defaultdict(list)
+    for visitor_id, name, occurred_at, url, referrer in cursor.fetchall():
+        key = (visitor_id, occurred_at.astimezone(zone).date())
+        if key in pairs:
+            grouped[key].append((name, occurred_at, url, referrer))
+    rows = [_day_row(shop_id, visitor_id, day, events) for (visitor_id, day), events in grouped.items()]
+    upsert(VisitorDay, rows, conflict=("visitor_id", "day"), update=[c for c in rows[0] if c not in
+                                                                     ("visitor_id", "day")] if rows else [])
+    gone = sorted(pairs - set(grouped))
+    if gone:     # every event of the day was erased: so is its rollup
+        cursor.execute("DELETE FROM segments_visitorday WHERE (visitor_id, day) IN "
+                       "(SELECT * FROM unnest(%s::bigint[], %s::date[]))", [[v for v, _ in gone], [d for _, d in gone]])
+
+
+def _day_row(shop_id: int, visitor_id: int, day: dt.date, events: list[tuple]) -> dict:
+    names = [name for name, *_ in events]
+    sessions = sum(1 for i, (_, at, *_) in enumerate(events) if i == 0 or at - events[i - 1][1] > SESSION_GAP)
+    custom: dict[str, int] = defaultdict(int)
+    for name in names:
+        if ":" in name:
+            custom[name] += 1
+    landing = urlsplit(events[0][2])
+    utm = {k: v[0][:100] for k, v in parse_qs(landing.query).items() if k.startswith("utm_") and v}
+    return {"shop_id": shop_id, "visitor_id": visitor_id, "day": day, "events": len(events), "sessions": sessions,
+            **{column: names.count(name) for column, name in COUNTED.items()}, "custom": dict(custom),
+            "first_at": events[0][1], "last_at": events[-1][1], "landing_path": landing.path[:255],
+            "referrer_host": (urlsplit(events[0][3]).hostname or "")[:255],
+            "utm_source": utm.get("utm_source", ""), "utm_medium": utm.get("utm_medium", ""),
+            "utm_campaign": utm.get("utm_campaign", "")}

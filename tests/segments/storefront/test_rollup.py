@@ -1,0 +1,90 @@
+"""Visitor-days rolled up from raw events: counts, sessions split by 30 minutes without an event, the
+day's landing page and campaign, custom events; the same rollup whatever order events arrive in,
+and none once the day's events are gone. Days are the shop's (New York) calendar days."""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from segments.storefront.models import Visitor, VisitorDay, VisitorDayDirty
+from segments.storefront.rollup import visitor_days_rollup
+from tests.segments.storefront.conftest import batch, event, pixel, post  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+ZONE = ZoneInfo("America/New_York")
+
+
+def noon_two_days_ago() -> dt.datetime:
+    day = timezone.now().astimezone(ZONE).date() - dt.timedelta(days=2)
+    return dt.datetime.combine(day, dt.time(12), ZONE)
+
+
+def at(moment: dt.datetime, name: str, **fields) -> dict:
+    return event(name, ago=timezone.now() - moment, **fields)
+
+
+def day_row() -> VisitorDay:
+    return VisitorDay.objects.get()
+
+
+def test_a_day_is_rolled_up_with_sessions_counts_landing_and_campaign(client, pixel):
+    noon = noon_two_days_ago()
+    landing = "https://pixel-shop.myshopify.com/collections/socks?utm_source=ig&utm_medium=paid&utm_campaign=winter"
+    post(client, batch(pixel, [
+        at(noon, "page_viewed", url=landing, seq=0, referrer="https://instagram.com/p/1"),
+        at(noon + dt.timedelta(minutes=5), "collection_viewed", seq=1),
+        at(noon + dt.timedelta(minutes=10), "product_viewed", seq=2, data={"productId": "7"}),
+        at(noon + dt.timedelta(minutes=50), "search_submitted", seq=3, data={"query": "merino"}),   # a new session
+        at(noon + dt.timedelta(minutes=55), "product_added_to_cart", seq=4),
+        at(noon + dt.timedelta(minutes=56), "size_finder:opened", seq=5),
+        at(noon + dt.timedelta(minutes=57), "size_finder:opened", seq=6),
+    ]))
+    assert visitor_days_rollup() == 1
+    row = day_row()
+    assert row.day == noon.date() and row.visitor == Visitor.objects.get()
+    assert (row.events, row.sessions, row.page_views, row.collection_views, row.product_views, row.searches,
+            row.add_to_carts, row.checkouts_started) == (7, 2, 1, 1, 1, 1, 1, 0)
+    assert row.custom == {"size_finder:opened": 2}
+    assert (row.landing_path, row.referrer_host, row.utm_source, row.utm_medium, row.utm_campaign) == (
+        "/collections/socks", "instagram.com", "ig", "paid", "winter")
+    assert not VisitorDayDirty.objects.exists()
+
+
+def test_days_follow_the_shops_calendar(client, pixel):
+    midnight = dt.datetime.combine(noon_two_days_ago().date(), dt.time(), ZONE)
+    post(client, batch(pixel, [at(midnight - dt.timedelta(minutes=10), "page_viewed", seq=0),
+                               at(midnight + dt.timedelta(minutes=10), "page_viewed", seq=1)]))
+    visitor_days_rollup()
+    assert sorted(VisitorDay.objects.values_list("day", "page_views", "sessions")) == [
+        (midnight.date() - dt.timedelta(days=1), 1, 1), (midnight.date(), 1, 1)]
+
+
+def test_a_late_event_gives_the_rollup_it_would_have_had_in_order(client, pixel):
+    noon = noon_two_days_ago()
+    post(client, batch(pixel, [at(noon, "page_viewed", seq=0), at(noon + dt.timedelta(minutes=40), "cart_viewed",
+                                                                  seq=2)]))
+    visitor_days_rollup()
+    assert day_row().sessions == 2
+    post(client, batch(pixel, [at(noon + dt.timedelta(minutes=20), "product_viewed", seq=1)]))   # fills the gap
+    assert visitor_days_rollup() == 1
+    row = day_row()
+    assert (row.events, row.sessions, row.product_views, row.cart_views) == (3, 1, 1, 1)
+
+
+def test_a_day_whose_events_are_gone_loses_its_rollup(client, pixel):
+    post(client, batch(pixel, [at(noon_two_days_ago(), "page_viewed")]))
+    visitor_days_rollup()
+    row = day_row()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM segments_storefrontevent")
+    VisitorDayDirty.objects.create(shop_id=row.shop_id, visitor_id=row.visitor_id, day=row.day)
+    visitor_days_rollup()
+    assert not VisitorDay.objects.exists()
+
+
+def test_nothing_behind_is_nothing_to_do(db):
+    assert visitor_days_rollup() == 0

@@ -11,7 +11,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
+# The web pixel extension, bundled by its own build step (esbuild from the npm registry, once).
+PIXEL := extensions/shopseg-pixel
+$(PIXEL)/dist/shopseg-pixel.js: $(PIXEL)/src/index.js $(PIXEL)/package.json $(PIXEL)/package-lock.json
+	cd $(PIXEL) && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
+
+install: $(VENV)/.installed $(PIXEL)/dist/shopseg-pixel.js
 
 # devstore (a seeded local Shopify) + the app + a Celery worker and beat (local or embedded PostgreSQL
 # and Redis) + install via OAuth; the store keeps living until Ctrl-C.
@@ -26,4 +31,4 @@ test: install
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .demo .devstore staticfiles db.sqlite3
+	rm -rf $(VENV) .demo .devstore staticfiles db.sqlite3 $(PIXEL)/node_modules $(PIXEL)/dist

@@ -5,6 +5,7 @@
     /shops/{shop}/admin/api/{version}/graphql.json
     /shops/{shop}/admin/apps/{api_key}           the embedded admin: frames the app, mints session tokens
     /shops/{shop}/admin/customers/{id}           the admin's customer page (where an app's links lead)
+    /shops/{shop}/store/...                      the online store, with the shop's app pixels (devstore.storefront)
     /staged-uploads, /bulk-results/{id}.jsonl    bulk operation files
     /_control/...                                seed, reset, faults, traffic, uninstall, compliance
 """
@@ -25,7 +26,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from . import control, oauth
+from . import control, oauth, storefront
 from .bulk import bulk_result_bytes, staged_upload_receive
 from .config import DevstoreConfig
 from .graphql_api import AdminAPI
@@ -52,6 +53,7 @@ class DevstoreApp:
         self.sender = WebhookSender(store, config)
         self.sender.listen()
         self.live = LiveTraffic(store)
+        self.storefront = storefront.Storefront(store)
         from werkzeug.routing import BaseConverter
 
         class RegexConverter(BaseConverter):
@@ -72,6 +74,7 @@ class DevstoreApp:
             Rule("/staged-uploads", endpoint="staged_upload", methods=["POST"]),
             Rule("/bulk-results/<int:op_id>.jsonl", endpoint="bulk_result", methods=["GET"]),
             *control.rules(SHOP),
+            *storefront.rules(SHOP),
         ], converters={"regex": RegexConverter})
 
     # -- WSGI ----------------------------------------------------------------------------------
@@ -81,7 +84,9 @@ class DevstoreApp:
         try:
             endpoint, args = adapter.match()
             handler = getattr(self, f"on_{endpoint}", None)
-            if handler is None:  # control API handlers are plain functions taking the app first
+            if endpoint.startswith("store_"):     # the online store's pages (devstore.storefront)
+                handler = getattr(self.storefront, endpoint.removeprefix("store_"))
+            elif handler is None:  # control API handlers are plain functions taking the app first
                 handler = functools.partial(control.HANDLERS[endpoint], self)
             response = handler(request, **args)
         except oauth.OAuthError as exc:

@@ -40,26 +40,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(EVENTS_TABLE, "DROP TABLE segments_storefrontevent"),
-        migrations.CreateModel(
-            name='StorefrontEvent',
-            fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('day', models.DateField()),
-                ('event_id', models.CharField(max_length=64)),
-                ('name', models.CharField(max_length=64)),
-                ('occurred_at', models.DateTimeField()),
-                ('received_at', models.DateTimeField()),
-                ('seq', models.IntegerField()),
-                ('url', models.TextField()),
-                ('referrer', models.TextField()),
-                ('data', models.JSONField()),
-            ],
-            options={
-                'db_table': 'segments_storefrontevent',
-                'managed': False,
-            },
-        ),
         migrations.CreateModel(
             name='Pixel',
             fields=[
@@ -85,6 +65,32 @@ class Migration(migrations.Migration):
                 ('last_seen_at', models.DateTimeField()),
                 ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='visitors', to='segments.customer')),
                 ('shop', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='segments.shop')),
+            ],
+        ),
+        # Django keeps the model's state; the table itself, partitioned, is EVENTS_TABLE's.
+        migrations.SeparateDatabaseAndState(
+            database_operations=[migrations.RunSQL(EVENTS_TABLE, "DROP TABLE segments_storefrontevent")],
+            state_operations=[
+                migrations.CreateModel(
+                    name='StorefrontEvent',
+                    fields=[
+                        ('id', models.BigAutoField(primary_key=True, serialize=False)),
+                        ('day', models.DateField()),
+                        ('event_id', models.CharField(max_length=64)),
+                        ('name', models.CharField(max_length=64)),
+                        ('occurred_at', models.DateTimeField()),
+                        ('received_at', models.DateTimeField()),
+                        ('seq', models.IntegerField()),
+                        ('url', models.TextField()),
+                        ('referrer', models.TextField()),
+                        ('data', models.JSONField()),
+                        ('shop', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='segments.shop')),
+                        ('visitor', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='segments.visitor')),
+                    ],
+                    options={
+                        'db_table': 'segments_storefrontevent',
+                    },
+                ),
             ],
         ),
         migrations.CreateModel(

@@ -57,8 +57,10 @@ class Visitor(models.Model):
 
 
 class StorefrontEvent(models.Model):
-    """A raw pixel event. The table is partitioned by `day` (the event's UTC date) and created by its
-    migration, so Django does not manage it; `event_id` (Shopify's) makes a repeated batch harmless."""
+    """A raw pixel event. The table is partitioned by `day` (the event's UTC date): its migration makes
+    it with SQL of its own (Django cannot declare partitions) while Django keeps the model's state, so
+    test flushes and the ORM see it like any table; `event_id` (Shopify's) makes a repeated batch
+    harmless."""
 
     id = models.BigAutoField(primary_key=True)
     shop = models.ForeignKey("segments.Shop", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
@@ -74,7 +76,6 @@ class StorefrontEvent(models.Model):
     data = models.JSONField()
 
     class Meta:
-        managed = False
         db_table = "segments_storefrontevent"
 
 

@@ -1,0 +1,220 @@
+"""devstore's online store: the pages a shopper browses (home, product, collection, search, cart,
+checkout, login), with the shop's app pixels running the way Shopify runs them.
+
+Each web pixel an app activated on the shop (the `web_pixels` table) runs in its own Web Worker, the
+strict sandbox (static/pixel-sandbox.js): no DOM, only `shopify.extend` and the extension API
+(`analytics`, `init`, `settings`, `customerPrivacy`, `browser`). The pages publish Shopify's standard
+events with its documented payload shapes (static/storefront.js), and a theme's own with
+`Shopify.analytics.publish`. As on a store in a region that asks for consent, pixels load only once
+the shopper accepts analytics (the banner), and get the events from before replayed.
+
+A collection is a product type (devstore has no collections); login is a cookie naming a customer.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
+
+from . import mutations
+from .state import DevStore
+
+STATIC = Path(__file__).parent / "static"
+# The extensions' bundles, built by their own build step (the Makefile's `install`); devstore serves
+# an app's pixel from here, as Shopify serves the bundle `shopify app deploy` uploaded.
+PIXEL_BUNDLE = Path(__file__).resolve().parent.parent / "extensions" / "shopseg-pixel" / "dist" / "shopseg-pixel.js"
+CUSTOMER_COOKIE = "devstore_customer"
+
+
+def rules(shop: str) -> list[Rule]:
+    base = f"/shops/{shop}/store"
+    return [
+        Rule(f"{base}/", endpoint="store_home", methods=["GET"]),
+        Rule(f"{base}/products/<int:product_id>", endpoint="store_product", methods=["GET"]),
+        Rule(f"{base}/collections/<collection>", endpoint="store_collection", methods=["GET"]),
+        Rule(f"{base}/search", endpoint="store_search", methods=["GET"]),
+        Rule(f"{base}/cart", endpoint="store_cart", methods=["GET"]),
+        Rule(f"{base}/checkout", endpoint="store_checkout", methods=["GET"]),
+        Rule(f"{base}/checkout/complete", endpoint="store_checkout_complete", methods=["POST"]),
+        Rule(f"{base}/account/login", endpoint="store_login", methods=["GET"]),
+        Rule(f"{base}/account/logout", endpoint="store_logout", methods=["GET"]),
+        Rule("/cdn/pixel-sandbox.js", endpoint="store_asset", defaults={"name": "pixel-sandbox.js"}),
+        Rule("/cdn/storefront.js", endpoint="store_asset", defaults={"name": "storefront.js"}),
+        Rule("/cdn/pixels/<api_key>.js", endpoint="store_pixel_bundle", methods=["GET"]),
+    ]
+
+
+def collection_handle(product_type: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", product_type.lower()).strip("-") or "all"
+
+
+def _variant(row, shop: str, base: str, currency: str) -> dict[str, Any]:
+    """A ProductVariant as the web pixel API shapes it (MoneyV2.amount is a number there)."""
+    return {"id": str(row["variant_id"]), "image": None, "sku": row["sku"] or None, "title": row["variant_title"],
+            "untranslatedTitle": row["variant_title"],
+            "price": {"amount": row["price_cents"] / 100, "currencyCode": currency},
+            "product": {"id": str(row["product_id"]), "title": row["title"], "type": row["product_type"],
+                        "untranslatedTitle": row["title"], "url": f"{base}/products/{row['product_id']}",
+                        "vendor": row["vendor"]}}
+
+
+class Storefront:
+    """The storefront's request handlers (devstore.server routes `store_*` endpoints here)."""
+
+    def __init__(self, store: DevStore):
+        self.store = store
+
+    # -- data -----------------------------------------------------------------------------------
+    def _shop(self, shop: str):
+        row = self.store.conn().execute("SELECT domain, name, currency FROM shops WHERE domain = ?", (shop,)).fetchone()
+        if row is None:
+            raise NotFound("No such shop")
+        return row
+
+    def _variants(self, shop: str, where: str = "", params: tuple = (), limit: int = 24) -> list:
+        return self.store.conn().execute(
+            "SELECT p.id AS product_id, p.title, p.product_type, p.vendor, v.id AS variant_id, v.sku, v.price_cents, "
+            "v.title AS variant_title FROM products p JOIN variants v ON v.id = (SELECT min(id) FROM variants "
+            f"WHERE product_id = p.id) WHERE p.shop = ? AND p.status = 'active' {where} ORDER BY p.id LIMIT ?",
+            (shop, *params, limit)).fetchall()
+
+    def _customer(self, request: Request, shop: str):
+        raw = request.cookies.get(CUSTOMER_COOKIE, "")
+        if not raw.isdigit():
+            return None
+        return self.store.conn().execute("SELECT id, email, first_name, last_name FROM customers "
+                                         "WHERE shop = ? AND id = ?", (shop, int(raw))).fetchone()
+
+    def _pixels(self, shop: str) -> list[dict[str, Any]]:
+        rows = self.store.conn().execute("SELECT api_key, settings FROM web_pixels WHERE shop = ? ORDER BY id",
+                                         (shop,)).fetchall()
+        return [{"apiKey": r["api_key"], "settings": json.loads(r["settings"]),
+                 "bundle": f"/cdn/pixels/{r['api_key']}.js"} for r in rows]
+
+    # -- pages ----------------------------------------------------------------------------------
+    def page(self, request: Request, shop: str, *, title: str, body: str, event: dict | None = None) -> Response:
+        row = self._shop(shop)
+        customer = self._customer(request, shop)
+        boot = {"shop": {"myshopifyDomain": shop, "name": row["name"], "countryCode": "US",
+                         "paymentSettings": {"currencyCode": row["currency"]},
+                         "storefrontUrl": f"{request.host_url.rstrip('/')}/shops/{shop}/store"},
+                "customer": None if customer is None else {
+                    "id": str(customer["id"]), "email": customer["email"], "firstName": customer["first_name"],
+                    "lastName": customer["last_name"], "ordersCount": None, "phone": None},
+                "pixels": self._pixels(shop), "event": event, "base": f"/shops/{shop}/store"}
+        who = (f'Signed in as {html.escape(customer["first_name"] or customer["email"])} · '
+               f'<a href="/shops/{shop}/store/account/logout">Sign out</a>') if customer else "Guest"
+        page = Template((STATIC / "storefront.html").read_text()).substitute(
+            title=html.escape(title), shop_name=html.escape(row["name"] or shop), base=f"/shops/{shop}/store",
+            who=who, body=body, boot=html.escape(json.dumps(boot), quote=False))
+        return Response(page, mimetype="text/html")
+
+    def _grid(self, rows, base: str) -> str:
+        cards = "".join(
+            f'<li class="card"><a href="{base}/products/{r["product_id"]}">{html.escape(r["title"])}</a>'
+            f'<span class="price">${r["price_cents"] / 100:,.2f}</span>'
+            f'<span class="meta">{html.escape(r["vendor"])} · {html.escape(r["product_type"])}</span></li>'
+            for r in rows)
+        return f'<ul class="grid">{cards}</ul>' if cards else '<p class="empty">Nothing here.</p>'
+
+    def home(self, request: Request, shop: str) -> Response:
+        base = f"/shops/{shop}/store"
+        types = [r[0] for r in self.store.conn().execute(
+            "SELECT DISTINCT product_type FROM products WHERE shop = ? AND status = 'active' ORDER BY 1", (shop,))]
+        nav = "".join(f'<a class="chip" href="{base}/collections/{collection_handle(t)}">{html.escape(t)}</a>'
+                      for t in types)
+        return self.page(request, shop, title="Home", body=f'<nav class="chips">{nav}</nav>'
+                         f'{self._grid(self._variants(shop, limit=12), base)}')
+
+    def product(self, request: Request, shop: str, product_id: int) -> Response:
+        rows = self._variants(shop, "AND p.id = ?", (product_id,), limit=1)
+        if not rows:
+            raise NotFound("No such product")
+        row, currency = rows[0], self._shop(shop)["currency"]
+        variant = _variant(row, shop, f"/shops/{shop}/store", currency)
+        body = (f'<article class="product"><h1>{html.escape(row["title"])}</h1>'
+                f'<p class="meta">{html.escape(row["vendor"])} · {html.escape(row["product_type"])}</p>'
+                f'<p class="price">${row["price_cents"] / 100:,.2f}</p>'
+                f'<button id="add-to-cart" type="button">Add to cart</button> '
+                f'<a href="/shops/{shop}/store/cart">View cart</a></article>')
+        return self.page(request, shop, title=row["title"], body=body,
+                         event={"name": "product_viewed", "data": {"productVariant": variant}})
+
+    def collection(self, request: Request, shop: str, collection: str) -> Response:
+        types = [r[0] for r in self.store.conn().execute(
+            "SELECT DISTINCT product_type FROM products WHERE shop = ?", (shop,)) if collection_handle(r[0]) == collection]
+        if not types:
+            raise NotFound("No such collection")
+        base, currency = f"/shops/{shop}/store", self._shop(shop)["currency"]
+        rows = self._variants(shop, "AND p.product_type = ?", (types[0],))
+        event = {"name": "collection_viewed", "data": {"collection": {
+            "id": collection, "title": types[0], "productVariants": [_variant(r, shop, base, currency) for r in rows]}}}
+        return self.page(request, shop, title=types[0], body=f"<h1>{html.escape(types[0])}</h1>{self._grid(rows, base)}",
+                         event=event)
+
+    def search(self, request: Request, shop: str) -> Response:
+        query = request.args.get("q", "").strip()[:100]
+        base, currency = f"/shops/{shop}/store", self._shop(shop)["currency"]
+        like = f"%{query.lower()}%"
+        rows = self._variants(shop, "AND (lower(p.title) LIKE ? OR lower(p.product_type) LIKE ?)", (like, like)) \
+            if query else []
+        event = {"name": "search_submitted", "data": {"searchResult": {
+            "query": query, "productVariants": [_variant(r, shop, base, currency) for r in rows]}}} if query else None
+        body = (f'<form class="search" action="{base}/search"><input name="q" value="{html.escape(query)}" '
+                f'aria-label="Search"><button>Search</button></form>'
+                f'<h1>{len(rows)} result{"s" if len(rows) != 1 else ""} for “{html.escape(query)}”</h1>'
+                f'{self._grid(rows, base)}' if query else
+                f'<form class="search" action="{base}/search"><input name="q" aria-label="Search"><button>Search</button></form>')
+        return self.page(request, shop, title="Search", body=body, event=event)
+
+    def cart(self, request: Request, shop: str) -> Response:
+        return self.page(request, shop, title="Cart", body='<h1>Your cart</h1><div id="cart-lines"></div>'
+                         f'<a class="button" id="to-checkout" href="/shops/{shop}/store/checkout">Check out</a>',
+                         event={"name": "cart_viewed"})
+
+    def checkout(self, request: Request, shop: str) -> Response:
+        return self.page(request, shop, title="Checkout", body='<h1>Checkout</h1><div id="cart-lines"></div>'
+                         '<button id="pay" type="button">Pay now</button><p id="thanks" hidden>Thank you!</p>',
+                         event={"name": "checkout_started"})
+
+    def checkout_complete(self, request: Request, shop: str) -> Response:
+        """The shopper pays: a real order in the store (webhooks and all), for the page's checkout_completed."""
+        self._shop(shop)
+        lines = [{"variant_id": int(line["variantId"]), "quantity": max(1, int(line.get("quantity", 1)))}
+                 for line in (request.get_json(silent=True) or {}).get("lines", [])[:20]]
+        if not lines:
+            return Response(json.dumps({"error": "the cart is empty"}), status=400, mimetype="application/json")
+        customer = self._customer(request, shop)
+        order_id = mutations.order_create(self.store, shop, line_items=lines,
+                                          customer_id=customer["id"] if customer else None,
+                                          email=None if customer else "guest@example.com")
+        return Response(json.dumps({"orderId": str(order_id), "customerId": str(customer["id"]) if customer else None}),
+                        mimetype="application/json")
+
+    def login(self, request: Request, shop: str) -> Response:
+        """Signing in as a customer of the shop (devstore has no passwords): `?customer=<id>`."""
+        customer = request.args.get("customer", "")
+        response = Response(status=302, headers={"Location": f"/shops/{shop}/store/"})
+        if customer.isdigit():
+            response.set_cookie(CUSTOMER_COOKIE, customer, path=f"/shops/{shop}/store", httponly=True, samesite="Lax")
+        return response
+
+    def logout(self, request: Request, shop: str) -> Response:
+        response = Response(status=302, headers={"Location": f"/shops/{shop}/store/"})
+        response.delete_cookie(CUSTOMER_COOKIE, path=f"/shops/{shop}/store")
+        return response
+
+    def asset(self, request: Request, name: str) -> Response:
+        return Response((STATIC / name).read_text(), mimetype="application/javascript")
+
+    def pixel_bundle(self, request: Request, api_key: str) -> Response:
+        if not PIXEL_BUNDLE.exists():
+            raise NotFound("The pixel bundle is not built: run `make install` (extensions/shopseg-pixel: npm run build)")
+        return Response(PIXEL_BUNDLE.read_text(), mimetype="application/javascript")

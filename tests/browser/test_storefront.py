@@ -1,0 +1,112 @@
+"""A shopper on devstore's storefront in Chromium, with shopseg's real pixel bundle running in
+devstore's sandbox the way Shopify runs app pixels: with consent, what they view, search and add to
+cart arrives at the app (page by page, in batches) and rolls up into their day; once they sign in,
+the browser joins the customer and its earlier history counts for them. Without consent, and after
+it is withdrawn, nothing leaves the browser."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from segments.mirror.models import Customer
+from segments.storefront.models import StorefrontEvent, Visitor, VisitorDay
+from segments.storefront.rollup import visitor_days_rollup
+from tests.browser.conftest import screenshot
+from tests.conftest import install_live, settle
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def names_arrived(expected: set[str], *, timeout: float = 20) -> list[str]:
+    """The stored event names, once they include `expected` (the pixel sends within a fraction of a second)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        names = list(StorefrontEvent.objects.order_by("occurred_at", "seq").values_list("name", flat=True))
+        if expected <= set(names):
+            return names
+        time.sleep(0.1)
+    raise AssertionError(f"{sorted(expected - set(names))} never arrived; got {names}")
+
+
+@pytest.fixture
+def store(devstore, live_server, settings):
+    domain, _ = install_live(devstore, live_server, settings, customers=12)
+    settle(devstore, domain)
+    return domain, f"{devstore.url}/shops/{domain}/store"
+
+
+def test_a_shoppers_browsing_arrives_and_joins_them_when_they_sign_in(page: Page, store, devstore):
+    domain, base = store
+    page.goto(f"{base}/")
+    expect(page.locator("#consent")).to_be_visible()
+    screenshot(page, "storefront-consent")
+    page.click("#consent-accept")
+    names_arrived({"page_viewed"})
+
+    page.locator(".chip").first.click()
+    names_arrived({"collection_viewed"})
+    page.locator(".card a").first.click()
+    expect(page.locator("#add-to-cart")).to_be_visible()
+    page.click("#add-to-cart")
+    names_arrived({"product_viewed", "product_added_to_cart"})
+    screenshot(page, "storefront-product")
+    page.fill("header input[name=q]", page.locator("h1").inner_text().split()[0])
+    page.click("header button")
+    names_arrived({"search_submitted"})
+    page.click("text=Cart (")
+    names_arrived({"cart_viewed"})
+    screenshot(page, "storefront-cart")
+
+    visitor = Visitor.objects.get()
+    assert visitor.customer_id is None and visitor.customer_shopify_id is None
+    visitor_days_rollup()
+    day = VisitorDay.objects.get(visitor=visitor)
+    assert (day.collection_views, day.product_views, day.add_to_carts, day.searches, day.cart_views) == (1, 1, 1, 1, 1)
+    assert day.page_views == 5 and day.sessions == 1
+
+    # Later they sign in: the same browser now names the customer, and its history is theirs.
+    customer = Customer.objects.filter(shop__domain=domain).order_by("shopify_id").first()
+    page.goto(f"{base}/account/login?customer={customer.shopify_id}")
+    names_arrived({"page_viewed"})
+    deadline = time.monotonic() + 20
+    while Visitor.objects.get(pk=visitor.pk).customer_id is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    joined = Visitor.objects.get(pk=visitor.pk)
+    assert (joined.customer_id, joined.identified_by) == (customer.pk, "login")
+    visitor_days_rollup()
+    assert VisitorDay.objects.get(visitor__customer=customer).product_views == 1     # from before they signed in
+
+
+def test_nothing_leaves_the_browser_without_consent_or_after_it_is_withdrawn(page: Page, store):
+    _, base = store
+    page.goto(f"{base}/")
+    page.click("#consent-decline")
+    page.locator(".card a").first.click()
+    page.click("#add-to-cart")
+    page.wait_for_timeout(1000)                      # what a pixel would have sent by now
+    assert list(StorefrontEvent.objects.values_list("name", "url")) == []
+
+    page.evaluate("window.Shopify.customerPrivacy.setTrackingConsent({analytics: true})")
+    names_arrived({"page_viewed", "product_viewed", "product_added_to_cart"})   # this page's, replayed
+    sent = StorefrontEvent.objects.count()
+    page.evaluate("window.Shopify.customerPrivacy.setTrackingConsent({analytics: false})")
+    page.click("#add-to-cart")
+    page.evaluate("window.Shopify.analytics.publish('size_finder:opened', {size: 'M'})")
+    page.wait_for_timeout(1000)
+    assert StorefrontEvent.objects.count() == sent
+
+
+def test_a_themes_custom_event_arrives_with_its_plain_values(page: Page, store):
+    _, base = store
+    page.goto(f"{base}/")
+    page.click("#consent-accept")
+    names_arrived({"page_viewed"})
+    page.evaluate("window.Shopify.analytics.publish('size_finder:opened', "
+                  "{size: 'M', fit: {nested: true}, away: 'x'.repeat(400)})")
+    page.evaluate("window.Shopify.analytics.publish('not a namespaced name', {})")
+    names_arrived({"size_finder:opened"})
+    custom = StorefrontEvent.objects.get(name="size_finder:opened")
+    assert custom.data == {"size": "M", "away": "x" * 256}
+    assert not StorefrontEvent.objects.filter(name="not a namespaced name").exists()

@@ -45,6 +45,7 @@ def rules(shop: str) -> list[Rule]:
              methods=["GET", "POST"]),
         Rule(f"/_control/shops/{shop}/simulate", endpoint="simulate", methods=["POST"]),
         Rule(f"/_control/shops/{shop}/live", endpoint="live", methods=["GET", "POST", "DELETE"]),
+        Rule(f"/_control/shops/{shop}/shoppers", endpoint="shoppers", methods=["POST"]),
         Rule(f"/_control/shops/{shop}/webhooks", endpoint="webhooks", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/web-pixels", endpoint="web_pixels", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/compliance/<kind>", endpoint="compliance", methods=["POST"]),
@@ -211,6 +212,20 @@ def simulate(app: DevstoreApp, request: Request, shop: str) -> Response:
     return _json({"actions": counts})
 
 
+def shoppers(app: DevstoreApp, request: Request, shop: str) -> Response:
+    """POST {visits, seed}: browsing visits by personas, sent to the shop's app pixels (devstore.shoppers)."""
+    from .shoppers import ShopperSimulator
+
+    _shop(app, shop)
+    body = _body(request)
+    try:
+        visits = int(body.get("visits", 20))
+        sim = ShopperSimulator(app.store, shop, seed=int(body.get("seed", 1)))
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(str(exc)) from None
+    return _json({"visits": sim.run(visits)})
+
+
 def live(app: DevstoreApp, request: Request, shop: str) -> Response:
     """POST {rate (actions/s), seed}: keep the shop living in the background; DELETE stops it; GET says
     what it has done."""
@@ -313,6 +328,7 @@ HANDLERS = {
     "customer_tags": customer_tags,
     "simulate": simulate,
     "live": live,
+    "shoppers": shoppers,
     "webhooks": webhooks,
     "web_pixels": web_pixels,
     "webhooks_flush": webhooks_flush,

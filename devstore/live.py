@@ -1,11 +1,13 @@
 """A store that keeps living: one background traffic simulator per shop, at a gentle rate, started and
-stopped through the control API (the demo starts it once the admin URL is printed)."""
+stopped through the control API (the demo starts it once the admin URL is printed): shopper and
+merchant actions as webhooks, and shoppers browsing the storefront as the shop's app pixels see them."""
 from __future__ import annotations
 
 import logging
 import threading
 from collections import Counter
 
+from .shoppers import ShopperSimulator
 from .simulator import TrafficSimulator
 from .state import DevStore
 
@@ -25,9 +27,10 @@ class LiveTraffic:
             raise ValueError("rate must be positive")
         self.stop(shop)
         sim = TrafficSimulator(self._store, shop, seed=seed, rate_per_second=rate)
+        browsing = ShopperSimulator(self._store, shop, seed=seed + 1)
         counts: Counter = Counter()
         stop = threading.Event()
-        thread = threading.Thread(target=_run, args=(sim, 1.0 / rate, stop, counts), name=f"live {shop}",
+        thread = threading.Thread(target=_run, args=(sim, browsing, 1.0 / rate, stop, counts), name=f"live {shop}",
                                   daemon=True)
         with self._lock:
             self._running[shop] = (stop, thread, counts)
@@ -52,10 +55,13 @@ class LiveTraffic:
         return {"running": running[1].is_alive(), "actions": dict(running[2])}
 
 
-def _run(sim: TrafficSimulator, interval: float, stop: threading.Event, counts: Counter) -> None:
+def _run(sim: TrafficSimulator, browsing: ShopperSimulator, interval: float, stop: threading.Event,
+         counts: Counter) -> None:
+    """An action, and a shopper's visit to the storefront (sent to the shop's app pixels), per tick."""
     while not stop.wait(interval):
         try:
             counts[sim.step()] += 1
+            counts.update({f"visit {k}": n for k, n in browsing.run(1).items() if k != "pixels"})
         except Exception:   # noqa: BLE001 - a living store must not die of one failed action
             counts["failed"] += 1
             log.exception("live traffic action failed; going on")

@@ -125,6 +125,11 @@ def test_demo_installs_backfills_repairs_and_prints_the_admin_url(demo):
     assert "high-value repeat, treated vs held out: " in out
     # What the segments are worth: KPI history, estimated before the days the store lived.
     assert "of the last 30 days' revenue (90 days of KPIs" in out, out[-3000:]
+    # The storefront: browsing arrived through the pixel's ingest, none refused, rolled up by the worker.
+    browsing = re.search(r"([\d,]+) events from ([\d,]+) browsers \(([\d,]+) joined to customers, 0 batches "
+                         r"refused\): ([\d,]+) product views", out)
+    assert browsing and all(int(n.replace(",", "")) > 0 for n in browsing.groups()), out[-3000:]
+    assert "/store/ (accept analytics" in out
     assert "/admin/apps/shopseg-dev-key" in demo.admin_url(0)
     # The operator's admin: its URL and a fresh password printed, and they let the operator in.
     found = demo.wait_for(r"operator's read-only admin .*: (\S+) \(user operator, password (\S+)\)", timeout=60)

@@ -13,7 +13,6 @@ whatever answers. Every long step reports done/total, rate and time left.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -31,6 +30,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from devstore import local_services
+from devstore.children import Children
 from devstore.progress import Ticker
 from shopseg.progress import parse as parse_progress
 
@@ -65,7 +65,7 @@ class Command(BaseCommand):
                             help="stop once the app is installed (used by the tests)")
 
     def handle(self, *args, **opts):
-        self.children: list[subprocess.Popen] = []
+        self.children: Children | None = None
         self.services: list[local_services.Service] = []
         self.started = time.monotonic()
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -74,7 +74,8 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            self._stop_children()
+            if self.children is not None:
+                self.children.stop()
             for service in self.services:
                 service.close()
 
@@ -84,6 +85,7 @@ class Command(BaseCommand):
         if not opts["keep"]:
             shutil.rmtree(self.state, ignore_errors=True)
         self.state.mkdir(parents=True, exist_ok=True)
+        self.children = Children(self.state)
         app_url = f"http://127.0.0.1:{opts['app_port']}"
         devstore_url = f"http://127.0.0.1:{opts['devstore_port']}"
         env = self._env(app_url, devstore_url, opts)
@@ -95,7 +97,7 @@ class Command(BaseCommand):
 
         self._say(f"2/10 starting devstore on {devstore_url}, seeding {opts['shop']} "
                   f"with {opts['customers']:,} customers")
-        self._spawn("devstore", [python, manage, "devstore", "--port", str(opts["devstore_port"]),
+        self.children.spawn("devstore", [python, manage, "devstore", "--port", str(opts["devstore_port"]),
                                  "--db", str(self.state / "devstore.db"), "--shop", opts["shop"],
                                  "--seed-customers", str(opts["customers"]), "--seed", str(opts["seed"]),
                                  "--plan", opts["plan"],
@@ -103,16 +105,16 @@ class Command(BaseCommand):
                                  "--seed-history-days-ago", str(opts["history_days"] + 2 if opts["history_days"] else 0),
                                  "--app-key", env["SHOPIFY_API_KEY"], "--app-secret", env["SHOPIFY_API_SECRET"],
                                  "--app-url", app_url + "/"], env)
-        self._wait_http(f"{devstore_url}/_control/health", "devstore", timeout=300)
+        self.children.wait_http(f"{devstore_url}/_control/health", "devstore", timeout=300)
 
         self._say(f"3/10 starting shopseg on {app_url}")
-        self._spawn("web", [str(Path(python).parent / "gunicorn"), "-c", str(Path(settings.BASE_DIR) / "shopseg" /
+        self.children.spawn("web", [str(Path(python).parent / "gunicorn"), "-c", str(Path(settings.BASE_DIR) / "shopseg" /
                             "gunicorn_conf.py"), "shopseg.wsgi", "--bind", f"127.0.0.1:{opts['app_port']}",
                             "--workers", "2", "--threads", "4"], env)
-        self._wait_http(f"{app_url}/healthz", "shopseg", timeout=60)
+        self.children.wait_http(f"{app_url}/healthz", "shopseg", timeout=60)
         celery = str(Path(python).parent / "celery")
-        self._spawn("worker", [celery, "-A", "shopseg", "worker", "--loglevel", "warning", "--concurrency", "2"], env)
-        self._spawn("beat", [celery, "-A", "shopseg", "beat", "--loglevel", "warning",
+        self.children.spawn("worker", [celery, "-A", "shopseg", "worker", "--loglevel", "warning", "--concurrency", "2"], env)
+        self.children.spawn("beat", [celery, "-A", "shopseg", "beat", "--loglevel", "warning",
                              "--schedule", str(self.state / "celerybeat-schedule")], env)
         self._say(f"   a Celery worker (2 processes) and beat started; logs in {self.state}")
 
@@ -136,6 +138,7 @@ class Command(BaseCommand):
         self._traffic(devstore_url, opts["shop"], env)
         self._say("   segments after the live traffic (entries and exits by trigger):")
         self._segments(opts["shop"], env, create=False)
+        self._storefront(devstore_url, opts["shop"], env, seed=opts["seed"])
 
         self._say("9/10 writing membership to Shopify as customer tags")
         self._tags(devstore_url, opts["shop"], env)
@@ -157,9 +160,9 @@ class Command(BaseCommand):
             return
         self._say("Save a segment there and its tag appears on customers in devstore within seconds. "
                   "Ctrl-C stops everything.")
-        while all(child.poll() is None for child in self.children):
+        while self.children.alive():
             time.sleep(1)
-        dead = [child.args[0] for child in self.children if child.poll() is not None]
+        dead = self.children.dead()
         raise CommandError(f"a demo process exited: {dead}")
 
     def _operator(self, env: dict[str, str]) -> str:
@@ -330,6 +333,23 @@ class Command(BaseCommand):
         repaired = self._app_command(env, "reconcile", "--shop", shop, label="reconciliation")
         self._say(f"   reconciliation repaired {repaired} rows: {orders()}")
 
+    def _storefront(self, devstore_url: str, shop: str, env: dict[str, str], *, seed: int) -> None:
+        """Shoppers browse the storefront; the pixel's batches arrive and the worker rolls them up."""
+        self._say("   the storefront: 120 shoppers browse (personas: browse-heavy, high-intent, window shoppers, "
+                  "campaign arrivals); the web pixel's batches arrive and the worker rolls them up")
+        visits = httpx.post(f"{devstore_url}/_control/shops/{shop}/shoppers", json={"visits": 120, "seed": seed + 7},
+                            timeout=300).json()["visits"]
+        seen = json.loads(self._app_command(env, "storefront", "--shop", shop, "--wait", "120"))
+        totals = seen["totals"]
+        self._say(f"   {seen['events']:,} events from {seen['visitors']:,} browsers ({seen['joined']:,} joined to "
+                  f"customers, {visits.get('refused', 0)} batches refused): {totals['product_views']:,} product views, "
+                  f"{totals['searches']:,} searches, {totals['add_to_carts']:,} add-to-carts, "
+                  f"{totals['checkouts_started']:,} checkouts started")
+        for campaign in seen["campaigns"][:3]:
+            self._say(f"   arrived from {campaign['utm_source']} / {campaign['utm_campaign']}: "
+                      f"{campaign['visitors']:,} visitors")
+        self._say(f"   browse it yourself: {devstore_url}/shops/{shop}/store/ (accept analytics: the real pixel runs)")
+
     # -- processes -----------------------------------------------------------------------------
     def _env(self, app_url: str, devstore_url: str, opts) -> dict[str, str]:
         env = dict(os.environ)
@@ -358,39 +378,6 @@ class Command(BaseCommand):
             "DJANGO_SETTINGS_MODULE": "shopseg.settings",   # the app runs as in production: no devstore app
         })
         return env
-
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        log = open(self.state / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
-        self.children.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                              start_new_session=True))
-
-    def _wait_http(self, url: str, name: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(child.poll() is not None for child in self.children):
-                raise CommandError(f"{name} exited during start-up; see {self.state}/*.log")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise CommandError(f"{name} did not answer at {url} within {timeout:.0f}s")
-
-    def _stop_children(self) -> None:
-        # A second Ctrl-C or SIGTERM must not cut the clean-up short and leave a worker running.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for child in self.children:
-            if child.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGTERM)
-        for child in self.children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGKILL)
 
     def _say(self, text: str) -> None:
         self.stdout.write(text)

@@ -23,6 +23,18 @@ COUNTED = {"page_views": "page_viewed", "product_views": "product_viewed", "coll
            "cart_removals": "product_removed_from_cart", "cart_views": "cart_viewed",
            "checkouts_started": "checkout_started", "checkouts_completed": "checkout_completed"}
 
+# A guest's completed checkout names no customer, but its order does once the store copy has it (Shopify
+# gives a guest order the customer its email belongs to): the browser joins that customer.
+_JOIN_BY_ORDER = """
+UPDATE segments_visitor v SET customer_id = o.customer_id, customer_shopify_id = c.shopify_id,
+                              identified_by = 'checkout', identified_at = now()
+FROM segments_storefrontevent e
+JOIN segments_order o ON o.shop_id = e.shop_id
+                     AND o.shopify_id = substring(e.data->>'orderId' from '([0-9]{1,18})$')::bigint
+JOIN segments_customer c ON c.id = o.customer_id
+WHERE v.id = ANY(%s) AND v.customer_id IS NULL AND v.customer_shopify_id IS NULL
+  AND e.visitor_id = v.id AND e.shop_id = v.shop_id AND e.name = 'checkout_completed'
+"""
 _TAKE = """
 DELETE FROM segments_visitordaydirty WHERE id IN (
     SELECT id FROM segments_visitordaydirty ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
@@ -43,6 +55,7 @@ def visitor_days_rollup(limit: int = BATCH) -> int:
         if not taken:
             return 0
         cursor.execute(VISITORS_LINK.format(only=""))
+        cursor.execute(_JOIN_BY_ORDER, [sorted({visitor_id for _, visitor_id, _ in taken})])
         by_shop: dict[int, list[tuple[int, dt.date]]] = defaultdict(list)
         for shop_id, visitor_id, day in taken:
             by_shop[shop_id].append((visitor_id, day))

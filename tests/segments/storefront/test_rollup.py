@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from segments.mirror.models import Customer, Order
 from segments.storefront.models import Visitor, VisitorDay, VisitorDayDirty
 from segments.storefront.rollup import visitor_days_rollup
 from tests.segments.storefront.conftest import batch, event, pixel, post  # noqa: F401
@@ -88,3 +89,17 @@ def test_a_day_whose_events_are_gone_loses_its_rollup(client, pixel):
 
 def test_nothing_behind_is_nothing_to_do(db):
     assert visitor_days_rollup() == 0
+
+
+def test_a_guests_completed_checkout_joins_the_browser_to_its_orders_customer(client, pixel):
+    buyer = Customer.objects.create(shop=pixel.shop, shopify_id=7_000_000_555, email="buyer@example.com")
+    Order.objects.create(shop=pixel.shop, shopify_id=5_000_000_777, customer=buyer, created_at=timezone.now())
+    post(client, batch(pixel, [at(noon_two_days_ago(), "page_viewed", seq=0, client="guest"),
+                               at(noon_two_days_ago(), "checkout_completed", seq=1, client="guest",
+                                  data={"orderId": "gid://shopify/Order/5000000777", "amount": 20.0})]))
+    post(client, batch(pixel, [at(noon_two_days_ago(), "page_viewed", seq=0, client="other")]))
+    visitor_days_rollup()
+    joined = Visitor.objects.get(client_id="guest")
+    assert (joined.customer_id, joined.customer_shopify_id, joined.identified_by) == (buyer.pk, 7_000_000_555,
+                                                                                     "checkout")
+    assert Visitor.objects.get(client_id="other").customer_id is None

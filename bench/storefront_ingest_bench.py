@@ -41,8 +41,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import bench.webhook_endpoint_bench as hooks  # noqa: E402
-from bench.stack import psql  # noqa: E402
-from bench.webhook_endpoint_bench import combine, sh, wrk  # noqa: E402
+from bench.stack import TICK, cpu_seconds, psql  # noqa: E402
+from bench.webhook_endpoint_bench import combine, sh  # noqa: E402
 
 DB = "shopseg_bench_storefront"
 SHOP = "bench-storefront.myshopify.com"
@@ -116,6 +116,25 @@ def batch(key: str, events: int, start: dt.datetime, rng: random.Random) -> dict
                     "seq": seq, "url": url, "referrer": referrer, "customerId": None, "data": data})
         referrer = url
     return {"key": key, "shop": SHOP, "analytics": True, "events": out}
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of the whole PostgreSQL server so far: its live processes, plus the backends that
+    exited (the postmaster reaps them, so theirs is in its cutime + cstime). Django reopens its
+    connections every 60 s (conn_max_age), so counting the backends alive at the start, as
+    hooks.wrk() does, loses the ones that close mid-run."""
+    pids = [int(p) for p in sh("pgrep", "-x", "postgres", check=False).stdout.split()]
+    postmaster = int(sh("pgrep", "-o", "-x", "postgres").stdout.split()[0])
+    reaped = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()[13:15]
+    return sum(map(cpu_seconds, pids)) + sum(int(x) for x in reaped) / TICK
+
+
+def wrk(*args, **kwargs) -> dict:
+    """hooks.wrk, with PostgreSQL's CPU counted over the whole server (see postgres_cpu)."""
+    before = postgres_cpu()
+    figures = hooks.wrk(*args, **kwargs)
+    figures["cpu"]["postgres"] = postgres_cpu() - before
+    return figures
 
 
 def django(env: dict, script: str) -> dict:
@@ -263,9 +282,11 @@ print(json.dumps({"calls": calls, "days": days, "seconds": time.perf_counter() -
         verdict = "equal" if not extra else (
             f"{extra // per_batch} batches more: in flight when wrk stopped" if extra > 0 and not extra % per_batch
             and extra // per_batch <= opts.connections else f"MISMATCH: {extra:+,} rows")
-        print(f"  run {i}: {r['requests']:,} batches answered, {r['non2xx']} non-2xx, {r['errors']} errors; "
+        print(f"  run {i}: no-op {noops[i - 1]['requests'] / noops[i - 1]['seconds']:,.0f} req/s; ingest "
+              f"{r['requests'] / r['seconds']:,.0f} req/s, p99 {r['p99']:.1f} ms: "
+              f"{r['requests']:,} batches answered, {r['non2xx']} non-2xx, {r['errors']} errors; "
               f"2xx x {per_batch} = {ok * per_batch:,} events; rows stored {stored:,} ({verdict})")
-    print("CPU per batch, microseconds (gunicorn = master + workers; postgres = this database's backends):")
+    print("CPU per request, microseconds (gunicorn = master + workers; postgres = the whole server):")
     for name, f in (("no-op", noop), ("ingest", ingest)):
         parts = "  ".join(f"{k} {1e6 * v / f['requests']:6.0f}" for k, v in f["cpu"].items() if k != "machine")
         print(f"  {name:8s} {parts}   whole machine {1e6 * f['cpu']['machine'] / f['requests']:6.0f}"

@@ -7,7 +7,8 @@ implements the same section and a property test holds the two together.
 Shape of the statement. Conditions read the per-customer metrics table `m` and the customer row `c`
 directly. Everything computed over a window, and the "query" metrics, are *features*: aggregates
 the compiler collects while compiling and computes in at most five grouped passes, one per source
-(orders, line items, checkouts, carts, and the top source per window), LEFT JOINed by customer.
+(orders, line items, checkouts, carts, storefront visitor-days, and the top source per window),
+LEFT JOINed by customer.
 Ten segments that each count orders in the last 90 days share one feature, and every feature of a
 source is one pass over its rows, whatever the number of rules.
 
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from django.db import connection
 
 from segments.engine.context import Context, context_for, shift
-from segments.engine.registry import Metric
+from segments.engine.registry import VISIT_COLUMNS, Metric
 from segments.engine.rules import All, Any_, Condition, Node, Not, RuleSet
 from segments.engine.statement import statement
 from segments.engine.windows import Interval, Window, holiday_windows, resolve_window
@@ -49,6 +50,7 @@ class Compiler:
         self.type_features: dict[str, str] = {}       # alias → the order flag under which a product type counts
         self.checkout_features: dict[str, str] = {}   # over abandoned checkouts `k`
         self.cart_features: dict[str, str] = {}       # over carts `ca` linked by the customer's checkouts
+        self.visit_features: dict[str, str] = {}      # over the visitor-days `vd` of the customer's browsers
         self.top_sources: dict[str, str] = {}         # alias → window flag over orders `o`
 
     # -- parameters and features ---------------------------------------------------------------
@@ -88,6 +90,9 @@ class Compiler:
 
     def cart_feature(self, expression: str) -> str:
         return "fc." + self._feature(self.cart_features, "c", expression)
+
+    def visit_feature(self, expression: str) -> str:
+        return "fv." + self._feature(self.visit_features, "v", expression)
 
     def intervals_flag(self, column: str, intervals: Sequence[Interval]) -> str:
         """SQL: `column` lies in one of the half-open intervals."""
@@ -264,6 +269,11 @@ class Compiler:
                                           f"{self.window_flag('COALESCE(ca.updated_at, ca.created_at)', window)} "
                                           f"THEN ca.id END)")
                 return f"COALESCE({carts}, 0)"
+            case _ if key in VISIT_COLUMNS:
+                # A visitor-day counts whole, by its first event (days are the shop's calendar days).
+                total = self.visit_feature(f"sum(CASE WHEN {self.window_flag('vd.first_at', window)} "
+                                           f"THEN vd.{VISIT_COLUMNS[key]} ELSE 0 END)")
+                return f"COALESCE({total}, 0)"
         raise AssertionError(f"no SQL for metric {key} with window {window!r}")
 
     def _table_value(self, metric: Metric) -> str:

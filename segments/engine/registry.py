@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from segments.engine.windows import HOLIDAYS
 
-FAMILIES: tuple[str, ...] = ("purchase", "engagement", "timing", "benefits")
+FAMILIES: tuple[str, ...] = ("purchase", "engagement", "browsing", "timing", "benefits")
 
 NUMERIC_OPERATORS = ("gt", "gte", "lt", "lte", "eq", "neq", "between")
 CHOICE_OPERATORS = ("eq", "neq", "in", "not_in")
@@ -59,6 +59,13 @@ DERIVATIONS: dict[str | None, str] = {
     "days_since": "whole calendar days (shop time) from the column's timestamp to now",
     "per_order": "the column divided by orders_count",
     "replenishment": "days since last_order_at divided by the column (median_order_gap_days)",
+}
+
+# The browsing metrics: the column of the visitor-day rollup (segments_visitorday) each one sums.
+VISIT_COLUMNS: dict[str, str] = {
+    "storefront_visits": "sessions", "product_views": "product_views", "collection_views": "collection_views",
+    "searches": "searches", "add_to_carts": "add_to_carts", "cart_removals": "cart_removals",
+    "checkouts_started": "checkouts_started",
 }
 
 # Parameter types: "text" a non-blank string, "id" a Shopify id, "months" a set of month numbers,
@@ -238,6 +245,18 @@ _METRIC_LIST: tuple[Metric, ...] = (
     Metric("has_tag", "engagement", "Has tag",
            "Whether the customer carries this tag in Shopify; tags this app writes are never matched.",
            "bool", "query", params=(_TAG,)),
+    # Browsing (the web pixel's rollups of the customer's joined browsers; a day counts by its first event)
+    *(Metric(key, "browsing", label, description, "count", "query", windowed=True)
+      for key, (label, description) in {
+          "storefront_visits": ("Storefront visits", "Visits to the online store (a visit ends after 30 minutes "
+                                                     "without an event)."),
+          "product_views": ("Product views", "Product pages the customer viewed on the online store."),
+          "collection_views": ("Collection views", "Collection pages the customer viewed on the online store."),
+          "searches": ("Searches", "Searches the customer ran on the online store."),
+          "add_to_carts": ("Add to carts", "Times the customer added a product to their cart on the online store."),
+          "cart_removals": ("Cart removals", "Times the customer removed a product from their cart."),
+          "checkouts_started": ("Checkouts started", "Checkouts the customer started on the online store."),
+      }.items()),
     # Timing
     Metric("season_order_share", "timing", "Share of orders in season",
            "The share of the customer's orders placed in these months, from 0 to 1.",

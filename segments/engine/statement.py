@@ -1,6 +1,6 @@
 """The statement a compiler's conditions become: one pass per kind of feature (orders, orders with
-a matching line item, product types, checkouts, carts, top sources), each grouped by customer and
-joined to the metrics table, for the whole shop or some of its customers."""
+a matching line item, product types, checkouts, carts, storefront visitor-days, top sources), each
+grouped by customer and joined to the metrics table, for the whole shop or some of its customers."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -95,6 +95,12 @@ def statement(compiler: Compiler, columns: dict[str, str],
                      f"AND k.cart_token <> '' {ids('k.customer_id')}")
         ctes.append(f"fc AS (SELECT k.customer_id, {_select(compiler.cart_features)} {carts} GROUP BY k.customer_id)")
         joins.append("FULL JOIN fc ON fc.customer_id = m.customer_id")
+    if compiler.visit_features:
+        # The rollups of the browsers joined to a customer (segments.storefront), summed per customer.
+        ctes.append(f"fv AS (SELECT v.customer_id, {_select(compiler.visit_features)} FROM segments_visitorday vd "
+                    f"JOIN segments_visitor v ON v.id = vd.visitor_id WHERE vd.shop_id = %(shop)s "
+                    f"AND v.customer_id IS NOT NULL {ids('v.customer_id')} GROUP BY v.customer_id)")
+        joins.append("FULL JOIN fv ON fv.customer_id = m.customer_id")
     if compiler.top_sources:
         # One row per customer: each window's most frequent source, ties to the first by code point.
         picks = []

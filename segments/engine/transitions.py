@@ -13,18 +13,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from segments.engine.registry import VISIT_COLUMNS
 from segments.engine.rules import Condition, RuleSet, conditions
 from segments.engine.windows import Holiday, LastDays, Months, Window
 
 # Where a watched time lives: a metrics-table column, or the windowed rows themselves.
-ORDERS, CHECKOUTS, CARTS = "orders", "checkouts", "carts"
+ORDERS, CHECKOUTS, CARTS, VISITS = "orders", "checkouts", "carts", "visits"
 
 
 @dataclass
 class Watch:
     """What the sweep looks at for a set of rules."""
 
-    # (source, days back): source is a metrics column ("m.last_order_at", ...) or ORDERS/CHECKOUTS/CARTS.
+    # (source, days back): a metrics column ("m.last_order_at", ...) or ORDERS/CHECKOUTS/CARTS/VISITS.
     day_boundaries: set[tuple[str, int]] = field(default_factory=set)
     replenishment: set[Decimal] = field(default_factory=set)      # ratio thresholds
     calendar_windows: set[Window] = field(default_factory=set)     # months and holidays: shop-wide
@@ -52,7 +53,7 @@ def watch(rulesets: Iterable[RuleSet]) -> Watch:
             window = condition.window
             if isinstance(window, LastDays):
                 source = {"abandoned_checkouts": CHECKOUTS, "abandoned_not_purchased_since": CHECKOUTS,
-                          "cart_activity": CARTS}.get(metric.key, ORDERS)
+                          "cart_activity": CARTS, **dict.fromkeys(VISIT_COLUMNS, VISITS)}.get(metric.key, ORDERS)
                 found.day_boundaries.add((source, window.days))
             elif isinstance(window, (Months, Holiday)):
                 found.calendar_windows.add(window)

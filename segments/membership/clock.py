@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from segments.engine.context import Context, context_for
-from segments.engine.transitions import CARTS, CHECKOUTS, ORDERS, watch
+from segments.engine.transitions import CARTS, CHECKOUTS, ORDERS, VISITS, watch
 from segments.engine.windows import resolve_window
 from segments.membership.models import ExclusiveGroup, Segment, SegmentClock, SegmentStatus
 from segments.membership.recompute import segment_rules
@@ -28,6 +28,9 @@ _SOURCES = {
     CARTS: "SELECT DISTINCT k.customer_id FROM segments_cart ca JOIN segments_checkout k ON k.shop_id = ca.shop_id "
            "AND k.cart_token = ca.token WHERE ca.shop_id = %(shop)s AND k.customer_id IS NOT NULL "
            "AND COALESCE(ca.updated_at, ca.created_at) >= %(lo)s AND COALESCE(ca.updated_at, ca.created_at) < %(hi)s",
+    VISITS: "SELECT DISTINCT v.customer_id FROM segments_visitorday vd JOIN segments_visitor v "
+            "ON v.id = vd.visitor_id WHERE vd.shop_id = %(shop)s AND v.customer_id IS NOT NULL "
+            "AND vd.first_at >= %(lo)s AND vd.first_at < %(hi)s",
 }
 
 

@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 
+from segments.mirror.cause import dirty_cause
 from segments.mirror.sql import upsert
+from segments.mirror.writer import mark_dirty
 from segments.shops.models import Shop
 from segments.storefront.ingest import VISITORS_LINK
-from segments.storefront.models import VisitorDay
+from segments.storefront.models import Visitor, VisitorDay
 
 BATCH = 500
 SESSION_GAP = dt.timedelta(minutes=30)
@@ -59,9 +61,13 @@ def visitor_days_rollup(limit: int = BATCH) -> int:
         by_shop: dict[int, list[tuple[int, dt.date]]] = defaultdict(list)
         for shop_id, visitor_id, day in taken:
             by_shop[shop_id].append((visitor_id, day))
-        zones = dict(Shop.objects.filter(pk__in=by_shop).values_list("pk", "iana_timezone"))
+        shops = Shop.objects.in_bulk(list(by_shop))
         for shop_id, pairs in by_shop.items():
-            _shop_rollup(cursor, shop_id, ZoneInfo(zones.get(shop_id) or "UTC"), set(pairs))
+            _shop_rollup(cursor, shop_id, ZoneInfo(shops[shop_id].iana_timezone or "UTC"), set(pairs))
+            # Their customers' browsing changed: the metrics refresh recomputes their segments.
+            joined = Visitor.objects.filter(pk__in={v for v, _ in pairs}, customer__isnull=False)
+            with dirty_cause("storefront events"):
+                mark_dirty(shop=shops[shop_id], customer_pks=joined.values_list("customer_id", flat=True))
     return len(taken)
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from devstore.graphql_api import AdminAPI
 from devstore.state import DevStore, Event, gid
-from tests.devstore.test_graphql import (  # noqa: F401 - fixtures
-    ALL_SCOPES, CUSTOMER_IDS, RECENT_ORDER, SHOP, TAGS_ADD, TAGS_REMOVE, api, call, data, events, gql, stored_tags,
+from tests.devstore.test_graphql import (  # noqa: F401 - fixtures (api needs clock)
+    ALL_SCOPES, CUSTOMER_IDS, RECENT_ORDER, SHOP, TAGS_ADD, TAGS_REMOVE, api, call, clock, data, events, gql,
+    stored_tags,
 )
 
 

@@ -24,6 +24,8 @@ Readings of the spec where it could be read two ways (each also at the place it 
   (completed, abandoned, deleted or not yet abandoned: any checkout row), each counted once however
   many checkouts name it. A checkout without a cart token has "" (the mirror's blank), which links
   to nothing, not even a cart stored with an empty token.
+- Browsing metrics: the sum of one rollup column over the visitor-days of every browser joined to
+  the customer; with a window, the days whose first event lies in it.
 - Shop-relative values (spend percentile, RFM scores and group, the premium price) are computed
   from the definitions over the shop's live customers, exactly as a full rebuild ranks them; after
   an incremental refresh they may differ from the table by design.
@@ -45,12 +47,13 @@ from zoneinfo import ZoneInfo
 from segments.engine.compiler import TAG_SPACE
 from segments.engine.context import OWNED_TAG_PREFIX
 from segments.engine.metrics_table import PREMIUM_POSITION
-from segments.engine.registry import Metric, rfm_group
+from segments.engine.registry import VISIT_COLUMNS, Metric, rfm_group
 from segments.engine.rules import All, Any_, Condition, Node, Not, RuleSet, conditions
 from segments.engine.windows import Window, holiday_windows, resolve_window
 from segments.metrics.models import CustomerMetrics
 from segments.mirror.models import Cart, Checkout, Customer, LineItem, Order
 from segments.shops.models import Shop
+from segments.storefront.models import VisitorDay
 from tests.segments.engine.reference_compare import (
     compare, inside_intervals, is_discounted, median_gap_days, nearest_rank, net_of,
 )
@@ -133,6 +136,9 @@ class Reference:
             rows.orders.sort(key=lambda o: (o.created_at, o.pk))
             rows.abandoned.sort(key=lambda k: (k.created_at, k.pk))
         self.carts: dict[str, Cart] = {cart.token: cart for cart in Cart.objects.filter(shop=shop)}
+        self.visit_days: dict[int, list[VisitorDay]] = {}
+        for day in VisitorDay.objects.filter(shop=shop, visitor__customer__isnull=False).select_related("visitor"):
+            self.visit_days.setdefault(day.visitor.customer_id, []).append(day)
 
         # The rankings' population: the shop's live customers with orders (a full rebuild's buyers).
         self.buyers: list[_Buyer] = [
@@ -256,7 +262,7 @@ class Reference:
                 carts = [self.carts[t] for t in tokens if t in self.carts]
                 return sum(1 for cart in carts
                            if inside_intervals(cart.updated_at if cart.updated_at is not None else cart.created_at,
-                                      intervals))
+                                               intervals))
             case "email_marketing":
                 return customer.email_marketing
             case "sms_marketing":
@@ -272,6 +278,10 @@ class Reference:
                     if normal == wanted:
                         return True
                 return False
+            # -- browsing: the rollups of the customer's joined browsers, a day counting by its first event
+            case _ if key in VISIT_COLUMNS:
+                return sum(getattr(day, VISIT_COLUMNS[key]) for day in self.visit_days.get(pk, ())
+                           if inside_intervals(day.first_at, intervals))
             # -- timing
             case "season_order_share":
                 months = set(params["months"])

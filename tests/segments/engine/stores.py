@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from segments.mirror.models import Cart, Checkout, Customer, LineItem, Order
+from segments.storefront.models import Visitor, VisitorDay
 from segments.shops.models import Shop
 
 _domains = itertools.count(1)
@@ -155,6 +156,18 @@ class CartSpec:
 
 
 @dataclass(frozen=True)
+class VisitSpec:
+    """A day of the customer's browsing on one of two browsers: its first event and its counts."""
+    first: When | Ago
+    browser: int               # 0 or 1: a customer may browse on two devices
+    counts: tuple[int, ...]    # the rollup's counted columns, in VISIT_COUNTS order
+
+
+VISIT_COUNTS = ("sessions", "product_views", "collection_views", "searches", "add_to_carts", "cart_removals",
+                "checkouts_started")
+
+
+@dataclass(frozen=True)
 class CustomerSpec:
     created: When | Ago | None
     tags: tuple[str, ...]
@@ -163,6 +176,7 @@ class CustomerSpec:
     deleted: bool
     orders: tuple[OrderSpec, ...]
     checkouts: tuple[CheckoutSpec, ...]
+    visits: tuple[VisitSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -201,6 +215,10 @@ def checkouts(n_carts: int):
         minutes_ago=st.one_of(st.none(), st.none(), st.integers(0, 150), st.sampled_from((30, 60, 120))))
 
 
+visits = st.builds(VisitSpec, first=whens, browser=st.integers(0, 1),
+                   counts=st.tuples(*[st.integers(0, 4)] * len(VISIT_COUNTS)))
+
+
 @st.composite
 def stores(draw, max_customers: int = 12, max_orders: int = 8) -> StoreSpec:
     tz = draw(st.sampled_from(TIMEZONES))
@@ -212,7 +230,8 @@ def stores(draw, max_customers: int = 12, max_orders: int = 8) -> StoreSpec:
         email_marketing=st.sampled_from(MARKETING), sms_marketing=st.sampled_from(MARKETING),
         deleted=st.sampled_from((False,) * 9 + (True,)),
         orders=st.lists(orders, max_size=max_orders).map(tuple),
-        checkouts=st.lists(checkouts(len(carts)), max_size=3).map(tuple)),
+        checkouts=st.lists(checkouts(len(carts)), max_size=3).map(tuple),
+        visits=st.lists(visits, max_size=4).map(tuple)),
         min_size=1, max_size=max_customers))
     guests = tuple(draw(st.lists(orders, max_size=2)))
     return StoreSpec(tz=tz, abandon_minutes=draw(st.sampled_from((60, 30, 120))), customers=tuple(customers),
@@ -263,4 +282,26 @@ def build(spec: StoreSpec, now: dt.datetime) -> Shop:
                  product_type=line.product_type, vendor=line.vendor, product_id=line.product_id)
         for order, specs in zip(order_rows, line_specs) for line in specs])
     Checkout.objects.bulk_create(checkout_rows)
+    _browse(shop, tz, now, customers, spec)
     return shop
+
+
+def _browse(shop: Shop, tz: str, now: dt.datetime, customers: list[Customer], spec: StoreSpec) -> None:
+    """Each customer's browsers and their days (one row per browser and local day, as the rollup
+    keeps them), and a browser of nobody's with the same days, which no customer may count."""
+    zone = ZoneInfo(tz)
+    for index, (customer, c) in enumerate(zip(customers, spec.customers)):
+        browsers: dict[int, Visitor] = {}
+        days: dict[tuple[int, dt.date], VisitorDay] = {}
+        for visit in c.visits:
+            first = visit.first.at(now, tz)
+            for owner in (customer, None):
+                key = visit.browser if owner else visit.browser + 2
+                if key not in browsers:
+                    browsers[key] = Visitor.objects.create(shop=shop, client_id=f"b{index}-{key}", customer=owner,
+                                                           first_seen_at=first, last_seen_at=first)
+                day = (key, first.astimezone(zone).date())
+                if day not in days:
+                    days[day] = VisitorDay(shop=shop, visitor=browsers[key], day=day[1], first_at=first,
+                                           last_at=first, **dict(zip(VISIT_COUNTS, visit.counts)))
+        VisitorDay.objects.bulk_create(days.values())

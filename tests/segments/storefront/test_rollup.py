@@ -10,6 +10,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from segments.membership.definitions import segment_create
+from segments.membership.models import Membership, MembershipEvent
+from segments.metrics.refresh import customer_metrics_rebuild, dirty_shops_refresh
 from segments.mirror.models import Customer, Order
 from segments.storefront.models import Visitor, VisitorDay, VisitorDayDirty
 from segments.storefront.rollup import visitor_days_rollup
@@ -103,3 +106,25 @@ def test_a_guests_completed_checkout_joins_the_browser_to_its_orders_customer(cl
     assert (joined.customer_id, joined.customer_shopify_id, joined.identified_by) == (buyer.pk, 7_000_000_555,
                                                                                      "checkout")
     assert Visitor.objects.get(client_id="other").customer_id is None
+
+
+def test_a_signed_in_shoppers_browsing_moves_them_into_a_browsing_segment(client, pixel,
+                                                                         django_capture_on_commit_callbacks):
+    customer = Customer.objects.create(shop=pixel.shop, shopify_id=7_000_000_999, email="ann@example.com")
+    customer_metrics_rebuild(shop=pixel.shop)
+    rules = {"version": 1, "include": {"metric": "product_views", "op": "gte", "value": 2,
+                                       "window": {"last_days": 7}}}
+    with django_capture_on_commit_callbacks(execute=True):
+        segment = segment_create(shop=pixel.shop, name="Browsers", rules=rules, author="test")
+    assert not Membership.objects.filter(segment=segment).exists()
+
+    noon = noon_two_days_ago()
+    post(client, batch(pixel, [at(noon, "product_viewed", seq=0, customer="7000000999"),
+                               at(noon + dt.timedelta(minutes=1), "product_viewed", seq=1, customer="7000000999")]))
+    visitor_days_rollup()
+    assert Customer.objects.get(pk=customer.pk).dirty_at is not None       # its browsing changed
+    with django_capture_on_commit_callbacks(execute=True):
+        dirty_shops_refresh()
+    member = Membership.objects.get(segment=segment)
+    assert member.customer_id == customer.pk
+    assert MembershipEvent.objects.get(segment=segment, entered=True).cause == "storefront events"

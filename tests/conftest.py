@@ -16,6 +16,7 @@ import httpx
 import kombu.pools
 import pytest
 import redis
+from django.db import connection
 
 from devstore.config import DevstoreConfig
 from devstore.server import DevstoreServer
@@ -75,6 +76,21 @@ def devstore(devstore_server, settings, request) -> Devstore:
         # delivery arriving mid-flush deadlocks the flush's TRUNCATE against the live server's
         # transaction, and the test errors at teardown.
         devstore_server.app.sender.wait_idle(30)
+        _other_transactions_end(timeout=30)
+
+
+def _other_transactions_end(timeout: float) -> None:
+    """Wait until no other session on the test database is inside a statement or a transaction: a
+    delivery sent just before the sender went idle may still be applied by a live-server thread,
+    and the teardown's flush would deadlock against it."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')")
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
 
 
 def local(url: str) -> str:

@@ -306,3 +306,16 @@ def test_rules_selecting_an_existing_segments_customers_are_flagged(page, seeded
     expect(overlap.locator(f"[data-overlap='{repeat.pk}']")).to_have_text(
         "100% of these customers are already in Repeat buyers.")
     screenshot(page, "builder-overlap")
+
+
+def test_a_browsing_metric_is_offered_in_its_family_and_previews(page, seeded):
+    shop, admin_url = seeded
+    frame = open_builder(page, admin_url, "admin/segments/new")
+    picker = frame.locator("select[data-path='include.all[0].metric']")
+    expect(picker.locator("optgroup[label='Browsing (storefront)'] option[value='product_views']")).to_have_count(1)
+    picker.select_option("product_views")
+    frame.fill("input[data-path='include.all[0].value']", "0")
+    expected = segment_dry_run(shop=shop, rules={"version": 1, "include": {"all": [
+        {"metric": "product_views", "op": "gte", "value": 0}]}})
+    expect(frame.locator("#live-count")).to_have_text(f"{expected['size']:,}")
+    screenshot(page, "builder-browsing")

@@ -12,7 +12,8 @@
     between: "is between", before: "is before", after: "is after", within_last_days: "is within the last (days)",
     in: "is one of", not_in: "is none of", is: "is",
   };
-  const FAMILIES = {purchase: "Purchase", engagement: "Engagement", timing: "Timing", benefits: "Benefits sought and channel"};
+  const FAMILIES = {purchase: "Purchase", engagement: "Engagement", browsing: "Browsing (storefront)", timing: "Timing",
+                    benefits: "Benefits sought and channel"};
   const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
     "October", "November", "December"];
   const WINDOWS = {"": "All time", last_days: "In the last … days", between: "Between dates", months: "In months",

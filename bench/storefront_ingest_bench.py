@@ -11,8 +11,9 @@ bench/webhook_endpoint_bench.py does (shopseg/gunicorn_conf.py, access log off, 
 `/bench/noop` view), with REDIS_URL on a Redis database of its own (13), so the per-browser and
 per-shop caps count in Redis as in production. wrk (2 threads) then posts the pixel's batches:
 --events events each (a mix of the standard events and a theme's custom ones, with the data the
-pixel keeps; ~12 KB for 50), sent as text/plain like the pixel, each request with a fresh clientId
-and fresh event ids (nothing dedupes, no browser cap trips), timestamps taken at run start. The
+pixel keeps and each one's page address and referrer: ~19 KB for 50), sent as text/plain like the
+pixel, each request with a fresh clientId and fresh event ids (nothing dedupes, no browser cap
+trips), timestamps taken at run start. The
 no-op view gets the same bodies first (the baseline); with --rounds N the two alternate N times
 and the figures add up.
 
@@ -20,8 +21,8 @@ Prints requests/s and latency percentiles of both, events/s (requests x events p
 against the rows PostgreSQL stored during each run), the ratios to the issue's targets (>= 10,000
 events/s, p99 <= 50 ms) and to the no-op view, the CPU each part of the system spent per batch,
 then the bytes kept per event: the raw events table (every partition, heap + indexes + TOAST) per
-row, and after the rollup (segments.storefront.rollup.visitor_days_rollup, run until it returns 0)
-the rollup table segments_visitorday per event rolled up.
+row, and after the rollup (segments.storefront.rollup.visitor_days_rollup, run until it returns 0,
+after an ANALYZE of the events) the rollup table segments_visitorday per event rolled up.
 """
 from __future__ import annotations
 
@@ -250,6 +251,11 @@ print(json.dumps({{"key": pixel.ingest_key, "partitions": partitions_ensure()}})
     events_rps = ingest["rps"] * per_batch
     stored_rps = sum(checks) / ingest["seconds"]
 
+    # Statistics for the day's partition, as autovacuum would have taken by now in production (this
+    # server may run without it): without them the rollup's query walks the whole day's unique index
+    # per call instead of the visitor index, and the rollup slows down as the day grows.
+    autovacuum = psql("SHOW autovacuum", DB)
+    psql("ANALYZE segments_storefrontevent", DB)
     rolled = django(env, """
 import json, time
 from segments.storefront.rollup import visitor_days_rollup
@@ -301,7 +307,8 @@ print(json.dumps({"calls": calls, "days": days, "seconds": time.perf_counter() -
           f"{size['raw_indexes'] / raw_rows:.0f} indexes)")
     print(f"rollup: {rolled['days']:,} visitor-days in {rolled['calls']} calls, {rollup_seconds:.1f} s "
           f"({size['rollup_events'] / max(rollup_seconds, 1e-9):,.0f} events/s); "
-          f"{size['rollup_rows']:,} rows for {size['rollup_events']:,} events; {queued} left behind")
+          f"{size['rollup_rows']:,} rows for {size['rollup_events']:,} events; {queued} left behind "
+          f"(after ANALYZE; autovacuum {autovacuum})")
     print(f"segments_visitorday: {size['rollup_total']:,} bytes = "
           f"{size['rollup_total'] / max(1, size['rollup_events']):.1f} bytes/event rolled up "
           f"({size['rollup_total'] / max(1, size['rollup_rows']):.0f} bytes/visitor-day, target <= 100 bytes/event); "

@@ -213,9 +213,13 @@ def _exchange(store, config, shop, app, form, expiring) -> dict:
     with store.tx() as conn:
         existing = conn.execute("SELECT scopes FROM installations WHERE shop = ? AND api_key = ?",
                                 (shop, app["api_key"])).fetchone()
-        scopes = existing["scopes"] if existing else "read_customers,write_customers,read_orders,read_products,write_pixels,read_customer_events"
+        scopes = existing["scopes"] if existing else MANAGED_INSTALL_SCOPES
         _install(conn, shop, app["api_key"], scopes)
         return _issue(conn, config, shop, app["api_key"], scopes, expiring)
+
+
+# A Shopify-managed install grants the scopes the app's configuration asks for (shopify.app.toml).
+MANAGED_INSTALL_SCOPES = "read_customers,write_customers,read_orders,read_products,write_pixels,read_customer_events"
 
 
 def _install(conn, shop: str, api_key: str, scopes: str) -> None:

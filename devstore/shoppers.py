@@ -128,7 +128,8 @@ class ShopperSimulator:
 
     def _collection(self, product: dict) -> tuple[str, str, dict]:
         handle = collection_handle(product["product_type"])
-        return ("collection_viewed", f"/collections/{handle}", {"collectionId": handle, "title": product["product_type"]})
+        return ("collection_viewed", f"/collections/{handle}",
+                {"collectionId": handle, "title": product["product_type"]})
 
     def _line(self, product: dict) -> dict:
         return {"productId": str(product["id"]), "variantId": str(product["variant_id"]),

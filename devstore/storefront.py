@@ -148,16 +148,16 @@ class Storefront:
                          event={"name": "product_viewed", "data": {"productVariant": variant}})
 
     def collection(self, request: Request, shop: str, collection: str) -> Response:
-        types = [r[0] for r in self.store.conn().execute(
-            "SELECT DISTINCT product_type FROM products WHERE shop = ?", (shop,)) if collection_handle(r[0]) == collection]
+        types = [r[0] for r in self.store.conn().execute("SELECT DISTINCT product_type FROM products WHERE shop = ?",
+                                                         (shop,)) if collection_handle(r[0]) == collection]
         if not types:
             raise NotFound("No such collection")
         base, currency = f"/shops/{shop}/store", self._shop(shop)["currency"]
         rows = self._variants(shop, "AND p.product_type = ?", (types[0],))
         event = {"name": "collection_viewed", "data": {"collection": {
             "id": collection, "title": types[0], "productVariants": [_variant(r, shop, base, currency) for r in rows]}}}
-        return self.page(request, shop, title=types[0], body=f"<h1>{html.escape(types[0])}</h1>{self._grid(rows, base)}",
-                         event=event)
+        body = f"<h1>{html.escape(types[0])}</h1>{self._grid(rows, base)}"
+        return self.page(request, shop, title=types[0], body=body, event=event)
 
     def search(self, request: Request, shop: str) -> Response:
         query = request.args.get("q", "").strip()[:100]
@@ -167,11 +167,10 @@ class Storefront:
             if query else []
         event = {"name": "search_submitted", "data": {"searchResult": {
             "query": query, "productVariants": [_variant(r, shop, base, currency) for r in rows]}}} if query else None
-        body = (f'<form class="search" action="{base}/search"><input name="q" value="{html.escape(query)}" '
-                f'aria-label="Search"><button>Search</button></form>'
-                f'<h1>{len(rows)} result{"s" if len(rows) != 1 else ""} for “{html.escape(query)}”</h1>'
-                f'{self._grid(rows, base)}' if query else
-                f'<form class="search" action="{base}/search"><input name="q" aria-label="Search"><button>Search</button></form>')
+        form = (f'<form class="search" action="{base}/search"><input name="q" value="{html.escape(query)}" '
+                f'aria-label="Search"><button>Search</button></form>')
+        body = form + (f'<h1>{len(rows)} result{"s" if len(rows) != 1 else ""} for “{html.escape(query)}”</h1>'
+                       f'{self._grid(rows, base)}' if query else "")
         return self.page(request, shop, title="Search", body=body, event=event)
 
     def cart(self, request: Request, shop: str) -> Response:
@@ -216,5 +215,5 @@ class Storefront:
 
     def pixel_bundle(self, request: Request, api_key: str) -> Response:
         if not PIXEL_BUNDLE.exists():
-            raise NotFound("The pixel bundle is not built: run `make install` (extensions/shopseg-pixel: npm run build)")
+            raise NotFound("The pixel bundle is not built: `make install` builds it (extensions/shopseg-pixel)")
         return Response(PIXEL_BUNDLE.read_text(), mimetype="application/javascript")

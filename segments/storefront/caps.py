@@ -22,30 +22,37 @@ def _redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
 
-def _count(key: str, amount: int, window_seconds: int, now: float) -> int:
-    """The counter of `key` in the current window after adding `amount`."""
-    window = int(now // window_seconds)
-    name = f"shopseg:pixel:{key}:{window}"
+def _counts(counters: list[tuple[str, int]], amount: int, now: float) -> list[int]:
+    """Each (key, window seconds) counter in its current window after adding `amount`: one Redis
+    round trip for all of them."""
+    names = [(f"shopseg:pixel:{key}:{int(now // seconds)}", key, seconds) for key, seconds in counters]
     if settings.REDIS_URL:
         try:
-            pipe = _redis(settings.REDIS_URL).pipeline()
-            pipe.incrby(name, amount)
-            pipe.expire(name, window_seconds * 2)
-            return int(pipe.execute()[0])
+            pipe = _redis(settings.REDIS_URL).pipeline(transaction=False)
+            for name, _, seconds in names:
+                pipe.incrby(name, amount)
+                pipe.expire(name, seconds * 2)
+            return [int(n) for n in pipe.execute()[::2]]
         except redis.RedisError:
             pass   # counted here instead: a cap that forgets is better than an endpoint that fails
+    counts = []
     with _local_lock:
-        seen, count = _local.get(key, (window, 0))
-        count = (count if seen == window else 0) + amount
-        _local[key] = (window, count)
-        return count
+        for _, key, seconds in names:
+            window = int(now // seconds)
+            seen, count = _local.get(key, (window, 0))
+            count = (count if seen == window else 0) + amount
+            _local[key] = (window, count)
+            counts.append(count)
+    return counts
 
 
 def over_cap(*, shop_id: int, client_id: str, events: int, now: float | None = None) -> str | None:
     """Count a batch of `events` against its browser's and its shop's caps; the cap it breaks, or None."""
     now = time.time() if now is None else now
-    if _count(f"c:{shop_id}:{client_id}", events, CLIENT_WINDOW_SECONDS, now) > settings.STOREFRONT_CLIENT_EVENTS:
+    client, shop = _counts([(f"c:{shop_id}:{client_id}", CLIENT_WINDOW_SECONDS),
+                            (f"s:{shop_id}", SHOP_WINDOW_SECONDS)], events, now)
+    if client > settings.STOREFRONT_CLIENT_EVENTS:
         return f"this browser sent more than {settings.STOREFRONT_CLIENT_EVENTS} events in {CLIENT_WINDOW_SECONDS} s"
-    if _count(f"s:{shop_id}", events, SHOP_WINDOW_SECONDS, now) > settings.STOREFRONT_SHOP_EVENTS_PER_SECOND:
+    if shop > settings.STOREFRONT_SHOP_EVENTS_PER_SECOND:
         return f"this shop sent more than {settings.STOREFRONT_SHOP_EVENTS_PER_SECOND} events in a second"
     return None

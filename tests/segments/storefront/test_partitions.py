@@ -30,12 +30,20 @@ def insert(shop_id: int, day: dt.date, event_id: str) -> None:
                        "'https://x/', '', '{}')", [shop_id, day, event_id, moment, moment])
 
 
-def test_partitions_are_made_ahead_once():
+def analyzed(table: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples >= 0 FROM pg_class WHERE relname = %s", [table])   # -1: never analyzed
+        return cursor.fetchone()[0]
+
+
+def test_partitions_are_made_ahead_once_and_the_days_being_written_are_analyzed():
     today = timezone.now().date()
     assert partitions_ensure(today) == 5
     assert partitions_ensure(today) == 0
     for offset in range(-1, 4):
         assert rows_in(partition_name(today + dt.timedelta(days=offset))) == 0
+    assert analyzed(partition_name(today)) and analyzed(partition_name(today - dt.timedelta(days=1)))
+    assert not analyzed(partition_name(today + dt.timedelta(days=2)))
 
 
 def test_a_late_partition_takes_in_what_the_default_held_and_loses_nothing(client, pixel):

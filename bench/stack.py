@@ -35,6 +35,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered))) - 1))]
 
 
+def wait_http(url: str, seconds: float = 30) -> bool:
+    """Poll `url` until it answers 200 (True) or `seconds` pass (False)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -135,12 +148,7 @@ class Stack:
         from segments.mirror.models import BackfillStatus, ShopSync
         from segments.shops.models import Shop
 
-        for _ in range(150):
-            try:
-                httpx.get(f"{self.app_url}/healthz", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_http(f"{self.app_url}/healthz")
         with httpx.Client(follow_redirects=True, timeout=120) as browser:
             landed = browser.get(f"{self.devstore_url}/shops/{self.domain}/admin/_install/{APP_KEY}")
             if landed.status_code != 200:

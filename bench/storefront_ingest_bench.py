@@ -42,7 +42,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import bench.webhook_endpoint_bench as hooks  # noqa: E402
-from bench.stack import TICK, cpu_seconds, psql  # noqa: E402
+from bench.stack import TICK, cpu_seconds, psql, wait_http  # noqa: E402
 from bench.webhook_endpoint_bench import combine, sh  # noqa: E402
 
 DB = "shopseg_bench_storefront"
@@ -218,13 +218,7 @@ print(json.dumps({{"key": pixel.ingest_key, "partitions": partitions_ensure()}})
     noops, ingests, checks = [], [], []
     try:
         base = f"http://127.0.0.1:{opts.port}"
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_http(f"{base}/healthz")
         probe = httpx.post(f"{base}/storefront/events", content=paths[0].read_bytes().replace(
             CLIENT.encode(), b"probe"), headers=headers, timeout=10)
         if probe.status_code != 202:

@@ -17,7 +17,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.oauth_install import install_in_process  # noqa: E402
-from bench.stack import free_port  # noqa: E402
+from bench.stack import free_port, wait_http  # noqa: E402
 
 APP_KEY, APP_SECRET = "bench-tags-key", "bench-tags-secret-0123456789abcdef0123456789abcdef"
 SHOP = "bench-tags.myshopify.com"
@@ -41,13 +41,7 @@ class Rig:
              "--restore-multiplier", str(multiplier)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**os.environ, "SHOPSEG_LOG_LEVEL": "WARNING"})
-        for _ in range(150):
-            try:
-                httpx.get(f"{self.url}/_control/health", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
+        if not wait_http(f"{self.url}/_control/health"):
             raise SystemExit("devstore did not start")
         self.next_id = FIRST_ID
         self.restore = STANDARD_RESTORE * multiplier

@@ -27,11 +27,10 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.stack import TICK, children, cpu_seconds  # noqa: E402
+from bench.stack import TICK, children, cpu_seconds, wait_http  # noqa: E402
 
 DB = "shopseg_bench_webhooks"
 SHOP = "bench-shop.myshopify.com"
@@ -187,14 +186,8 @@ def main():
             args += [flag, str(value)]
     server = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{opts.port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         base = f"http://127.0.0.1:{opts.port}"
+        wait_http(f"{base}/healthz")
         # warm up both paths (connections, imports, prepared statements)
         wrk(f"{base}/bench/noop", headers, 2, opts.connections, str(lua))
         wrk(f"{base}/webhooks/shopify", headers, 2, opts.connections, str(lua))

@@ -13,12 +13,12 @@ every event has the same `clientId`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 
 from segments.engine.rules import Problem
 from shopseg.errors import Refused
+from shopseg.jsonbody import json_object
 
 MAX_BODY_BYTES = 64 * 1024          # a keepalive fetch carries at most 64 KB
 MAX_EVENTS = 100
@@ -69,12 +69,7 @@ def batch_read(raw: bytes, *, now: dt.datetime) -> Batch:
     """The batch in `raw`, or Refused (413 too large, 400 anything else the pixel would not send)."""
     if len(raw) > MAX_BODY_BYTES:
         raise Refused(413, "payload_too_large", f"A batch is at most {MAX_BODY_BYTES // 1024} KB.")
-    try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise Refused(400, "invalid_json", "The body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise Refused(400, "invalid_json", "The body must be a JSON object.")
+    body = json_object(raw)
     problems = [Problem(k, "unknown field") for k in sorted(set(body) - BATCH_KEYS)]
     key, shop, events = body.get("key"), body.get("shop"), body.get("events")
     if not _matches(INGEST_KEY, key):
@@ -103,10 +98,6 @@ def batch_read(raw: bytes, *, now: dt.datetime) -> Batch:
                            problems[:MAX_PROBLEMS])
     return Batch(key=key, shop_domain=shop, client_id=read[0]["clientId"],
                  events=tuple(_event(e) for e in read))
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
 
 
 def _event_problems(event: object, path: str, now: dt.datetime, may_hold_nul: bool = True) -> list[Problem]:

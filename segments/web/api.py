@@ -2,7 +2,6 @@
 body for every refusal (`Refused`, and DRF's own exceptions through `api_exception_handler`)."""
 from __future__ import annotations
 
-import json
 import re
 
 from drf_spectacular.utils import extend_schema
@@ -19,6 +18,7 @@ from segments.shops.auth import SessionTokenAuthentication
 from segments.web import schema
 from segments.web.bodies import Body, problems
 from shopseg.errors import Refused
+from shopseg.jsonbody import json_object
 
 MAX_BODY_BYTES = 256 * 1024
 DEFAULT_AUTHOR = "merchant"
@@ -140,15 +140,7 @@ class SegmentsAPIView(ShopAPIView):
         raw = request.body
         if len(raw) > MAX_BODY_BYTES:
             raise Refused(413, "payload_too_large", f"The body is larger than {MAX_BODY_BYTES // 1024} KB.")
-        if optional and not raw:
-            data = {}
-        else:
-            try:
-                data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                raise Refused(400, "invalid_json", "The body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise Refused(400, "invalid_json", "The body must be a JSON object.")
+        data = {} if optional and not raw else json_object(raw)
         problem = _shape_problem(data)
         if problem:
             raise Refused(400, "invalid_json", problem)
@@ -202,10 +194,6 @@ class SegmentsAPIView(ShopAPIView):
         if group is None:
             raise not_found("exclusive group")
         return group
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
 
 
 MAX_DEPTH = 32   # far beyond any rule document or setting; deeper bodies only exhaust stacks

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from django.db import connection
 
 from segments.engine.context import Context, context_for, shift
-from segments.engine.registry import VISIT_COLUMNS, Metric
+from segments.engine.registry import VISIT_ARRIVALS, VISIT_COLUMNS, VISIT_TIMES, Metric
 from segments.engine.rules import All, Any_, Condition, Node, Not, RuleSet
 from segments.engine.statement import statement
 from segments.engine.windows import Interval, Window, holiday_windows, resolve_window
@@ -128,7 +128,7 @@ class Compiler:
         """SQL for one condition; NULL where the metric has no value (the caller makes that false)."""
         metric = condition.metric
         if metric.derive == "days_since" or metric.value_type == "date":
-            return self._timestamp_condition(condition, f"m.{metric.column}")
+            return self._timestamp_condition(condition, self.timestamp(metric))
         value = self.value(condition)
         return self.compare(value, condition)
 
@@ -269,12 +269,48 @@ class Compiler:
                                           f"{self.window_flag('COALESCE(ca.updated_at, ca.created_at)', window)} "
                                           f"THEN ca.id END)")
                 return f"COALESCE({carts}, 0)"
-            case _ if key in VISIT_COLUMNS:
-                # A visitor-day counts whole, by its first event (days are the shop's calendar days).
-                total = self.visit_feature(f"sum(CASE WHEN {self.window_flag('vd.first_at', window)} "
-                                           f"THEN vd.{VISIT_COLUMNS[key]} ELSE 0 END)")
-                return f"COALESCE({total}, 0)"
+            case _ if metric.family == "browsing":
+                return self._browsing_value(condition)
         raise AssertionError(f"no SQL for metric {key} with window {window!r}")
+
+    def _browsing_value(self, condition: Condition) -> str:
+        """Over the visitor-days of the customer's browsers; a day counts whole, by its first event
+        (days are the shop's calendar days)."""
+        key, in_window = condition.metric.key, self.window_flag("vd.first_at", condition.window)
+
+        def total(expression: str) -> str:
+            return f"COALESCE({self.visit_feature(f'sum(CASE WHEN {in_window} THEN {expression} ELSE 0 END)')}, 0)"
+
+        match key:
+            case _ if key in VISIT_COLUMNS:
+                return total(f"vd.{VISIT_COLUMNS[key]}")
+            case "checkouts_without_order":
+                return f"GREATEST({total('vd.checkouts_started - vd.checkouts_completed')}, 0)"
+            case "browse_to_buy":
+                return self._share(total("vd.buying_sessions"), total("vd.sessions"))
+            case "custom_events":
+                event = self.param(str(condition.params["event"]))
+                return total(f"COALESCE((vd.custom ->> {event})::bigint, 0)")
+            case "first_landing_page":
+                return self._day_value("landing_path", "TRUE", last=False)
+            case "last_landing_page":
+                return self._day_value("last_landing_path", "TRUE", last=True)
+            case _ if key in VISIT_ARRIVALS:
+                return self._day_value(VISIT_ARRIVALS[key], in_window, last=True)
+        raise AssertionError(f"no SQL for browsing metric {key}")
+
+    def _day_value(self, column: str, flag: str, *, last: bool) -> str:
+        """A visitor-day column's non-blank value on the first (or last) day under `flag`, by the days'
+        first events; ties go to the lowest (or highest) value by code point."""
+        order = " DESC" if last else ""
+        return self.visit_feature(f"(array_agg(vd.{column} ORDER BY vd.first_at{order}, vd.{column} COLLATE \"C\"{order})"
+                                  f" FILTER (WHERE {flag} AND vd.{column} <> ''))[1]")
+
+    def timestamp(self, metric: Metric) -> str:
+        """SQL: the stored time a days-since or date metric reads."""
+        if metric.key in VISIT_TIMES:
+            return self.visit_feature("min(vd.first_at)" if VISIT_TIMES[metric.key] == "first" else "max(vd.last_at)")
+        return f"m.{metric.column}"
 
     def _table_value(self, metric: Metric) -> str:
         column = f"m.{metric.column}"

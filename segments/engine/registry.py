@@ -56,17 +56,24 @@ TYPE_BOUNDS: dict[str, Bounds] = {
 # How a "table" metric's value follows from its column; None means the column as it is.
 DERIVATIONS: dict[str | None, str] = {
     None: "the column's value",
-    "days_since": "whole calendar days (shop time) from the column's timestamp to now",
+    "days_since": "whole calendar days (shop time) from the column's (or a browsing metric's) timestamp to now",
     "per_order": "the column divided by orders_count",
     "replenishment": "days since last_order_at divided by the column (median_order_gap_days)",
 }
 
-# The browsing metrics: the column of the visitor-day rollup (segments_visitorday) each one sums.
+# The browsing metrics read the visitor-day rollup (segments_visitorday) of the customer's browsers.
+# The counts: the column each one sums.
 VISIT_COLUMNS: dict[str, str] = {
     "storefront_visits": "sessions", "product_views": "product_views", "collection_views": "collection_views",
-    "searches": "searches", "add_to_carts": "add_to_carts", "cart_removals": "cart_removals",
-    "checkouts_started": "checkouts_started",
+    "searches": "searches", "high_intent_searches": "high_intent_searches", "add_to_carts": "add_to_carts",
+    "cart_removals": "cart_removals", "checkouts_started": "checkouts_started",
 }
+# The times: the earliest first event ("first") or the latest last event ("last") of all the days.
+VISIT_TIMES: dict[str, str] = {"first_visit_date": "first", "days_since_first_visit": "first",
+                               "days_since_last_visit": "last"}
+# The arrivals: the column whose latest non-blank value (by the day's first event) each one is.
+VISIT_ARRIVALS: dict[str, str] = {"referrer_site": "referrer_host", "utm_source": "utm_source",
+                                  "utm_medium": "utm_medium", "utm_campaign": "utm_campaign"}
 
 # Parameter types: "text" a non-blank string, "id" a Shopify id, "months" a set of month numbers,
 # "holiday" one of HOLIDAYS.
@@ -127,7 +134,7 @@ class Metric:
     value_type: str
     source: str                        # "table" | "query"
     column: str | None = None          # the metrics-table column of a "table" metric
-    derive: str | None = None          # a DERIVATIONS key: how the value follows from the column
+    derive: str | None = None          # a DERIVATIONS key: how the value follows from the column (or time)
     windowed: bool = False             # whether a condition may give a window
     params: tuple[Param, ...] = ()
     choices: tuple[str, ...] = ()      # the values of a "state" metric
@@ -148,6 +155,7 @@ _PRODUCT_ID = Param("product_id", "id", "The Shopify id of the product.")
 _MONTHS = Param("months", "months", "The months of the season, 1 (January) to 12 (December).")
 _HOLIDAY = Param("holiday", "holiday", "The holiday: " + ", ".join(HOLIDAYS) + ".")
 _TAG = Param("tag", "text", "The tag, as the merchant wrote it (case does not matter).")
+_EVENT = Param("event", "text", "The custom event's name as the theme publishes it, such as app:video_played.")
 _MARKETING_STATES = ("subscribed", "not_subscribed", "unsubscribed", "pending", "redacted", "invalid", "unknown")
 
 _METRIC_LIST: tuple[Metric, ...] = (
@@ -256,7 +264,40 @@ _METRIC_LIST: tuple[Metric, ...] = (
           "add_to_carts": ("Add to carts", "Times the customer added a product to their cart on the online store."),
           "cart_removals": ("Cart removals", "Times the customer removed a product from their cart."),
           "checkouts_started": ("Checkouts started", "Checkouts the customer started on the online store."),
+          "high_intent_searches": ("High-intent searches", "Searches with a specific query (three words or more), "
+                                   "or followed by a product view and an add to cart in the same visit."),
       }.items()),
+    Metric("checkouts_without_order", "browsing", "Checkouts started without an order",
+           "Checkouts the customer started on the online store less those they completed, never below 0.",
+           "count", "query", windowed=True),
+    Metric("browse_to_buy", "browsing", "Browse-to-buy ratio",
+           "The share of the customer's storefront visits that ended in a completed checkout, from 0 to 1.",
+           "ratio", "query", windowed=True),
+    Metric("first_visit_date", "browsing", "First visit date",
+           "The date of the customer's first visit to the online store, on any of their browsers.",
+           "date", "query"),
+    Metric("days_since_first_visit", "browsing", "Days since first visit",
+           "How many days ago the customer first visited the online store (a few days or less: a new visitor).",
+           "days", "query", derive="days_since"),
+    Metric("days_since_last_visit", "browsing", "Days since last visit",
+           "How many days ago the customer last visited the online store.",
+           "days", "query", derive="days_since"),
+    Metric("first_landing_page", "browsing", "First landing page",
+           "The path of the page the customer's first visit began on, such as /collections/sale.",
+           "text", "query"),
+    Metric("last_landing_page", "browsing", "Last landing page",
+           "The path of the page the customer's most recent visit began on, such as /products/red-scarf.",
+           "text", "query"),
+    Metric("referrer_site", "browsing", "Referring site",
+           "The site (host name) that referred the customer's most recent visit from another site, "
+           "such as www.google.com.",
+           "text", "query", windowed=True),
+    *(Metric(f"utm_{part}", "browsing", f"Campaign {part}",
+             f"The utm_{part} of the link behind the customer's most recent visit from a campaign link.",
+             "text", "query", windowed=True) for part in ("source", "medium", "campaign")),
+    Metric("custom_events", "browsing", "Custom events",
+           "Times the theme published this custom event for the customer, such as app:size_finder.",
+           "count", "query", windowed=True, params=(_EVENT,)),
     # Timing
     Metric("season_order_share", "timing", "Share of orders in season",
            "The share of the customer's orders placed in these months, from 0 to 1.",

@@ -13,19 +13,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from segments.engine.registry import VISIT_COLUMNS
+from segments.engine.registry import VISIT_TIMES
 from segments.engine.rules import Condition, RuleSet, conditions
 from segments.engine.windows import Holiday, LastDays, Months, Window
 
-# Where a watched time lives: a metrics-table column, or the windowed rows themselves.
-ORDERS, CHECKOUTS, CARTS, VISITS = "orders", "checkouts", "carts", "visits"
+# Where a watched time lives: a metrics-table column, or the windowed rows themselves (VISITS: the
+# visitor-days' first events, VISIT_ENDS: their last).
+ORDERS, CHECKOUTS, CARTS, VISITS, VISIT_ENDS = "orders", "checkouts", "carts", "visits", "visit_ends"
 
 
 @dataclass
 class Watch:
     """What the sweep looks at for a set of rules."""
 
-    # (source, days back): a metrics column ("m.last_order_at", ...) or ORDERS/CHECKOUTS/CARTS/VISITS.
+    # (source, days back): a metrics column ("m.last_order_at", ...) or one of the sources above.
     day_boundaries: set[tuple[str, int]] = field(default_factory=set)
     replenishment: set[Decimal] = field(default_factory=set)      # ratio thresholds
     calendar_windows: set[Window] = field(default_factory=set)     # months and holidays: shop-wide
@@ -45,15 +46,19 @@ def watch(rulesets: Iterable[RuleSet]) -> Watch:
     for ruleset in rulesets:
         for condition in conditions(ruleset):
             metric = condition.metric
-            if metric.derive == "days_since" or metric.value_type == "date":
+            if metric.key in VISIT_TIMES:
+                source = VISITS if VISIT_TIMES[metric.key] == "first" else VISIT_ENDS
+                found.day_boundaries |= {(source, n) for n in _day_offsets(condition)}
+            elif metric.derive == "days_since" or metric.value_type == "date":
                 found.day_boundaries |= {(f"m.{metric.column}", n) for n in _day_offsets(condition)}
             elif metric.derive == "replenishment":
                 values = condition.value if condition.op == "between" else (condition.value,)
                 found.replenishment |= set(values)
             window = condition.window
             if isinstance(window, LastDays):
-                source = {"abandoned_checkouts": CHECKOUTS, "abandoned_not_purchased_since": CHECKOUTS,
-                          "cart_activity": CARTS, **dict.fromkeys(VISIT_COLUMNS, VISITS)}.get(metric.key, ORDERS)
+                source = VISITS if metric.family == "browsing" else {
+                    "abandoned_checkouts": CHECKOUTS, "abandoned_not_purchased_since": CHECKOUTS,
+                    "cart_activity": CARTS}.get(metric.key, ORDERS)
                 found.day_boundaries.add((source, window.days))
             elif isinstance(window, (Months, Holiday)):
                 found.calendar_windows.add(window)

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from segments.engine.context import Context, context_for
-from segments.engine.transitions import CARTS, CHECKOUTS, ORDERS, VISITS, watch
+from segments.engine.transitions import CARTS, CHECKOUTS, ORDERS, VISIT_ENDS, VISITS, watch
 from segments.engine.windows import resolve_window
 from segments.membership.models import ExclusiveGroup, Segment, SegmentClock, SegmentStatus
 from segments.membership.recompute import segment_rules
@@ -31,6 +31,9 @@ _SOURCES = {
     VISITS: "SELECT DISTINCT v.customer_id FROM segments_visitorday vd JOIN segments_visitor v "
             "ON v.id = vd.visitor_id WHERE vd.shop_id = %(shop)s AND v.customer_id IS NOT NULL "
             "AND vd.first_at >= %(lo)s AND vd.first_at < %(hi)s",
+    VISIT_ENDS: "SELECT DISTINCT v.customer_id FROM segments_visitorday vd JOIN segments_visitor v "
+                "ON v.id = vd.visitor_id WHERE vd.shop_id = %(shop)s AND v.customer_id IS NOT NULL "
+                "AND vd.last_at >= %(lo)s AND vd.last_at < %(hi)s",
 }
 
 

@@ -213,7 +213,7 @@ def membership_why(*, segment: Segment, customer: Customer, now: dt.datetime | N
 def _raw_value(compiler: Compiler, condition) -> str:
     metric = condition.metric
     if metric.derive == "days_since" or metric.value_type == "date":
-        return f"m.{metric.column}"
+        return compiler.timestamp(metric)
     return compiler.value(condition)
 
 

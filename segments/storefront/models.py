@@ -81,7 +81,7 @@ class StorefrontEvent(models.Model):
 
 class VisitorDay(models.Model):
     """What one visitor did on one day (the shop's calendar), rolled up from the raw events: counts
-    and the day's first landing and campaign; no personal data beyond the visitor and customer ids."""
+    and the day's landing pages, referring site and campaign; no personal data beyond the visitor and customer ids."""
 
     shop = models.ForeignKey("segments.Shop", on_delete=models.CASCADE, related_name="+", db_index=False)
     visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="days", db_index=False)
@@ -92,15 +92,21 @@ class VisitorDay(models.Model):
     product_views = models.PositiveIntegerField(default=0)
     collection_views = models.PositiveIntegerField(default=0)
     searches = models.PositiveIntegerField(default=0)
+    # Searches that meant to buy: a specific query, or one followed by a product view and an add to cart
+    # in the same visit (segments.storefront.rollup).
+    high_intent_searches = models.PositiveIntegerField(default=0)
     add_to_carts = models.PositiveIntegerField(default=0)
     cart_removals = models.PositiveIntegerField(default=0)
     cart_views = models.PositiveIntegerField(default=0)
     checkouts_started = models.PositiveIntegerField(default=0)
     checkouts_completed = models.PositiveIntegerField(default=0)
+    buying_sessions = models.PositiveIntegerField(default=0)   # visits with a completed checkout
     custom = models.JSONField(default=dict)                    # custom event name -> count
     first_at = models.DateTimeField()
     last_at = models.DateTimeField()
-    landing_path = models.CharField(max_length=255, blank=True)
+    landing_path = models.CharField(max_length=255, blank=True)          # the day's first visit's
+    last_landing_path = models.CharField(max_length=255, blank=True)     # the day's last visit's
+    # Where the day's last visit from elsewhere came from: another site, and its link's UTM parameters.
     referrer_host = models.CharField(max_length=255, blank=True)
     utm_source = models.CharField(max_length=100, blank=True)
     utm_medium = models.CharField(max_length=100, blank=True)

@@ -1,7 +1,11 @@
 """Rolling raw pixel events up per visitor and day (the shop's calendar): what the visitor-days that
 ingest marked behind hold now, recomputed whole from the raw events, so a late, repeated or erased
-event leaves the same rollup as if it had come in order. Sessions end after 30 minutes without an
-event (a session running past midnight starts again on the new day)."""
+event leaves the same rollup as if it had come in order. Sessions (visits) end after 30 minutes
+without an event (a session running past midnight starts again on the new day).
+
+A search is high-intent when its query is specific (three words or more) or when, in the same visit
+and before the next search, a product view and then an add to cart follow it. A visit's landing is
+its first event's page; its referring site is that event's referrer when it is another host."""
 from __future__ import annotations
 
 import datetime as dt
@@ -20,6 +24,7 @@ from segments.storefront.models import Visitor, VisitorDay
 
 BATCH = 500
 SESSION_GAP = dt.timedelta(minutes=30)
+SPECIFIC_QUERY_WORDS = 3
 COUNTED = {"page_views": "page_viewed", "product_views": "product_viewed", "collection_views": "collection_viewed",
            "searches": "search_submitted", "add_to_carts": "product_added_to_cart",
            "cart_removals": "product_removed_from_cart", "cart_views": "cart_viewed",
@@ -43,7 +48,7 @@ DELETE FROM segments_visitordaydirty WHERE id IN (
 RETURNING shop_id, visitor_id, day
 """
 _EVENTS = """
-SELECT visitor_id, name, occurred_at, url, referrer FROM segments_storefrontevent
+SELECT visitor_id, name, occurred_at, url, referrer, data->>'query' FROM segments_storefrontevent
 WHERE shop_id = %s AND visitor_id = ANY(%s) AND day BETWEEN %s AND %s AND occurred_at >= %s AND occurred_at < %s
 ORDER BY visitor_id, occurred_at, seq
 """
@@ -78,10 +83,10 @@ def _shop_rollup(cursor, shop_id: int, zone: ZoneInfo, pairs: set[tuple[int, dt.
     cursor.execute(_EVENTS, [shop_id, sorted({v for v, _ in pairs}), start.astimezone(dt.timezone.utc).date(),
                              end.astimezone(dt.timezone.utc).date(), start, end])
     grouped: dict[tuple[int, dt.date], list[tuple]] = defaultdict(list)
-    for visitor_id, name, occurred_at, url, referrer in cursor.fetchall():
-        key = (visitor_id, occurred_at.astimezone(zone).date())
+    for visitor_id, *event in cursor.fetchall():
+        key = (visitor_id, event[1].astimezone(zone).date())
         if key in pairs:
-            grouped[key].append((name, occurred_at, url, referrer))
+            grouped[key].append(tuple(event))
     rows = [_day_row(shop_id, visitor_id, day, events) for (visitor_id, day), events in grouped.items()]
     upsert(VisitorDay, rows, conflict=("visitor_id", "day"), update=[c for c in rows[0] if c not in
                                                                      ("visitor_id", "day")] if rows else [])
@@ -92,17 +97,53 @@ def _shop_rollup(cursor, shop_id: int, zone: ZoneInfo, pairs: set[tuple[int, dt.
 
 
 def _day_row(shop_id: int, visitor_id: int, day: dt.date, events: list[tuple]) -> dict:
+    """events: (name, occurred_at, url, referrer, search query) of one visitor-day, in order."""
     names = [name for name, *_ in events]
-    sessions = sum(1 for i, (_, at, *_) in enumerate(events) if i == 0 or at - events[i - 1][1] > SESSION_GAP)
+    visits = _visits(events)
     custom: dict[str, int] = defaultdict(int)
     for name in names:
         if ":" in name:
             custom[name] += 1
-    landing = urlsplit(events[0][2])
-    utm = {k: v[0][:100] for k, v in parse_qs(landing.query).items() if k.startswith("utm_") and v}
-    return {"shop_id": shop_id, "visitor_id": visitor_id, "day": day, "events": len(events), "sessions": sessions,
+    landings = [urlsplit(visit[0][2]) for visit in visits]
+    referred = [(host, landing) for visit, landing in zip(visits, landings)
+                if (host := urlsplit(visit[0][3]).hostname or "") and host != landing.hostname]
+    campaigns = [utm for landing in landings
+                 if (utm := {k: v[0][:100] for k, v in parse_qs(landing.query).items() if k.startswith("utm_") and v})]
+    utm = campaigns[-1] if campaigns else {}
+    return {"shop_id": shop_id, "visitor_id": visitor_id, "day": day, "events": len(events), "sessions": len(visits),
             **{column: names.count(name) for column, name in COUNTED.items()}, "custom": dict(custom),
-            "first_at": events[0][1], "last_at": events[-1][1], "landing_path": landing.path[:255],
-            "referrer_host": (urlsplit(events[0][3]).hostname or "")[:255],
+            "high_intent_searches": sum(_high_intent_searches(visit) for visit in visits),
+            "buying_sessions": sum(1 for visit in visits if any(e[0] == "checkout_completed" for e in visit)),
+            "first_at": events[0][1], "last_at": events[-1][1], "landing_path": landings[0].path[:255],
+            "last_landing_path": landings[-1].path[:255],
+            "referrer_host": referred[-1][0][:255] if referred else "",
             "utm_source": utm.get("utm_source", ""), "utm_medium": utm.get("utm_medium", ""),
             "utm_campaign": utm.get("utm_campaign", "")}
+
+
+def _visits(events: list[tuple]) -> list[list[tuple]]:
+    visits: list[list[tuple]] = []
+    for i, event in enumerate(events):
+        if i == 0 or event[1] - events[i - 1][1] > SESSION_GAP:
+            visits.append([])
+        visits[-1].append(event)
+    return visits
+
+
+def _high_intent_searches(visit: list[tuple]) -> int:
+    count = 0
+    for i, (name, _, _, _, query) in enumerate(visit):
+        if name != "search_submitted":
+            continue
+        if len((query or "").split()) >= SPECIFIC_QUERY_WORDS:
+            count += 1
+            continue
+        viewed = False
+        for later, *_ in visit[i + 1:]:
+            if later == "search_submitted":
+                break
+            viewed = viewed or later == "product_viewed"
+            if viewed and later == "product_added_to_cart":
+                count += 1
+                break
+    return count

@@ -386,7 +386,8 @@
     return row;
   }
 
-  const paramLabel = (param) => ({product_type: "Product type", vendor: "Vendor", product_id: "Product id", tag: "Tag"})[param.name]
+  const paramLabel = (param) => ({product_type: "Product type", vendor: "Vendor", product_id: "Product id", tag: "Tag",
+    event: "Custom event"})[param.name]
     || param.name.replaceAll("_", " ");
 
   function windowKind(window) {

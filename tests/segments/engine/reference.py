@@ -24,8 +24,11 @@ Readings of the spec where it could be read two ways (each also at the place it 
   (completed, abandoned, deleted or not yet abandoned: any checkout row), each counted once however
   many checkouts name it. A checkout without a cart token has "" (the mirror's blank), which links
   to nothing, not even a cart stored with an empty token.
-- Browsing metrics: the sum of one rollup column over the visitor-days of every browser joined to
-  the customer; with a window, the days whose first event lies in it.
+- Browsing metrics: computed from the visitor-days of every browser joined to the customer (with a
+  window, the days whose first event lies in it): counts sum a column; landing pages, the referring
+  site and the UTM values are the non-blank value of the earliest or latest day by first event, ties
+  to the lowest or highest value by code point; days since a visit read the earliest first event or
+  the latest last event.
 - Shop-relative values (spend percentile, RFM scores and group, the premium price) are computed
   from the definitions over the shop's live customers, exactly as a full rebuild ranks them; after
   an incremental refresh they may differ from the table by design.
@@ -47,7 +50,7 @@ from zoneinfo import ZoneInfo
 from segments.engine.compiler import TAG_SPACE
 from segments.engine.context import OWNED_TAG_PREFIX
 from segments.engine.metrics_table import PREMIUM_POSITION
-from segments.engine.registry import VISIT_COLUMNS, Metric, rfm_group
+from segments.engine.registry import METRICS, VISIT_ARRIVALS, VISIT_COLUMNS, Metric, rfm_group
 from segments.engine.rules import All, Any_, Condition, Node, Not, RuleSet, conditions
 from segments.engine.windows import Window, holiday_windows, resolve_window
 from segments.metrics.models import CustomerMetrics
@@ -279,9 +282,8 @@ class Reference:
                         return True
                 return False
             # -- browsing: the rollups of the customer's joined browsers, a day counting by its first event
-            case _ if key in VISIT_COLUMNS:
-                return sum(getattr(day, VISIT_COLUMNS[key]) for day in self.visit_days.get(pk, ())
-                           if inside_intervals(day.first_at, intervals))
+            case _ if key in METRICS and METRICS[key].family == "browsing":
+                return self._browsing(key, params, self.visit_days.get(pk, []), intervals)
             # -- timing
             case "season_order_share":
                 months = set(params["months"])
@@ -328,6 +330,32 @@ class Reference:
         raise KeyError(f"the reference does not know metric {key!r}")
 
     # -- helpers ------------------------------------------------------------------------------
+    def _browsing(self, key: str, params: dict, all_days: list[VisitorDay], intervals) -> object:
+        days = [day for day in all_days if inside_intervals(day.first_at, intervals)]
+        match key:
+            case _ if key in VISIT_COLUMNS:
+                return sum(getattr(day, VISIT_COLUMNS[key]) for day in days)
+            case "checkouts_without_order":
+                return max(sum(d.checkouts_started for d in days) - sum(d.checkouts_completed for d in days), 0)
+            case "browse_to_buy":
+                visits = sum(d.sessions for d in days)
+                return sum(d.buying_sessions for d in days) / visits if visits else None
+            case "custom_events":
+                return sum(d.custom.get(params["event"], 0) for d in days)
+            case "first_visit_date":
+                return self._local_date(min(d.first_at for d in days)) if days else None
+            case "days_since_first_visit":
+                return self._days_since(min(d.first_at for d in days)) if days else None
+            case "days_since_last_visit":
+                return self._days_since(max(d.last_at for d in days)) if days else None
+            case "first_landing_page":
+                return _day_value(days, "landing_path", last=False)
+            case "last_landing_page":
+                return _day_value(days, "last_landing_path", last=True)
+            case _ if key in VISIT_ARRIVALS:
+                return _day_value(days, VISIT_ARRIVALS[key], last=True)
+        raise AssertionError(f"no reference for browsing metric {key}")
+
     def _local_date(self, moment: dt.datetime) -> dt.date:
         return moment.astimezone(self.zone).date()
 
@@ -343,3 +371,12 @@ class Reference:
 
     def _orders_with(self, orders: list[Order], attribute: str, wanted: object) -> int:
         return sum(1 for o in orders if any(getattr(line, attribute) == wanted for line in self.lines.get(o.pk, [])))
+
+
+def _day_value(days: list[VisitorDay], column: str, *, last: bool) -> str | None:
+    """The non-blank value of `column` on the first (or last) of the days by first event, ties to the
+    lowest (or highest) value by code point."""
+    valued = [(day.first_at, getattr(day, column)) for day in days if getattr(day, column) != ""]
+    if not valued:
+        return None
+    return (max(valued) if last else min(valued))[1]

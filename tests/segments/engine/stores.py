@@ -157,14 +157,26 @@ class CartSpec:
 
 @dataclass(frozen=True)
 class VisitSpec:
-    """A day of the customer's browsing on one of two browsers: its first event and its counts."""
+    """A day of the customer's browsing on one of two browsers: its first event, how long after it the
+    last came, its counts, where it arrived from and the theme's custom events."""
     first: When | Ago
     browser: int               # 0 or 1: a customer may browse on two devices
     counts: tuple[int, ...]    # the rollup's counted columns, in VISIT_COUNTS order
+    lasted: int = 0            # seconds from the first event to the last
+    texts: tuple[str, ...] = ("",) * 6    # in VISIT_TEXTS order
+    custom: tuple[tuple[str, int], ...] = ()
 
 
-VISIT_COUNTS = ("sessions", "product_views", "collection_views", "searches", "add_to_carts", "cart_removals",
-                "checkouts_started")
+VISIT_COUNTS = ("sessions", "product_views", "collection_views", "searches", "high_intent_searches",
+                "add_to_carts", "cart_removals", "checkouts_started", "checkouts_completed", "buying_sessions")
+VISIT_TEXTS = ("landing_path", "last_landing_path", "referrer_host", "utm_source", "utm_medium", "utm_campaign")
+# Few values, so that days share them and ties between days of the same first event occur.
+VISIT_VOCABULARY = {
+    "landing_path": ("/", "/collections/sale", "/products/mug", ""), "last_landing_path": ("/", "/search", ""),
+    "referrer_host": ("www.google.com", "t.co", ""), "utm_source": ("google", "newsletter", ""),
+    "utm_medium": ("cpc", "email", ""), "utm_campaign": ("spring", "Spring", "bfcm", ""),
+}
+CUSTOM_EVENTS = ("app:size_finder", "app:video_played")
 
 
 @dataclass(frozen=True)
@@ -216,7 +228,22 @@ def checkouts(n_carts: int):
 
 
 visits = st.builds(VisitSpec, first=whens, browser=st.integers(0, 1),
-                   counts=st.tuples(*[st.integers(0, 4)] * len(VISIT_COUNTS)))
+                   counts=st.tuples(*[st.integers(0, 4)] * len(VISIT_COUNTS)),
+                   lasted=st.sampled_from((0, 60, 1800, 7200)),
+                   texts=st.tuples(*[st.sampled_from(VISIT_VOCABULARY[name]) for name in VISIT_TEXTS]),
+                   custom=st.lists(st.tuples(st.sampled_from(CUSTOM_EVENTS), st.integers(1, 3)), max_size=2,
+                                   unique_by=lambda pair: pair[0]).map(tuple))
+
+
+def _with_twin(days: list[VisitSpec]) -> st.SearchStrategy[tuple[VisitSpec, ...]]:
+    """The days, sometimes with a day on the other browser that began at the same instant as the
+    first (a tie the metrics that pick one day's value must break the same way everywhere)."""
+    if not days:
+        return st.just(())
+    twins = st.builds(lambda texts: VisitSpec(first=days[0].first, browser=1 - days[0].browser,
+                                              counts=days[0].counts, texts=texts),
+                      st.tuples(*[st.sampled_from(VISIT_VOCABULARY[name]) for name in VISIT_TEXTS]))
+    return st.one_of(st.just(tuple(days)), twins.map(lambda twin: (*days, twin)))
 
 
 @st.composite
@@ -231,7 +258,7 @@ def stores(draw, max_customers: int = 12, max_orders: int = 8) -> StoreSpec:
         deleted=st.sampled_from((False,) * 9 + (True,)),
         orders=st.lists(orders, max_size=max_orders).map(tuple),
         checkouts=st.lists(checkouts(len(carts)), max_size=3).map(tuple),
-        visits=st.lists(visits, max_size=4).map(tuple)),
+        visits=st.lists(visits, max_size=4).flatmap(_with_twin)),
         min_size=1, max_size=max_customers))
     guests = tuple(draw(st.lists(orders, max_size=2)))
     return StoreSpec(tz=tz, abandon_minutes=draw(st.sampled_from((60, 30, 120))), customers=tuple(customers),
@@ -303,5 +330,7 @@ def _browse(shop: Shop, tz: str, now: dt.datetime, customers: list[Customer], sp
                 day = (key, first.astimezone(zone).date())
                 if day not in days:
                     days[day] = VisitorDay(shop=shop, visitor=browsers[key], day=day[1], first_at=first,
-                                           last_at=first, **dict(zip(VISIT_COUNTS, visit.counts)))
+                                           last_at=first + dt.timedelta(seconds=visit.lasted),
+                                           custom=dict(visit.custom), **dict(zip(VISIT_COUNTS, visit.counts)),
+                                           **dict(zip(VISIT_TEXTS, visit.texts)))
         VisitorDay.objects.bulk_create(days.values())

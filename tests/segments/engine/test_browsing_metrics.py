@@ -4,6 +4,7 @@ browsers who never ordered, compiled and checked against the reference."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,11 +26,28 @@ def shop():
     return shop
 
 
-def browse(shop, customer, client: str, days_ago: int, **counts) -> None:
+def browse(shop, customer, client: str, days_ago: int, lasted: dt.timedelta = dt.timedelta(), **fields) -> None:
     visitor, _ = Visitor.objects.get_or_create(shop=shop, client_id=client, defaults={
         "customer": customer, "first_seen_at": NOW, "last_seen_at": NOW})
     first = NOW - dt.timedelta(days=days_ago)
-    VisitorDay.objects.create(shop=shop, visitor=visitor, day=first.date(), first_at=first, last_at=first, **counts)
+    VisitorDay.objects.create(shop=shop, visitor=visitor, day=first.date(), first_at=first, last_at=first + lasted,
+                              **fields)
+
+
+def members(shop, condition: dict) -> set[int]:
+    """The Shopify ids in a one-condition segment, the compiler's and the reference's (which must agree)."""
+    ruleset = parse({"version": 1, "include": condition})
+    found = shopify_ids(shop, compiler.evaluate(ruleset, shop=shop, now=NOW))
+    assert found == shopify_ids(shop, reference_members(ruleset, shop=shop, now=NOW)), condition
+    return found
+
+
+@pytest.fixture
+def people(shop):
+    """Customers 1 (ann), 2 (bob) and 3 (never browsed)."""
+    made = [Customer.objects.create(shop=shop, shopify_id=n, created_at=NOW - dt.timedelta(days=400))
+            for n in (1, 2, 3)]
+    return made
 
 
 def shopify_ids(shop, pks) -> set[int]:
@@ -56,3 +74,62 @@ def test_browsing_counts_the_customers_browsers_only_and_windows_by_day(shop):
     none = parse({"version": 1, "include": {"metric": "searches", "op": "eq", "value": 0}})
     assert shopify_ids(shop, compiler.evaluate(none, shop=shop, now=NOW)) == {1, 2, 3} == shopify_ids(
         shop, reference_members(none, shop=shop, now=NOW))
+
+
+def test_visit_times_and_landing_pages(shop, people):
+    ann, bob, _ = people
+    browse(shop, ann, "ann", 10, landing_path="/collections/sale", last_landing_path="/products/mug", sessions=1)
+    browse(shop, ann, "ann", 2, lasted=dt.timedelta(hours=3), landing_path="/", last_landing_path="/search")
+    browse(shop, bob, "bob", 40, landing_path="/", last_landing_path="")     # a blank page names nothing
+    customer_metrics_rebuild(shop=shop, now=NOW)
+    assert members(shop, {"metric": "first_landing_page", "op": "eq", "value": "/collections/sale"}) == {1}
+    assert members(shop, {"metric": "last_landing_page", "op": "in", "value": ["/search", "/x"]}) == {1}
+    assert members(shop, {"metric": "last_landing_page", "op": "not_in", "value": ["/x"]}) == {1}   # bob: none
+    assert members(shop, {"metric": "days_since_first_visit", "op": "eq", "value": 10}) == {1}
+    assert members(shop, {"metric": "days_since_last_visit", "op": "lte", "value": 2}) == {1}
+    assert members(shop, {"metric": "days_since_last_visit", "op": "gte", "value": 30}) == {2}
+    first = (NOW - dt.timedelta(days=40)).astimezone(ZoneInfo("America/New_York")).date().isoformat()
+    assert members(shop, {"metric": "first_visit_date", "op": "between", "value": [first, first]}) == {2}
+    assert members(shop, {"metric": "first_visit_date", "op": "within_last_days", "value": 30}) == {1}
+
+
+def test_arrivals_are_the_latest_days_in_the_window_with_ties_broken_by_value(shop, people):
+    ann, bob, _ = people
+    browse(shop, ann, "ann", 20, utm_campaign="bfcm", utm_medium="cpc", referrer_host="www.google.com")
+    browse(shop, ann, "ann", 5, utm_campaign="Spring", utm_medium="email")
+    browse(shop, ann, "ann-phone", 5, utm_campaign="spring")      # the same instant on another browser
+    browse(shop, ann, "ann", 1)                                    # came straight in: names no campaign
+    browse(shop, bob, "bob", 3, utm_source="newsletter", referrer_host="t.co")
+    customer_metrics_rebuild(shop=shop, now=NOW)
+    assert members(shop, {"metric": "utm_campaign", "op": "eq", "value": "spring"}) == {1}     # "s" > "S"
+    assert members(shop, {"metric": "utm_campaign", "op": "eq", "value": "bfcm",
+                          "window": {"last_days": 30}}) == set()
+    assert members(shop, {"metric": "utm_campaign", "op": "eq", "value": "bfcm", "window": {
+        "between": [(NOW - dt.timedelta(days=25)).date().isoformat(),
+                    (NOW - dt.timedelta(days=10)).date().isoformat()]}}) == {1}
+    assert members(shop, {"metric": "utm_medium", "op": "eq", "value": "email"}) == {1}
+    assert members(shop, {"metric": "utm_source", "op": "eq", "value": "newsletter"}) == {2}
+    assert members(shop, {"metric": "referrer_site", "op": "in", "value": ["www.google.com", "t.co"]}) == {1, 2}
+    assert members(shop, {"metric": "referrer_site", "op": "eq", "value": "t.co",
+                          "window": {"last_days": 2}}) == set()
+
+
+def test_intent_conversion_and_custom_events(shop, people):
+    ann, bob, _ = people
+    browse(shop, ann, "ann", 3, sessions=4, buying_sessions=1, checkouts_started=3, checkouts_completed=1,
+           high_intent_searches=2, custom={"app:size_finder": 2})
+    browse(shop, ann, "ann", 40, sessions=1, buying_sessions=1, checkouts_completed=1, custom={"app:size_finder": 5})
+    browse(shop, bob, "bob", 2, sessions=2, checkouts_completed=1, custom={"app:video_played": 1})
+    customer_metrics_rebuild(shop=shop, now=NOW)
+    assert members(shop, {"metric": "browse_to_buy", "op": "eq", "value": "0.4"}) == {1}          # 2 of 5 visits
+    assert members(shop, {"metric": "browse_to_buy", "op": "eq", "value": "0.25",
+                          "window": {"last_days": 7}}) == {1}
+    assert members(shop, {"metric": "browse_to_buy", "op": "lt", "value": 1}) == {1, 2}         # 3: no visits
+    assert members(shop, {"metric": "checkouts_without_order", "op": "eq", "value": 2,
+                          "window": {"last_days": 7}}) == {1}
+    assert members(shop, {"metric": "checkouts_without_order", "op": "eq", "value": 0}) == {2, 3}   # never < 0
+    assert members(shop, {"metric": "high_intent_searches", "op": "gte", "value": 2}) == {1}
+    assert members(shop, {"metric": "custom_events", "op": "eq", "value": 7,
+                          "params": {"event": "app:size_finder"}}) == {1}
+    assert members(shop, {"metric": "custom_events", "op": "gte", "value": 1, "window": {"last_days": 7},
+                          "params": {"event": "app:video_played"}}) == {2}

@@ -53,7 +53,7 @@ def _sample_condition(key: str) -> dict:
         value = 30
     condition = {"metric": key, "op": op, "value": value}
     params = {"product_type": "Tea", "vendor": "Acme", "product_id": 7, "months": [12, 1, 2],
-              "holiday": "christmas", "tag": "wholesale"}
+              "holiday": "christmas", "tag": "wholesale", "event": "app:size_finder"}
     if metric.params:
         condition["params"] = {p.name: params[p.name] for p in metric.params}
     return condition

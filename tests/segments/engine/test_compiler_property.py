@@ -23,7 +23,7 @@ from segments.engine.windows import HOLIDAYS
 from segments.metrics.refresh import customer_metrics_rebuild
 from segments.mirror.models import Customer
 from tests.segments.engine.stores import (
-    MONEY, PRODUCT_IDS, PRODUCT_TYPES, SOURCES, TAGS, VENDORS, Store, build, stores, utc,
+    CUSTOM_EVENTS, MONEY, PRODUCT_IDS, PRODUCT_TYPES, SOURCES, TAGS, VENDORS, Store, build, stores, utc,
 )
 
 pytestmark = pytest.mark.django_db
@@ -74,6 +74,8 @@ def params_for(metric: Metric) -> st.SearchStrategy[dict]:
                 parts[param.name] = st.sampled_from(HOLIDAYS)
             case "tag":
                 parts[param.name] = st.sampled_from(TAGS + ("Vip ", "nothing", "SEG:VIP"))
+            case "event":
+                parts[param.name] = st.sampled_from(CUSTOM_EVENTS + ("app:nothing",))
             case _:
                 raise AssertionError(f"no strategy for parameter {param.name}")
     return st.fixed_dictionaries(parts)

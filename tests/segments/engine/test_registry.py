@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from segments.engine.registry import (
-    DERIVATIONS, FAMILIES, METRICS, PARAM_TYPES, RFM_GROUPS, TABLE_COLUMNS, TYPE_BOUNDS, TYPE_OPERATORS, catalog,
-    rfm_group,
+    DERIVATIONS, FAMILIES, METRICS, PARAM_TYPES, RFM_GROUPS, TABLE_COLUMNS, TYPE_BOUNDS, TYPE_OPERATORS, VISIT_TIMES,
+    catalog, rfm_group,
 )
 from segments.engine.windows import HOLIDAYS
 
@@ -26,7 +26,9 @@ ISSUE_METRICS = (
     "mobile_share", "desktop_share", "pos_share", "source_channel",
     # the storefront's (issue 18), from the web pixel's rollups
     "storefront_visits", "product_views", "collection_views", "searches", "add_to_carts", "cart_removals",
-    "checkouts_started",
+    "checkouts_started", "high_intent_searches", "checkouts_without_order", "browse_to_buy", "first_visit_date",
+    "days_since_first_visit", "days_since_last_visit", "first_landing_page", "last_landing_page", "referrer_site",
+    "utm_source", "utm_medium", "utm_campaign", "custom_events",
 )
 
 
@@ -57,8 +59,9 @@ def test_metric_source_names_a_table_column_or_none(key):
     assert metric.derive in DERIVATIONS
     if metric.source == "table":
         assert metric.column in TABLE_COLUMNS
-    else:
-        assert metric.column is None and metric.derive is None
+    else:   # a browsing time (VISIT_TIMES) derives days since it, as a table column would
+        assert metric.column is None and metric.derive == ("days_since" if key.startswith("days_since") and
+                                                           key in VISIT_TIMES else None)
 
 
 def test_table_metrics_read_distinct_columns_and_every_column_is_read():
@@ -73,7 +76,7 @@ def test_table_metrics_read_distinct_columns_and_every_column_is_read():
 def test_days_since_metrics_derive_from_date_columns():
     for metric in METRICS.values():
         if metric.derive == "days_since":
-            assert metric.value_type == "days" and metric.column.endswith("_at")
+            assert metric.value_type == "days" and (metric.key in VISIT_TIMES or metric.column.endswith("_at"))
 
 
 def test_numeric_types_have_bounds_and_others_do_not():

@@ -301,6 +301,28 @@ def test_time_sweep_catches_a_checkout_turning_abandoned(shop):
     assert _sweep_marks(shop, created + dt.timedelta(minutes=59), created + dt.timedelta(minutes=61)) == {1}
 
 
+def test_time_sweep_catches_a_last_visit_growing_old(shop):
+    from segments.storefront.models import Visitor, VisitorDay
+
+    m = Mirror(shop)
+    m.customer(1)
+    m.customer(2)
+    for sid, days_ago in ((1, 3), (2, 40)):    # each visited once, from 23:00 the day before to 01:00
+        customer = Customer.objects.get(shop=shop, shopify_id=sid)
+        visitor = Visitor.objects.create(shop=shop, client_id=f"c{sid}", customer=customer,
+                                         first_seen_at=NOW, last_seen_at=NOW)
+        last = dt.datetime.combine(days(days_ago).date(), dt.time(1), tzinfo=dt.UTC)
+        VisitorDay.objects.create(shop=shop, visitor=visitor, day=last.date(), first_at=last - dt.timedelta(hours=2),
+                                  last_at=last, sessions=1)
+    make_segment(shop, "lapsed", {"version": 1, "include": {"metric": "days_since_last_visit", "op": "gt",
+                                                            "value": 7}})
+    # Customer 1's last event (3 days before NOW) is 8 days old from the midnight 5 days after NOW's
+    # day; their visit's first event, on the day before, does not decide it.
+    crosses = dt.datetime.combine(days(3).date() + dt.timedelta(days=8), dt.time(0), tzinfo=dt.UTC)
+    assert _sweep_marks(shop, crosses - dt.timedelta(minutes=2), crosses - dt.timedelta(minutes=1)) == set()
+    assert _sweep_marks(shop, crosses - dt.timedelta(minutes=1), crosses + dt.timedelta(minutes=1)) == {1}
+
+
 def test_redacting_a_customer_or_the_shop_erases_memberships_history_and_tag_changes(shop, store):
     from segments.metrics.models import CustomerMetrics
     from segments.privacy.compliance import compliance_customer_redact, compliance_shop_redact

@@ -58,6 +58,36 @@ def test_a_day_is_rolled_up_with_sessions_counts_landing_and_campaign(client, pi
     assert not VisitorDayDirty.objects.exists()
 
 
+def test_intent_purchases_and_the_days_last_arrival_are_rolled_up(client, pixel):
+    noon, shop = noon_two_days_ago(), "https://pixel-shop.myshopify.com"
+    minutes = iter(range(0, 600, 2))
+
+    def then(name: str, **fields) -> dict:
+        return at(noon + dt.timedelta(minutes=next(minutes)), name, **fields)
+
+    post(client, batch(pixel, [
+        # Visit 1, from a campaign link: a vague search that leads to a view and an add to cart (high
+        # intent), a vague one that does not, a specific one (three words) on its own.
+        then("page_viewed", url=f"{shop}/?utm_source=news&utm_campaign=spring", referrer="https://mail.example.com/"),
+        then("search_submitted", data={"query": "socks"}), then("product_viewed"), then("product_added_to_cart"),
+        then("search_submitted", data={"query": "hats"}), then("product_added_to_cart"),
+        then("search_submitted", data={"query": "red wool scarf"}),
+        # Visit 2, an hour later, straight in and bought: internal referrer, no campaign.
+        at(noon + dt.timedelta(hours=2), "page_viewed", url=f"{shop}/products/mug", referrer=f"{shop}/cart"),
+        at(noon + dt.timedelta(hours=2, minutes=1), "checkout_started"),
+        at(noon + dt.timedelta(hours=2, minutes=2), "checkout_completed", data={"orderId": "1"}),
+        # Visit 3: a search, a view, no add to cart.
+        at(noon + dt.timedelta(hours=4), "search_submitted", url=f"{shop}/search?q=tea", data={"query": "tea"}),
+        at(noon + dt.timedelta(hours=4, minutes=1), "product_viewed"),
+    ]))
+    visitor_days_rollup()
+    row = day_row()
+    assert (row.sessions, row.searches, row.high_intent_searches, row.buying_sessions) == (3, 4, 2, 1)
+    assert (row.landing_path, row.last_landing_path) == ("/", "/search")
+    assert (row.referrer_host, row.utm_source, row.utm_campaign, row.utm_medium) == (
+        "mail.example.com", "news", "spring", "")
+
+
 def test_days_follow_the_shops_calendar(client, pixel):
     midnight = dt.datetime.combine(noon_two_days_ago().date(), dt.time(), ZONE)
     post(client, batch(pixel, [at(midnight - dt.timedelta(minutes=10), "page_viewed", seq=0),

@@ -213,17 +213,21 @@ def simulate(app: DevstoreApp, request: Request, shop: str) -> Response:
 
 
 def shoppers(app: DevstoreApp, request: Request, shop: str) -> Response:
-    """POST {visits, seed}: browsing visits by personas, sent to the shop's app pixels (devstore.shoppers)."""
+    """POST {visits, days, seed}: browsing by the shop's browsers and their personas, sent to the shop's app
+    pixels (devstore.shoppers): `visits` visits now, and every browser's visits of the last `days` days
+    (at most 2: a pixel's batch is not days late)."""
     from .shoppers import ShopperSimulator
 
     _shop(app, shop)
     body = _body(request)
     try:
-        visits = int(body.get("visits", 20))
+        visits, days = int(body.get("visits", 20)), int(body.get("days", 0))
+        if not 0 <= days <= 2:
+            raise ValueError("days must be 0, 1 or 2")
         sim = ShopperSimulator(app.store, shop, seed=int(body.get("seed", 1)))
     except (TypeError, ValueError) as exc:
         raise BadRequest(str(exc)) from None
-    return _json({"visits": sim.run(visits)})
+    return _json({"visits": sim.run(visits, days=days)})
 
 
 def live(app: DevstoreApp, request: Request, shop: str) -> Response:

@@ -7,7 +7,9 @@ returns the canonical document, checked by `rules.parse`. The merchant may then 
 Every template with a `persona` is tested against the development store generator
 (devstore): on a seeded store, backfilled into the mirror, the template's members are
 compared with the generator's ground-truth persona of each customer
-(tests/segments/engine/test_templates.py, which also says how sharp each match can be).
+(tests/segments/engine/test_templates.py, which also says how sharp each match can be). The
+browsing templates' personas are those of devstore's shoppers (devstore.shoppers), whose month of
+browsing comes in through the pixel's ingest (tests/segments/engine/test_browsing_templates.py).
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ class Template:
     tag_handle: str                  # the tag's suffix: seg:<tag_handle>
     editable: tuple[Editable, ...] = ()
     persona_note: str = ""           # how the template relates to the persona, when not one-to-one
+    family: str = "purchase"         # "browsing": built on what the web pixel sees
 
     def document(self, **overrides: object) -> dict:
         return template_document(self.key, **overrides)
@@ -71,9 +74,16 @@ def _doc(include: dict, exclude: dict | None = None) -> dict:
 
 
 def _t(key: str, name: str, why: str, rules: dict, persona: str | None, editable: tuple[Editable, ...] = (),
-       persona_note: str = "") -> Template:
+       persona_note: str = "", family: str = "purchase") -> Template:
     return Template(key=key, name=name, why=why, rules=copy.deepcopy(rules), persona=persona,
-                    tag_handle=key.replace("_", "-"), editable=editable, persona_note=persona_note)
+                    tag_handle=key.replace("_", "-"), editable=editable, persona_note=persona_note, family=family)
+
+
+def _browsing(*args, **kwargs) -> Template:
+    return _t(*args, **kwargs, family="browsing")
+
+
+_LAST_30 = {"last_days": 30}
 
 
 _CART_ABANDONERS = (
@@ -199,6 +209,56 @@ TEMPLATES: tuple[Template, ...] = (
        _doc({"all": [_c("orders_count", "gte", 2), _c("expedited_share", "gte", "0.6")]}),
        "fastest_shipping",
        (Editable("include.all[1].value", "Share of orders shipped expedited at least", "share"),)),
+    # Browsing: what shoppers do on the storefront (the web pixel), for customers it has joined.
+    _browsing("browse_heavy_low_purchase", "Browse-heavy, low-purchase",
+              "View product after product, no order in 90 days: reviews, social proof, a first-order nudge.",
+              _doc({"all": [_c("product_views", "gte", 20, window=_LAST_30),
+                            _c("orders_count", "eq", 0, window={"last_days": 90})]}),
+              "browse_heavy",
+              (Editable("include.all[0].value", "Product views at least", "min_views"),
+               Editable("include.all[0].window.last_days", "Over the last (days)", "days")),
+              "Browse-heavy shoppers who did order in the last 90 days are left out on purpose."),
+    _browsing("high_intent_visitors", "High-intent visitors",
+              "Search for something specific, or search, view and add to cart: ready to buy; show stock and delivery.",
+              _doc(_c("high_intent_searches", "gte", 2, window=_LAST_30)),
+              "high_intent",
+              (Editable("include.value", "High-intent searches at least", "min_searches"),
+               Editable("include.window.last_days", "Over the last (days)", "days"))),
+    _browsing("new_visitors", "New visitors",
+              "First visited the store in the last 7 days: a welcome, the bestsellers, how the shop works.",
+              _doc(_c("days_since_first_visit", "lte", 7)),
+              None,
+              (Editable("include.value", "First visit within the last (days)", "days"),),
+              "No persona: any shopper whose first visit was this week, whatever they do."),
+    _browsing("returning_non_buyers", "Returning non-buyers",
+              "Back three times or more in 30 days, first came over a week ago, no order in 90 days.",
+              _doc({"all": [_c("storefront_visits", "gte", 3, window=_LAST_30),
+                            _c("days_since_first_visit", "gt", 7),
+                            _c("orders_count", "eq", 0, window={"last_days": 90})]}),
+              None,
+              (Editable("include.all[0].value", "Visits at least", "min_visits"),),
+              "No persona: any frequent visitor who has not ordered lately, whatever they do on the store."),
+    _browsing("window_shoppers", "Window shoppers",
+              "Add to cart again and again, never start a checkout: a cart reminder, a free-shipping threshold.",
+              _doc({"all": [_c("add_to_carts", "gte", 2, window=_LAST_30),
+                            _c("checkouts_started", "eq", 0, window=_LAST_30)]}),
+              "window_shopper",
+              (Editable("include.all[0].value", "Add to carts at least", "min_adds"),
+               Editable("include.all[0].window.last_days", "Over the last (days)", "days"),
+               Editable("include.all[1].window.last_days", "Over the last (days)", "days"))),
+    _browsing("category_browsers", "Category browsers",
+              "Keep walking the collection pages: new arrivals and bestsellers from the categories they browse.",
+              _doc(_c("collection_views", "gte", 8, window=_LAST_30)),
+              "category_browser",
+              (Editable("include.value", "Collection views at least", "min_views"),
+               Editable("include.window.last_days", "Over the last (days)", "days"))),
+    _browsing("ad_driven_visitors", "Ad-driven visitors by campaign",
+              "Came from this campaign's links in the last 30 days: carry the ad's promise through to checkout.",
+              _doc(_c("utm_campaign", "eq", "winter_sale", window=_LAST_30)),
+              "campaign",
+              (Editable("include.value", "Campaign (its utm_campaign)", "campaign"),
+               Editable("include.window.last_days", "Over the last (days)", "days")),
+              "Pick the campaign. Any shopper whose latest campaign visit came by its links matches."),
 )
 
 TEMPLATE_BY_KEY: MappingProxyType = MappingProxyType({t.key: t for t in TEMPLATES})

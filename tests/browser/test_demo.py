@@ -129,6 +129,11 @@ def test_demo_installs_backfills_repairs_and_prints_the_admin_url(demo):
     browsing = re.search(r"([\d,]+) events from ([\d,]+) browsers \(([\d,]+) joined to customers, 0 batches "
                          r"refused\): ([\d,]+) product views", out)
     assert browsing and all(int(n.replace(",", "")) > 0 for n in browsing.groups()), out[-3000:]
+    # ... and the browsing segments filled up with the customers whose browsers signed in.
+    filled = out[out.index("the browsing segments fill up"):]
+    new_visitors = re.search(r"seg:new-visitors +([\d,]+) members", filled)
+    assert new_visitors and int(new_visitors[1].replace(",", "")) > 0, filled[:3000]
+    assert "seg:ad-driven-visitors" in filled and "seg:vip " not in filled
     assert "/store/ (accept analytics" in out
     assert "/admin/apps/shopseg-dev-key" in demo.admin_url(0)
     # The operator's admin: its URL and a fresh password printed, and they let the operator in.

@@ -231,11 +231,13 @@ class Command(BaseCommand):
             self._say(f"   history limited to orders since {status['history_since'][:10]} "
                       "(read_all_orders not granted)")
 
-    def _segments(self, shop: str, env: dict[str, str], *, create: bool) -> None:
-        """Create the template segments (first call), wait for their recomputes, print the table."""
+    def _segments(self, shop: str, env: dict[str, str], *, create: bool, family: str | None = None) -> None:
+        """Create the template segments (first call), wait for their recomputes, print the table (of the
+        segments from templates of `family` only, if given)."""
         if not create:
             self._settle(shop, env)
         argv = ["segments", "--shop", shop, "--wait", "300", "--progress"] + (["--from-templates"] if create else [])
+        argv += ["--family", family] if family else []
         for row in json.loads(self._app_command(env, *argv, label="segments")):
             holdout = f" ({row['holdout']:,} held out)" if row["holdout"] else ""
             changes = ", ".join(f"{n:,} {kind}" for kind, n in row["history"].items())
@@ -335,10 +337,11 @@ class Command(BaseCommand):
 
     def _storefront(self, devstore_url: str, shop: str, env: dict[str, str], *, seed: int) -> None:
         """Shoppers browse the storefront; the pixel's batches arrive and the worker rolls them up."""
-        self._say("   the storefront: 120 shoppers browse (personas: browse-heavy, high-intent, window shoppers, "
-                  "campaign arrivals); the web pixel's batches arrive and the worker rolls them up")
-        visits = httpx.post(f"{devstore_url}/_control/shops/{shop}/shoppers", json={"visits": 120, "seed": seed + 7},
-                            timeout=300).json()["visits"]
+        self._say("   the storefront: 400 browsers' last two days and 60 visits now (personas: browse-heavy, "
+                  "high-intent, window shoppers, category browsers, campaign arrivals); the web pixel's batches "
+                  "arrive and the worker rolls them up")
+        visits = httpx.post(f"{devstore_url}/_control/shops/{shop}/shoppers",
+                            json={"visits": 60, "days": 2, "seed": seed + 7}, timeout=600).json()["visits"]
         seen = json.loads(self._app_command(env, "storefront", "--shop", shop, "--wait", "120"))
         totals = seen["totals"]
         self._say(f"   {seen['events']:,} events from {seen['visitors']:,} browsers ({seen['joined']:,} joined to "
@@ -348,6 +351,8 @@ class Command(BaseCommand):
         for campaign in seen["campaigns"][:3]:
             self._say(f"   arrived from {campaign['utm_source']} / {campaign['utm_campaign']}: "
                       f"{campaign['visitors']:,} visitors")
+        self._say("   the browsing segments fill up (members, and entries by trigger):")
+        self._segments(shop, env, create=False, family="browsing")
         self._say(f"   browse it yourself: {devstore_url}/shops/{shop}/store/ (accept analytics: the real pixel runs)")
 
     # -- processes -----------------------------------------------------------------------------

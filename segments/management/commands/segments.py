@@ -1,6 +1,7 @@
-"""`python manage.py segments --shop DOMAIN [--from-templates] [--wait SECONDS]`: a shop's segments
-and their membership as JSON; optionally first creates one segment per template, as a merchant
-starting from the template gallery would."""
+"""`python manage.py segments --shop DOMAIN [--from-templates] [--wait SECONDS] [--family F]`: a shop's
+segments and their membership as JSON (only those started from a template of family F, if given);
+optionally first creates one segment per template, as a merchant starting from the template gallery
+would."""
 import json
 import time
 from collections import Counter
@@ -25,6 +26,8 @@ class Command(BaseCommand):
                             help="create a segment from every template the shop does not have yet")
         parser.add_argument("--wait", type=float, default=0, help="seconds to wait for recomputes to finish")
         parser.add_argument("--progress", action="store_true", help="report computed/total on stderr while waiting")
+        parser.add_argument("--family", choices=sorted({t.family for t in TEMPLATES}),
+                            help="report only the segments started from templates of this family")
 
     def handle(self, *args, **opts):
         shop = Shop.objects.filter(domain=opts["shop"]).first()
@@ -40,7 +43,11 @@ class Command(BaseCommand):
             if not any(computing):
                 break
             time.sleep(0.5)
-        self.stdout.write(json.dumps(segments_report(shop)))
+        report = segments_report(shop)
+        if opts["family"]:
+            keys = {t.key for t in TEMPLATES if t.family == opts["family"]}
+            report = [row for row in report if row["template"] in keys]
+        self.stdout.write(json.dumps(report))
 
     def _from_templates(self, shop: Shop) -> None:
         existing = set(Segment.objects.filter(shop=shop).values_list("template", flat=True))
@@ -62,7 +69,8 @@ def segments_report(shop: Shop) -> list[dict]:
                                             .values_list("segment_id", "entered", "trigger")
                                             .annotate(n=Count("id"))):
         triggers.setdefault(segment_id, Counter())[f"{'entries' if entered else 'exits'} ({trigger})"] += n
-    return [{"name": s.name, "tag": s.tag, "members": s.member_count, "holdout": s.holdout_count,
+    return [{"name": s.name, "template": s.template, "tag": s.tag, "members": s.member_count,
+             "holdout": s.holdout_count,
              "version": s.current_version, "computing": s.computing,
              "history": dict(sorted(triggers.get(s.pk, Counter()).items()))}
             for s in Segment.objects.filter(shop=shop).select_related("shop").order_by("pk")]

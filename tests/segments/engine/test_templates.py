@@ -1,35 +1,32 @@
 """Segment templates: each parses and round-trips, its editable values can be filled in, and on a
-seeded devstore shop, backfilled through the real install, it picks out the persona it targets."""
+seeded devstore shop, backfilled through the real install, each purchase template picks out the
+persona it targets (the browsing templates: test_browsing_templates)."""
 from __future__ import annotations
 
 import collections
 import datetime as dt
 import re
 import statistics
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
-from django.conf import settings
-from django.db import transaction
-from django.test import Client, TestCase, override_settings
 
 from devstore.personas import PERSONAS
+from devstore.shoppers import PERSONAS as SHOPPER_PERSONAS
 from segments.engine import compiler
 from segments.engine.rules import RuleError, parse
 from segments.engine.templates import TEMPLATE_BY_KEY, TEMPLATES, Editable, _steps, template_document
-from segments.metrics.refresh import customer_metrics_rebuild
-from segments.mirror.models import BackfillStatus, Customer
 from segments.shops.models import Shop
-from tests.conftest import Devstore, run_install
-from tests.segments.mirror.test_backfill import run_backfill
+from tests.segments.engine.seeded import Measured, measure, seeded_shop, truth_of
 
 REQUIRED_KEYS = (
     "high_value_repeat", "vip", "frequent_buyers", "bargain_hunters", "full_price_loyalists",
     "one_time_purchasers", "new_customers", "returning_customers", "seasonal_holiday", "mobile_first",
     "high_value_cart_abandoners", "low_value_cart_abandoners", "category_loyalists", "replenishment_due",
     "at_risk_lapsed", "fastest_shipping",
+    # browsing (issue 18)
+    "browse_heavy_low_purchase", "high_intent_visitors", "new_visitors", "returning_non_buyers", "window_shoppers",
+    "category_browsers", "ad_driven_visitors",
 )
 
 
@@ -60,7 +57,8 @@ def test_every_template_parses_and_round_trips(template):
     assert template_document(template.key) == template.rules
     assert template.document() == template.rules
     assert template.name and template.why and "\n" not in template.why and len(template.why) <= 120
-    assert template.persona is None or template.persona in PERSONAS
+    personas = PERSONAS if template.family == "purchase" else [p for p, _, _ in SHOPPER_PERSONAS]
+    assert template.persona is None or template.persona in personas
     assert template.persona is not None or template.persona_note   # no single persona: say so
 
 
@@ -94,6 +92,9 @@ def test_overrides_fill_the_editable_values_in_canonical_form():
 
     assert _at(template_document("vip", percentile="0.95"), "include.value") == "0.95"
     assert _at(template_document("seasonal_holiday", months=[11, 12]), "include.all[1].params.months") == [11, 12]
+    ads = template_document("ad_driven_visitors", campaign="spring_sale", days=14)
+    assert _at(ads, "include") == {"metric": "utm_campaign", "op": "eq", "value": "spring_sale",
+                                   "window": {"last_days": 14}}
     # the template itself is untouched
     assert _at(TEMPLATE_BY_KEY["high_value_cart_abandoners"].rules, "include.all[2].value") == "100.00"
     assert _at(TEMPLATE_BY_KEY["category_loyalists"].rules, "include.all[1].params.product_type") == "Coffee"
@@ -121,6 +122,8 @@ def test_an_override_it_does_not_have_is_refused():
     ("frequent_buyers", {"min_orders": 2.5}, "include.all[0].value"),
     ("seasonal_holiday", {"months": [13]}, "include.all[1].params.months[0]"),
     ("new_customers", {"days": "30"}, "include.all[0].value"),
+    ("ad_driven_visitors", {"campaign": "  "}, "include.value"),
+    ("window_shoppers", {"min_adds": -1}, "include.all[0].value"),
 ])
 def test_a_value_the_rules_do_not_allow_is_refused_at_its_path(key, overrides, path):
     with pytest.raises(RuleError) as refused:
@@ -138,85 +141,6 @@ CUSTOMERS = 3000
 SEED = 11
 
 
-@dataclass
-class Truth:
-    """What devstore knows of each mirrored customer (keyed by mirror pk), from its own rows."""
-
-    persona: dict[int, str]
-    orders: dict[int, list[tuple[dt.datetime, int]]]   # (created_at, net cents), oldest first
-    types: dict[int, collections.Counter]               # product types of the line items bought
-    last_abandoned_cents: dict[int, int]                # total of the newest abandoned checkout
-    buyers: int
-
-    def of(self, *personas: str) -> set[int]:
-        return {pk for pk, p in self.persona.items() if p in personas}
-
-    def favourite_type(self, pk: int) -> str | None:
-        counts = self.types.get(pk)
-        return counts.most_common(1)[0][0] if counts else None
-
-
-def _time(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def _truth(devstore: Devstore, shop: Shop) -> Truth:
-    conn = devstore.store.conn()
-    pk_of = dict(Customer.objects.filter(shop=shop).values_list("shopify_id", "pk"))
-    persona, by_email = {}, {}
-    for row in conn.execute("SELECT id, email, persona FROM customers WHERE shop = ?", (shop.domain,)):
-        persona[pk_of[row["id"]]] = row["persona"]
-        if row["email"]:
-            by_email[row["email"].lower()] = pk_of[row["id"]]
-
-    def owner(customer_id, email) -> int | None:
-        # The mirror links a guest's order to the customer with the same email, as Shopify does.
-        return pk_of.get(customer_id) if customer_id else by_email.get((email or "").lower())
-
-    orders: dict[int, list] = collections.defaultdict(list)
-    owner_of_order: dict[int, int] = {}
-    for row in conn.execute("SELECT id, customer_id, email, created_at, total_cents, refunded_cents FROM orders "
-                            "WHERE shop = ? AND test = 0 AND cancelled_at IS NULL", (shop.domain,)):
-        pk = owner(row["customer_id"], row["email"])
-        if pk is not None:
-            orders[pk].append((_time(row["created_at"]), row["total_cents"] - row["refunded_cents"]))
-            owner_of_order[row["id"]] = pk
-    for bought in orders.values():
-        bought.sort()
-    types: dict[int, collections.Counter] = collections.defaultdict(collections.Counter)
-    for row in conn.execute("SELECT order_id, product_type FROM line_items WHERE shop = ?", (shop.domain,)):
-        if row["order_id"] in owner_of_order:
-            types[owner_of_order[row["order_id"]]][row["product_type"]] += 1
-    last_abandoned: dict[int, tuple[str, int]] = {}
-    for row in conn.execute("SELECT customer_id, email, created_at, total_cents FROM checkouts "
-                            "WHERE shop = ? AND completed_at IS NULL ORDER BY created_at", (shop.domain,)):
-        pk = owner(row["customer_id"], row["email"])
-        if pk is not None:
-            last_abandoned[pk] = row["total_cents"]
-    return Truth(persona=persona, orders=dict(orders), types=dict(types), last_abandoned_cents=last_abandoned,
-                 buyers=len(orders))
-
-
-@dataclass
-class Measured:
-    selected: int
-    precision: float
-    recall: float
-    wanted: int
-    who: list[tuple[str, int]]    # personas of the selected customers, most first
-
-    def __str__(self) -> str:
-        return (f"precision {self.precision:.3f} recall {self.recall:.3f} "
-                f"({self.selected} selected, {self.wanted} wanted): {self.who}")
-
-
-def _measure(selected: set[int], right: set[int], wanted: set[int], truth: Truth) -> Measured:
-    """Precision: share of the selected that are right; recall: share of the wanted selected."""
-    who = collections.Counter(truth.persona[pk] for pk in selected).most_common()
-    return Measured(selected=len(selected), precision=len(selected & right) / max(1, len(selected)),
-                    recall=len(selected & wanted) / max(1, len(wanted)), wanted=len(wanted), who=who)
-
-
 def _evaluate(shop: Shop, key: str, **overrides) -> set[int]:
     return compiler.evaluate(parse(template_document(key, **overrides)), shop=shop, now=NOW)
 
@@ -224,7 +148,7 @@ def _evaluate(shop: Shop, key: str, **overrides) -> set[int]:
 def _persona_case(shop, truth, key, personas, *, recall_of=None, **overrides) -> Measured:
     """Members of the template against the customers of `personas` (recall: of `recall_of`)."""
     selected = _evaluate(shop, key, **overrides)
-    return _measure(selected, truth.of(*personas), truth.of(*(recall_of or personas)), truth)
+    return measure(selected, truth.of(*personas), truth.of(*(recall_of or personas)), truth)
 
 
 def _abandoners(shop, truth, key, high: bool) -> Measured:
@@ -232,7 +156,7 @@ def _abandoners(shop, truth, key, high: bool) -> Measured:
     # $40 (plus tax); the template's $100 threshold splits them on the newest one.
     wanted = {pk for pk in truth.of("cart_abandoner")
               if pk in truth.last_abandoned_cents and (truth.last_abandoned_cents[pk] >= 10_000) == high}
-    return _measure(_evaluate(shop, key), wanted, wanted, truth)
+    return measure(_evaluate(shop, key), wanted, wanted, truth)
 
 
 def _category_loyalists(shop, truth) -> Measured:
@@ -261,7 +185,7 @@ def _replenishment_due(shop, truth) -> Measured:
         if gaps and statistics.median(gaps) > 0 and (NOW - times[-1]).total_seconds() / 86_400 >= \
                 statistics.median(gaps):
             due.add(pk)
-    return _measure(_evaluate(shop, "replenishment_due"), due, due, truth)
+    return measure(_evaluate(shop, "replenishment_due"), due, due, truth)
 
 
 def _frequent_buyers(shop, truth) -> Measured:
@@ -274,12 +198,12 @@ def _frequent_buyers(shop, truth) -> Measured:
         recent = [cents for t, cents in bought if start <= t < NOW]
         if len(recent) >= 3 and sum(recent) > 20_000:
             wanted.add(pk)
-    return _measure(_evaluate(shop, "frequent_buyers"), wanted, wanted, truth)
+    return measure(_evaluate(shop, "frequent_buyers"), wanted, wanted, truth)
 
 
 def _returning_customers(shop, truth) -> Measured:
     wanted = {pk for pk, bought in truth.orders.items() if len(bought) >= 2}
-    return _measure(_evaluate(shop, "returning_customers"), wanted, wanted, truth)
+    return measure(_evaluate(shop, "returning_customers"), wanted, wanted, truth)
 
 
 # (case, how to measure, minimum precision, minimum recall). The history is seeded with a fixed seed
@@ -339,37 +263,18 @@ CASES = {
 }
 
 
-def test_every_template_is_measured():
-    assert set(REQUIRED_KEYS) <= set(CASES)
+def test_every_purchase_template_is_measured():
+    assert {t.key for t in TEMPLATES if t.family == "purchase"} <= set(CASES)
 
 
 @pytest.fixture(scope="module")
 def seeded(django_db_setup, django_db_blocker, devstore_server):
-    """Seed a devstore shop once, install the app and backfill its history, rebuild the metrics at
-    NOW and measure every case; all inside one transaction, rolled back at the end."""
-    store = devstore_server.app.store
-    with (django_db_blocker.unblock(),
-          override_settings(SHOPIFY_SHOP_BASE_URL=devstore_server.url + "/shops/{shop}",
-                            SHOPSEG_APP_URL="http://testserver"),
-          httpx.Client(timeout=30) as http):
-        store.app_register(api_key=settings.SHOPIFY_API_KEY, api_secret=settings.SHOPIFY_API_SECRET,
-                           app_url="http://testserver/")
-        devstore = Devstore(server=devstore_server, http=http)
-        with transaction.atomic():
-            domain = devstore.create_shop()
-            devstore.control("POST", f"/shops/{domain}/seed",
-                             json={"customers": CUSTOMERS, "seed": SEED, "now": NOW.isoformat()})
-            with TestCase.captureOnCommitCallbacks(execute=True):
-                assert run_install(Client(), devstore, domain, settings.SHOPIFY_API_KEY).status_code == 302
-            shop = Shop.objects.get(domain=domain)
-            sync = run_backfill(devstore, shop)
-            assert sync.backfill_status == BackfillStatus.DONE, sync.backfill_error
-            customer_metrics_rebuild(shop=shop, now=NOW)
-            truth = _truth(devstore, shop)
-            assert len(truth.persona) == CUSTOMERS
-            results = {case: measure(shop, truth) for case, (measure, _, _) in CASES.items()}
-            vip_share = len(_evaluate(shop, "vip")) / truth.buyers
-            transaction.set_rollback(True)
+    """Measure every case once on a seeded, backfilled shop (rolled back at the end)."""
+    with seeded_shop(devstore_server, django_db_blocker, customers=CUSTOMERS, seed=SEED, now=NOW) as (shop, devstore):
+        truth = truth_of(devstore, shop)
+        assert len(truth.persona) == CUSTOMERS
+        results = {case: measure(shop, truth) for case, (measure, _, _) in CASES.items()}
+        vip_share = len(_evaluate(shop, "vip")) / truth.buyers
     return results, vip_share
 
 

@@ -177,6 +177,7 @@ class TemplateSerializer(s.Serializer):
     key = s.CharField()
     name = s.CharField()
     why = s.CharField()
+    family = s.ChoiceField(choices=["purchase", "browsing"], help_text="browsing: built on the web pixel's data")
     rules = json_field("the rule document (docs/rules.md)")
     editable = TemplateEditableSerializer(many=True)
 

@@ -86,7 +86,8 @@ def template_row(template) -> dict:
         row = editable.setdefault(entry.name, {"name": entry.name, "label": entry.label, "paths": [],
                                                "value": _get(template.rules, entry.path)})
         row["paths"].append(entry.path)
-    return {"key": template.key, "name": template.name, "why": template.why, "rules": template.rules,
+    return {"key": template.key, "name": template.name, "why": template.why, "family": template.family,
+            "rules": template.rules,
             "editable": list(editable.values())}
 
 

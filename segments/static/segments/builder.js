@@ -839,7 +839,13 @@
     list.replaceChildren();
     list.setAttribute("aria-busy", "false");
     const choices = [{key: "", name: "Blank", why: "Start from one condition and build your own rules."}, ...state.templates];
+    const headings = {purchase: "From purchase history", browsing: "From storefront browsing (the web pixel)"};
+    let family = "";
     for (const t of choices) {
+      if (t.family && t.family !== family) {
+        family = t.family;
+        list.append(h("h3", {class: "template-family", text: headings[family] || family}));
+      }
       list.append(h("button", {type: "button", class: "template-card", "data-template": t.key,
         "aria-pressed": String(t.key === state.template), onclick: () => {
         pickTemplate(t.key);

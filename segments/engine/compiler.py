@@ -377,6 +377,10 @@ class Compiler:
         """One statement deciding `columns` (name -> SQL) for the shop's customers (segments.engine.statement)."""
         return statement(self, columns, customer_ids)
 
+    def visitor_statement(self, columns: dict[str, str], visitor_ids: Sequence[int] | None = None) -> tuple[str, dict]:
+        """The same for the shop's anonymous visitors (visitor_id and the columns)."""
+        return statement(self, columns, visitor_ids, visitors=True)
+
 _DISCOUNTED = "(o.total_discounts > 0 OR o.discount_codes <> '[]')"
 # The orders the order features count, as the left side of a full join.
 
@@ -403,6 +407,17 @@ def _intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
         else:
             j += 1
     return out
+
+
+def evaluate_visitors(ruleset: RuleSet, *, shop, now: dt.datetime, visitor_ids: Sequence[int] | None = None) -> set[int]:
+    """The primary keys of the shop's anonymous visitors (of `visitor_ids`, if given) in the segment at
+    `now`: each judged as a customer with no orders, checkouts, carts, tags or account, whose only
+    browser is itself (docs/rules.md, "Anonymous visitors")."""
+    compiler = Compiler(context_for(shop, now))
+    sql, params = compiler.visitor_statement({"hit": compiler.ruleset(ruleset)}, visitor_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT visitor_id FROM ({sql}) evaluated WHERE hit", params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 def evaluate(ruleset: RuleSet, *, shop, now: dt.datetime, customer_ids: Sequence[int] | None = None) -> set[int]:

@@ -7,6 +7,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from segments.engine import metrics_table
+from segments.engine.registry import TABLE_COLUMNS
+
+# An anonymous visitor is a customer without history or account. The metrics-table columns such a
+# customer has a value in (the rest are NULL: no orders, no dates, no ranks) ...
+NO_HISTORY = {"orders_count": "0", "total_spent": "0", "discounted_orders": "0", "full_price_orders": "0",
+              "distinct_product_types": "0", "abandoned_checkouts": "0", "abandoned_not_purchased_since": "FALSE"}
+# ... and the customer columns rules read: no tags, consent unknown, no account creation date.
+CUSTOMER_COLUMNS = ("email_marketing", "sms_marketing", "tags", "created_at")
+NO_ACCOUNT = {"email_marketing": "'unknown'", "sms_marketing": "'unknown'", "tags": "'[]'::jsonb"}
 
 if TYPE_CHECKING:       # for the annotation only: the compiler calls this module
     from segments.engine.compiler import Compiler
@@ -20,7 +29,7 @@ def _select(features: dict[str, str]) -> str:
 
 
 def statement(compiler: Compiler, columns: dict[str, str],
-              customer_ids: Sequence[int] | None = None) -> tuple[str, dict]:
+              customer_ids: Sequence[int] | None = None, *, visitors: bool = False) -> tuple[str, dict]:
     """SELECT customer_id and the named expressions for the shop's evaluated customers (or
     those of `customer_ids`), with the feature passes the expressions need.
 
@@ -32,12 +41,18 @@ def statement(compiler: Compiler, columns: dict[str, str],
     re-aggregated a feature pass once per customer (15 s for 5,000 customers, hours for 100,000).
     The MATERIALIZED fence keeps the planner from turning the full joins back into left joins
     because of the filter above them.
+
+    With `visitors`, the same expressions for the shop's anonymous visitors instead (`customer_ids`:
+    visitor ids): see visitor_statement.
     """
-    some = customer_ids is not None
+    some = customer_ids is not None or visitors
     params = dict(compiler.params)
-    if some:
+    if customer_ids is not None:
         params["ids"] = metrics_table._ids_param(customer_ids)
-    ids = (lambda column: f"AND {metrics_table._in_ids(column)}") if some else (lambda column: "")
+    if visitors:   # no customer's rows: every pass over orders, checkouts and carts is empty (PostgreSQL plans none)
+        ids = (lambda column: "AND FALSE")
+    else:
+        ids = (lambda column: f"AND {metrics_table._in_ids(column)}") if some else (lambda column: "")
     ctes, joins = [], []
     orders = (f"FROM segments_order o WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL "
               f"AND o.customer_id IS NOT NULL {ids('o.customer_id')}")
@@ -95,7 +110,14 @@ def statement(compiler: Compiler, columns: dict[str, str],
                      f"AND k.cart_token <> '' {ids('k.customer_id')}")
         ctes.append(f"fc AS (SELECT k.customer_id, {_select(compiler.cart_features)} {carts} GROUP BY k.customer_id)")
         joins.append("FULL JOIN fc ON fc.customer_id = m.customer_id")
-    if compiler.visit_features:
+    if compiler.visit_features and visitors:
+        # Each anonymous visitor's own rollups.
+        only = f"AND {metrics_table._in_ids('v.id')}" if customer_ids is not None else ""
+        ctes.append(f"fv AS (SELECT vd.visitor_id, {_select(compiler.visit_features)} FROM segments_visitorday vd "
+                    f"JOIN segments_visitor v ON v.id = vd.visitor_id WHERE vd.shop_id = %(shop)s "
+                    f"AND v.customer_id IS NULL {only} GROUP BY vd.visitor_id)")
+        joins.append("LEFT JOIN fv ON fv.visitor_id = vis.id")
+    elif compiler.visit_features:
         # The rollups of the browsers joined to a customer (segments.storefront), summed per customer.
         ctes.append(f"fv AS (SELECT v.customer_id, {_select(compiler.visit_features)} FROM segments_visitorday vd "
                     f"JOIN segments_visitor v ON v.id = vd.visitor_id WHERE vd.shop_id = %(shop)s "
@@ -115,6 +137,8 @@ def statement(compiler: Compiler, columns: dict[str, str],
         ctes.append(f"fs AS (SELECT customer_id, {selected} FROM ({union}) picked GROUP BY customer_id)")
         joins.append("FULL JOIN fs ON fs.customer_id = m.customer_id")
     selected = "".join(f", {expression} AS {name}" for name, expression in columns.items())
+    if visitors:
+        return _visitor_select(ctes, joins, selected, customer_ids), params
     customers = (f"(SELECT * FROM segments_customermetrics WHERE shop_id = %(shop)s {ids('customer_id')}) m "
                  f"FULL JOIN (SELECT * FROM segments_customer WHERE shop_id = %(shop)s "
                  f"AND deleted_at IS NULL {ids('id')}) c ON c.id = m.customer_id")
@@ -124,3 +148,21 @@ def statement(compiler: Compiler, columns: dict[str, str],
     names = "".join(f", {name}" for name in columns)
     sql = f"WITH {', '.join(ctes)} SELECT customer_id{names} FROM joined WHERE customer_id IS NOT NULL AND present"
     return sql, params
+
+
+def _visitor_select(ctes: list[str], joins: list[str], selected: str, visitor_ids: Sequence[int] | None) -> str:
+    """The shop's anonymous visitors as customers without history: `m` is the metrics row of a customer
+    with no orders or checkouts, `c` a customer with no tags and unknown consent (typed by outer joins
+    on nothing), and every customer pass joins nothing."""
+    m = ", ".join(f"COALESCE(z.{column}, {NO_HISTORY[column]}) AS {column}" if column in NO_HISTORY
+                  else f"z.{column}" for column in TABLE_COLUMNS)
+    c = ", ".join(f"COALESCE(y.{column}, {NO_ACCOUNT[column]}) AS {column}" if column in NO_ACCOUNT
+                  else f"y.{column}" for column in CUSTOMER_COLUMNS)
+    joined = [join if join.startswith("LEFT JOIN fv") else join.split(" ON ")[0].replace("FULL JOIN", "LEFT JOIN")
+              + " ON FALSE" for join in joins]
+    only = f"AND {metrics_table._in_ids('vis.id')}" if visitor_ids is not None else ""
+    with_ = f"WITH {', '.join(ctes)} " if ctes else ""
+    return (f"{with_}SELECT vis.id AS visitor_id{selected} FROM segments_visitor vis "
+            f"CROSS JOIN (SELECT {m} FROM (SELECT 1) one LEFT JOIN segments_customermetrics z ON FALSE) m "
+            f"CROSS JOIN (SELECT {c} FROM (SELECT 1) one LEFT JOIN segments_customer y ON FALSE) c "
+            f"{' '.join(joined)} WHERE vis.shop_id = %(shop)s AND vis.customer_id IS NULL {only}")

@@ -56,7 +56,7 @@ from segments.engine.windows import Window, holiday_windows, resolve_window
 from segments.metrics.models import CustomerMetrics
 from segments.mirror.models import Cart, Checkout, Customer, LineItem, Order
 from segments.shops.models import Shop
-from segments.storefront.models import VisitorDay
+from segments.storefront.models import Visitor, VisitorDay
 from tests.segments.engine.reference_compare import (
     compare, inside_intervals, is_discounted, median_gap_days, nearest_rank, net_of,
 )
@@ -142,6 +142,13 @@ class Reference:
         self.visit_days: dict[int, list[VisitorDay]] = {}
         for day in VisitorDay.objects.filter(shop=shop, visitor__customer__isnull=False).select_related("visitor"):
             self.visit_days.setdefault(day.visitor.customer_id, []).append(day)
+        # Anonymous visitors, under the negated visitor id: a customer without history or account
+        # (no tags, consent unknown) whose only browser is the visitor.
+        self.visitor_ids: list[int] = sorted(Visitor.objects.filter(shop=shop, customer__isnull=True)
+                                             .values_list("pk", flat=True))
+        for visitor_id in self.visitor_ids:
+            self.rows[-visitor_id] = _CustomerRows(Customer(shop=shop, tags=[], created_at=None))
+            self.visit_days[-visitor_id] = list(VisitorDay.objects.filter(visitor_id=visitor_id))
 
         # The rankings' population: the shop's live customers with orders (a full rebuild's buyers).
         self.buyers: list[_Buyer] = [
@@ -156,6 +163,12 @@ class Reference:
         return {pk for pk in pks
                 if self.node_matches(ruleset.include, pk)
                 and not (ruleset.exclude is not None and self.node_matches(ruleset.exclude, pk))}
+
+    def visitor_members(self, ruleset: RuleSet) -> set[int]:
+        """The anonymous visitors (their ids) in the segment."""
+        return {visitor_id for visitor_id in self.visitor_ids
+                if self.node_matches(ruleset.include, -visitor_id)
+                and not (ruleset.exclude is not None and self.node_matches(ruleset.exclude, -visitor_id))}
 
     def node_matches(self, node: Node, pk: int) -> bool:
         match node:

@@ -8,13 +8,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from django.db import connection
+
 from segments.engine import compiler
+from segments.engine.context import context_for
+from segments.engine.registry import METRICS
 from segments.engine.rules import parse
 from segments.metrics.refresh import customer_metrics_rebuild
-from segments.mirror.models import Customer
+from segments.mirror.models import Customer, Order
 from segments.shops.models import Shop
 from segments.storefront.models import Visitor, VisitorDay
 from tests.segments.engine.reference import reference_members
+from tests.segments.engine.test_compiler import _sample_condition
 
 pytestmark = pytest.mark.django_db
 NOW = dt.datetime(2026, 6, 10, 15, 0, tzinfo=dt.timezone.utc)
@@ -133,3 +138,36 @@ def test_intent_conversion_and_custom_events(shop, people):
                           "params": {"event": "app:size_finder"}}) == {1}
     assert members(shop, {"metric": "custom_events", "op": "gte", "value": 1, "window": {"last_days": 7},
                           "params": {"event": "app:video_played"}}) == {2}
+
+
+@pytest.mark.parametrize("key", sorted(METRICS))
+def test_an_anonymous_visitor_is_judged_as_a_customer_without_history(shop, key):
+    """Every metric, with and without a window: a visitor's value is that of a customer with no
+    orders, checkouts, tags or account whose browsing is the visitor's."""
+    blank = Customer.objects.create(shop=shop, shopify_id=1)           # no created_at, no tags, consent unknown
+    buyer = Customer.objects.create(shop=shop, shopify_id=2, created_at=NOW - dt.timedelta(days=300))
+    Order.objects.create(shop=shop, shopify_id=9, customer=buyer, created_at=NOW - dt.timedelta(days=3), total=80)
+    days = [dict(days_ago=2, lasted=dt.timedelta(hours=1), sessions=3, product_views=5, buying_sessions=1,
+                 checkouts_started=2, high_intent_searches=1, landing_path="/", last_landing_path="/cart",
+                 utm_campaign="spring", referrer_host="t.co", custom={"app:size_finder": 2}),
+            dict(days_ago=20, sessions=1, collection_views=4, landing_path="/collections/sale")]
+    for fields in days:
+        browse(shop, blank, "known", **fields)
+        browse(shop, None, "anonymous", **fields)
+    customer_metrics_rebuild(shop=shop, now=NOW)
+    visitor = Visitor.objects.get(client_id="anonymous")
+    for window in [None, {"last_days": 7}] if METRICS[key].windowed else [None]:
+        condition = _sample_condition(key)
+        if window:
+            condition["window"] = window
+        parsed = parse({"version": 1, "include": condition}).include
+        c = compiler.Compiler(context_for(shop, NOW))
+        metric = METRICS[key]
+        value = c.timestamp(metric) if metric.derive == "days_since" or metric.value_type == "date" else c.value(parsed)
+        with connection.cursor() as cursor:
+            sql, params = c.statement({"v": value}, [blank.pk])
+            cursor.execute(f"SELECT v FROM ({sql}) e", params)
+            as_customer = cursor.fetchone()[0]
+            sql, params = c.visitor_statement({"v": value}, [visitor.pk])
+            cursor.execute(f"SELECT v FROM ({sql}) e", params)
+            assert cursor.fetchall() == [(as_customer,)], (key, window)

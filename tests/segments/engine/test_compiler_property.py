@@ -3,7 +3,8 @@
 Each example writes a random store into a new shop, rebuilds its metrics table, draws a random
 valid rule document whose values lie near the store's own values (so both outcomes occur), and
 requires segments.engine.compiler.evaluate to pick exactly the customers
-tests.segments.engine.reference picks, for the whole shop and for a random subset of its customers.
+tests.segments.engine.reference picks, for the whole shop and for a random subset of its customers,
+and evaluate_visitors the anonymous visitors it picks.
 """
 from __future__ import annotations
 
@@ -221,7 +222,8 @@ def explain(ruleset: RuleSet, shop, now: dt.datetime) -> str:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(store=stores(), neighbour=stores(max_customers=3, max_orders=3), now=st.sampled_from(NOWS), data=st.data())
 def test_the_compiler_picks_the_customers_the_reference_picks(store, neighbour, now, data):
-    from segments.engine.compiler import evaluate
+    from segments.engine.compiler import evaluate, evaluate_visitors
+    from segments.storefront.models import Visitor
 
     with transaction.atomic():
         shop = build(store, now)
@@ -240,6 +242,13 @@ def test_the_compiler_picks_the_customers_the_reference_picks(store, neighbour, 
         every = list(Customer.objects.filter(shop__in=(shop, other)).values_list("pk", flat=True)) + [2**62]
         subset = data.draw(st.sets(st.sampled_from(every)), label="customer_ids")
         assert evaluate(ruleset, shop=shop, now=now, customer_ids=sorted(subset)) == expected & subset
+
+        # Anonymous visitors: customers without history or account, browsing on their own.
+        visitors = ref.visitor_members(ruleset)
+        assert evaluate_visitors(ruleset, shop=shop, now=now) == visitors
+        every = list(Visitor.objects.filter(shop__in=(shop, other)).values_list("pk", flat=True)) + [2**62]
+        subset = data.draw(st.sets(st.sampled_from(every)), label="visitor_ids")
+        assert evaluate_visitors(ruleset, shop=shop, now=now, visitor_ids=sorted(subset)) == visitors & subset
         transaction.set_rollback(True)
 
 

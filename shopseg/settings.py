@@ -162,6 +162,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "storefront-rollup": {"task": "segments.storefront.tasks.visitor_days_rollup_task",
                           "schedule": env("SHOPSEG_STOREFRONT_ROLLUP_SECONDS", 2.0, cast=float)},
     "storefront-partitions": {"task": "segments.storefront.tasks.storefront_partitions_task", "schedule": 3600.0},
+    # Anonymous visitors whose browsing (or the clock) may have moved their segments.
+    "visitor-segments": {"task": "segments.membership.tasks.dirty_visitors_refresh_task",
+                         "schedule": env("SHOPSEG_STOREFRONT_ROLLUP_SECONDS", 2.0, cast=float)},
 }
 # Storefront events (segments.storefront): what one browser may send in 10 s, and one shop in a second;
 # past either, a batch is refused whole (429) and stores nothing.

@@ -15,6 +15,7 @@ from segments.engine.transitions import CARTS, CHECKOUTS, ORDERS, VISIT_ENDS, VI
 from segments.engine.windows import resolve_window
 from segments.membership.models import ExclusiveGroup, Segment, SegmentClock, SegmentStatus
 from segments.membership.recompute import segment_rules
+from segments.membership.visitors import visitors_mark
 from segments.mirror.models import Customer
 from segments.shops.models import Shop
 from shopseg.enqueue import enqueue_on_commit
@@ -35,6 +36,10 @@ _SOURCES = {
                 "ON v.id = vd.visitor_id WHERE vd.shop_id = %(shop)s AND v.customer_id IS NOT NULL "
                 "AND vd.last_at >= %(lo)s AND vd.last_at < %(hi)s",
 }
+_VISITOR_SOURCES = {
+    source: f"SELECT DISTINCT v.id FROM segments_visitorday vd JOIN segments_visitor v ON v.id = vd.visitor_id "
+            f"WHERE vd.shop_id = %(shop)s AND v.customer_id IS NULL AND vd.{column} >= %(lo)s AND vd.{column} < %(hi)s"
+    for source, column in ((VISITS, "first_at"), (VISIT_ENDS, "last_at"))}
 
 
 def _due_at(threshold: str) -> str:
@@ -48,18 +53,22 @@ def segments_time_sweep(*, shop: Shop, now: dt.datetime | None = None) -> dict:
     now = now or timezone.now()
     clock, created = SegmentClock.objects.get_or_create(shop=shop, defaults={"swept_until": now})
     if created or clock.swept_until >= now:
-        return {"customers": 0, "segments": 0}
+        return {"customers": 0, "visitors": 0, "segments": 0}
     since = clock.swept_until
     active = list(Segment.objects.filter(shop=shop, status=SegmentStatus.ACTIVE))
     rules = segment_rules(active)
     before, after = context_for(shop, since), context_for(shop, now)
     found = watch(rules.values())
     customers: set[int] = set()
+    visitors: set[int] = set()
     with connection.cursor() as cursor:
         for source, days in found.day_boundaries:
             lo, hi = before.days_ago(days), after.days_ago(days)
             if lo < hi:
                 customers |= _between(cursor, shop, source, lo, hi)
+                if source in _VISITOR_SOURCES:       # anonymous visitors' browsing ages the same way
+                    cursor.execute(_VISITOR_SOURCES[source], {"shop": shop.pk, "lo": _adapt(lo), "hi": _adapt(hi)})
+                    visitors |= {row[0] for row in cursor.fetchall()}
         # A checkout turns abandoned (metrics and rules both count it) its delay after creation.
         delay = dt.timedelta(minutes=shop.checkout_abandon_minutes)
         customers |= _between(cursor, shop, CHECKOUTS, since - delay, now - delay)
@@ -74,12 +83,14 @@ def segments_time_sweep(*, shop: Shop, now: dt.datetime | None = None) -> dict:
     with transaction.atomic():
         if customers:
             _mark(shop, customers, now)
+        if visitors:
+            visitors_mark(sorted(visitors), now)
         SegmentClock.objects.filter(pk=clock.pk).update(swept_until=now)
     if moved:
 
         for segment in moved:
             enqueue_on_commit("segments.membership.tasks.segment_recompute_task", segment.pk, segment.current_version, "time")
-    return {"customers": len(customers), "segments": len(moved)}
+    return {"customers": len(customers), "visitors": len(visitors), "segments": len(moved)}
 
 
 def _adapt(value: dt.datetime):

@@ -58,6 +58,8 @@ class Segment(models.Model):
     compute_error = models.TextField(blank=True)
     member_count = models.IntegerField(default=0)
     holdout_count = models.IntegerField(default=0)
+    visitor_count = models.IntegerField(default=0)           # anonymous visitors in it (VisitorMembership)
+    visitor_holdout_count = models.IntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -111,6 +113,21 @@ class Membership(models.Model):
         # By customer alone: a customer's deletion (redact, shop erasure) checks this foreign key
         # per row, and without a leading customer column each check would scan the table.
         indexes = [models.Index(fields=["customer"], name="membership_customer")]
+
+
+class VisitorMembership(models.Model):
+    """An anonymous visitor (a browser no customer is known for) currently in a segment whose rules read
+    browsing (segments.membership.visitors): what the storefront shows logged-out shoppers."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="+", db_index=False)
+    visitor = models.ForeignKey("segments.Visitor", on_delete=models.CASCADE, related_name="+", db_index=False)
+    holdout = models.BooleanField(default=False)
+    entered_at = models.DateTimeField()
+
+    class Meta:
+        # By visitor first: the storefront asks for one visitor's segments.
+        constraints = [models.UniqueConstraint(fields=["visitor", "segment"], name="visitormembership_unique")]
+        indexes = [models.Index(fields=["segment"], name="visitormembership_segment")]
 
 
 class MembershipEvent(models.Model):

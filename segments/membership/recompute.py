@@ -52,12 +52,12 @@ class Superseded(Exception):
 
 def holdout_bucket(salt: str, shopify_id: int) -> int:
     """0-9999, fixed per (segment salt, customer): members with a bucket below percent * 100 are
-    the holdout. The same function runs in SQL (`_holdout_sql`)."""
+    the holdout. The same function runs in SQL (`holdout_sql`)."""
     digest = hashlib.md5(f"{salt}:{shopify_id}".encode()).hexdigest()
     return int(digest[:8], 16) % 10000
 
 
-def _holdout_sql(salt: str, shopify_id: str) -> str:
+def holdout_sql(salt: str, shopify_id: str) -> str:
     return f"mod(('x' || substr(md5({salt} || ':' || {shopify_id}::text), 1, 8))::bit(32)::bigint, 10000)"
 
 
@@ -69,7 +69,7 @@ def segment_rules(segments: Iterable[Segment]) -> dict[int, RuleSet]:
     return {sid: parse(rules) for sid, number, rules in versions if current.get(sid) == number}
 
 
-def _evaluated_set(shop: Shop, segments: Sequence[Segment] | None) -> list[Segment]:
+def evaluated_segments(shop: Shop, segments: Sequence[Segment] | None) -> list[Segment]:
     """The segments to decide: those asked for (all active ones by default), with every active
     segment of their exclusive groups, since a tier depends on the tiers above it."""
     active = list(Segment.objects.filter(shop=shop, status=SegmentStatus.ACTIVE).select_related("group"))
@@ -121,7 +121,7 @@ def _recompute(shop: Shop, segments, customer_ids, trigger: str, causes, cause: 
     outcome = Outcome()
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor, shop)
-        chosen = _evaluated_set(shop, segments)
+        chosen = evaluated_segments(shop, segments)
         if expect_versions:
             current = dict(Segment.objects.select_for_update().filter(pk__in=list(expect_versions))
                            .values_list("pk", "current_version"))
@@ -149,12 +149,27 @@ def _recompute(shop: Shop, segments, customer_ids, trigger: str, causes, cause: 
 def _decide(cursor, shop: Shop, chosen: Sequence[Segment], customer_ids, now: dt.datetime) -> int:
     """Fill seg_desired: each evaluated customer's segments, one tier per exclusive group."""
     active = [s for s in chosen if s.status == SegmentStatus.ACTIVE]
-    rules = segment_rules(active)
     compiler = Compiler(context_for(shop, now))
+    columns, rows = decisions(compiler, active, segment_rules(active), "customer_id")
+    if not columns:
+        return 0
+    sql, params = compiler.statement(columns, customer_ids)
+    settings = planner.planner_settings(cursor) if customer_ids is None else contextlib.nullcontext()
+    with settings:
+        cursor.execute(f"INSERT INTO {DESIRED} (segment_id, customer_id) WITH evaluated AS ({sql}) {rows}", params)
+    if customer_ids is None:
+        cursor.execute(f"ANALYZE {DESIRED}")
+    return len(customer_ids) if customer_ids is not None else _count(cursor, shop)
+
+
+def decisions(compiler: Compiler, segments: Sequence[Segment], rules: Mapping[int, RuleSet],
+              key: str) -> tuple[dict[str, str], str]:
+    """The columns deciding `segments` that have rules (a flag per segment; per exclusive group, the
+    pick of its highest tier that matches) and the SELECT turning an `evaluated` relation of them
+    into (segment_id, `key`) rows."""
     columns: dict[str, str] = {}
-    picks: list[tuple[str, list[Segment]]] = []
     ladders: dict[int, list[Segment]] = {}
-    for segment in active:
+    for segment in segments:
         if segment.pk not in rules:
             continue
         if segment.group_id:
@@ -165,21 +180,10 @@ def _decide(cursor, shop: Shop, chosen: Sequence[Segment], customer_ids, now: dt
         tiers.sort(key=lambda s: (-s.priority, s.pk))
         whens = " ".join(f"WHEN {compiler.ruleset(rules[s.pk])} THEN {s.pk}" for s in tiers)
         columns[f"g{group_id}"] = f"CASE {whens} END"
-        picks.append((f"g{group_id}", tiers))
-    if not columns:
-        return 0
-    sql, params = compiler.statement(columns, customer_ids)
     # Flags become rows: one SELECT per segment (its flag) and per ladder (its pick), unioned.
-    arms = [f"SELECT {name[1:]} AS segment_id, customer_id FROM evaluated WHERE {name}"
-            for name in columns if name.startswith("s")]
-    arms += [f"SELECT {name} AS segment_id, customer_id FROM evaluated WHERE {name} IS NOT NULL" for name, _ in picks]
-    settings = planner.planner_settings(cursor) if customer_ids is None else contextlib.nullcontext()
-    with settings:
-        cursor.execute(f"INSERT INTO {DESIRED} (segment_id, customer_id) WITH evaluated AS ({sql}) "
-                       + " UNION ALL ".join(arms), params)
-    if customer_ids is None:
-        cursor.execute(f"ANALYZE {DESIRED}")
-    return len(customer_ids) if customer_ids is not None else _count(cursor, shop)
+    arms = [f"SELECT {name[1:]} AS segment_id, {key} FROM evaluated WHERE {name}" if name.startswith("s")
+            else f"SELECT {name} AS segment_id, {key} FROM evaluated WHERE {name} IS NOT NULL" for name in columns]
+    return columns, " UNION ALL ".join(arms)
 
 
 def _count(cursor, shop: Shop) -> int:
@@ -229,7 +233,7 @@ def _diff(cursor, shop: Shop, chosen: Sequence[Segment], customer_ids) -> None:
         f"WHERE mem.segment_id IN ({ids}) {scope} AND NOT EXISTS (SELECT 1 FROM {DESIRED} d "
         f"WHERE d.segment_id = mem.segment_id AND d.customer_id = mem.customer_id)", params)
     # The Shopify id is looked up only for entrants of segments with a holdout (most have none).
-    holdout = _holdout_sql("s.holdout_salt", "(SELECT c.shopify_id FROM segments_customer c WHERE c.id = d.customer_id)")
+    holdout = holdout_sql("s.holdout_salt", "(SELECT c.shopify_id FROM segments_customer c WHERE c.id = d.customer_id)")
     cursor.execute(
         f"INSERT INTO {CHANGES} (segment_id, customer_id, entered, holdout) "
         f"SELECT d.segment_id, d.customer_id, TRUE, "

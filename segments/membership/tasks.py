@@ -10,12 +10,16 @@ from segments.engine.triggers import Trigger
 from segments.membership.clock import segments_time_sweep
 from segments.membership.models import Segment, SegmentStatus
 from segments.membership.recompute import Superseded, segments_recompute
+from segments.membership.visitors import BATCH as VISITOR_BATCH
+from segments.membership.visitors import dirty_visitors_refresh, visitor_segments_recompute
 from segments.shops.models import Shop, ShopStatus
 from shopseg.enqueue import enqueue, enqueue_on_commit
 
-__all__ = ["segment_recompute_task", "segments_minute_task", "shop_segments_recompute_task"]
+__all__ = ["dirty_visitors_refresh_task", "segment_recompute_task", "segments_minute_task",
+           "shop_segments_recompute_task"]
 
 STUCK_AFTER = dt.timedelta(minutes=5)   # a requested recompute not done by then is requested again
+REFRESH_BATCHES_PER_RUN = 20
 
 
 @shared_task(acks_late=True)
@@ -32,6 +36,7 @@ def segment_recompute_task(segment_id: int, version: int, cause: str = "") -> st
                            cause=cause or f"version {version}", expect_versions={segment.pk: version})
     except Superseded:
         return "superseded"
+    visitor_segments_recompute(shop=segment.shop, segments=[segment])
     if first_compute:   # measurement (a domain above, so by name): past days' KPIs, so charts start filled
         enqueue_on_commit("segments.measurement.tasks.segment_kpi_backfill_task", segment.pk)
     return "done"
@@ -43,7 +48,22 @@ def shop_segments_recompute_task(shop_id: int, trigger: str = Trigger.NIGHTLY, c
     shop = Shop.objects.filter(pk=shop_id, status=ShopStatus.INSTALLED).first()
     if shop is None:
         return None
-    return segments_recompute(shop=shop, trigger=trigger, cause=cause).entered
+    entered = segments_recompute(shop=shop, trigger=trigger, cause=cause).entered
+    visitor_segments_recompute(shop=shop)
+    return entered
+
+
+@shared_task(acks_late=True)
+def dirty_visitors_refresh_task() -> int:
+    """Every 2 s (beat): the segments of anonymous visitors the rollup or the time sweep marked, a batch
+    at a time (each batch one transaction: a killed worker leaves its marks for the next run)."""
+    done = 0
+    for _ in range(REFRESH_BATCHES_PER_RUN):
+        taken = dirty_visitors_refresh()
+        done += taken
+        if taken < VISITOR_BATCH:
+            break
+    return done
 
 
 @shared_task

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from segments.engine.triggers import Trigger
 from segments.membership.recompute import segments_recompute
+from segments.membership.visitors import visitor_segments_recompute
 from segments.metrics.refresh import DIRTY_MARGIN, customer_metrics_rebuild, dirty_marks_clear, dirty_shops_refresh
 from segments.metrics.schedule import shops_due_for_nightly
 from segments.shops.models import Shop, ShopStatus
@@ -29,6 +30,7 @@ def customer_metrics_rebuild_task(shop_id: int, trigger: str = Trigger.NIGHTLY, 
     started = timezone.now()
     written = customer_metrics_rebuild(shop=shop, now=started)
     segments_recompute(shop=shop, trigger=trigger, cause=cause)
+    visitor_segments_recompute(shop=shop)
     # The marks this covered need no incremental pass (after a backfill: every customer's).
     dirty_marks_clear(shop=shop, before=started - DIRTY_MARGIN)
     return written

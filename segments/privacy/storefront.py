@@ -58,8 +58,9 @@ def storefront_export(*, keys: CustomerKeys) -> list[dict]:
     for visitor in customer_visitors(keys=keys).order_by("pk"):
         days = VisitorDay.objects.filter(visitor=visitor).order_by("day").values(
             "day", "events", "sessions", "page_views", "product_views", "collection_views", "searches",
-            "add_to_carts", "cart_removals", "cart_views", "checkouts_started", "checkouts_completed", "custom",
-            "landing_path", "referrer_host", "utm_source", "utm_medium", "utm_campaign")
+            "high_intent_searches", "add_to_carts", "cart_removals", "cart_views", "checkouts_started",
+            "checkouts_completed", "buying_sessions", "custom", "landing_path", "last_landing_path", "referrer_host",
+            "utm_source", "utm_medium", "utm_campaign")
         events = StorefrontEvent.objects.filter(shop_id=visitor.shop_id, visitor_id=visitor.pk).order_by(
             "-occurred_at").values("name", "occurred_at", "url", "referrer", "data")[:EXPORTED_EVENTS]
         records.append({"client_id": visitor.client_id, "first_seen_at": visitor.first_seen_at.isoformat(),

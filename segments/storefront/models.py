@@ -51,9 +51,14 @@ class Visitor(models.Model):
     identified_at = models.DateTimeField(null=True, blank=True)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
+    # Its segments (as an anonymous visitor) may have changed since: set by the rollup and the time
+    # sweep, taken by segments.membership.visitors.
+    dirty_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["shop", "client_id"], name="visitor_unique_client")]
+        indexes = [models.Index(fields=["dirty_at"], condition=models.Q(dirty_at__isnull=False),
+                                name="visitor_dirty")]
 
 
 class StorefrontEvent(models.Model):

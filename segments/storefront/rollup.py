@@ -62,7 +62,11 @@ def visitor_days_rollup(limit: int = BATCH) -> int:
         if not taken:
             return 0
         cursor.execute(VISITORS_LINK.format(only=""))
-        cursor.execute(_JOIN_BY_ORDER, [sorted({visitor_id for _, visitor_id, _ in taken})])
+        touched = sorted({visitor_id for _, visitor_id, _ in taken})
+        cursor.execute(_JOIN_BY_ORDER, [touched])
+        # Their segments as anonymous visitors (or, once joined, none) follow (segments.membership.visitors).
+        cursor.execute("UPDATE segments_visitor SET dirty_at = now() WHERE id = ANY(%s) AND dirty_at IS NULL",
+                       [touched])
         by_shop: dict[int, list[tuple[int, dt.date]]] = defaultdict(list)
         for shop_id, visitor_id, day in taken:
             by_shop[shop_id].append((visitor_id, day))

@@ -15,6 +15,8 @@ from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Concat, TruncDate
 from django.utils import timezone
 
+from segments.engine.compiler import judges_visitors
+from segments.engine.rules import parse
 from segments.experiences.models import Playbook
 from segments.measurement.models import SegmentKpiSnapshot
 from segments.membership.models import Membership, MembershipEvent, Segment, SegmentStatus, SegmentVersion, TagChange
@@ -251,6 +253,12 @@ def segment_movement(*, segment: Segment, days: int = 30, now: dt.datetime | Non
 
 def segment_versions(*, segment: Segment) -> list[SegmentVersion]:
     return list(segment.versions.order_by("-number"))
+
+
+def segment_takes_visitors(*, segment: Segment) -> bool:
+    """Whether the segment's current rules read browsing, so anonymous visitors can be in it."""
+    rules = segment.versions.filter(number=segment.current_version).values_list("rules", flat=True).first()
+    return rules is not None and judges_visitors(parse(rules))
 
 
 def segment_summary(*, segment: Segment) -> str:

@@ -36,6 +36,8 @@ class SegmentSerializer(s.Serializer):
     compute_error = s.CharField()
     member_count = s.IntegerField()
     holdout_count = s.IntegerField()
+    visitor_count = s.IntegerField(help_text="Anonymous visitors in it (segments whose rules read browsing).")
+    visitor_holdout_count = s.IntegerField()
     last_computed_at = s.DateTimeField(allow_null=True)
     created_at = s.DateTimeField()
     summary = s.CharField(help_text="The current rules in a sentence.")

@@ -46,6 +46,7 @@ def segment_row(segment: Segment, summary: str | None = None) -> dict:
         "current_version": segment.current_version, "computed_version": segment.computed_version,
         "computing": segment.computing, "compute_error": segment.compute_error,
         "member_count": segment.member_count, "holdout_count": segment.holdout_count,
+        "visitor_count": segment.visitor_count, "visitor_holdout_count": segment.visitor_holdout_count,
         "last_computed_at": segment.last_computed_at, "created_at": segment.created_at,
         "summary": summary or "",
     }

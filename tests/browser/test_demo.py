@@ -134,6 +134,8 @@ def test_demo_installs_backfills_repairs_and_prints_the_admin_url(demo):
     new_visitors = re.search(r"seg:new-visitors +([\d,]+) members", filled)
     assert new_visitors and int(new_visitors[1].replace(",", "")) > 0, filled[:3000]
     assert "seg:ad-driven-visitors" in filled and "seg:vip " not in filled
+    anonymous = re.search(r"seg:new-visitors +[\d,]+ members \+ ([\d,]+) anonymous visitors", filled)
+    assert anonymous and int(anonymous[1].replace(",", "")) > 0, filled[:3000]
     assert "/store/ (accept analytics" in out
     assert "/admin/apps/shopseg-dev-key" in demo.admin_url(0)
     # The operator's admin: its URL and a fresh password printed, and they let the operator in.

@@ -241,7 +241,8 @@ class Command(BaseCommand):
         for row in json.loads(self._app_command(env, *argv, label="segments")):
             holdout = f" ({row['holdout']:,} held out)" if row["holdout"] else ""
             changes = ", ".join(f"{n:,} {kind}" for kind, n in row["history"].items())
-            self._say(f"   {row['tag']:<30} {row['members']:>6,} members{holdout}"
+            visitors = f" + {row['visitors']:,} anonymous visitors" if row["visitors"] else ""
+            self._say(f"   {row['tag']:<30} {row['members']:>6,} members{holdout}{visitors}"
                       + (f"  [{changes}]" if not create and changes else ""))
 
     def _history(self, shop: str, env: dict[str, str], *, days: int, seed: int) -> None:

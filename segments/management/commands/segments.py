@@ -70,7 +70,7 @@ def segments_report(shop: Shop) -> list[dict]:
                                             .annotate(n=Count("id"))):
         triggers.setdefault(segment_id, Counter())[f"{'entries' if entered else 'exits'} ({trigger})"] += n
     return [{"name": s.name, "template": s.template, "tag": s.tag, "members": s.member_count,
-             "holdout": s.holdout_count,
+             "holdout": s.holdout_count, "visitors": s.visitor_count,
              "version": s.current_version, "computing": s.computing,
              "history": dict(sorted(triggers.get(s.pk, Counter()).items()))}
             for s in Segment.objects.filter(shop=shop).select_related("shop").order_by("pk")]

@@ -7,7 +7,8 @@ from django.shortcuts import render
 from segments.shops.admin_api import admin_url
 from segments.web.embedded import app_context, embedded_page, page_url
 from segments.web.overview import (
-    segment_badges, segment_member_page, segment_movement, segment_summary, segment_versions, sync_error_segment_ids,
+    segment_badges, segment_member_page, segment_movement, segment_summary, segment_takes_visitors, segment_versions,
+    sync_error_segment_ids,
 )
 from segments.web.pages.charts import movement_chart
 from segments.web.pages.common import query_int, shop_segment
@@ -26,7 +27,7 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     members, next_after = segment_member_page(segment=segment, q=q, after=after)
     context = {
         **app_context(request, "segment-detail"), "segment": segment,
-        "summary": segment_summary(segment=segment),
+        "summary": segment_summary(segment=segment), "takes_visitors": segment_takes_visitors(segment=segment),
         "badges": segment_badges(segment, sync_error_segment_ids(shop=request.shop)),
         "members": members, "next_after": next_after, "q": q, "after": after,
         "customer_admin": admin_url(request.shop.domain, "customers/"),

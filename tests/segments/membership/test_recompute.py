@@ -207,7 +207,7 @@ def test_holdout_bucket_is_the_same_in_sql_and_python(shop, store):
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {membership_service._holdout_sql('%s', '%s')}", ["salt", 1234567890123])
+        cursor.execute(f"SELECT {membership_service.holdout_sql('%s', '%s')}", ["salt", 1234567890123])
         assert cursor.fetchone()[0] == holdout_bucket("salt", 1234567890123)
 
 

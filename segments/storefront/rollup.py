@@ -42,9 +42,13 @@ JOIN segments_customer c ON c.id = o.customer_id
 WHERE v.id = ANY(%s) AND v.customer_id IS NULL AND v.customer_shopify_id IS NULL
   AND e.visitor_id = v.id AND e.shop_id = v.shop_id AND e.name = 'checkout_completed'
 """
+# Only days of visitors no ingest holds: taking a visitor's row lock with its days (skipping a visitor
+# an ingest is writing) means an ingest never waits for a day this run deleted while the run waits
+# for the visitor the ingest holds (the deadlock the other order makes).
 _TAKE = """
 DELETE FROM segments_visitordaydirty WHERE id IN (
-    SELECT id FROM segments_visitordaydirty ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
+    SELECT d.id FROM segments_visitordaydirty d JOIN segments_visitor v ON v.id = d.visitor_id
+    ORDER BY d.id LIMIT %s FOR NO KEY UPDATE OF d, v SKIP LOCKED)
 RETURNING shop_id, visitor_id, day
 """
 _EVENTS = """

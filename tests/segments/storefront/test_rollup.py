@@ -4,10 +4,11 @@ and none once the day's events are gone. Days are the shop's (New York) calendar
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from segments.membership.definitions import segment_create
@@ -158,3 +159,28 @@ def test_a_signed_in_shoppers_browsing_moves_them_into_a_browsing_segment(client
     member = Membership.objects.get(segment=segment)
     assert member.customer_id == customer.pk
     assert MembershipEvent.objects.get(segment=segment, entered=True).cause == "storefront events"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rollup_skips_a_visitor_an_ingest_is_writing(client, pixel):
+    # An ingest holds its visitor's row until it commits, and would then insert the visitor's dirty
+    # days: a rollup that deleted those days and waited for the visitor would deadlock with it.
+    post(client, batch(pixel, [at(noon_two_days_ago(), "page_viewed")]))
+    holding, release = threading.Event(), threading.Event()
+
+    def ingest_in_flight():
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM segments_visitor FOR NO KEY UPDATE")
+            holding.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=ingest_in_flight)
+    thread.start()
+    assert holding.wait(10)
+    try:
+        assert visitor_days_rollup() == 0 and VisitorDayDirty.objects.count() == 1    # skipped, not waited for
+    finally:
+        release.set()
+        thread.join(10)
+    assert visitor_days_rollup() == 1 and day_row().page_views == 1

@@ -10,10 +10,15 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
+from segments.membership.definitions import segment_create
+from segments.membership.models import Membership, VisitorMembership
+from segments.membership.visitors import dirty_visitors_refresh
+from segments.metrics.refresh import dirty_shops_refresh
 from segments.mirror.models import Customer
+from segments.shops.models import Shop
 from segments.storefront.models import StorefrontEvent, Visitor, VisitorDay
 from segments.storefront.rollup import visitor_days_rollup
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import app_frame, screenshot
 from tests.conftest import install_live, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,13 +37,27 @@ def names_arrived(expected: set[str], *, timeout: float = 20) -> list[str]:
 
 @pytest.fixture
 def store(devstore, live_server, settings):
-    domain, _ = install_live(devstore, live_server, settings, customers=12)
+    domain, admin = install_live(devstore, live_server, settings, customers=12)
     settle(devstore, domain)
-    return domain, f"{devstore.url}/shops/{domain}/store"
+    return domain, f"{devstore.url}/shops/{domain}/store", admin.split("?")[0].rstrip("/")
 
 
-def test_a_shoppers_browsing_arrives_and_joins_them_when_they_sign_in(page: Page, store, devstore):
-    domain, base = store
+CARTERS = {"version": 1, "include": {"metric": "add_to_carts", "op": "gte", "value": 1, "window": {"last_days": 7}}}
+
+
+def refresh() -> None:
+    """What the worker's beat does every 2 s: roll visitor-days up, then the marked visitors' segments
+    and the dirty customers'."""
+    while visitor_days_rollup() or dirty_visitors_refresh():
+        pass
+    dirty_shops_refresh()
+
+
+def test_a_shoppers_browsing_arrives_and_joins_them_when_they_sign_in(page: Page, store, devstore,
+                                                                      django_capture_on_commit_callbacks):
+    domain, base, admin = store
+    with django_capture_on_commit_callbacks(execute=True):
+        carters = segment_create(shop=Shop.objects.get(domain=domain), name="Carters", rules=CARTERS, author="test")
     page.goto(f"{base}/")
     expect(page.locator("#consent")).to_be_visible()
     screenshot(page, "storefront-consent")
@@ -61,10 +80,19 @@ def test_a_shoppers_browsing_arrives_and_joins_them_when_they_sign_in(page: Page
 
     visitor = Visitor.objects.get()
     assert visitor.customer_id is None and visitor.customer_shopify_id is None
-    visitor_days_rollup()
+    refresh()
     day = VisitorDay.objects.get(visitor=visitor)
     assert (day.collection_views, day.product_views, day.add_to_carts, day.searches, day.cart_views) == (1, 1, 1, 1, 1)
     assert day.page_views == 5 and day.sessions == 1
+    # Still anonymous, they are in the segment as a visitor (no customer is).
+    assert list(VisitorMembership.objects.filter(segment=carters).values_list("visitor_id", flat=True)) == [visitor.pk]
+    assert not Membership.objects.filter(segment=carters).exists()
+    frame = app_frame_at(page, admin, f"admin/segments/{carters.pk}")
+    expect(frame.locator("dt", has_text="Anonymous visitors").locator("xpath=..").locator(".stat")).to_have_text("1")
+    screenshot(page, "segment-anonymous-visitors")
+    frame = app_frame_at(page, admin, "admin/")
+    expect(frame.locator(f"tr[data-segment='{carters.pk}']")).to_contain_text("+ 1 visitor")
+    screenshot(page, "home-anonymous-visitors")
 
     # Later they sign in: the same browser now names the customer, and its history is theirs.
     customer = Customer.objects.filter(shop__domain=domain).order_by("shopify_id").first()
@@ -75,12 +103,20 @@ def test_a_shoppers_browsing_arrives_and_joins_them_when_they_sign_in(page: Page
         time.sleep(0.1)
     joined = Visitor.objects.get(pk=visitor.pk)
     assert (joined.customer_id, joined.identified_by) == (customer.pk, "login")
-    visitor_days_rollup()
+    refresh()
     assert VisitorDay.objects.get(visitor__customer=customer).product_views == 1     # from before they signed in
+    # The customer is in the segment now, with the cart from before they signed in; the visitor is not.
+    assert list(Membership.objects.filter(segment=carters).values_list("customer_id", flat=True)) == [customer.pk]
+    assert not VisitorMembership.objects.filter(segment=carters).exists()
+
+
+def app_frame_at(page: Page, admin: str, path: str):
+    page.goto(f"{admin}/{path}")
+    return app_frame(page)
 
 
 def test_nothing_leaves_the_browser_without_consent_or_after_it_is_withdrawn(page: Page, store):
-    _, base = store
+    _, base, _ = store
     page.goto(f"{base}/")
     page.click("#consent-decline")
     page.locator(".card a").first.click()
@@ -99,7 +135,7 @@ def test_nothing_leaves_the_browser_without_consent_or_after_it_is_withdrawn(pag
 
 
 def test_a_themes_custom_event_arrives_with_its_plain_values(page: Page, store):
-    _, base = store
+    _, base, _ = store
     page.goto(f"{base}/")
     page.click("#consent-accept")
     names_arrived({"page_viewed"})

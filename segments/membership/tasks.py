@@ -13,6 +13,7 @@ from segments.membership.recompute import Superseded, segments_recompute
 from segments.membership.visitors import BATCH as VISITOR_BATCH
 from segments.membership.visitors import dirty_visitors_refresh, visitor_segments_recompute
 from segments.shops.models import Shop, ShopStatus
+from shopseg.batches import drain_batches
 from shopseg.enqueue import enqueue, enqueue_on_commit
 
 __all__ = ["dirty_visitors_refresh_task", "segment_recompute_task", "segments_minute_task",
@@ -57,13 +58,7 @@ def shop_segments_recompute_task(shop_id: int, trigger: str = Trigger.NIGHTLY, c
 def dirty_visitors_refresh_task() -> int:
     """Every 2 s (beat): the segments of anonymous visitors the rollup or the time sweep marked, a batch
     at a time (each batch one transaction: a killed worker leaves its marks for the next run)."""
-    done = 0
-    for _ in range(REFRESH_BATCHES_PER_RUN):
-        taken = dirty_visitors_refresh()
-        done += taken
-        if taken < VISITOR_BATCH:
-            break
-    return done
+    return drain_batches(dirty_visitors_refresh, batch=VISITOR_BATCH, runs=REFRESH_BATCHES_PER_RUN)
 
 
 @shared_task

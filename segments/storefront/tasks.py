@@ -7,6 +7,7 @@ from celery import shared_task
 from segments.storefront.partitions import partitions_ensure
 from segments.storefront.pixel import pixel_activate
 from segments.storefront.rollup import BATCH, visitor_days_rollup
+from shopseg.batches import drain_batches
 
 ROLLUP_BATCHES_PER_RUN = 20
 
@@ -15,13 +16,7 @@ ROLLUP_BATCHES_PER_RUN = 20
 def visitor_days_rollup_task() -> int:
     """Every 2 s (beat): the visitor-days behind their raw events, a batch at a time. Taking a batch and
     redoing it is one transaction, so a killed worker leaves the batch for the next run."""
-    done = 0
-    for _ in range(ROLLUP_BATCHES_PER_RUN):
-        taken = visitor_days_rollup()
-        done += taken
-        if taken < BATCH:
-            break
-    return done
+    return drain_batches(visitor_days_rollup, batch=BATCH, runs=ROLLUP_BATCHES_PER_RUN)
 
 
 @shared_task(acks_late=True)

@@ -13,7 +13,8 @@ from segments.membership.models import ExclusiveGroup, Segment, SegmentClock, Se
 from segments.membership.visitors import dirty_visitors_refresh, visitor_segments_recompute
 from segments.mirror.models import Customer
 from segments.storefront.models import Visitor, VisitorDay
-from segments.storefront.rollup import visitor_days_rollup
+from segments.membership.tasks import dirty_visitors_refresh_task
+from segments.storefront.tasks import visitor_days_rollup_task
 from tests.segments.storefront.conftest import batch, event, pixel, post  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +44,8 @@ def members(seg: Segment) -> dict[str, bool]:
 
 
 def settle() -> None:
-    while visitor_days_rollup() or dirty_visitors_refresh():
+    """What beat runs every 2 s: the rollup, then the marked visitors' segments."""
+    while visitor_days_rollup_task() or dirty_visitors_refresh_task():
         pass
 
 

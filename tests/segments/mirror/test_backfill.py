@@ -22,9 +22,13 @@ from tests.conftest import run_install
 pytestmark = pytest.mark.django_db
 
 
-def seeded_install(client, devstore, settings, capture, *, customers: int, scopes: str | None = None) -> Shop:
+def seeded_install(client, devstore, settings, capture, *, customers: int, scopes: str | None = None,
+                   now: dt.datetime | None = None) -> Shop:
+    """A shop seeded with `customers` (its history ending at the start of `now`'s UTC day; today by
+    default), installed through OAuth."""
     domain = devstore.create_shop()
-    devstore.control("POST", f"/shops/{domain}/seed", json={"customers": customers, "seed": 7})
+    devstore.control("POST", f"/shops/{domain}/seed", json={"customers": customers, "seed": 7,
+                                                             **({"now": now.isoformat()} if now else {})})
     # A staff member's test order, which must never count as a sale.
     variant = devstore.store.conn().execute("SELECT id FROM variants WHERE shop = ? LIMIT 1", (domain,)).fetchone()
     mutations.order_create(devstore.store, domain, line_items=[{"variant_id": variant[0], "quantity": 1}],

@@ -1,6 +1,6 @@
 """WSGI entry point with the benchmark settings, served exactly as shopseg/wsgi.py serves the app.
 
-SHOPSEG_BENCH_NO_FAST_PATH=1 leaves the fast path out (the webhook goes through Django's view),
+SHOPSEG_BENCH_NO_FAST_PATH=1 leaves the fast paths out (webhooks and pixel batches go through Django's views),
 for comparison.
 """
 import os
@@ -11,6 +11,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.bench_settings")
 application = get_wsgi_application()
 
 if not os.environ.get("SHOPSEG_BENCH_NO_FAST_PATH"):
-    from webhooks.fastpath import wrap
+    from shopseg.fastpath import wrap
 
     application = wrap(application)

@@ -53,6 +53,7 @@ STOREFRONT = "https://northwind.shop"       # the shop's own domain: the pages' 
 hooks.DB, hooks.SHOP = DB, SHOP
 REDIS_DB = 13
 TARGET_EVENTS, TARGET_P99 = 10_000, 50.0
+SHOP_CAP = 1_000_000
 TEMPLATES = 8                     # distinct batches (names, products, pages); the ids differ per request
 CLIENT = "@CLIENT@"               # replaced per request by a fresh clientId (event ids derive from it)
 # hooks.LUA brings the per-thread id prefix (setup) and the JSON summary that wrk() reads (done);
@@ -63,6 +64,41 @@ request = function()
   local client = string.format("%s-%s-%d", string.sub(run_id, 1, 10), id_prefix, counter)
   local body = string.gsub(templates[counter % #templates + 1], "@CLIENT@", client)
   return wrk.format("POST", wrk.path, nil, body)
+end
+"""
+# --rate: an open-loop load. Each wrk thread books its requests on a fixed schedule (`interval` ms
+# apart, a monotonic clock through LuaJIT's ffi) whichever of its connections is free, so a slow
+# answer does not slow the offered rate down; a request whose slot had passed when a connection came
+# free (every connection was waiting) goes at once and is counted `late`, with the worst lateness:
+# wrk's latencies leave that wait out, so the figures are honest only while `late` stays 0.
+PACED = r"""
+local ffi = require("ffi")
+ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } shopseg_ts; int clock_gettime(int, shopseg_ts *); ]]
+local ts = ffi.new("shopseg_ts")
+local function now_ms() ffi.C.clock_gettime(1, ts); return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6 end
+late, late_max, next_at = 0, 0, nil
+delay = function()
+  local t = now_ms()
+  next_at = (next_at or t) + interval
+  local wait = next_at - t
+  if wait < 0 then
+    late = late + 1
+    if -wait > late_max then late_max = -wait end
+    return 0
+  end
+  return wait
+end
+threads = {}
+local base_setup = setup
+setup = function(thread) base_setup(thread); table.insert(threads, thread) end
+done = function(summary, latency, requests)
+  local n, worst = 0, 0
+  for _, t in ipairs(threads) do n = n + t:get("late"); worst = math.max(worst, t:get("late_max")) end
+  io.write(string.format("JSON {\"requests\": %d, \"seconds\": %f, \"p50\": %f, \"p90\": %f, \"p99\": %f, " ..
+    "\"errors\": %d, \"non2xx\": %d, \"late\": %d, \"late_max\": %f}\n", summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, n, worst))
 end
 """
 PRODUCTS = [("classic-cotton-tee", "Tops", "Northwind", 24.0), ("merino-crew", "Knitwear", "Alpaca Co", 89.0),
@@ -170,6 +206,8 @@ def main():
     parser.add_argument("--workers", type=int, help="override shopseg/gunicorn_conf.py")
     parser.add_argument("--threads", type=int, help="override shopseg/gunicorn_conf.py")
     parser.add_argument("--worker-class", help="override shopseg/gunicorn_conf.py")
+    parser.add_argument("--rate", type=float, default=TARGET_EVENTS / 50,
+                        help="batches/s offered in the paced runs (default: the target's 10,000 events/s in 50s)")
     parser.add_argument("--port", type=int, default=8098)
     opts = parser.parse_args()
     if not 1 <= opts.events <= 100:
@@ -178,7 +216,9 @@ def main():
     load_start = os.getloadavg()
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.bench_settings",
                DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}", REDIS_URL=f"redis://127.0.0.1:6379/{REDIS_DB}",
-               SHOPSEG_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+               SHOPSEG_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT),
+               # the shop's cap (20,000 events/s by default) lifted, so the unpaced runs find the capacity
+               SHOPSEG_STOREFRONT_SHOP_EVENTS_PER_SECOND=str(SHOP_CAP))
     os.chdir(ROOT)
     hooks.prepare_database(env)     # migrated, with the installed shop
     sh("redis-cli", "-n", str(REDIS_DB), "FLUSHDB")
@@ -204,6 +244,8 @@ print(json.dumps({{"key": pixel.ingest_key, "partitions": partitions_ensure()}})
     lua.write_text("templates = {}\n" + "".join(
         f'do local f = io.open("{p}", "rb"); templates[#templates + 1] = f:read("*a"); f:close() end\n'
         for p in paths) + LUA)
+    paced = tmp / "paced.lua"
+    paced.write_text(f"interval = {2000 / opts.rate}\n" + lua.read_text() + PACED)   # wrk's 2 threads share the rate
 
     conf = tmp / "gunicorn_conf.py"     # the app's config, access log off (as the webhook bench runs it)
     conf.write_text(f"exec(open({str(ROOT / 'shopseg' / 'gunicorn_conf.py')!r}).read())\naccesslog = None\n")
@@ -215,7 +257,7 @@ print(json.dumps({{"key": pixel.ingest_key, "partitions": partitions_ensure()}})
             args += [flag, str(value)]
     headers = {"Content-Type": "text/plain;charset=UTF-8", "Origin": STOREFRONT}
     server = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-    noops, ingests, checks = [], [], []
+    noops, ingests, checks, paced_noops, paced_ingests, paced_checks = [], [], [], [], [], []
     try:
         base = f"http://127.0.0.1:{opts.port}"
         wait_http(f"{base}/healthz")
@@ -235,6 +277,14 @@ print(json.dumps({{"key": pixel.ingest_key, "partitions": partitions_ensure()}})
                                server.pid))
             time.sleep(1)       # requests still in flight when wrk stopped finish (and are stored)
             checks.append(rows() - before)
+        for _ in range(opts.rounds):
+            paced_noops.append(wrk(f"{base}/bench/noop", headers, opts.seconds, opts.connections, str(paced),
+                                   server.pid))
+            before = rows()
+            paced_ingests.append(wrk(f"{base}/storefront/events", headers, opts.seconds, opts.connections,
+                                     str(paced), server.pid))
+            time.sleep(1)
+            paced_checks.append(rows() - before)
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -291,9 +341,21 @@ print(json.dumps({"calls": calls, "days": days, "seconds": time.perf_counter() -
         parts = "  ".join(f"{k} {1e6 * v / f['requests']:6.0f}" for k, v in f["cpu"].items() if k != "machine")
         print(f"  {name:8s} {parts}   whole machine {1e6 * f['cpu']['machine'] / f['requests']:6.0f}"
               f"   (per event {1e6 * f['cpu']['machine'] / f['requests'] / per_batch:5.0f})")
-    print(f"events/s / {TARGET_EVENTS:,} target:  {events_rps / TARGET_EVENTS:.2f}")
-    print(f"p99 / {TARGET_P99:.0f} ms target:          {ingest['p99'] / TARGET_P99:.2f} (lower is better)")
-    print(f"ingest req/s / no-op req/s:   {ingest['rps'] / noop['rps']:.2f}")
+    print(f"capacity (unpaced) events/s / {TARGET_EVENTS:,} target:  {events_rps / TARGET_EVENTS:.2f}; "
+          f"ingest req/s / no-op req/s: {ingest['rps'] / noop['rps']:.2f}")
+    paced_noop, paced_ingest = combine(paced_noops), combine(paced_ingests)
+    print(f"paced at {opts.rate:,.0f} batches/s offered ({opts.rate * per_batch:,.0f} events/s), open loop:")
+    for name, f, runs in (("no-op Django view (baseline)", paced_noop, paced_noops),
+                          ("POST /storefront/events", paced_ingest, paced_ingests)):
+        print(f"  {name:30s} {f['rps']:8.0f} req/s   p50 {f['p50']:6.1f} ms   p90 {f['p90']:6.1f} ms   "
+              f"p99 {f['p99']:6.1f} ms (worst run {f['p99_max']:.1f})   non-2xx {f['non2xx']}   errors {f['errors']}   "
+              f"late starts {sum(r['late'] for r in runs)} (worst {max(r['late_max'] for r in runs):.1f} ms)")
+    print(f"  stored {sum(paced_checks):,} rows = {sum(paced_checks) / paced_ingest['seconds']:,.0f} events/s; "
+          f"CPU per batch: " + "  ".join(f"{k} {1e6 * v / paced_ingest['requests']:.0f} µs"
+                                         for k, v in paced_ingest["cpu"].items()))
+    print(f"  events/s / {TARGET_EVENTS:,} target: {paced_ingest['rps'] * per_batch / TARGET_EVENTS:.2f}; "
+          f"p99 / {TARGET_P99:.0f} ms target: {paced_ingest['p99'] / TARGET_P99:.2f} (lower is better); "
+          f"p99 / no-op p99: {paced_ingest['p99'] / paced_noop['p99']:.2f}")
     raw_rows = max(1, size["raw_rows"])
     print(f"raw events: {size['raw_rows']:,} rows in {size['partitions']} partitions, "
           f"{size['raw_total']:,} bytes ({size['raw_heap']:,} heap, {size['raw_indexes']:,} indexes) = "

@@ -54,6 +54,11 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "shopseg.urls"
 WSGI_APPLICATION = "shopseg.wsgi.application"
+# Endpoints shopseg.fastpath serves in front of Django's handler under gunicorn: "METHOD /path" -> handler.
+FAST_PATHS = {
+    "POST /webhooks/shopify": "webhooks.fastpath.WebhookFastPath",
+    "POST /storefront/events": "segments.web.storefront_ingest.StorefrontFastPath",
+}
 ASGI_APPLICATION = "shopseg.asgi.application"
 
 TEMPLATES = [

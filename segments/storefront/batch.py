@@ -41,6 +41,7 @@ CLIENT_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 DATA_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 CUSTOMER_GID = re.compile(r"(?:gid://shopify/Customer/)?([0-9]{1,19})")
 SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9\-]*\.myshopify\.com")
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 BATCH_KEYS = {"key", "shop", "analytics", "events"}
 EVENT_KEYS = {"id", "name", "clientId", "timestamp", "seq", "url", "referrer", "customerId", "data"}
 
@@ -81,13 +82,14 @@ def batch_read(raw: bytes, *, now: dt.datetime) -> Batch:
     if not (isinstance(events, list) and 0 < len(events) <= MAX_EVENTS):
         problems.append(Problem("events", f"must be a list of 1 to {MAX_EVENTS} events"))
         events = []
-    # Strict JSON carries NUL only as the escape \u0000: without one, no text needs walking for it.
-    may_hold_nul = b"\\u0000" in raw
+    # Strict JSON carries NUL and lone surrogates (text PostgreSQL cannot store) only as \u escapes:
+    # without one, no text needs walking for them.
+    may_hold_unstorable = b"\\u0000" in raw or SURROGATE_ESCAPE.search(raw) is not None
     read = []
     for i, event in enumerate(events):
         if len(problems) >= MAX_PROBLEMS:
             break
-        found = _event_problems(event, f"events[{i}]", now, may_hold_nul)
+        found = _event_problems(event, f"events[{i}]", now, may_hold_unstorable)
         problems += found
         if not found:
             read.append(event)
@@ -100,7 +102,7 @@ def batch_read(raw: bytes, *, now: dt.datetime) -> Batch:
                  events=tuple(_event(e) for e in read))
 
 
-def _event_problems(event: object, path: str, now: dt.datetime, may_hold_nul: bool = True) -> list[Problem]:
+def _event_problems(event: object, path: str, now: dt.datetime, may_hold_unstorable: bool = True) -> list[Problem]:
     if not isinstance(event, dict):
         return [Problem(path, "must be an object")]
     problems = [Problem(f"{path}.{k}", "unknown field") for k in sorted(set(event) - EVENT_KEYS)]
@@ -131,25 +133,33 @@ def _event_problems(event: object, path: str, now: dt.datetime, may_hold_nul: bo
     data = event.get("data", {})
     check("data", _data_ok(data), f"must be an object of at most {MAX_DATA_KEYS} plain values (text of at most "
                                   f"{MAX_TEXT} characters, numbers, true, false, null)")
-    if may_hold_nul and _holds_nul(event):
-        problems.append(Problem(path, "must not contain NUL (\\u0000)"))
+    if may_hold_unstorable and _holds_unstorable(event):
+        problems.append(Problem(path, "must not contain NUL (\\u0000) or a lone surrogate (\\ud800-\\udfff)"))
     return problems
 
 
-def _holds_nul(value: object) -> bool:
-    """Whether any text in `value` holds NUL, which PostgreSQL text cannot store (walked with a stack
-    of our own: no nesting can exhaust Python's)."""
+def _holds_unstorable(value: object) -> bool:
+    """Whether any text in `value` holds NUL or a lone surrogate, which PostgreSQL text cannot store
+    (walked with a stack of our own: no nesting can exhaust Python's)."""
     pending = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, str):
-            if "\x00" in item:
+            if "\x00" in item or not item.isascii() and _lone_surrogate(item):
                 return True
         elif isinstance(item, dict):
             pending.extend(item.keys())
             pending.extend(item.values())
         elif isinstance(item, list):
             pending.extend(item)
+    return False
+
+
+def _lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
     return False
 
 

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,6 +17,7 @@ from django.db import connection
 
 from segments.shops.models import Shop, ShopStatus
 from shopseg.shopify.signatures import webhook_hmac
+from tests.serving import gunicorn_start, gunicorn_stop
 from webhooks.dispatch import drain_flags
 from webhooks.models import EventStatus, WebhookEvent
 
@@ -30,69 +27,30 @@ REDIS = "redis://127.0.0.1:6379/11"
 MAX_BODY = 64 * 1024
 PREVIOUS_SECRET = "previous-secret-" + "y" * 30
 SAMPLE = (ROOT / "bench" / "order_sample.json").read_bytes()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(redis_url: str, app: str = "shopseg.wsgi:application") -> tuple[subprocess.Popen, str]:
-    db = connection.settings_dict
-    port = _free_port()
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="shopseg.settings", REDIS_URL=redis_url,
-               DATABASE_URL=f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
-                            f"{db['NAME']}",
-               SHOPIFY_API_SECRET=settings.SHOPIFY_API_SECRET, SHOPIFY_API_SECRET_PREVIOUS=PREVIOUS_SECRET,
-               SHOPSEG_MAX_BODY_BYTES=str(MAX_BODY), SHOPSEG_LOG_LEVEL="WARNING")
-    server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"),
-                               "-c", str(ROOT / "shopseg" / "gunicorn_conf.py"), app,
-                               "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "2",
-                               "--access-logfile", "/dev/null"],
-                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return server, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError(f"gunicorn did not start: {server.stderr.read().decode()[-2000:]}")
-
-
-def _stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+ENV = {"SHOPIFY_API_SECRET_PREVIOUS": PREVIOUS_SECRET, "SHOPSEG_MAX_BODY_BYTES": str(MAX_BODY)}
 
 
 @pytest.fixture(scope="module")
 def gunicorn(django_db_setup, django_db_blocker):
     """shopseg.wsgi under gunicorn (the production entry point, fast path included) on the test database."""
-    server, url = _start(REDIS)
+    server, url = gunicorn_start(REDIS, env=ENV)
     yield url
-    _stop(server)
+    gunicorn_stop(server)
 
 
 @pytest.fixture(scope="module")
 def gunicorn_django(django_db_setup, django_db_blocker):
     """Django alone under gunicorn (no fast path): the view every deployment without it serves."""
-    server, url = _start(REDIS, app="django.core.wsgi:get_wsgi_application()")
+    server, url = gunicorn_start(REDIS, app="django.core.wsgi:get_wsgi_application()", env=ENV)
     yield url
-    _stop(server)
+    gunicorn_stop(server)
 
 
 @pytest.fixture(scope="module")
 def gunicorn_dead_redis(django_db_setup, django_db_blocker):
-    server, url = _start("redis://127.0.0.1:1/0")   # nothing listens there: Redis and the broker are down
+    server, url = gunicorn_start("redis://127.0.0.1:1/0", env=ENV)   # nothing listens there: Redis and the broker are down
     yield url
-    _stop(server)
+    gunicorn_stop(server)
 
 
 @pytest.fixture
@@ -342,9 +300,12 @@ def test_the_recording_statement_is_prepared_once_per_connection(settings):
     (Django's connection parameters turn psycopg's prepared statements off unless told otherwise)."""
     from io import BytesIO
 
+    from shopseg.fastpath import FastPaths
     from webhooks.fastpath import WebhookFastPath
 
-    app = WebhookFastPath(lambda environ, start_response: pytest.fail("handed to Django"))
+    handler = WebhookFastPath()
+    app = FastPaths(lambda environ, start_response: pytest.fail("handed to Django"),
+                    {("POST", "/webhooks/shopify"): handler})
     settings.ALLOWED_HOSTS = ["testserver"]
     for n in range(3):
         body = json.dumps({"id": n}).encode()
@@ -357,7 +318,7 @@ def test_the_recording_statement_is_prepared_once_per_connection(settings):
         statuses = []
         app(environ, lambda status, headers: statuses.append(status))
         assert statuses == ["200 OK"]
-    recorder = app._local.cursor.connection
+    recorder = handler.connection.cursor()[0].connection
     try:
         prepared = recorder.execute("SELECT generic_plans + custom_plans FROM pg_prepared_statements").fetchall()
     finally:

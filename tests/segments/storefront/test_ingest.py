@@ -86,6 +86,8 @@ def test_a_refused_batch_stores_nothing(client, pixel, change, status, code):
     ({"data": {f"k{i}": i for i in range(17)}}, "events[0].data"),
     ({"tracking": "extra"}, "events[0].tracking"),
     ({"url": "https://pixel-shop.myshopify.com/\u0000"}, "events[0]"),
+    ({"url": "https://pixel-shop.myshopify.com/\ud800"}, "events[0]"),        # a lone surrogate: not storable
+    ({"data": {"query": "socks \udfff"}}, "events[0]"),
 ])
 def test_an_event_the_pixel_would_not_send_is_refused_at_its_path(client, pixel, change, path):
     response = post(client, batch(pixel, [{**event(), **change}]))
@@ -141,6 +143,14 @@ def test_a_shop_that_uninstalled_takes_no_events(client, pixel):
 def test_only_post_and_options(client):
     response = client.get(URL)
     assert response.status_code == 405 and response["Allow"] == "POST, OPTIONS"
+
+
+def test_text_beyond_the_basic_plane_is_stored_as_sent(client, pixel):
+    """An emoji arrives as a surrogate pair escape (JSON.stringify's output for it is either form)."""
+    body = json.dumps(batch(pixel, [event(data={"query": "gift \U0001F381"})]))     # ensure_ascii: \ud83c\udf81
+    assert "\\ud83c\\udf81" in body
+    assert post(client, body).status_code == 202
+    assert StorefrontEvent.objects.get().data == {"query": "gift \U0001F381"}
 
 
 def test_the_stored_data_is_what_was_sent(client, pixel):

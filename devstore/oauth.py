@@ -25,7 +25,7 @@ from .state import DevStore, Event, iso, parse_iso, utcnow
 KNOWN_SCOPES = {
     "read_customers", "write_customers", "read_orders", "write_orders", "read_all_orders",
     "read_products", "write_products", "read_checkouts", "write_checkouts",
-    "read_pixels", "write_pixels", "read_customer_events",
+    "read_pixels", "write_pixels", "read_customer_events", "write_app_proxy",
 }
 CODE_TTL = dt.timedelta(minutes=10)
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -219,7 +219,8 @@ def _exchange(store, config, shop, app, form, expiring) -> dict:
 
 
 # A Shopify-managed install grants the scopes the app's configuration asks for (shopify.app.toml).
-MANAGED_INSTALL_SCOPES = "read_customers,write_customers,read_orders,read_products,write_pixels,read_customer_events"
+MANAGED_INSTALL_SCOPES = ("read_customers,write_customers,read_orders,read_products,write_pixels,read_customer_events,"
+                          "write_app_proxy")
 
 
 def _install(conn, shop: str, api_key: str, scopes: str) -> None:

@@ -190,9 +190,10 @@ SHOPIFY_API_SECRET = (env("SHOPIFY_API_SECRET") if PRODUCTION
 # During a secret rotation Shopify may sign with the old secret for a while: accept both.
 SHOPIFY_API_SECRET_PREVIOUS = env("SHOPIFY_API_SECRET_PREVIOUS", "")
 SHOPIFY_API_VERSION = env("SHOPIFY_API_VERSION", "2026-10")
-# write_pixels and read_customer_events: the storefront's web pixel (segments.storefront.pixel).
-SHOPIFY_SCOPES = env("SHOPIFY_SCOPES",
-                     "read_customers,write_customers,read_orders,read_products,write_pixels,read_customer_events")
+# write_pixels and read_customer_events: the storefront's web pixel (segments.storefront.pixel);
+# write_app_proxy: the theme's blocks ask for logged-out shoppers' segments through the app proxy.
+SHOPIFY_SCOPES = env(
+    "SHOPIFY_SCOPES", "read_customers,write_customers,read_orders,read_products,write_pixels,read_customer_events,write_app_proxy")
 SHOPIFY_OPTIONAL_SCOPES = env("SHOPIFY_OPTIONAL_SCOPES", "read_all_orders")
 # The app's public URL (Shopify's application_url); callbacks and webhook URIs hang off it.
 SHOPSEG_APP_URL = env("SHOPSEG_APP_URL") if PRODUCTION else env("SHOPSEG_APP_URL", "http://127.0.0.1:8000")

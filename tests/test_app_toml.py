@@ -38,8 +38,25 @@ def test_scopes_cover_every_subscribed_topic_and_match_the_settings_defaults():
     for topic, spec in TOPICS.items():
         if spec.subscribed and spec.scope:
             assert spec.scope in granted or spec.scope.replace("read_", "write_", 1) in granted, topic
-    assert ",".join(CONFIG.scopes) == "read_customers,write_customers,read_orders,read_products,write_pixels,read_customer_events"
+    assert ",".join(CONFIG.scopes) == ("read_customers,write_customers,read_orders,read_products,write_pixels,"
+                                       "read_customer_events,write_app_proxy")
     assert CONFIG.optional_scopes == ("read_all_orders",)
+
+
+def test_the_app_proxy_reaches_the_segments_view():
+    from django.urls import resolve
+
+    assert (CONFIG.app_proxy.prefix, CONFIG.app_proxy.subpath) == ("apps", "shopseg")
+    assert resolve(f"{CONFIG.app_proxy.url}/segments").url_name == "proxy-segments"
+
+
+@pytest.mark.parametrize("section, error", [
+    ('[app_proxy]\nurl = "/proxy"\nsubpath = "s"\n', "app_proxy needs url, subpath and prefix"),
+    ('[app_proxy]\nurl = "/proxy"\nsubpath = "s"\nprefix = "shop"\n', "app_proxy.prefix is one of"),
+])
+def test_an_app_proxy_section_is_whole(section, error):
+    with pytest.raises(AppConfigError, match=error):
+        app_config_parse(BASE + section)
 
 
 def test_development_values_are_the_settings_defaults():

@@ -2,7 +2,7 @@
 measurement pages and API each in their own module."""
 from django.urls import path, re_path
 
-from segments.web import install, storefront_ingest, urls_api, urls_measurement, urls_pages
+from segments.web import install, storefront_ingest, storefront_proxy, urls_api, urls_measurement, urls_pages
 from segments.web.api import NoSuchRouteView
 
 app_name = "segments"
@@ -11,6 +11,7 @@ urlpatterns = [
     path("", install.app_entry, name="entry"),
     path("auth/callback", install.oauth_callback, name="oauth-callback"),
     path("storefront/events", storefront_ingest.storefront_events, name="storefront-events"),
+    path("proxy/segments", storefront_proxy.proxy_segments, name="proxy-segments"),   # /apps/shopseg/segments
     *urls_pages.urlpatterns,
     *urls_api.urlpatterns,
     *urls_measurement.urlpatterns,

@@ -21,6 +21,17 @@ class WebhookSubscription:
 
 
 @dataclass(frozen=True)
+class AppProxy:
+    """`https://<shop>/<prefix>/<subpath>/<rest>` is forwarded, signed, to `<url>/<rest>`."""
+    url: str
+    subpath: str
+    prefix: str
+
+
+PROXY_PREFIXES = ("apps", "a", "community", "tools")
+
+
+@dataclass(frozen=True)
 class AppConfig:
     client_id: str
     name: str
@@ -31,6 +42,7 @@ class AppConfig:
     redirect_urls: tuple[str, ...]
     webhook_api_version: str
     subscriptions: tuple[WebhookSubscription, ...]
+    app_proxy: AppProxy | None = None
 
     @property
     def topics(self) -> frozenset[str]:
@@ -87,12 +99,19 @@ def app_config_parse(text: str) -> AppConfig:
         compliance |= set(sub.compliance_topics)
         subscriptions.append(sub)
     scopes = access.get("scopes", "")
+    proxy = doc.get("app_proxy")
+    if proxy is not None:
+        if not all(isinstance(proxy.get(k), str) and proxy[k] for k in ("url", "subpath", "prefix")):
+            raise AppConfigError("app_proxy needs url, subpath and prefix")
+        if proxy["prefix"] not in PROXY_PREFIXES:
+            raise AppConfigError(f"app_proxy.prefix is one of {', '.join(PROXY_PREFIXES)}")
+        proxy = AppProxy(url=proxy["url"], subpath=proxy["subpath"], prefix=proxy["prefix"])
     return AppConfig(
         client_id=str(doc["client_id"]), name=str(doc["name"]), application_url=str(doc["application_url"]),
         embedded=bool(doc["embedded"]), scopes=tuple(s.strip() for s in scopes.split(",") if s.strip()),
         optional_scopes=_strings(access.get("optional_scopes", []), "access_scopes.optional_scopes"),
         redirect_urls=_strings(doc.get("auth", {}).get("redirect_urls", []), "auth.redirect_urls"),
-        webhook_api_version=str(webhooks["api_version"]), subscriptions=tuple(subscriptions))
+        webhook_api_version=str(webhooks["api_version"]), subscriptions=tuple(subscriptions), app_proxy=proxy)
 
 
 def app_config_load(path: Path = APP_TOML) -> AppConfig:

@@ -16,7 +16,12 @@ PIXEL := extensions/shopseg-pixel
 $(PIXEL)/dist/shopseg-pixel.js: $(PIXEL)/src/index.js $(PIXEL)/package.json $(PIXEL)/package-lock.json
 	cd $(PIXEL) && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
 
-install: $(VENV)/.installed $(PIXEL)/dist/shopseg-pixel.js
+# The theme app extension needs no build; Shopify's theme-check lints it (tests/test_theme_extension.py).
+THEME := extensions/shopseg-theme
+$(THEME)/node_modules/.package-lock.json: $(THEME)/package.json $(THEME)/package-lock.json
+	cd $(THEME) && npm ci --no-audit --no-fund --loglevel=error
+
+install: $(VENV)/.installed $(PIXEL)/dist/shopseg-pixel.js $(THEME)/node_modules/.package-lock.json
 
 # devstore (a seeded local Shopify) + the app + a Celery worker and beat (local or embedded PostgreSQL
 # and Redis) + install via OAuth; the store keeps living until Ctrl-C.
@@ -31,4 +36,4 @@ test: install
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .demo .devstore staticfiles db.sqlite3 $(PIXEL)/node_modules $(PIXEL)/dist
+	rm -rf $(VENV) .demo .devstore staticfiles db.sqlite3 $(PIXEL)/node_modules $(PIXEL)/dist $(THEME)/node_modules

@@ -13,6 +13,8 @@ import hmac
 import time
 from urllib.parse import parse_qsl, urlencode
 
+import httpx
+
 
 def proxy_signature(params: list[tuple[str, str]], secret: str) -> str:
     joined: dict[str, list[str]] = {}
@@ -31,3 +33,21 @@ def proxied_query(query: str, *, shop: str, customer_id: int | None, path_prefix
     params += [("shop", shop), ("logged_in_customer_id", str(customer_id) if customer_id else ""),
                ("path_prefix", path_prefix), ("timestamp", str(int(time.time() if now is None else now)))]
     return urlencode(params + [("signature", proxy_signature(params, secret))])
+
+
+# Headers of the app's answer the storefront passes on (Shopify strips others, cookies included).
+PASSED_HEADERS = ("Content-Type", "Cache-Control")
+
+
+def proxy_forward(*, app_url: str, proxy_url: str, rest: str, query: str, shop: str, customer_id: int | None,
+                  path_prefix: str, secret: str, method: str = "GET", body: bytes = b"",
+                  content_type: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    """The app's answer to a storefront request under its proxy's path: (status, headers, body)."""
+    base = f"{app_url.rstrip('/')}{proxy_url}" if proxy_url.startswith("/") else proxy_url
+    signed = proxied_query(query, shop=shop, customer_id=customer_id, path_prefix=path_prefix, secret=secret)
+    try:
+        answer = httpx.request(method, f"{base.rstrip('/')}/{rest}?{signed}", content=body or None, timeout=10,
+                               headers={"Content-Type": content_type} if content_type else None)
+    except httpx.HTTPError:
+        return 502, {"Content-Type": "text/plain"}, b"The app did not answer."
+    return answer.status_code, {k: answer.headers[k] for k in PASSED_HEADERS if k in answer.headers}, answer.content

@@ -17,6 +17,7 @@ from werkzeug.wrappers import Request, Response
 from . import compliance_mutations, mutation_base, mutations, oauth
 from .bucket import plan_limits
 from .state import parse_iso
+from .theme_editor import ThemeInvalid, theme_get, theme_set
 from .web_pixels import shop_pixels
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def rules(shop: str) -> list[Rule]:
         Rule(f"/_control/shops/{shop}/shoppers", endpoint="shoppers", methods=["POST"]),
         Rule(f"/_control/shops/{shop}/webhooks", endpoint="webhooks", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/web-pixels", endpoint="web_pixels", methods=["GET"]),
+        Rule(f"/_control/shops/{shop}/theme", endpoint="theme", methods=["GET", "PUT"]),
         Rule(f"/_control/shops/{shop}/compliance/<kind>", endpoint="compliance", methods=["POST"]),
         Rule(f"/_control/shops/{shop}/orders", endpoint="orders_place", methods=["POST"]),
         Rule("/_control/faults", endpoint="faults", methods=["POST", "DELETE"]),
@@ -262,6 +264,17 @@ def web_pixels(app: DevstoreApp, request: Request, shop: str) -> Response:
     return _json({"web_pixels": shop_pixels(app.store, shop)})
 
 
+def theme(app: DevstoreApp, request: Request, shop: str) -> Response:
+    """The shop's theme as the theme editor left it: GET it, or PUT a new one (devstore.theme_editor)."""
+    _shop(app, shop)
+    if request.method == "GET":
+        return _json(theme_get(app.store, shop))
+    try:
+        return _json(theme_set(app.store, shop, _body(request)))
+    except ThemeInvalid as error:
+        return _json({"error": str(error)}, 422)
+
+
 def webhooks_flush(app: DevstoreApp, request: Request) -> Response:
     """Wait until every due delivery has been attempted (tests and the demo use it)."""
     idle = app.sender.wait_idle(float(request.args.get("timeout", 30)))
@@ -335,6 +348,7 @@ HANDLERS = {
     "shoppers": shoppers,
     "webhooks": webhooks,
     "web_pixels": web_pixels,
+    "theme": theme,
     "webhooks_flush": webhooks_flush,
     "compliance": compliance,
     "orders_place": orders_place,

@@ -254,6 +254,10 @@ CREATE TABLE IF NOT EXISTS web_pixels (
     updated_at TEXT NOT NULL,
     UNIQUE (shop, api_key)                          -- one web pixel per app and shop, as on Shopify
 );
+CREATE TABLE IF NOT EXISTS themes (
+    shop TEXT PRIMARY KEY,
+    config TEXT NOT NULL                            -- JSON: app blocks per template, the app embed (devstore.theme_editor)
+);
 CREATE TABLE IF NOT EXISTS staged_uploads (
     key TEXT PRIMARY KEY,
     shop TEXT NOT NULL,

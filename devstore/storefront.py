@@ -23,7 +23,12 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from shopseg.shopify.app_config import PROXY_PREFIXES, app_config_load
+
 from . import mutations
+from .app_proxy import proxy_forward
+from .theme import ASSET_BASE, EXTENSION
+from .theme_editor import page_parts
 from .state import DevStore
 
 STATIC = Path(__file__).parent / "static"
@@ -31,6 +36,7 @@ STATIC = Path(__file__).parent / "static"
 # an app's pixel from here, as Shopify serves the bundle `shopify app deploy` uploaded.
 PIXEL_BUNDLE = Path(__file__).resolve().parent.parent / "extensions" / "shopseg-pixel" / "dist" / "shopseg-pixel.js"
 CUSTOMER_COOKIE = "devstore_customer"
+PROXY_PREFIXES_RULE = ", ".join(f'"{p}"' for p in PROXY_PREFIXES)
 
 
 def rules(shop: str) -> list[Rule]:
@@ -45,9 +51,12 @@ def rules(shop: str) -> list[Rule]:
         Rule(f"{base}/checkout/complete", endpoint="store_checkout_complete", methods=["POST"]),
         Rule(f"{base}/account/login", endpoint="store_login", methods=["GET"]),
         Rule(f"{base}/account/logout", endpoint="store_logout", methods=["GET"]),
+        Rule(f"{base}/<any({PROXY_PREFIXES_RULE}):prefix>/<subpath>/<path:rest>", endpoint="store_app_proxy",
+             methods=["GET", "POST"]),
         Rule("/cdn/pixel-sandbox.js", endpoint="store_asset", defaults={"name": "pixel-sandbox.js"}),
         Rule("/cdn/storefront.js", endpoint="store_asset", defaults={"name": "storefront.js"}),
         Rule("/cdn/pixels/<api_key>.js", endpoint="store_pixel_bundle", methods=["GET"]),
+        Rule(f"{ASSET_BASE}<name>", endpoint="store_theme_asset", methods=["GET"]),
     ]
 
 
@@ -89,7 +98,7 @@ class Storefront:
         raw = request.cookies.get(CUSTOMER_COOKIE, "")
         if not raw.isdigit():
             return None
-        return self.store.conn().execute("SELECT id, email, first_name, last_name FROM customers "
+        return self.store.conn().execute("SELECT id, email, first_name, last_name, tags FROM customers "
                                          "WHERE shop = ? AND id = ?", (shop, int(raw))).fetchone()
 
     def _pixels(self, shop: str) -> list[dict[str, Any]]:
@@ -99,9 +108,26 @@ class Storefront:
                  "bundle": f"/cdn/pixels/{r['api_key']}.js"} for r in rows]
 
     # -- pages ----------------------------------------------------------------------------------
-    def page(self, request: Request, shop: str, *, title: str, body: str, event: dict | None = None) -> Response:
+    def _collections(self, shop: str) -> dict[str, dict[str, Any]]:
+        """Each collection (a product type) as Liquid's `collection`, for the theme's blocks."""
+        collections: dict[str, dict[str, Any]] = {}
+        for r in self._variants(shop, limit=200):
+            handle = collection_handle(r["product_type"])
+            collections.setdefault(handle, {"title": r["product_type"], "handle": handle, "products": []})
+            collections[handle]["products"].append({
+                "title": r["title"], "url": f"/shops/{shop}/store/products/{r['product_id']}",
+                "price": r["price_cents"], "featured_image": None})
+        return collections
+
+    def page(self, request: Request, shop: str, *, title: str, body: str, event: dict | None = None,
+             template: str = "page") -> Response:
         row = self._shop(shop)
         customer = self._customer(request, shop)
+        liquid_customer = None if customer is None else {
+            "id": customer["id"], "email": customer["email"], "first_name": customer["first_name"],
+            "tags": json.loads(customer["tags"] or "[]")}
+        head, blocks, embed = page_parts(self.store, shop, template, customer=liquid_customer,
+                                         collections=self._collections(shop))
         boot = {"shop": {"myshopifyDomain": shop, "name": row["name"], "countryCode": "US",
                          "paymentSettings": {"currencyCode": row["currency"]},
                          "storefrontUrl": f"{request.host_url.rstrip('/')}/shops/{shop}/store"},
@@ -113,7 +139,7 @@ class Storefront:
                f'<a href="/shops/{shop}/store/account/logout">Sign out</a>') if customer else "Guest"
         page = Template((STATIC / "storefront.html").read_text()).substitute(
             title=html.escape(title), shop_name=html.escape(row["name"] or shop), base=f"/shops/{shop}/store",
-            who=who, body=body, boot=html.escape(json.dumps(boot), quote=False))
+            who=who, body=blocks + body, boot=html.escape(json.dumps(boot), quote=False), head=head, embed=embed)
         return Response(page, mimetype="text/html")
 
     def _grid(self, rows, base: str) -> str:
@@ -131,7 +157,7 @@ class Storefront:
         nav = "".join(f'<a class="chip" href="{base}/collections/{collection_handle(t)}">{html.escape(t)}</a>'
                       for t in types)
         return self.page(request, shop, title="Home", body=f'<nav class="chips">{nav}</nav>'
-                         f'{self._grid(self._variants(shop, limit=12), base)}')
+                         f'{self._grid(self._variants(shop, limit=12), base)}', template="index")
 
     def product(self, request: Request, shop: str, product_id: int) -> Response:
         rows = self._variants(shop, "AND p.id = ?", (product_id,), limit=1)
@@ -144,7 +170,7 @@ class Storefront:
                 f'<p class="price">${row["price_cents"] / 100:,.2f}</p>'
                 f'<button id="add-to-cart" type="button">Add to cart</button> '
                 f'<a href="/shops/{shop}/store/cart">View cart</a></article>')
-        return self.page(request, shop, title=row["title"], body=body,
+        return self.page(request, shop, title=row["title"], body=body, template="product",
                          event={"name": "product_viewed", "data": {"productVariant": variant}})
 
     def collection(self, request: Request, shop: str, collection: str) -> Response:
@@ -157,7 +183,7 @@ class Storefront:
         event = {"name": "collection_viewed", "data": {"collection": {
             "id": collection, "title": types[0], "productVariants": [_variant(r, shop, base, currency) for r in rows]}}}
         body = f"<h1>{html.escape(types[0])}</h1>{self._grid(rows, base)}"
-        return self.page(request, shop, title=types[0], body=body, event=event)
+        return self.page(request, shop, title=types[0], body=body, event=event, template="collection")
 
     def search(self, request: Request, shop: str) -> Response:
         query = request.args.get("q", "").strip()[:100]
@@ -171,12 +197,12 @@ class Storefront:
                 f'aria-label="Search"><button>Search</button></form>')
         body = form + (f'<h1>{len(rows)} result{"s" if len(rows) != 1 else ""} for “{html.escape(query)}”</h1>'
                        f'{self._grid(rows, base)}' if query else "")
-        return self.page(request, shop, title="Search", body=body, event=event)
+        return self.page(request, shop, title="Search", body=body, event=event, template="search")
 
     def cart(self, request: Request, shop: str) -> Response:
         return self.page(request, shop, title="Cart", body='<h1>Your cart</h1><div id="cart-lines"></div>'
                          f'<a class="button" id="to-checkout" href="/shops/{shop}/store/checkout">Check out</a>',
-                         event={"name": "cart_viewed"})
+                         event={"name": "cart_viewed"}, template="cart")
 
     def checkout(self, request: Request, shop: str) -> Response:
         return self.page(request, shop, title="Checkout", body='<h1>Checkout</h1><div id="cart-lines"></div>'
@@ -213,7 +239,34 @@ class Storefront:
     def asset(self, request: Request, name: str) -> Response:
         return Response((STATIC / name).read_text(), mimetype="application/javascript")
 
+    def theme_asset(self, request: Request, name: str) -> Response:
+        """The theme app extension's assets (Shopify serves them from its CDN)."""
+        path = EXTENSION / "assets" / name
+        if "/" in name or not path.is_file():
+            raise NotFound("No such asset")
+        mimetype = {".js": "application/javascript", ".css": "text/css"}.get(path.suffix, "application/octet-stream")
+        return Response(path.read_bytes(), mimetype=mimetype)
+
     def pixel_bundle(self, request: Request, api_key: str) -> Response:
         if not PIXEL_BUNDLE.exists():
             raise NotFound("The pixel bundle is not built: `make install` builds it (extensions/shopseg-pixel)")
         return Response(PIXEL_BUNDLE.read_text(), mimetype="application/javascript")
+
+    def app_proxy(self, request: Request, shop: str, prefix: str, subpath: str, rest: str) -> Response:
+        """`/<prefix>/<subpath>/…` forwarded, signed, to the installed app whose app proxy it is (its
+        configuration, shopify.app.toml's [app_proxy]), as Shopify forwards it; the logged-in customer
+        is the storefront's."""
+        self._shop(shop)
+        proxy = app_config_load().app_proxy
+        if proxy is None or (proxy.prefix, proxy.subpath) != (prefix, subpath):
+            raise NotFound("No app proxy here")
+        installed = [a for a in self.store.apps() if self.store.installation(shop, a["api_key"])]
+        if not installed:
+            raise NotFound("No app proxy here")
+        customer = self._customer(request, shop)
+        status, headers, body = proxy_forward(
+            app_url=installed[0]["app_url"], proxy_url=proxy.url, rest=rest, query=request.query_string.decode(),
+            shop=shop, customer_id=customer["id"] if customer else None, path_prefix=f"/{prefix}/{subpath}",
+            secret=installed[0]["api_secret"], method=request.method, body=request.get_data(),
+            content_type=request.content_type)
+        return Response(body, status=status, headers=headers)

@@ -43,6 +43,17 @@ def test_scopes_cover_every_subscribed_topic_and_match_the_settings_defaults():
     assert CONFIG.optional_scopes == ("read_all_orders",)
 
 
+def test_the_extensions_are_where_the_cli_looks():
+    import tomllib
+    from pathlib import Path
+
+    root = Path(app_settings.__file__).resolve().parent.parent
+    declared = tomllib.loads((root / "shopify.app.toml").read_text())["extension_directories"]
+    found = {p.parent.name: tomllib.loads(p.read_text())["type"]
+             for pattern in declared for p in root.glob(f"{pattern}/shopify.extension.toml")}
+    assert found == {"shopseg-pixel": "web_pixel_extension", "shopseg-theme": "theme"}
+
+
 def test_the_app_proxy_reaches_the_segments_view():
     from django.urls import resolve
 

@@ -13,6 +13,22 @@ function storage() {
           length: async () => items.size, clear: async () => { items.clear(); }};
 }
 
+// browser.cookie: get(name) reads the page's cookies as they were at load; set("name=value; …") or
+// set(name, value) has the page write the cookie (the top frame), and answers the cookie string.
+function cookies(snapshot) {
+  const jar = new Map(snapshot.split(/;\s*/).filter(Boolean).map((c) => [c.split("=")[0], c.slice(c.indexOf("=") + 1)]));
+  return {
+    get: async (name) => (name === undefined ? [...jar].map(([k, v]) => `${k}=${v}`).join("; ") : jar.get(name) ?? ""),
+    set: async (cookieOrName, value) => {
+      const cookie = value === undefined ? String(cookieOrName) : `${cookieOrName}=${value}`;
+      const [name, ...rest] = cookie.split(";")[0].split("=");
+      jar.set(name.trim(), rest.join("="));
+      self.postMessage({type: "cookie", cookie});
+      return cookie;
+    },
+  };
+}
+
 function deliver(event) {
   const groups = ["all_events", event.type === "standard" ? "all_standard_events" : "all_custom_events"];
   for (const name of [event.name, ...groups]) {
@@ -32,7 +48,7 @@ self.onmessage = ({data: message}) => {
       }},
       init: message.init,
       settings: message.settings,
-      browser: {cookie: {get: async () => "", set: async () => ""}, localStorage: storage(),
+      browser: {cookie: cookies(message.cookies || ""), localStorage: storage(),
                 sessionStorage: storage(), sendBeacon: async () => false},
       customerPrivacy: {subscribe(name, callback) {
         if (name === "visitorConsentCollected") consentSubscribers.push(callback);

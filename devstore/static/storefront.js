@@ -83,7 +83,9 @@
     workers = boot.pixels.map((pixel) => {
       const worker = new Worker("/cdn/pixel-sandbox.js");
       worker.postMessage({type: "load", bundle: new URL(pixel.bundle, location.origin).href, init,
-                          settings: pixel.settings});
+                          settings: pixel.settings, cookies: document.cookie});
+      // browser.cookie.set runs in the top frame, as on Shopify: the page writes what the pixel asks.
+      worker.onmessage = ({data}) => { if (data.type === "cookie") document.cookie = data.cookie; };
       for (const event of history) worker.postMessage({type: "event", event});   // replayed on consent
       return worker;
     });

@@ -123,15 +123,19 @@ def test_nothing_leaves_the_browser_without_consent_or_after_it_is_withdrawn(pag
     page.click("#add-to-cart")
     page.wait_for_timeout(1000)                      # what a pixel would have sent by now
     assert list(StorefrontEvent.objects.values_list("name", "url")) == []
+    assert "shopseg_cid" not in page.evaluate("document.cookie")     # no id for the theme's blocks either
 
     page.evaluate("window.Shopify.customerPrivacy.setTrackingConsent({analytics: true})")
     names_arrived({"page_viewed", "product_viewed", "product_added_to_cart"})   # this page's, replayed
+    client_id = StorefrontEvent.objects.values_list("visitor__client_id", flat=True).first()
+    assert f"shopseg_cid={client_id}" in page.evaluate("document.cookie")
     sent = StorefrontEvent.objects.count()
     page.evaluate("window.Shopify.customerPrivacy.setTrackingConsent({analytics: false})")
     page.click("#add-to-cart")
     page.evaluate("window.Shopify.analytics.publish('size_finder:opened', {size: 'M'})")
     page.wait_for_timeout(1000)
     assert StorefrontEvent.objects.count() == sent
+    assert "shopseg_cid" not in page.evaluate("document.cookie")     # withdrawn: the id is erased
 
 
 def test_a_themes_custom_event_arrives_with_its_plain_values(page: Page, store):

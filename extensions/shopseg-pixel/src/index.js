@@ -77,12 +77,26 @@ function customData(data) {
   return kept;
 }
 
-export function pixel({analytics, init, settings, customerPrivacy}) {
+// The browser's clientId, as a first-party cookie the theme's app embed reads to ask the app proxy for
+// the visitor's segments (Shopify stopped setting `_shopify_y` in 2026; clientId is now only in
+// events). Set only with analytics consent, and erased when it is withdrawn.
+export const CLIENT_COOKIE = "shopseg_cid";
+const CLIENT_COOKIE_DAYS = 365;
+
+export function pixel({analytics, browser, init, settings, customerPrivacy}) {
   let allowed = Boolean(init.customerPrivacy && init.customerPrivacy.analyticsProcessingAllowed);
   const shop = init.data.shop.myshopifyDomain;
   const loggedIn = customerId(init.data.customer && init.data.customer.id);
   const queue = [];
   let timer = null;
+  let remembered = null;
+
+  function remember(clientId) {
+    if (clientId === remembered || !browser || !browser.cookie) return;
+    remembered = clientId;
+    browser.cookie.set(`${CLIENT_COOKIE}=${encodeURIComponent(clientId)}; path=/; ` +
+                       `max-age=${CLIENT_COOKIE_DAYS * 86400}; samesite=lax`).catch(() => {});
+  }
 
   function flush() {
     clearTimeout(timer);
@@ -99,6 +113,7 @@ export function pixel({analytics, init, settings, customerPrivacy}) {
 
   function send(event, data, customer) {
     if (!allowed) return;
+    remember(event.clientId);
     const location = (event.context && event.context.document && event.context.document.location) || {};
     queue.push({
       id: String(event.id).slice(0, 64), name: event.name, clientId: event.clientId, timestamp: event.timestamp,
@@ -113,7 +128,13 @@ export function pixel({analytics, init, settings, customerPrivacy}) {
 
   customerPrivacy.subscribe("visitorConsentCollected", (event) => {
     allowed = Boolean(event.customerPrivacy && event.customerPrivacy.analyticsProcessingAllowed);
-    if (!allowed) queue.length = 0;      // withdrawn: what waited is never sent
+    if (!allowed) {                      // withdrawn: what waited is never sent, the cookie goes
+      queue.length = 0;
+      if (remembered !== null && browser && browser.cookie) {
+        browser.cookie.set(`${CLIENT_COOKIE}=; path=/; max-age=0; samesite=lax`).catch(() => {});
+      }
+      remembered = null;
+    }
   });
   for (const name of STANDARD_EVENTS) {
     analytics.subscribe(name, (event) => {

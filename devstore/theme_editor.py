@@ -1,0 +1,63 @@
+"""The shop's theme as a merchant sets it up in Shopify's theme editor: which of an app's blocks sit
+on which page template with what settings, and whether its app embed is on (off after install, as on
+Shopify). Kept per shop as one JSON document, like a theme's templates and settings_data.json:
+
+    {"embed": {"enabled": true, "settings": {"proxy_path": "/apps/shopseg"}},
+     "templates": {"index": [{"block": "segment-banner", "settings": {...}}], "product": [...], ...}}
+
+`page_parts` renders them for a storefront page with devstore.theme (the real Liquid engine).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .state import DevStore
+from .theme import EMBED, block_assets, embed_html, render_block
+
+TEMPLATES = ("index", "product", "collection", "search", "cart")
+
+
+class ThemeInvalid(ValueError):
+    pass
+
+
+def theme_get(store: DevStore, shop: str) -> dict:
+    row = store.conn().execute("SELECT config FROM themes WHERE shop = ?", (shop,)).fetchone()
+    return json.loads(row["config"]) if row else {"embed": {"enabled": False, "settings": {}}, "templates": {}}
+
+
+def theme_set(store: DevStore, shop: str, config: dict) -> dict:
+    """Save `config` after rendering every block in it once (a block or setting the extension does
+    not have is refused, as the theme editor would not offer it)."""
+    embed = config.get("embed") or {}
+    templates = config.get("templates") or {}
+    if not isinstance(embed, dict) or not isinstance(templates, dict) or set(templates) - set(TEMPLATES):
+        raise ThemeInvalid(f"templates are some of {', '.join(TEMPLATES)}; embed is an object")
+    clean = {"embed": {"enabled": bool(embed.get("enabled")), "settings": dict(embed.get("settings") or {})},
+             "templates": {t: [{"block": b["block"], "settings": dict(b.get("settings") or {})} for b in blocks]
+                           for t, blocks in templates.items()}}
+    try:
+        embed_html(None, clean["embed"]["settings"])
+        for blocks in clean["templates"].values():
+            for placed in blocks:
+                if placed["block"] == EMBED:
+                    raise ThemeInvalid("the app embed is not a section block")
+                render_block(placed["block"], settings=placed["settings"], customer=None, collections={})
+    except (OSError, KeyError, ValueError) as error:
+        raise ThemeInvalid(str(error)) from None
+    with store.tx() as conn:
+        conn.execute("INSERT INTO themes (shop, config) VALUES (?, ?) ON CONFLICT(shop) DO UPDATE "
+                             "SET config = excluded.config", (shop, json.dumps(clean)))
+    return clean
+
+
+def page_parts(store: DevStore, shop: str, template: str, *, customer: dict | None,
+               collections: dict[str, dict[str, Any]]) -> tuple[str, str, str]:
+    """(head tags, the template's blocks, the app embed) as HTML for one page."""
+    theme = theme_get(store, shop)
+    placed = theme["templates"].get(template, [])
+    blocks = "".join(f'<section class="shopify-app-block">{render_block(b["block"], settings=b["settings"], customer=customer, collections=collections)}</section>'
+                     for b in placed)
+    embed = embed_html(customer, theme["embed"]["settings"]) if theme["embed"]["enabled"] else ""
+    return block_assets([b["block"] for b in placed]), blocks, embed

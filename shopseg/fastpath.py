@@ -112,15 +112,18 @@ def answer(start_response, status: int, body: bytes = b"", content_type: str = "
     return [body]
 
 
+def log_refusal(environ, status: int) -> None:
+    """A 4xx logged as Django logs it (`django.request`, as a warning; a 500 is logged with its
+    traceback where it was raised)."""
+    if 400 <= status < 500:
+        log_response("%s: %s", HTTPStatus(status).phrase, environ.get("PATH_INFO"),
+                     response=HttpResponse(status=status), request=WSGIRequest(environ))
+
+
 def refusal(environ, start_response, status: int, body: dict, headers: dict[str, str] | None = None) -> list[bytes]:
-    """A refusal's JSON `body`, logged as Django logs it (`django.request`, 4xx as warnings; a 500 was
-    logged with its traceback where it was raised)."""
-    content = json.dumps(body).encode()
-    if status < 500:
-        response = HttpResponse(content, content_type="application/json", status=status)
-        log_response("%s: %s", response.reason_phrase, environ.get("PATH_INFO"), response=response,
-                     request=WSGIRequest(environ))
-    return answer(start_response, status, content, "application/json", headers)
+    """A refusal's JSON `body`, logged as Django logs it."""
+    log_refusal(environ, status)
+    return answer(start_response, status, json.dumps(body).encode(), "application/json", headers)
 
 
 def internal_error(environ, start_response) -> list[bytes]:

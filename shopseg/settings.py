@@ -58,6 +58,7 @@ WSGI_APPLICATION = "shopseg.wsgi.application"
 FAST_PATHS = {
     "POST /webhooks/shopify": "webhooks.fastpath.WebhookFastPath",
     "POST /storefront/events": "segments.web.storefront_ingest.StorefrontFastPath",
+    "GET /proxy/segments": "segments.web.storefront_proxy.ProxyFastPath",
 }
 ASGI_APPLICATION = "shopseg.asgi.application"
 

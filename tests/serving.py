@@ -30,7 +30,8 @@ def gunicorn_start(redis_url: str, app: str = "shopseg.wsgi:application",
     environ = dict(os.environ, DJANGO_SETTINGS_MODULE="shopseg.settings", REDIS_URL=redis_url,
                    DATABASE_URL=f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:"
                                 f"{db['PORT'] or 5432}/{db['NAME']}",
-                   SHOPIFY_API_SECRET=settings.SHOPIFY_API_SECRET, SHOPSEG_LOG_LEVEL="WARNING", **(env or {}))
+                   SHOPIFY_API_SECRET=settings.SHOPIFY_API_SECRET, SHOPSEG_LOG_LEVEL="WARNING")
+    environ.update(env or {})
     server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"),
                                "-c", str(ROOT / "shopseg" / "gunicorn_conf.py"), app,
                                "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "2",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 from django.utils import timezone
 
@@ -13,6 +14,7 @@ from segments.membership.models import Membership, Segment, SegmentStatus, Visit
 from segments.mirror.models import Customer
 from segments.shops.models import Shop, ShopStatus
 from segments.storefront.models import Visitor
+from tests.serving import gunicorn_start, gunicorn_stop
 
 pytestmark = pytest.mark.django_db
 SHOP = "proxy-shop.myshopify.com"
@@ -121,3 +123,29 @@ def test_signed_requests_that_make_no_sense_get_a_clear_error(client, store, cas
 
 def test_only_get(client, store):
     assert client.post(f"{URL}?{proxied_query('', shop=SHOP, customer_id=None, path_prefix='/apps/shopseg', secret='current-secret')}").status_code == 405
+
+
+@pytest.fixture(scope="module")
+def gunicorn(django_db_setup, django_db_blocker):
+    server, url = gunicorn_start("redis://127.0.0.1:6379/11", env={
+        "SHOPIFY_API_SECRET": "current-secret", "SHOPIFY_API_SECRET_PREVIOUS": "previous-secret"})
+    yield url
+    gunicorn_stop(server)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_gunicorn_the_fast_path_answers_the_same(gunicorn, store):
+    """Production serves the path in front of Django (ProxyFastPath), on its own connection."""
+    signed = proxied_query("client_id=anon-1", shop=SHOP, customer_id=None, path_prefix="/apps/shopseg",
+                           secret="current-secret")
+    answer = httpx.get(f"{gunicorn}{URL}?{signed}", timeout=10)
+    assert answer.status_code == 200 and answer.json() == {"segments": ["seg:window-shoppers"]}
+    assert answer.headers["Cache-Control"] == "private, max-age=15"
+    logged_in = proxied_query("", shop=SHOP, customer_id=7001, path_prefix="/apps/shopseg", secret="previous-secret")
+    assert httpx.get(f"{gunicorn}{URL}?{logged_in}", timeout=10).json() == {"segments": ["seg:vip"]}
+    forged = proxied_query("client_id=anon-1", shop=SHOP, customer_id=7001, path_prefix="/apps/shopseg", secret="x")
+    refused = httpx.get(f"{gunicorn}{URL}?{forged}", timeout=10)
+    assert (refused.status_code, refused.text) == (401, "Unauthorized")
+    Shop.objects.filter(pk=store.pk).update(status=ShopStatus.UNINSTALLED)
+    gone = httpx.get(f"{gunicorn}{URL}?{signed}", timeout=10)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "shop_not_installed"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import psycopg
 from django.db import connection
 
-from segments.membership.models import SegmentStatus
-from segments.shops.models import ShopStatus
+from segments.membership.models import SegmentStatus, VisitorMembership
+from segments.shops.models import Shop, ShopStatus
 
 # A paused segment's members keep their tags; an archived one has no members.
 _SHOPPER_TAGS = f"""
@@ -54,3 +54,11 @@ def shopper_segment_tags(*, shop_domain: str, customer_shopify_id: int | None, c
     row = cursor.execute(_SHOPPER_TAGS, {"domain": shop_domain, "customer": customer_shopify_id,
                                          "client": client_id}, prepare=True).fetchone()
     return None if row is None else row[1]
+
+
+def anonymous_visitor_in(*, shop: Shop, tag: str) -> str | None:
+    """The client id of an anonymous visitor the segment tagged `tag` shows to (not held out), if any."""
+    handle = tag.removeprefix(shop.tag_prefix)
+    return (VisitorMembership.objects.filter(segment__shop=shop, segment__handle=handle, holdout=False,
+                                             visitor__customer__isnull=True)
+            .order_by("visitor_id").values_list("visitor__client_id", flat=True).first())

@@ -2,6 +2,7 @@
 and Redis database): it installs, backfills, writes tags and prints the admin URL, and then the
 product keeps working on its own: a segment saved in the admin gets its tag in devstore, written by
 the demo's real worker and beat, and devstore's live traffic keeps arriving as webhooks."""
+import json
 import os
 import re
 import signal
@@ -137,6 +138,11 @@ def test_demo_installs_backfills_repairs_and_prints_the_admin_url(demo):
     anonymous = re.search(r"seg:new-visitors +[\d,]+ members \+ ([\d,]+) anonymous visitors", filled)
     assert anonymous and int(anonymous[1].replace(",", "")) > 0, filled[:3000]
     assert "/store/ (accept analytics" in out
+    # The theme app extension: the VIP hero for a VIP only, and a new visitor's segments through the app proxy.
+    assert re.search(r"a VIP signed in \(\d+\) sees the hero: New arrivals, first for our VIPs\n", out), out[-3000:]
+    assert re.search(r"a customer who is not one \(\d+\) sees the hero: Winter sale: 20% off\n", out)
+    proxied = re.search(r"asks the app proxy for its segments .*: (\{.*\})\n", out)
+    assert proxied and "seg:new-visitors" in json.loads(proxied[1])["segments"], out[-3000:]
     assert "/admin/apps/shopseg-dev-key" in demo.admin_url(0)
     # The operator's admin: its URL and a fresh password printed, and they let the operator in.
     found = demo.wait_for(r"operator's read-only admin .*: (\S+) \(user operator, password (\S+)\)", timeout=60)

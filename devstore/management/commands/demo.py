@@ -31,13 +31,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from devstore import local_services
 from devstore.children import Children
+from devstore.demo_storefront import StorefrontSteps
 from devstore.progress import Ticker
 from shopseg.progress import parse as parse_progress
 
 DEMO_DIR = Path(settings.BASE_DIR) / ".demo"
 
 
-class Command(BaseCommand):
+class Command(StorefrontSteps, BaseCommand):
     help = "Run the demo: devstore + shopseg + install through OAuth; prints the admin URL."
 
     def add_arguments(self, parser):
@@ -143,6 +144,7 @@ class Command(BaseCommand):
         self._say("9/10 writing membership to Shopify as customer tags")
         self._tags(devstore_url, opts["shop"], env)
         self._flush_and_apply(devstore_url, opts["shop"], env)   # Shopify's tag webhooks, recorded by the worker
+        self._theme(devstore_url, opts["shop"], env)
         self._say("   what the segments are worth (from the KPI history):")
         self._measurement(opts["shop"], env)
 
@@ -335,26 +337,6 @@ class Command(BaseCommand):
         self._say(f"   20 more actions with every delivery dropped: {orders()}")
         repaired = self._app_command(env, "reconcile", "--shop", shop, label="reconciliation")
         self._say(f"   reconciliation repaired {repaired} rows: {orders()}")
-
-    def _storefront(self, devstore_url: str, shop: str, env: dict[str, str], *, seed: int) -> None:
-        """Shoppers browse the storefront; the pixel's batches arrive and the worker rolls them up."""
-        self._say("   the storefront: 400 browsers' last two days and 60 visits now (personas: browse-heavy, "
-                  "high-intent, window shoppers, category browsers, campaign arrivals); the web pixel's batches "
-                  "arrive and the worker rolls them up")
-        visits = httpx.post(f"{devstore_url}/_control/shops/{shop}/shoppers",
-                            json={"visits": 60, "days": 2, "seed": seed + 7}, timeout=600).json()["visits"]
-        seen = json.loads(self._app_command(env, "storefront", "--shop", shop, "--wait", "120"))
-        totals = seen["totals"]
-        self._say(f"   {seen['events']:,} events from {seen['visitors']:,} browsers ({seen['joined']:,} joined to "
-                  f"customers, {visits.get('refused', 0)} batches refused): {totals['product_views']:,} product views, "
-                  f"{totals['searches']:,} searches, {totals['add_to_carts']:,} add-to-carts, "
-                  f"{totals['checkouts_started']:,} checkouts started")
-        for campaign in seen["campaigns"][:3]:
-            self._say(f"   arrived from {campaign['utm_source']} / {campaign['utm_campaign']}: "
-                      f"{campaign['visitors']:,} visitors")
-        self._say("   the browsing segments fill up (members, and entries by trigger):")
-        self._segments(shop, env, create=False, family="browsing")
-        self._say(f"   browse it yourself: {devstore_url}/shops/{shop}/store/ (accept analytics: the real pixel runs)")
 
     # -- processes -----------------------------------------------------------------------------
     def _env(self, app_url: str, devstore_url: str, opts) -> dict[str, str]:

@@ -1,10 +1,12 @@
-"""`python manage.py storefront --shop DOMAIN [--wait SECONDS]`: what the web pixel has brought in
-(JSON), once the worker has rolled up every visitor-day (or the wait is over)."""
+"""`python manage.py storefront --shop DOMAIN [--wait SECONDS] [--visitor-in TAG]`: what the web pixel has
+brought in (JSON), once the worker has rolled up every visitor-day (or the wait is over); with
+--visitor-in, also the client id of an anonymous visitor the segment tagged TAG shows to."""
 import json
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from segments.experiences.storefront import anonymous_visitor_in
 from segments.shops.models import Shop
 from segments.storefront.selectors import storefront_summary
 
@@ -15,6 +17,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--shop", required=True)
         parser.add_argument("--wait", type=float, default=0, help="seconds to wait for the rollup to catch up")
+        parser.add_argument("--visitor-in", help="a segment's tag: report one of its anonymous visitors")
 
     def handle(self, *args, **opts):
         shop = Shop.objects.filter(domain=opts["shop"]).first()
@@ -25,4 +28,7 @@ class Command(BaseCommand):
         while summary["behind"] and time.monotonic() < deadline:
             time.sleep(0.5)
             summary = storefront_summary(shop=shop)
+        if opts["visitor_in"]:
+            summary["visitor_in"] = {"tag": opts["visitor_in"],
+                                     "client_id": anonymous_visitor_in(shop=shop, tag=opts["visitor_in"])}
         self.stdout.write(json.dumps(summary, default=str))

@@ -127,7 +127,7 @@ class Storefront:
             "id": customer["id"], "email": customer["email"], "first_name": customer["first_name"],
             "tags": json.loads(customer["tags"] or "[]")}
         head, blocks, embed = page_parts(self.store, shop, template, customer=liquid_customer,
-                                         collections=self._collections(shop))
+                                         collections=lambda: self._collections(shop))
         boot = {"shop": {"myshopifyDomain": shop, "name": row["name"], "countryCode": "US",
                          "paymentSettings": {"currencyCode": row["currency"]},
                          "storefrontUrl": f"{request.host_url.rstrip('/')}/shops/{shop}/store"},

@@ -10,12 +10,14 @@ Shopify). Kept per shop as one JSON document, like a theme's templates and setti
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from .state import DevStore
 from .theme import EMBED, block_assets, embed_html, render_block
 
 TEMPLATES = ("index", "product", "collection", "search", "cart")
+COLLECTION_BLOCKS = {"segment-products"}
 
 
 class ThemeInvalid(ValueError):
@@ -53,11 +55,14 @@ def theme_set(store: DevStore, shop: str, config: dict) -> dict:
 
 
 def page_parts(store: DevStore, shop: str, template: str, *, customer: dict | None,
-               collections: dict[str, dict[str, Any]]) -> tuple[str, str, str]:
-    """(head tags, the template's blocks, the app embed) as HTML for one page."""
+               collections: Callable[[], dict[str, dict[str, Any]]]) -> tuple[str, str, str]:
+    """(head tags, the template's blocks, the app embed) as HTML for one page; `collections()` is
+    asked only when a placed block has a collection setting."""
     theme = theme_get(store, shop)
     placed = theme["templates"].get(template, [])
-    blocks = "".join(f'<section class="shopify-app-block">{render_block(b["block"], settings=b["settings"], customer=customer, collections=collections)}</section>'
-                     for b in placed)
+    known = collections() if any(b["block"] in COLLECTION_BLOCKS for b in placed) else {}
+    blocks = "".join('<section class="shopify-app-block">'
+                     f'{render_block(b["block"], settings=b["settings"], customer=customer, collections=known)}'
+                     '</section>' for b in placed)
     embed = embed_html(customer, theme["embed"]["settings"]) if theme["embed"]["enabled"] else ""
     return block_assets([b["block"] for b in placed]), blocks, embed

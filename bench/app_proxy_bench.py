@@ -43,15 +43,9 @@ SHOP = "bench-proxy.myshopify.com"
 hooks.DB, hooks.SHOP = DB, SHOP          # the webhook bench's helpers read these (database, CPU of its backends)
 SECRET = "bench-proxy-secret-0123456789abcdef"
 TARGET_RPS, TARGET_P95 = 1_000, 50.0
-# A request per shopper, chosen in turn; p95 as well as wrk's usual percentiles.
-LUA = r"""
-counter = 0
-thread_number = 0
-setup = function(thread)
-  thread_number = thread_number + 1
-  thread:set("id_prefix", tostring(thread_number))
-  thread:set("run_id", run_id)
-end
+# hooks.LUA brings the per-thread prefix (setup); this asks for a shopper's query in turn and reports
+# p95 as well as wrk's usual percentiles (and the paced runs' late starts).
+LUA = hooks.LUA + r"""
 request = function()
   counter = counter + 1
   return wrk.format("GET", wrk.path .. "?" .. queries[(counter * 7 + tonumber(id_prefix)) % #queries + 1])

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import compliance_mutations, mutation_base, mutations, oauth
 from .bucket import plan_limits
+from .flow import received as flow_received
 from .state import parse_iso
 from .theme_editor import ThemeInvalid, theme_get, theme_set
 from .web_pixels import shop_pixels
@@ -50,6 +51,7 @@ def rules(shop: str) -> list[Rule]:
         Rule(f"/_control/shops/{shop}/webhooks", endpoint="webhooks", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/web-pixels", endpoint="web_pixels", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/theme", endpoint="theme", methods=["GET", "PUT"]),
+        Rule(f"/_control/shops/{shop}/flow-triggers", endpoint="flow_triggers", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/compliance/<kind>", endpoint="compliance", methods=["POST"]),
         Rule(f"/_control/shops/{shop}/orders", endpoint="orders_place", methods=["POST"]),
         Rule("/_control/faults", endpoint="faults", methods=["POST", "DELETE"]),
@@ -275,6 +277,12 @@ def theme(app: DevstoreApp, request: Request, shop: str) -> Response:
         return _json({"error": str(error)}, 422)
 
 
+def flow_triggers(app: DevstoreApp, request: Request, shop: str) -> Response:
+    """The Flow triggers apps sent the shop, newest first (devstore.flow)."""
+    _shop(app, shop)
+    return _json({"flow_triggers": flow_received(app.store, shop)})
+
+
 def webhooks_flush(app: DevstoreApp, request: Request) -> Response:
     """Wait until every due delivery has been attempted (tests and the demo use it)."""
     idle = app.sender.wait_idle(float(request.args.get("timeout", 30)))
@@ -349,6 +357,7 @@ HANDLERS = {
     "webhooks": webhooks,
     "web_pixels": web_pixels,
     "theme": theme,
+    "flow_triggers": flow_triggers,
     "webhooks_flush": webhooks_flush,
     "compliance": compliance,
     "orders_place": orders_place,

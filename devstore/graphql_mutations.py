@@ -17,6 +17,7 @@ from .graphql_metafields import definition_create, metafields_set
 from .graphql_objects import bulk_operation_object, customer_object, order_object, product_object, webhook_object
 from .state import gid, iso, parse_gid, utcnow
 from .topics import ENUM_TO_REST, required_scope, scope_granted
+from .flow import MUTATION_RESOLVERS as FLOW_MUTATIONS
 from .web_pixels import MUTATION_RESOLVERS as WEB_PIXEL_MUTATIONS
 
 Resolver = Callable[..., Any]
@@ -205,4 +206,5 @@ MUTATION_RESOLVERS: dict[str, Resolver] = {
     "bulkOperationRunMutation": resolve_bulk_mutation,
     "bulkOperationCancel": resolve_bulk_cancel,
     **WEB_PIXEL_MUTATIONS,
+    **FLOW_MUTATIONS,
 }

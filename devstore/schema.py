@@ -254,6 +254,14 @@ CREATE TABLE IF NOT EXISTS web_pixels (
     updated_at TEXT NOT NULL,
     UNIQUE (shop, api_key)                          -- one web pixel per app and shop, as on Shopify
 );
+CREATE TABLE IF NOT EXISTS flow_triggers (
+    id INTEGER PRIMARY KEY,
+    shop TEXT NOT NULL,
+    api_key TEXT NOT NULL,
+    handle TEXT NOT NULL,
+    payload TEXT NOT NULL,                          -- JSON object, as flowTriggerReceive got it
+    received_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS themes (
     shop TEXT PRIMARY KEY,
     config TEXT NOT NULL                            -- JSON: app blocks per template, the app embed (devstore.theme_editor)

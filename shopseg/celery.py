@@ -11,7 +11,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shopseg.settings")
 
 # Each domain keeps its Celery entry points in its own `tasks` module.
 TASK_PACKAGES = ["webhooks", "segments.shops", "segments.mirror", "segments.metrics", "segments.membership",
-                 "segments.tags", "segments.measurement", "segments.privacy", "segments.storefront"]
+                 "segments.tags", "segments.measurement", "segments.privacy", "segments.storefront",
+                 "segments.experiences"]
 # Where tasks lived before the domain packages: a message queued (or a beat entry scheduled) under
 # an old name before a deploy still finds its task after it.
 RENAMED_TASK_MODULES = {

@@ -139,6 +139,7 @@ CELERY_TASK_ROUTES = {
     "segments.shops.tasks.*": {"queue": "install"},
     "segments.mirror.tasks.*": {"queue": "install"},
     "segments.measurement.tasks.*": {"queue": "measurement"},
+    "segments.experiences.tasks.*": {"queue": "tags"},     # writes to Shopify, beside tag sync
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULE: dict = {
@@ -159,6 +160,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Tag sync: shops with due tag changes get a sync run; the hourly check finds drift and gaps.
     "tags-sync-sweep": {"task": "segments.tags.tasks.tags_sync_sweep_task",
                         "schedule": env("SHOPSEG_TAG_SYNC_SECONDS", 1.0, cast=float)},
+    # Shopify Flow: the "Customer entered/left segment" triggers membership changes queued.
+    "flow-triggers": {"task": "segments.experiences.tasks.flow_triggers_sweep_task",
+                      "schedule": env("SHOPSEG_FLOW_SECONDS", 2.0, cast=float)},
     "tags-check": {"task": "segments.tags.tasks.shops_tags_check_task",
                    "schedule": env("SHOPSEG_TAG_CHECK_SECONDS", 3600.0, cast=float)},
     # Measurement: each shop's KPI snapshot of its local yesterday, in the hour after its midnight.

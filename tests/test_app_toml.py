@@ -49,9 +49,12 @@ def test_the_extensions_are_where_the_cli_looks():
 
     root = Path(app_settings.__file__).resolve().parent.parent
     declared = tomllib.loads((root / "shopify.app.toml").read_text())["extension_directories"]
-    found = {p.parent.name: tomllib.loads(p.read_text())["type"]
-             for pattern in declared for p in root.glob(f"{pattern}/shopify.extension.toml")}
-    assert found == {"shopseg-pixel": "web_pixel_extension", "shopseg-theme": "theme"}
+    found = {}
+    for path in (p for pattern in declared for p in root.glob(f"{pattern}/shopify.extension.toml")):
+        config = tomllib.loads(path.read_text())   # one extension at the top, or the CLI's [[extensions]] list
+        found[path.parent.name] = [e["type"] for e in config.get("extensions", [config])]
+    assert found == {"shopseg-pixel": ["web_pixel_extension"], "shopseg-theme": ["theme"],
+                     "shopseg-flow-entered": ["flow_trigger"], "shopseg-flow-left": ["flow_trigger"]}
 
 
 def test_the_app_proxy_reaches_the_segments_view():

@@ -12,6 +12,7 @@ EXPECTED = {
     "segments.metrics.tasks.customer_metrics_rebuild_task": "membership",
     "segments.membership.tasks.segment_recompute_task": "membership",
     "segments.tags.tasks.tags_sync_sweep_task": "tags",
+    "segments.experiences.tasks.flow_triggers_sweep_task": "tags",
     "segments.shops.tasks.shop_post_install_task": "install",
     "segments.mirror.tasks.backfill_advance_task": "install",
     "segments.mirror.tasks.shop_reconcile_task": "install",

@@ -182,6 +182,33 @@ class TagChange(models.Model):
                                 condition=models.Q(processed_at__isnull=True))]
 
 
+class FlowTrigger(models.Model):
+    """Shopify Flow's outbox: a customer's entry into or exit from a segment, sent as the app's
+    "Customer entered segment" / "Customer left segment" trigger (segments.experiences.flow).
+
+    Written by segments.membership.recompute in the transaction of the change, only for changes a
+    customer's own doings caused (incremental runs: an order, a visit, time passing), never for a
+    merchant's edit, a backfill or the nightly correction, and never for held-out members. A row is
+    sent once: marked in the transaction that holds its lock while Shopify answers.
+    """
+
+    shop = models.ForeignKey("segments.Shop", on_delete=models.CASCADE, related_name="+", db_index=False)
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey("segments.Customer", on_delete=models.CASCADE, related_name="+", db_index=False)
+    entered = models.BooleanField()
+    created_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)           # NULL: still to send
+    result = models.CharField(max_length=12, blank=True, db_default="")  # sent | capped | refused | failed
+    attempts = models.PositiveSmallIntegerField(db_default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)        # backoff after an error
+    last_error = models.CharField(max_length=255, blank=True, db_default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["shop", "id"], name="flowtrigger_pending",
+                                condition=models.Q(processed_at__isnull=True)),
+                   models.Index(fields=["customer", "segment", "created_at"], name="flowtrigger_customer")]
+
+
 class SegmentClock(models.Model):
     """Per shop: how far the time sweep has looked for customers whose windows passed."""
 

@@ -35,6 +35,8 @@ from segments.shops.models import Shop
 DESIRED = "seg_desired"
 CHANGES = "seg_changes"
 CAUSES = "seg_causes"
+# Runs whose changes Shopify Flow hears of: a customer's own data changed, or a window passed for them.
+FLOW_TRIGGERS = (Trigger.EVENT, Trigger.TIME)
 _LOCK_NAMESPACE = 0x5E6   # pg_advisory_xact_lock(namespace, shop id): membership writes of one shop
 
 
@@ -137,7 +139,8 @@ def _recompute(shop: Shop, segments, customer_ids, trigger: str, causes, cause: 
         if causes:
             cursor.executemany(f"INSERT INTO {CAUSES} (customer_id, cause) VALUES (%s, %s)",
                                [(pk, (text or "")[:100]) for pk, text in causes.items()])
-        outcome.entered, outcome.exited = _apply(cursor, shop, trigger=trigger, cause=cause, now=now)
+        outcome.entered, outcome.exited = _apply(cursor, shop, trigger=trigger, cause=cause, now=now,
+                                                 flow=customer_ids is not None and trigger in FLOW_TRIGGERS)
         _recount(cursor, chosen, full=customer_ids is None, now=now)
         for table in (DESIRED, CHANGES, CAUSES):
             # A full run leaves its working tables with a whole shop's dead rows, which later
@@ -243,8 +246,9 @@ def _diff(cursor, shop: Shop, chosen: Sequence[Segment], customer_ids) -> None:
         f"WHERE mem.segment_id = d.segment_id AND mem.customer_id = d.customer_id)", {})
 
 
-def _apply(cursor, shop: Shop, *, trigger: str, cause: str, now: dt.datetime) -> tuple[int, int]:
-    """Write seg_changes: memberships, history, tag changes. Returns (entries, exits)."""
+def _apply(cursor, shop: Shop, *, trigger: str, cause: str, now: dt.datetime, flow: bool) -> tuple[int, int]:
+    """Write seg_changes: memberships, history, tag changes and, with `flow`, Flow's outbox.
+    Returns (entries, exits)."""
     at = connection.ops.adapt_datetimefield_value(now)
     params = {"shop": shop.pk, "now": at, "trigger": trigger, "cause": cause[:100],
               "removed": Trigger.REMOVED, "time": Trigger.TIME, "prefix": OWNED_TAG_PREFIX}
@@ -277,6 +281,10 @@ def _apply(cursor, shop: Shop, *, trigger: str, cause: str, now: dt.datetime) ->
         f"x.segment_id, s.current_version "
         f"FROM {CHANGES} x JOIN segments_segment s ON s.id = x.segment_id JOIN segments_shop sh ON sh.id = s.shop_id "
         f"WHERE NOT x.holdout OR sh.holdout_tag <> ''", params)
+    if flow:   # what a customer's own doings changed, for members only (segments.membership.models.FlowTrigger)
+        cursor.execute(f"INSERT INTO segments_flowtrigger (shop_id, segment_id, customer_id, entered, created_at) "
+                       f"SELECT %(shop)s, x.segment_id, x.customer_id, x.entered, %(now)s FROM {CHANGES} x "
+                       f"WHERE NOT x.holdout", params)
     return entries, exits
 
 

@@ -31,6 +31,7 @@ import pytest
 from django.conf import settings
 from graphql import GraphQLSchema
 
+from segments.experiences import flow
 from segments.mirror import backfill_plan, reconcile
 from segments.shops import bulk_operations
 from segments.shops import subscriptions as webhook_subscriptions
@@ -164,6 +165,13 @@ def _bulk_operation_polls() -> list[Case]:
             for count in (1, backfill_plan.RUNNING_EXPORTS)]
 
 
+def _flow_trigger_batches() -> list[Case]:   # one trigger, and a full request of entries and exits
+    payload = {"customer_id": 7_000_000_000, "Segment name": "VIP", "Segment tag": "seg:vip"}
+    return [Case(f"segments.experiences.flow:mutation_document({count})", flow.mutation_document(count),
+                 ({**{f"h{n}": flow.HANDLES[n % 2 == 0] for n in range(count)},
+                   **{f"p{n}": payload for n in range(count)}},)) for count in (1, flow.PER_REQUEST)]
+
+
 # (file, the sent expression as ast.unparse writes it) -> the documents it can send; None for the
 # sender itself, which forwards what its callers give it.
 BUILT: dict[tuple[str, str], Callable[[], list[Case]] | None] = {
@@ -173,6 +181,7 @@ BUILT: dict[tuple[str, str], Callable[[], list[Case]] | None] = {
     ("segments/mirror/reconcile.py", "resource.query"): _reconcile_pages,
     ("segments/tags/transport.py", "mutation_document([add for _, add, _ in ops])"): _tag_sync_batches,
     ("segments/shops/bulk_operations.py", "bulk_operations_document(len(operation_ids))"): _bulk_operation_polls,
+    ("segments/experiences/flow.py", "mutation_document(len(due))"): _flow_trigger_batches,   # Flow
 }
 
 

@@ -1,0 +1,18 @@
+"""Celery entry points of the storefront's and Flow's experiences. Thin: ids in, services out."""
+from __future__ import annotations
+
+from celery import shared_task
+
+from segments.experiences.flow import shop_flow_send, shops_with_due_flow_triggers
+
+__all__ = ["flow_triggers_sweep_task"]
+
+
+@shared_task
+def flow_triggers_sweep_task() -> int:
+    """Beat, every SHOPSEG_FLOW_SECONDS: each installed shop's due Flow triggers sent. Two runs at once
+    are safe: each takes the rows the other has not locked."""
+    shop_ids = shops_with_due_flow_triggers()
+    for shop_id in shop_ids:
+        shop_flow_send(shop_id=shop_id)
+    return len(shop_ids)

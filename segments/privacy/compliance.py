@@ -42,7 +42,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from segments.membership.models import Membership, MembershipEvent, TagChange
+from segments.membership.models import FlowTrigger, Membership, MembershipEvent, TagChange
 from segments.metrics.models import CustomerMetrics
 from segments.mirror.models import (
     Cart, Checkout, ComplianceKind, ComplianceRequest, Customer, LineItem, Order, Product, Refund, ShopSync,
@@ -274,7 +274,7 @@ register_shop_eraser(_erase_shop_exports)
 
 # Children before parents. One DELETE per table: Django's collector would load every row of a large
 # shop (a million customers' memberships, history and metrics rows included).
-_SHOP_TABLES = (MembershipEvent, Membership, TagChange, CustomerMetrics, LineItem, Refund, Order, Checkout, Cart,
+_SHOP_TABLES = (MembershipEvent, Membership, TagChange, FlowTrigger, CustomerMetrics, LineItem, Refund, Order, Checkout, Cart,
                 Customer, Product, ShopSync)
 
 

@@ -15,7 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from segments.membership.models import Membership, MembershipEvent
+from segments.membership.models import FlowTrigger, Membership, MembershipEvent
 from segments.mirror.models import Cart, Checkout, ComplianceKind, ComplianceRequest, Customer, LineItem, Order, Refund
 from segments.shops.models import Shop
 from segments.tags.models import TagAudit
@@ -150,7 +150,7 @@ def customer_data_export(*, keys: CustomerKeys, orders_requested: Iterable[int] 
     requested = set(orders_requested)
     customer = None
     orders: list[dict] = []
-    segments: dict = {"memberships": [], "history": [], "tag_changes": []}
+    segments: dict = {"memberships": [], "history": [], "tag_changes": [], "flow_triggers": []}
     if keys.shop is not None:
         customer = next(iter(_rows(Customer.objects.filter(shop=keys.shop, shopify_id=keys.customer_shopify_id))),
                         None)
@@ -179,8 +179,8 @@ def customer_data_export(*, keys: CustomerKeys, orders_requested: Iterable[int] 
 
 
 def _segment_records(keys: CustomerKeys) -> dict:
-    """What the app decided about the customer: segments they are in, their entries and exits, and
-    every tag written to or removed from them in Shopify (the tag audit)."""
+    """What the app decided about the customer: segments they are in, their entries and exits, every
+    tag written to or removed from them in Shopify (the tag audit) and the Flow triggers about them."""
     pks = list(Customer.objects.filter(shop=keys.shop, shopify_id=keys.customer_shopify_id).values_list("pk", flat=True))
     memberships = [{"segment": m.segment.name, "tag": m.segment.tag, "holdout": m.holdout, "since": m.entered_at}
                    for m in Membership.objects.filter(customer_id__in=pks).select_related("segment__shop")
@@ -191,7 +191,9 @@ def _segment_records(keys: CustomerKeys) -> dict:
     tag_changes = [{"tag": a.tag, "add": a.add, "result": a.result, "source": a.source, "at": a.at}
                    for a in TagAudit.objects.filter(shop=keys.shop, customer_shopify_id=keys.customer_shopify_id)
                    .order_by("at", "pk")]
-    return {"memberships": memberships, "history": history, "tag_changes": tag_changes}
+    flow = [{"segment": f.segment.name, "entered": f.entered, "result": f.result or "queued", "at": f.created_at}
+            for f in FlowTrigger.objects.filter(customer_id__in=pks).select_related("segment").order_by("pk")]
+    return {"memberships": memberships, "history": history, "tag_changes": tag_changes, "flow_triggers": flow}
 
 
 def export_counts(*, export: dict) -> dict[str, int]:

@@ -339,6 +339,7 @@ def test_data_request_exports_everything_stored_about_the_customer(shop, other_s
     assert [(m["segment"], m["tag"], m["holdout"]) for m in segments["memberships"]] == [("VIP", "seg:vip", False)]
     assert [(e["segment"], e["entered"], e["trigger"]) for e in segments["history"]] == [("VIP", True, "event")]
     assert [(t["tag"], t["add"], t["result"]) for t in segments["tag_changes"]] == [("seg:vip", True, "applied")]
+    assert [(f["segment"], f["entered"], f["result"]) for f in segments["flow_triggers"]] == [("VIP", True, "sent")]
     assert request.summary == {"customer": 1, "orders": 2, "line_items": 2, "refunds": 1, "checkouts": 2,
                                "carts": 2, "webhook_deliveries": 9, "segment_memberships": 1, "tag_changes": 1,
                                "storefront_visitors": 0}
@@ -346,7 +347,7 @@ def test_data_request_exports_everything_stored_about_the_customer(shop, other_s
 
 def segment_records(shop, customer):
     """The app's own decisions about the customer: a segment, its entry, the tag written."""
-    from segments.membership.models import Membership, MembershipEvent, Segment
+    from segments.membership.models import FlowTrigger, Membership, MembershipEvent, Segment
     from segments.tags.models import TagAudit
 
     segment = Segment.objects.create(shop=shop, name="VIP", handle="vip")
@@ -356,6 +357,8 @@ def segment_records(shop, customer):
                                    trigger="event")
     TagAudit.objects.create(shop=shop, customer=customer, customer_shopify_id=customer.shopify_id, tag="seg:vip",
                             add=True, segment=segment, source="membership", result="applied", at=now)
+    FlowTrigger.objects.create(shop=shop, segment=segment, customer=customer, entered=True, created_at=now,
+                               processed_at=now, result="sent")
 
 
 def test_data_request_limits_orders_to_those_requested(shop):

@@ -143,6 +143,9 @@ def test_demo_installs_backfills_repairs_and_prints_the_admin_url(demo):
     assert re.search(r"a customer who is not one \(\d+\) sees the hero: Winter sale: 20% off\n", out)
     proxied = re.search(r"asks the app proxy for its segments .*: (\{.*\})\n", out)
     assert proxied and "seg:new-visitors" in json.loads(proxied[1])["segments"], out[-3000:]
+    # Shopify Flow heard of customers entering and leaving segments, sent by the worker.
+    flow = re.search(r"Shopify Flow received ([\d,]+) triggers from the worker: ([\d,]+) \"Customer entered segment\"", out)
+    assert flow and int(flow[1].replace(",", "")) > 0 and int(flow[2].replace(",", "")) > 0, out[-3000:]
     assert "/admin/apps/shopseg-dev-key" in demo.admin_url(0)
     # The operator's admin: its URL and a fresh password printed, and they let the operator in.
     found = demo.wait_for(r"operator's read-only admin .*: (\S+) \(user operator, password (\S+)\)", timeout=60)

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import threading
@@ -145,6 +146,7 @@ class Command(StorefrontSteps, BaseCommand):
         self._tags(devstore_url, opts["shop"], env)
         self._flush_and_apply(devstore_url, opts["shop"], env)   # Shopify's tag webhooks, recorded by the worker
         self._theme(devstore_url, opts["shop"], env)
+        self._flow(devstore_url, opts["shop"])
         self._say("   what the segments are worth (from the KPI history):")
         self._measurement(opts["shop"], env)
 
@@ -281,6 +283,22 @@ class Command(StorefrontSteps, BaseCommand):
             with httpx.Client(timeout=30) as http:
                 tags = http.get(f"{devstore_url}/_control/shops/{shop}/customers/{sid}/tags").json()["tags"]
             self._say(f"   customer {sid} in Shopify now: {', '.join(tags)}")
+
+    def _flow(self, devstore_url: str, shop: str, timeout: float = 60) -> None:
+        """Shopify Flow hears of customers entering and leaving segments (the worker sends the triggers)."""
+        deadline, received = time.monotonic() + timeout, []
+        while not received and time.monotonic() < deadline:
+            received = httpx.get(f"{devstore_url}/_control/shops/{shop}/flow-triggers", timeout=30).json()["flow_triggers"]
+            time.sleep(0.5)
+        kinds = Counter(r["handle"] for r in received)
+        self._say(f"   Shopify Flow received {len(received):,} triggers from the worker: "
+                  f"{kinds['customer-entered-segment']:,} \"Customer entered segment\", "
+                  f"{kinds['customer-left-segment']:,} \"Customer left segment\"")
+        if received:
+            latest = received[0]
+            self._say(f"   the latest: customer {latest['payload']['customer_id']} "
+                      f"{'entered' if latest['handle'] == 'customer-entered-segment' else 'left'} "
+                      f"{latest['payload']['Segment tag']}")
 
     def _measurement(self, shop: str, env: dict[str, str]) -> None:
         result = json.loads(self._app_command(env, "measurement", "--shop", shop, label="measurement"))

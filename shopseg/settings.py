@@ -163,6 +163,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Shopify Flow: the "Customer entered/left segment" triggers membership changes queued.
     "flow-triggers": {"task": "segments.experiences.tasks.flow_triggers_sweep_task",
                       "schedule": env("SHOPSEG_FLOW_SECONDS", 2.0, cast=float)},
+    "flow-outbox-purge": {"task": "segments.experiences.tasks.flow_outbox_purge_task", "schedule": 3600.0},
     "tags-check": {"task": "segments.tags.tasks.shops_tags_check_task",
                    "schedule": env("SHOPSEG_TAG_CHECK_SECONDS", 3600.0, cast=float)},
     # Measurement: each shop's KPI snapshot of its local yesterday, in the hour after its midnight.

@@ -170,3 +170,9 @@ def shops_with_due_flow_triggers() -> list[int]:
     return list(FlowTrigger.objects.filter(processed_at__isnull=True, shop__status=ShopStatus.INSTALLED)
                 .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
                 .values_list("shop_id", flat=True).distinct())
+
+
+def flow_outbox_purge(*, older_than: dt.timedelta) -> int:
+    """Processed rows are kept at least as long as the frequency cap looks back, then deleted."""
+    cutoff = timezone.now() - max(older_than, CAP_WINDOW)
+    return FlowTrigger.objects.filter(processed_at__lt=cutoff).delete()[0]

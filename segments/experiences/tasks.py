@@ -1,11 +1,14 @@
 """Celery entry points of the storefront's and Flow's experiences. Thin: ids in, services out."""
 from __future__ import annotations
 
+import datetime as dt
+
 from celery import shared_task
+from django.conf import settings
 
-from segments.experiences.flow import shop_flow_send, shops_with_due_flow_triggers
+from segments.experiences.flow import flow_outbox_purge, shop_flow_send, shops_with_due_flow_triggers
 
-__all__ = ["flow_triggers_sweep_task"]
+__all__ = ["flow_outbox_purge_task", "flow_triggers_sweep_task"]
 
 
 @shared_task
@@ -16,3 +19,9 @@ def flow_triggers_sweep_task() -> int:
     for shop_id in shop_ids:
         shop_flow_send(shop_id=shop_id)
     return len(shop_ids)
+
+
+@shared_task
+def flow_outbox_purge_task() -> int:
+    """Beat, hourly: sent, capped, refused and failed Flow triggers past the outbox retention deleted."""
+    return flow_outbox_purge(older_than=dt.timedelta(days=settings.SHOPSEG_TAG_OUTBOX_RETENTION_DAYS))

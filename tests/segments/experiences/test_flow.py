@@ -4,10 +4,12 @@ the sender delivers them to devstore's flowTriggerReceive once, within the playb
 retrying what fails and refusing nothing silently."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.utils import timezone
 
-from segments.experiences.flow import HANDLES, shop_flow_send
+from segments.experiences.flow import HANDLES, flow_outbox_purge, shop_flow_send
 from segments.experiences.models import Playbook
 from segments.experiences.tasks import flow_triggers_sweep_task
 from segments.membership.models import FlowTrigger, Segment, Trigger
@@ -135,3 +137,13 @@ def test_an_uninstalled_shop_sends_nothing(flow_shop, devstore):
     assert shop_flow_send(shop_id=shop.pk).stopped == "unavailable"
     assert flow_triggers_sweep_task() == 0 and received(devstore, shop) == []
     assert FlowTrigger.objects.get().processed_at is None
+
+
+def test_processed_triggers_are_purged_after_the_retention_but_never_inside_the_caps_week(flow_shop):
+    shop, segment, (a, b, c) = flow_shop
+    now = timezone.now()
+    old, recent, pending = (queue(shop, segment, customer) for customer in (a, b, c))
+    FlowTrigger.objects.filter(pk=old.pk).update(processed_at=now - dt.timedelta(days=8), result="sent")
+    FlowTrigger.objects.filter(pk=recent.pk).update(processed_at=now - dt.timedelta(days=6), result="sent")
+    assert flow_outbox_purge(older_than=dt.timedelta(days=1)) == 1         # 1 day asked, 7 kept for the cap
+    assert set(FlowTrigger.objects.values_list("pk", flat=True)) == {recent.pk, pending.pk}

@@ -11,13 +11,13 @@ from graphql import GraphQLResolveInfo
 
 from . import tags as tag_ops
 from .bulk import staged_target
+from .flow import MUTATION_RESOLVERS as FLOW_MUTATIONS
 from .graphql_connections import Obj, fetch
 from .graphql_context import RequestContext, require
 from .graphql_metafields import definition_create, metafields_set
 from .graphql_objects import bulk_operation_object, customer_object, order_object, product_object, webhook_object
 from .state import gid, iso, parse_gid, utcnow
 from .topics import ENUM_TO_REST, required_scope, scope_granted
-from .flow import MUTATION_RESOLVERS as FLOW_MUTATIONS
 from .web_pixels import MUTATION_RESOLVERS as WEB_PIXEL_MUTATIONS
 
 Resolver = Callable[..., Any]

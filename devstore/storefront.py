@@ -27,9 +27,9 @@ from shopseg.shopify.app_config import PROXY_PREFIXES, app_config_load
 
 from . import mutations
 from .app_proxy import proxy_forward
+from .state import DevStore
 from .theme import ASSET_BASE, EXTENSION
 from .theme_editor import page_parts
-from .state import DevStore
 
 STATIC = Path(__file__).parent / "static"
 # The extensions' bundles, built by their own build step (the Makefile's `install`); devstore serves

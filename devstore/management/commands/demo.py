@@ -20,11 +20,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
-
-import threading
 
 import httpx
 from django.conf import settings

@@ -63,15 +63,41 @@ def log_likelihood(params, x, t_x, T) -> np.ndarray:
     return common + np.logaddexp(still, gone)
 
 
+class _Likelihood:
+    """The mean log-likelihood of many customers, as log_likelihood computes it, with each special
+    function evaluated once per distinct x, t_x or T (a shop has a few dozen purchase counts and a
+    few hundred days, however many customers) and gathered by index."""
+
+    def __init__(self, x, t_x, T, w):
+        (self.ux, self.ix), (self.ut, self.it), (self.uT, self.iT) = (
+            np.unique(v, return_inverse=True) for v in (x, t_x, T))
+        self.x, self.w, self.total = x, w, float(w.sum())
+        self.repeat = x > 0
+
+    def __call__(self, params) -> float:
+        r, alpha, a, b = params
+        ux = self.ux
+        by_x = (special.gammaln(r + ux) - special.gammaln(r) + r * np.log(alpha)
+                + special.betaln(a, b + ux) - special.betaln(a, b))
+        gone_x = special.betaln(a + 1, b + np.maximum(ux, 1) - 1) - special.betaln(a, b + ux)
+        x = self.x
+        still = by_x[self.ix] - (r + x) * np.log(alpha + self.uT)[self.iT]
+        # the "dropped out after the last purchase" term, relative to the "still alive" one
+        gap = np.where(self.repeat, gone_x[self.ix] + (r + x) * (np.log(alpha + self.uT)[self.iT]
+                                                                 - np.log(alpha + self.ut)[self.it]), -np.inf)
+        return float(np.dot(self.w, still + np.logaddexp(0.0, gap))) / self.total
+
+
 def bgnbd_fit(x, t_x, T, *, weights=None) -> BgNbd:
     """The maximum-likelihood (r, α, a, b), searched in logs (all four are positive). `weights` counts
     each (x, t_x, T) that many times, so identical customers can be grouped."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
     scale = max(float(T.max()), 1.0)      # α in the data's time unit: start it near the spans observed
+    mean_log_likelihood = _Likelihood(x, t_x, T, w)
 
     def objective(log_params):
-        return -float(np.sum(w * log_likelihood(np.exp(log_params), x, t_x, T))) / float(w.sum())
+        return -mean_log_likelihood(np.exp(log_params))
 
     start = np.log([1.0, scale / 10, 1.0, 1.0])
     found = optimize.minimize(objective, start, method="Nelder-Mead",

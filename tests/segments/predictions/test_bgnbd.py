@@ -52,3 +52,13 @@ def test_p_alive_is_one_for_a_customer_who_never_came_back_and_falls_with_silenc
     assert float(fitted.p_alive(0, 0, 38.86)) == 1.0
     recent, silent = fitted.p_alive(3, 38.0, 38.86), fitted.p_alive(3, 5.0, 38.86)
     assert 0 < silent < recent < 1
+
+
+def test_the_fits_likelihood_is_the_mean_of_each_customers(cdnow):
+    """The fit evaluates each special function once per distinct value; it must add up to the same."""
+    from segments.predictions.bgnbd import _Likelihood
+
+    params = (PUBLISHED.r, PUBLISHED.alpha, PUBLISHED.a, PUBLISHED.b)
+    weights = np.arange(1, len(cdnow[0]) + 1, dtype=float) % 3 + 1
+    expected = float(np.sum(weights * log_likelihood(params, *cdnow)) / weights.sum())
+    assert _Likelihood(*cdnow, weights)(params) == pytest.approx(expected, rel=1e-12)

@@ -13,7 +13,6 @@ holds back triggers past it (`capped`).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -22,12 +21,10 @@ from django.utils import timezone
 
 from segments.experiences.models import Playbook
 from segments.membership.models import FlowTrigger
-from segments.shops.graphql import ShopSender, with_shop_sender
+from segments.shops.graphql import ShopSender, shop_sender_run
 from segments.shops.models import Shop, ShopStatus
-from segments.shops.tokens import ShopUnavailable
-from shopseg.shopify.errors import ShopifyAuthError, ShopifyQueryError, ShopifyTransientError
+from shopseg.shopify.errors import ShopifyTransientError
 
-log = logging.getLogger(__name__)
 HANDLES = {True: "customer-entered-segment", False: "customer-left-segment"}   # the extensions' handles
 PER_REQUEST = 20            # aliased mutations per request (10 points each)
 MUTATION_COST = 10
@@ -71,13 +68,8 @@ def shop_flow_send(*, shop_id: int, limit: int = 500) -> FlowReport:
         taken = 0
         while taken < limit and (done := _send_batch(shop_id, sender, report)):
             taken += done
-    try:
-        with_shop_sender(shop_id=shop_id, call=run, max_transient_wait=MAX_TRANSIENT_WAIT)
-    except ShopUnavailable:
-        report.stopped = "unavailable"
-    except (ShopifyTransientError, ShopifyAuthError, ShopifyQueryError) as exc:
-        report.stopped = f"{type(exc).__name__}: {exc}"[:200]
-        log.warning("Flow triggers for shop %s stopped: %s", shop_id, report.stopped)
+    report.stopped = shop_sender_run(shop_id=shop_id, call=run, what="Flow triggers",
+                                     max_transient_wait=MAX_TRANSIENT_WAIT)
     return report
 
 

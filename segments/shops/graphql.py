@@ -14,6 +14,7 @@ back off with jitter up to `max_transient_wait` seconds, then ShopifyTransientEr
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -22,10 +23,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from segments.shops.throttle import ShopThrottle
-from segments.shops.tokens import with_shop_client
+from segments.shops.tokens import ShopUnavailable, with_shop_client
 from shopseg.retries import shopify_retry_delay
 from shopseg.shopify.client import GraphQLResult, ShopClient, throttle_status
-from shopseg.shopify.errors import ShopifyTransientError
+from shopseg.shopify.errors import ShopifyAuthError, ShopifyQueryError, ShopifyTransientError
 
 T = TypeVar("T")
 MAX_QUERY_COST = 1000.0        # Shopify's cap for one request: what an unknown document may cost
@@ -120,6 +121,21 @@ def with_shop_sender(*, shop_id: int, call: Callable[[S], T], max_transient_wait
     throttle = shop_throttle(shop_id)
     return with_shop_client(shop_id=shop_id, call=lambda client: call(
         sender(client, throttle, max_transient_wait=max_transient_wait)))
+
+
+def shop_sender_run(*, shop_id: int, call: Callable[[S], object], what: str,
+                    max_transient_wait: float = MAX_TRANSIENT_WAIT, sender: type[S] = ShopSender) -> str:
+    """A background run of `call` with the shop's sender (tag sync, Flow triggers): "" when it ran to
+    its end, else why it stopped ("unavailable", or the Shopify error, logged as `what` stopping)."""
+    try:
+        with_shop_sender(shop_id=shop_id, call=call, max_transient_wait=max_transient_wait, sender=sender)
+    except ShopUnavailable:
+        return "unavailable"
+    except (ShopifyTransientError, ShopifyAuthError, ShopifyQueryError) as exc:
+        stopped = f"{type(exc).__name__}: {exc}"[:200]
+        logging.getLogger(__name__).warning("%s for shop %s stopped: %s", what, shop_id, stopped)
+        return stopped
+    return ""
 
 
 def shop_graphql(*, shop_id: int, query: str, variables: dict | None = None, cost: float | None = None,

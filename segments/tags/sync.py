@@ -38,16 +38,15 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from segments.shops.graphql import with_shop_sender
+from segments.shops.graphql import shop_sender_run
 from segments.shops.models import Shop
-from segments.shops.tokens import ShopUnavailable
 from segments.tags import bulk as tag_bulk
 from segments.tags import ledger
 from segments.tags import metafield as tag_metafield
 from segments.tags.ledger import changes_back_off, ledger_intend
 from segments.tags.plans import CUSTOMERS_PER_PLAN, Plan, claim_batch, plans_for
 from segments.tags.transport import Sender, SyncReport, max_mutations_per_request
-from shopseg.shopify.errors import ShopifyAuthError, ShopifyQueryError, ShopifyTransientError
+from shopseg.shopify.errors import ShopifyQueryError, ShopifyTransientError
 
 log = logging.getLogger(__name__)
 MAX_TRANSIENT_WAIT = 60.0       # seconds one request may spend on 5xx / network retries before the run stops
@@ -101,14 +100,8 @@ def shop_tags_sync(*, shop_id: int, budget_seconds: float | None = None, use_bul
                 report.throttled += sender.throttled
                 report.transient += sender.transient
 
-        try:
-            with_shop_sender(shop_id=shop_id, call=run, sender=Sender,
-                             max_transient_wait=MAX_TRANSIENT_WAIT)
-        except ShopUnavailable:
-            report.stopped = "unavailable"
-        except (ShopifyTransientError, ShopifyAuthError, ShopifyQueryError) as exc:
-            report.stopped = f"{type(exc).__name__}: {exc}"[:200]
-            log.warning("tag sync for shop %s stopped: %s", shop_id, report.stopped)
+        report.stopped = shop_sender_run(shop_id=shop_id, call=run, sender=Sender, what="tag sync",
+                                         max_transient_wait=MAX_TRANSIENT_WAIT) or report.stopped
     return report
 
 

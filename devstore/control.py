@@ -2,7 +2,8 @@
 
 Seed and reset shops, register the app, read a customer's tags as Shopify holds them, edit them
 "by hand" (drift), inject faults, size a shop's rate-limit bucket and count its THROTTLED answers,
-run live traffic, uninstall the app, send compliance requests, read the web pixels apps activated.
+run live traffic, uninstall the app, send compliance requests, read the web pixels apps activated and
+the native segments and code discounts they made.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from werkzeug.wrappers import Request, Response
 
 from . import compliance_mutations, mutation_base, mutations, oauth
 from .bucket import plan_limits
+from .customer_segments import segments_listing
+from .discount_checkout import discounts_listing
 from .flow import received as flow_received
 from .state import parse_iso
 from .theme_editor import ThemeInvalid, theme_get, theme_set
@@ -27,7 +30,8 @@ if TYPE_CHECKING:
 # Tables holding a shop's data, cleared by reset (apps are global and survive).
 SHOP_TABLES = ("installations", "oauth_codes", "tokens", "products", "variants", "customers", "orders",
                "line_items", "refunds", "checkouts", "carts", "deleted_resources", "webhook_subscriptions",
-               "webhook_deliveries", "bulk_operations", "staged_uploads", "faults", "web_pixels")
+               "webhook_deliveries", "bulk_operations", "staged_uploads", "faults", "web_pixels",
+               "customer_segments", "code_discounts", "code_discount_redemptions")
 
 
 def rules(shop: str) -> list[Rule]:
@@ -52,6 +56,8 @@ def rules(shop: str) -> list[Rule]:
         Rule(f"/_control/shops/{shop}/web-pixels", endpoint="web_pixels", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/theme", endpoint="theme", methods=["GET", "PUT"]),
         Rule(f"/_control/shops/{shop}/flow-triggers", endpoint="flow_triggers", methods=["GET"]),
+        Rule(f"/_control/shops/{shop}/segments", endpoint="segments", methods=["GET"]),
+        Rule(f"/_control/shops/{shop}/discounts", endpoint="discounts", methods=["GET"]),
         Rule(f"/_control/shops/{shop}/compliance/<kind>", endpoint="compliance", methods=["POST"]),
         Rule(f"/_control/shops/{shop}/orders", endpoint="orders_place", methods=["POST"]),
         Rule("/_control/faults", endpoint="faults", methods=["POST", "DELETE"]),
@@ -283,6 +289,18 @@ def flow_triggers(app: DevstoreApp, request: Request, shop: str) -> Response:
     return _json({"flow_triggers": flow_received(app.store, shop)})
 
 
+def segments(app: DevstoreApp, request: Request, shop: str) -> Response:
+    """The shop's native customer segments, with their live member counts (devstore.customer_segments)."""
+    _shop(app, shop)
+    return _json({"segments": segments_listing(app.store, shop)})
+
+
+def discounts(app: DevstoreApp, request: Request, shop: str) -> Response:
+    """The shop's code discounts, with their redemptions (devstore.discounts, devstore.discount_checkout)."""
+    _shop(app, shop)
+    return _json({"discounts": discounts_listing(app.store, shop)})
+
+
 def webhooks_flush(app: DevstoreApp, request: Request) -> Response:
     """Wait until every due delivery has been attempted (tests and the demo use it)."""
     idle = app.sender.wait_idle(float(request.args.get("timeout", 30)))
@@ -358,6 +376,8 @@ HANDLERS = {
     "web_pixels": web_pixels,
     "theme": theme,
     "flow_triggers": flow_triggers,
+    "segments": segments,
+    "discounts": discounts,
     "webhooks_flush": webhooks_flush,
     "compliance": compliance,
     "orders_place": orders_place,

@@ -42,6 +42,7 @@ from graphql.validation import (
     VariablesInAllowedPositionRule,
 )
 
+from . import customer_segments, discounts
 from .bucket import BucketRegistry, LeakyBucket, ThrottleStatus, plan_limits
 from .bulk import BulkRunner
 from .config import DevstoreConfig
@@ -147,7 +148,8 @@ class AdminAPI:
         self.config = config
         self.clock = clock
         self.sleep: Callable[[float], None] = time.sleep   # the latency fault's wait; tests may replace it
-        ensure_tables(store)
+        for tables in (ensure_tables, customer_segments.ensure_tables, discounts.ensure_tables):
+            tables(store)
         self.schema = build_admin_schema()
         self.buckets = BucketRegistry(clock)
         # Per shop: (restore rate, bucket size) set through the control API instead of the plan's

@@ -1,5 +1,5 @@
 """Mutation resolvers: tags, metafields, webhook subscriptions, staged uploads and bulk operations (web
-pixels' are web_pixels.py's, registered here)."""
+pixels', Flow's, segments' and discounts' live in their own modules and are registered here)."""
 from __future__ import annotations
 
 import ipaddress
@@ -11,6 +11,8 @@ from graphql import GraphQLResolveInfo
 
 from . import tags as tag_ops
 from .bulk import staged_target
+from .customer_segments import MUTATION_RESOLVERS as SEGMENT_MUTATIONS
+from .discounts import MUTATION_RESOLVERS as DISCOUNT_MUTATIONS
 from .flow import MUTATION_RESOLVERS as FLOW_MUTATIONS
 from .graphql_connections import Obj, fetch
 from .graphql_context import RequestContext, require
@@ -207,4 +209,6 @@ MUTATION_RESOLVERS: dict[str, Resolver] = {
     "bulkOperationCancel": resolve_bulk_cancel,
     **WEB_PIXEL_MUTATIONS,
     **FLOW_MUTATIONS,
+    **SEGMENT_MUTATIONS,
+    **DISCOUNT_MUTATIONS,
 }

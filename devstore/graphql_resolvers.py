@@ -6,6 +6,11 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLResolveInfo
 
+from .customer_segments import QUERY_RESOLVERS as SEGMENT_QUERIES
+from .customer_segments import load_segment
+from .discounts import QUERY_RESOLVERS as DISCOUNT_QUERIES
+from .discounts import READ_SCOPE as DISCOUNTS_READ_SCOPE
+from .discounts import load_discount_node
 from .graphql_connections import (
     CHECKOUT_SEARCH, CHECKOUT_SORT, CHECKOUT_TEXT, CUSTOMER_SEARCH, CUSTOMER_SORT, CUSTOMER_TEXT, PRODUCT_SEARCH,
     PRODUCT_SORT, PRODUCT_TEXT, Obj, fetch, order_listing, search, table_connection, visible_order,
@@ -95,6 +100,8 @@ NODE_KINDS: dict[str, tuple[str | None, Callable[[RequestContext, int], Obj | No
     "BulkOperation": (None, _load_bulk),
     "Metafield": (None, _load_metafield),
     "WebPixel": (PIXELS_READ_SCOPE, load_web_pixel),
+    "Segment": ("read_customers", load_segment),
+    "DiscountCodeNode": (DISCOUNTS_READ_SCOPE, load_discount_node),
 }
 
 
@@ -220,4 +227,6 @@ QUERY_RESOLVERS: dict[str, Resolver] = {
     "bulkOperation": _single("BulkOperation"),
     "currentBulkOperation": resolve_current_bulk_operation,
     "webPixel": resolve_web_pixel,
+    **SEGMENT_QUERIES,
+    **DISCOUNT_QUERIES,
 }

@@ -25,8 +25,8 @@ from werkzeug.wrappers import Request, Response
 
 from shopseg.shopify.app_config import PROXY_PREFIXES, app_config_load
 
-from . import mutations
 from .app_proxy import proxy_forward
+from .discount_checkout import DiscountRefused, checkout_order_place
 from .state import DevStore
 from .theme import ASSET_BASE, EXTENSION
 from .theme_editor import page_parts
@@ -206,21 +206,28 @@ class Storefront:
 
     def checkout(self, request: Request, shop: str) -> Response:
         return self.page(request, shop, title="Checkout", body='<h1>Checkout</h1><div id="cart-lines"></div>'
-                         '<button id="pay" type="button">Pay now</button><p id="thanks" hidden>Thank you!</p>',
-                         event={"name": "checkout_started"})
+                         '<label>Discount code <input id="discount-code" autocomplete="off"></label> '
+                         '<button id="pay" type="button">Pay now</button><p id="checkout-error" hidden></p>'
+                         '<p id="thanks" hidden>Thank you!</p>', event={"name": "checkout_started"})
 
     def checkout_complete(self, request: Request, shop: str) -> Response:
-        """The shopper pays: a real order in the store (webhooks and all), for the page's checkout_completed."""
+        """The shopper pays: a real order in the store (webhooks and all), for the page's checkout_completed.
+        With a `discountCode` the order carries it, or, when it does not apply, 422 and no order."""
         self._shop(shop)
+        body = request.get_json(silent=True) or {}
         lines = [{"variant_id": int(line["variantId"]), "quantity": max(1, int(line.get("quantity", 1)))}
-                 for line in (request.get_json(silent=True) or {}).get("lines", [])[:20]]
+                 for line in body.get("lines", [])[:20]]
         if not lines:
             return Response(json.dumps({"error": "the cart is empty"}), status=400, mimetype="application/json")
         customer = self._customer(request, shop)
-        order_id = mutations.order_create(self.store, shop, line_items=lines,
-                                          customer_id=customer["id"] if customer else None,
-                                          email=None if customer else "guest@example.com")
-        return Response(json.dumps({"orderId": str(order_id), "customerId": str(customer["id"]) if customer else None}),
+        try:
+            order_id, discount = checkout_order_place(
+                self.store, shop, lines=lines, customer_id=customer["id"] if customer else None,
+                email=None if customer else "guest@example.com", code=str(body.get("discountCode") or ""))
+        except DiscountRefused as refused:
+            return Response(json.dumps({"error": str(refused)}), status=422, mimetype="application/json")
+        return Response(json.dumps({"orderId": str(order_id), "customerId": str(customer["id"]) if customer else None,
+                                    "discount": discount.summary() if discount else None}),
                         mimetype="application/json")
 
     def login(self, request: Request, shop: str) -> Response:

@@ -156,12 +156,29 @@
     pay.addEventListener("click", async () => {
       pay.disabled = true;
       const lines = cartLines().map((l) => ({variantId: l.merchandise.id, quantity: l.quantity}));
+      const code = document.getElementById("discount-code")?.value.trim();
       const answer = await fetch(`${boot.base}/checkout/complete`, {method: "POST", headers: {"Content-Type": "application/json"},
-                                                                    body: JSON.stringify({lines})});
-      if (!answer.ok) { pay.disabled = false; return; }
+                                                                    body: JSON.stringify(code ? {lines, discountCode: code} : {lines})});
+      const refused = document.getElementById("checkout-error");
+      if (!answer.ok) {      // a code that does not apply: no order, the shopper is told why
+        pay.disabled = false;
+        const why = (await answer.json().catch(() => ({}))).error || "Checkout failed";
+        if (refused) { refused.textContent = why; refused.hidden = false; }
+        return;
+      }
+      if (refused) refused.hidden = true;
       const placed = await answer.json();
-      publish("checkout_completed", {checkout: checkout({
-        id: placed.orderId, customer: placed.customerId ? {id: placed.customerId, isFirstOrder: null} : null})});
+      const done = checkout({
+        id: placed.orderId, customer: placed.customerId ? {id: placed.customerId, isFirstOrder: null} : null});
+      if (placed.discount) {
+        const off = Number(placed.discount.amount), percent = placed.discount.type !== "fixed_amount";
+        done.discountApplications = [{allocationMethod: "ACROSS", targetSelection: "ALL", title: placed.discount.code,
+          targetType: placed.discount.type === "shipping" ? "SHIPPING_LINE" : "LINE_ITEM", type: "DISCOUNT_CODE",
+          value: percent ? {percentage: Number(placed.discount.value)} : money(Number(placed.discount.value))}];
+        done.discountsAmount = money(off);
+        done.totalPrice = money(done.subtotalPrice.amount - off);
+      }
+      publish("checkout_completed", {checkout: done});
       saveCart([]);
       document.getElementById("thanks").hidden = false;
     });

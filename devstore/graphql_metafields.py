@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from graphql import GraphQLResolveInfo
 
 from .graphql_connections import table_connection
+from .graphql_context import app_numeric_id
 from .graphql_lists import Listing
 from .state import DevStore, gid, iso, parse_gid, utcnow
 
@@ -25,7 +26,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS metafields (
     id INTEGER PRIMARY KEY,
     shop TEXT NOT NULL,
-    owner_type TEXT NOT NULL,                       -- CUSTOMER | ORDER | PRODUCT
+    owner_type TEXT NOT NULL,                       -- CUSTOMER | ORDER | PRODUCT | APP_INSTALLATION
     owner_id INTEGER NOT NULL,
     namespace TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -56,7 +57,9 @@ MAX_METAFIELDS_PER_CALL = 25
 
 OWNERS = {"Customer": ("CUSTOMER", "customers", "write_customers"),
           "Order": ("ORDER", "orders", "write_orders"),
-          "Product": ("PRODUCT", "products", "write_products")}
+          "Product": ("PRODUCT", "products", "write_products"),
+          # App-data metafields: on the app's own installation, which needs no scope.
+          "AppInstallation": ("APP_INSTALLATION", "installations", None)}
 
 # The types devstore validates, with their category for MetafieldDefinitionType.
 TYPES: dict[str, str] = {
@@ -167,10 +170,14 @@ def metafields_set(ctx: RequestContext, inputs: list[dict[str, Any]]) -> tuple[l
             continue
         owner_type, table, scope = OWNERS[owner_kind]
         owner_id = parse_gid(item["ownerId"], owner_kind) or 0   # the kind matched, so the id parses
-        if not ctx.granted(scope):
+        if scope and not ctx.granted(scope):
             fail(index, "ownerId", "INVALID_VALUE", f"Access denied: `{scope}` access scope is required.")
             continue
-        if conn.execute(f"SELECT 1 FROM {table} WHERE id = ? AND shop = ?", (owner_id, ctx.shop)).fetchone() is None:
+        if owner_type == "APP_INSTALLATION":    # only the calling app's own installation
+            if owner_id != app_numeric_id(f"{ctx.shop}/{ctx.api_key}"):
+                fail(index, "ownerId", "INVALID_VALUE", "Owner does not exist.")
+                continue
+        elif conn.execute(f"SELECT 1 FROM {table} WHERE id = ? AND shop = ?", (owner_id, ctx.shop)).fetchone() is None:
             fail(index, "ownerId", "INVALID_VALUE", "Owner does not exist.")
             continue
         namespace, key = _namespace(ctx, item.get("namespace")), item["key"]

@@ -220,7 +220,7 @@ def _exchange(store, config, shop, app, form, expiring) -> dict:
 
 # A Shopify-managed install grants the scopes the app's configuration asks for (shopify.app.toml).
 MANAGED_INSTALL_SCOPES = ("read_customers,write_customers,read_orders,read_products,write_pixels,read_customer_events,"
-                          "write_app_proxy")
+                          "write_app_proxy,read_discounts,write_discounts")
 
 
 def _install(conn, shop: str, api_key: str, scopes: str) -> None:

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from string import Template
 from typing import Any
+from urllib.parse import unquote
 
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import Rule
@@ -36,6 +37,7 @@ STATIC = Path(__file__).parent / "static"
 # an app's pixel from here, as Shopify serves the bundle `shopify app deploy` uploaded.
 PIXEL_BUNDLE = Path(__file__).resolve().parent.parent / "extensions" / "shopseg-pixel" / "dist" / "shopseg-pixel.js"
 CUSTOMER_COOKIE = "devstore_customer"
+CART_COOKIE = "cart"           # [[variant id, quantity], …], written by storefront.js
 PROXY_PREFIXES_RULE = ", ".join(f'"{p}"' for p in PROXY_PREFIXES)
 
 
@@ -107,16 +109,29 @@ class Storefront:
         return [{"apiKey": r["api_key"], "settings": json.loads(r["settings"]),
                  "bundle": f"/cdn/pixels/{r['api_key']}.js"} for r in rows]
 
+    def _cart(self, request: Request, shop: str) -> dict[str, Any]:
+        """Liquid's `cart`: the browser's cart (its `cart` cookie, as Shopify keys carts), priced from the store."""
+        try:
+            lines = {int(v): int(q) for v, q in json.loads(unquote(request.cookies.get(CART_COOKIE, "[]")))[:50]}
+        except (ValueError, TypeError):
+            lines = {}
+        rows = self.store.conn().execute(
+            f"SELECT v.id, v.price_cents FROM variants v JOIN products p ON p.id = v.product_id WHERE p.shop = ? "
+            f"AND v.id IN ({','.join('?' * len(lines)) or 'NULL'})", (shop, *lines)).fetchall()
+        return {"total_price": sum(r["price_cents"] * max(0, lines[r["id"]]) for r in rows),
+                "item_count": sum(max(0, lines[r["id"]]) for r in rows)}
+
     # -- pages ----------------------------------------------------------------------------------
     def _collections(self, shop: str) -> dict[str, dict[str, Any]]:
-        """Each collection (a product type) as Liquid's `collection`, for the theme's blocks."""
+        """Each collection (a product type, and `all`) as Liquid's `collection`, for the theme's blocks."""
         collections: dict[str, dict[str, Any]] = {}
         for r in self._variants(shop, limit=200):
-            handle = collection_handle(r["product_type"])
-            collections.setdefault(handle, {"title": r["product_type"], "handle": handle, "products": []})
-            collections[handle]["products"].append({
-                "title": r["title"], "url": f"/shops/{shop}/store/products/{r['product_id']}",
-                "price": r["price_cents"], "featured_image": None})
+            product = {"title": r["title"], "url": f"/shops/{shop}/store/products/{r['product_id']}",
+                       "price": r["price_cents"], "featured_image": None}
+            for handle, title in ((collection_handle(r["product_type"]), r["product_type"]), ("all", "Products")):
+                collections.setdefault(handle, {"title": title, "handle": handle, "products": [],
+                                                "url": f"/shops/{shop}/store/collections/{handle}"})
+                collections[handle]["products"].append(product)
         return collections
 
     def page(self, request: Request, shop: str, *, title: str, body: str, event: dict | None = None,
@@ -127,7 +142,7 @@ class Storefront:
             "id": customer["id"], "email": customer["email"], "first_name": customer["first_name"],
             "tags": json.loads(customer["tags"] or "[]")}
         head, blocks, embed = page_parts(self.store, shop, template, customer=liquid_customer,
-                                         collections=lambda: self._collections(shop))
+                                         collections=lambda: self._collections(shop), cart=self._cart(request, shop))
         boot = {"shop": {"myshopifyDomain": shop, "name": row["name"], "countryCode": "US",
                          "paymentSettings": {"currencyCode": row["currency"]},
                          "storefrontUrl": f"{request.host_url.rstrip('/')}/shops/{shop}/store"},
@@ -176,10 +191,13 @@ class Storefront:
     def collection(self, request: Request, shop: str, collection: str) -> Response:
         types = [r[0] for r in self.store.conn().execute("SELECT DISTINCT product_type FROM products WHERE shop = ?",
                                                          (shop,)) if collection_handle(r[0]) == collection]
+        if collection == "all":    # every shop's built-in collection of all products
+            types = ["Products"]
         if not types:
             raise NotFound("No such collection")
         base, currency = f"/shops/{shop}/store", self._shop(shop)["currency"]
-        rows = self._variants(shop, "AND p.product_type = ?", (types[0],))
+        rows = (self._variants(shop) if collection == "all"
+                else self._variants(shop, "AND p.product_type = ?", (types[0],)))
         event = {"name": "collection_viewed", "data": {"collection": {
             "id": collection, "title": types[0], "productVariants": [_variant(r, shop, base, currency) for r in rows]}}}
         body = f"<h1>{html.escape(types[0])}</h1>{self._grid(rows, base)}"

@@ -134,13 +134,18 @@ def _settings(schema: dict, given: dict, collections: dict[str, dict]) -> dict:
 
 
 def render_block(name: str, *, settings: dict, customer: dict | None,
-                 collections: dict[str, dict] | None = None, design_mode: bool = False) -> str:
+                 collections: dict[str, dict] | None = None, design_mode: bool = False,
+                 app: dict | None = None, cart: dict | None = None) -> str:
     """The HTML block `name` renders; settings missing from `settings` take the schema's default.
     `customer` is None for a logged-out visitor (Shopify's nil); collection settings name a handle
-    of `collections`, each `{"products": [{"title", "url", "price" (cents), "featured_image"}]}`."""
+    of `collections` (also Liquid's global `collections`), each `{"title", "url", "products":
+    [{"title", "url", "price" (cents), "featured_image"}]}`; `app` is Liquid's `app` (its
+    `metafields`), `cart` the visitor's (`total_price`, `item_count`)."""
     template, schema = _block(name)
     block = {"id": f"devstore-{name}", "settings": _settings(schema, settings, collections or {})}
-    return template.render(block=block, customer=customer, request={"design_mode": design_mode})
+    return template.render(block=block, customer=customer, request={"design_mode": design_mode},
+                           collections=collections or {}, app=app or {"metafields": {}},
+                           cart=cart or {"total_price": 0, "item_count": 0})
 
 
 def embed_html(customer: dict | None, settings: dict | None = None) -> str:

@@ -13,11 +13,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from .graphql_context import app_numeric_id
 from .state import DevStore
 from .theme import EMBED, block_assets, embed_html, render_block
 
 TEMPLATES = ("index", "product", "collection", "search", "cart")
-COLLECTION_BLOCKS = {"segment-products"}
+COLLECTION_BLOCKS = {"segment-products", "segment-experience"}
 
 
 class ThemeInvalid(ValueError):
@@ -54,15 +55,33 @@ def theme_set(store: DevStore, shop: str, config: dict) -> dict:
     return clean
 
 
+def app_object(store: DevStore, shop: str) -> dict[str, Any]:
+    """Liquid's `app` for the theme's app blocks: the app-data metafields of the shop's installation of
+    the app (devstore's shops have one app installed), `{namespace: {key: {"value", "type"}}}`."""
+    conn = store.conn()
+    installed = conn.execute("SELECT api_key FROM installations WHERE shop = ? AND uninstalled_at IS NULL "
+                             "ORDER BY installed_at DESC LIMIT 1", (shop,)).fetchone()
+    metafields: dict[str, dict[str, Any]] = {}
+    if installed is not None:
+        for row in conn.execute("SELECT namespace, key, type, value FROM metafields WHERE shop = ? AND "
+                                "owner_type = 'APP_INSTALLATION' AND owner_id = ?",
+                                (shop, app_numeric_id(f"{shop}/{installed['api_key']}"))):
+            value = json.loads(row["value"]) if row["type"] == "json" else row["value"]
+            metafields.setdefault(row["namespace"], {})[row["key"]] = {"value": value, "type": row["type"]}
+    return {"metafields": metafields}
+
+
 def page_parts(store: DevStore, shop: str, template: str, *, customer: dict | None,
-               collections: Callable[[], dict[str, dict[str, Any]]]) -> tuple[str, str, str]:
+               collections: Callable[[], dict[str, dict[str, Any]]],
+               cart: dict[str, Any] | None = None) -> tuple[str, str, str]:
     """(head tags, the template's blocks, the app embed) as HTML for one page; `collections()` is
     asked only when a placed block has a collection setting."""
     theme = theme_get(store, shop)
     placed = theme["templates"].get(template, [])
     known = collections() if any(b["block"] in COLLECTION_BLOCKS for b in placed) else {}
+    app = app_object(store, shop) if placed else {"metafields": {}}
     blocks = "".join('<section class="shopify-app-block">'
-                     f'{render_block(b["block"], settings=b["settings"], customer=customer, collections=known)}'
+                     f'{render_block(b["block"], settings=b["settings"], customer=customer, collections=known, app=app, cart=cart)}'
                      '</section>' for b in placed)
     embed = embed_html(customer, theme["embed"]["settings"]) if theme["embed"]["enabled"] else ""
     return block_assets([b["block"] for b in placed]), blocks, embed

@@ -163,6 +163,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Shopify Flow: the "Customer entered/left segment" triggers membership changes queued.
     "flow-triggers": {"task": "segments.experiences.tasks.flow_triggers_sweep_task",
                       "schedule": env("SHOPSEG_FLOW_SECONDS", 2.0, cast=float)},
+    # Offers (native segments, discounts) and the theme's experiences metafield, after a change.
+    "storefront-publish": {"task": "segments.experiences.tasks.storefront_publish_sweep_task",
+                           "schedule": env("SHOPSEG_FLOW_SECONDS", 2.0, cast=float)},
     "flow-outbox-purge": {"task": "segments.experiences.tasks.flow_outbox_purge_task", "schedule": 3600.0},
     "tags-check": {"task": "segments.tags.tasks.shops_tags_check_task",
                    "schedule": env("SHOPSEG_TAG_CHECK_SECONDS", 3600.0, cast=float)},
@@ -198,8 +201,9 @@ SHOPIFY_API_SECRET_PREVIOUS = env("SHOPIFY_API_SECRET_PREVIOUS", "")
 SHOPIFY_API_VERSION = env("SHOPIFY_API_VERSION", "2026-10")
 # write_pixels and read_customer_events: the storefront's web pixel (segments.storefront.pixel);
 # write_app_proxy: the theme's blocks ask for logged-out shoppers' segments through the app proxy.
+# read_discounts, write_discounts: a playbook's offers become discount codes limited to its segment.
 SHOPIFY_SCOPES = env(
-    "SHOPIFY_SCOPES", "read_customers,write_customers,read_orders,read_products,write_pixels,read_customer_events,write_app_proxy")
+    "SHOPIFY_SCOPES", "read_customers,write_customers,read_orders,read_products,write_pixels,read_customer_events,write_app_proxy,read_discounts,write_discounts")
 SHOPIFY_OPTIONAL_SCOPES = env("SHOPIFY_OPTIONAL_SCOPES", "read_all_orders")
 # The app's public URL (Shopify's application_url); callbacks and webhook URIs hang off it.
 SHOPSEG_APP_URL = env("SHOPSEG_APP_URL") if PRODUCTION else env("SHOPSEG_APP_URL", "http://127.0.0.1:8000")

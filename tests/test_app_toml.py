@@ -39,7 +39,7 @@ def test_scopes_cover_every_subscribed_topic_and_match_the_settings_defaults():
         if spec.subscribed and spec.scope:
             assert spec.scope in granted or spec.scope.replace("read_", "write_", 1) in granted, topic
     assert ",".join(CONFIG.scopes) == ("read_customers,write_customers,read_orders,read_products,write_pixels,"
-                                       "read_customer_events,write_app_proxy")
+                                       "read_customer_events,write_app_proxy,read_discounts,write_discounts")
     assert CONFIG.optional_scopes == ("read_all_orders",)
 
 

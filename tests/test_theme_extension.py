@@ -17,6 +17,7 @@ BLOCKS = {  # file → (name in the theme editor, target)
     "segment-content": ("Segment content", "section"),
     "segment-banner": ("Segment banner", "section"),
     "segment-products": ("Segment product list", "section"),
+    "segment-experience": ("Segment experience", "section"),
     "shopseg-embed": ("Segment personalization", "body"),
 }
 SIDEBAR = {"header", "paragraph"}    # settings that are text in the editor: `content`, no id or label
@@ -69,7 +70,8 @@ def test_the_app_blocks_share_the_segments_and_preview_settings():
     for block, (_, target) in BLOCKS.items():
         if target == "section":
             ids = {s.get("id") for s in schema(block)["settings"]}
-            assert {"segments", "preview"} <= ids, block
+            # An experience belongs to one segment's playbook: its block names that one segment.
+            assert {"segment" if block == "segment-experience" else "segments", "preview"} <= ids, block
 
 
 def test_the_embed_script_is_under_shopifys_10_kb():

@@ -40,6 +40,9 @@
   function cartLines() { return stored("devstore_cart", []); }
   function saveCart(lines) {
     localStorage.setItem("devstore_cart", JSON.stringify(lines));
+    // The server's copy, as Shopify keys a cart by its `cart` cookie: Liquid's `cart` reads it.
+    const pairs = lines.map((l) => [Number(String(l.merchandise.id).split("/").pop()), l.quantity]);
+    document.cookie = `cart=${encodeURIComponent(JSON.stringify(pairs))}; path=/; SameSite=Lax`;
     document.getElementById("cart-count").textContent = lines.reduce((n, l) => n + l.quantity, 0);
   }
   function money(amount) { return {amount: Math.round(amount * 100) / 100, currencyCode: currency}; }

@@ -40,9 +40,70 @@ class Playbook(models.Model):
     frequency_cap = models.PositiveSmallIntegerField(null=True, blank=True)   # messages per member per week
     owner = models.CharField(max_length=100, blank=True)
     kpi = models.CharField(max_length=24, choices=PlaybookKpi.choices, default=PlaybookKpi.CONVERSION)
+    # The on-site experience picked for the segment: {} for none, else a preset and its fields
+    # (segments.experiences.presets, which checks it).
+    experience = models.JSONField(default=dict, blank=True)
+    # A real discount code for the members, this percentage off (null: none); see offers.
+    offer_percent = models.PositiveSmallIntegerField(null=True, blank=True)
     updated_by = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"playbook for segment {self.segment_id}"
+
+
+class OfferState(models.TextChoices):
+    LIVE = "live", "Live in Shopify"
+    PENDING = "pending", "Waiting to be written to Shopify"
+    REFUSED = "refused", "Refused by Shopify"
+
+
+class NativeSegment(models.Model):
+    """The Shopify customer segment that mirrors a segment's tag (`customer_tags CONTAINS '<tag>'`), so a
+    discount can be limited to it. Held-out members carry no tag, so they are never in it. The row
+    outlives its segment (segment set to null) until the sweep has deleted it from Shopify."""
+    shop = models.ForeignKey("segments.Shop", on_delete=models.CASCADE, related_name="+")
+    segment = models.OneToOneField("segments.Segment", on_delete=models.SET_NULL, null=True, related_name="+")
+    shopify_id = models.CharField(max_length=100)
+    query = models.CharField(max_length=300)
+    name = models.CharField(max_length=255)
+
+
+class Offer(models.Model):
+    """A discount code a playbook wants for its segment's members, and what Shopify holds for it.
+
+    `spec` is what the playbook wants ({"kind": "percentage"|"free_shipping", "percent", "minimum"}),
+    `synced` what was last written; the sweep writes the difference. A row whose segment or playbook
+    no longer wants it (segment null, or not in offers_wanted) is deleted in Shopify, then here:
+    a discount never outlives its playbook."""
+    shop = models.ForeignKey("segments.Shop", on_delete=models.CASCADE, related_name="+")
+    segment = models.ForeignKey("segments.Segment", on_delete=models.SET_NULL, null=True, related_name="offers")
+    key = models.CharField(max_length=40)          # which of the playbook's offers: offers.OFFER_KEYS
+    code = models.CharField(max_length=64)
+    title = models.CharField(max_length=255)
+    spec = models.JSONField(default=dict)
+    synced = models.JSONField(null=True, blank=True)
+    discount_id = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=10, choices=OfferState.choices, default=OfferState.PENDING)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["shop", "code"], name="offer_code_unique"),
+                       models.UniqueConstraint(fields=["segment", "key"], name="offer_segment_key_unique")]
+
+
+class StorefrontSync(models.Model):
+    """A shop's storefront state to write to Shopify: offers (native segments and discounts) and the
+    experiences metafield. Services set `wanted_at` in the transaction of the change; the sweep
+    writes the shop when wanted_at is past published_at, so a change is never lost to a dead worker
+    or broker and a burst of changes is written once."""
+    shop = models.OneToOneField("segments.Shop", on_delete=models.CASCADE, related_name="+")
+    wanted_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    error = models.CharField(max_length=500, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True)    # of what was last written (publish._fingerprint)

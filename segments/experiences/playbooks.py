@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from django.db import transaction
 
 from segments.experiences.models import Channel, Playbook, PlaybookKpi
+from segments.experiences.presets import PRESETS, experience_clean
+from segments.experiences.publish import storefront_wanted
 from segments.membership.models import Segment, SegmentVersion
 
 MAX_CAMPAIGN_IDEAS = 20
@@ -15,7 +17,10 @@ MAX_IDEA_LENGTH = 200
 FREQUENCY_CAP_RANGE = (1, 50)
 # Free-text fields and their longest value (the model's column sizes).
 TEXT_FIELDS = {"goal": 300, "message": 2000, "offer": 300, "cadence": 100, "owner": 100}
-FIELDS = (*TEXT_FIELDS, "channels", "campaign_ideas", "frequency_cap", "kpi")
+FIELDS = (*TEXT_FIELDS, "channels", "campaign_ideas", "frequency_cap", "kpi", "experience", "offer_percent")
+OFFER_PERCENT_RANGE = (1, 90)
+# What the storefront shows or Shopify holds for the playbook: a change is written there (publish).
+STOREFRONT_FIELDS = {"experience", "offer_percent"}
 
 
 def playbook_get_or_default(*, segment: Segment) -> Playbook:
@@ -41,9 +46,13 @@ def playbook_update(*, segment: Segment, changes: Mapping[str, object], author: 
                 value = list(dict.fromkeys(value))      # one mention each, in the team's order
             elif key == "campaign_ideas":
                 value = [idea.strip() for idea in value]
+            elif key == "experience":
+                value = experience_clean(value)
             setattr(playbook, key, value)
         playbook.updated_by = author[:255]
         playbook.save()
+        if STOREFRONT_FIELDS & set(changes):
+            storefront_wanted(shop_id=segment.shop_id)
     return playbook
 
 
@@ -82,6 +91,9 @@ def playbook_markdown(*, playbook: Playbook) -> str:
         "## Message", "", _md(playbook.message) or none, "",
         "## Channels", "", channels, "",
         "## Offer", "", _md(playbook.offer) or none, "",
+        *([f"- **Discount code:** {playbook.offer_percent}% off for members", ""] if playbook.offer_percent else []),
+        "## On-site experience", "",
+        (PRESETS[playbook.experience["preset"]].label if playbook.experience else none), "",
         "## Campaign ideas", "",
         *([f"{i}. {_md(idea)}" for i, idea in enumerate(playbook.campaign_ideas, 1)] or [none]), "",
         "## Cadence", "",

@@ -7,8 +7,9 @@ from celery import shared_task
 from django.conf import settings
 
 from segments.experiences.flow import flow_outbox_purge, shop_flow_send, shops_with_due_flow_triggers
+from segments.experiences.publish import shop_storefront_publish, shops_with_due_storefront
 
-__all__ = ["flow_outbox_purge_task", "flow_triggers_sweep_task"]
+__all__ = ["flow_outbox_purge_task", "flow_triggers_sweep_task", "storefront_publish_sweep_task"]
 
 
 @shared_task
@@ -25,3 +26,13 @@ def flow_triggers_sweep_task() -> int:
 def flow_outbox_purge_task() -> int:
     """Beat, hourly: sent, capped, refused and failed Flow triggers past the outbox retention deleted."""
     return flow_outbox_purge(older_than=dt.timedelta(days=settings.SHOPSEG_TAG_OUTBOX_RETENTION_DAYS))
+
+
+@shared_task
+def storefront_publish_sweep_task() -> int:
+    """Beat, every SHOPSEG_FLOW_SECONDS: each shop whose offers or experiences changed written to Shopify.
+    Each shop is leased to one run, so overlapping sweeps never write it twice."""
+    shop_ids = shops_with_due_storefront()
+    for shop_id in shop_ids:
+        shop_storefront_publish(shop_id=shop_id)
+    return len(shop_ids)

@@ -16,7 +16,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers as s
 
 from segments.experiences.models import Channel, PlaybookKpi
-from segments.experiences.playbooks import FREQUENCY_CAP_RANGE, MAX_CAMPAIGN_IDEAS, MAX_IDEA_LENGTH
+from segments.experiences.playbooks import FREQUENCY_CAP_RANGE, MAX_CAMPAIGN_IDEAS, MAX_IDEA_LENGTH, OFFER_PERCENT_RANGE
+from segments.experiences.presets import PRESETS, ExperienceError, experience_clean
 from segments.experiences.playbooks import TEXT_FIELDS as PLAYBOOK_TEXT
 from segments.membership.models import Segment, SegmentStatus
 from segments.shops.preferences import NUMBERS as SETTING_NUMBERS
@@ -188,6 +189,19 @@ class TemplatesSerializer(s.Serializer):
 
 # -- segments -------------------------------------------------------------------------------------------
 # -- playbooks ----------------------------------------------------------------------------------------
+class ExperienceField(s.DictField):
+    """A playbook's on-site experience: {} for none, or a preset and its fields (presets.PRESETS)."""
+
+    def to_internal_value(self, data):
+        try:
+            return experience_clean(data)
+        except ExperienceError as error:
+            raise s.ValidationError(error.problems) from error
+
+    def to_representation(self, value):
+        return value
+
+
 class PlaybookFieldsSerializer(Body):
     goal = s.CharField(max_length=PLAYBOOK_TEXT["goal"], required=False, allow_blank=True)
     message = s.CharField(max_length=PLAYBOOK_TEXT["message"], required=False, allow_blank=True)
@@ -201,6 +215,10 @@ class PlaybookFieldsSerializer(Body):
                                    help_text="Messages per member per week; null for no cap.")
     owner = s.CharField(max_length=PLAYBOOK_TEXT["owner"], required=False, allow_blank=True)
     kpi = s.ChoiceField(choices=PlaybookKpi.values, required=False)
+    experience = ExperienceField(required=False, help_text="{} for none, or {\"preset\": one of "
+                                 + ", ".join(PRESETS) + ", and the preset's fields}; fields left out take their defaults.")
+    offer_percent = s.IntegerField(min_value=OFFER_PERCENT_RANGE[0], max_value=OFFER_PERCENT_RANGE[1], allow_null=True,
+                                   required=False, help_text="A real discount code for the members, this % off; null for none.")
 
 
 class PlaybookSerializer(PlaybookFieldsSerializer):

@@ -45,6 +45,7 @@ from segments.tags.plans import Plan, Want
 from shopseg.shopify.client import GraphQLResult
 from tests.shopify.admin_schema import shopify_admin_schema
 from tests.shopify.admin_schema_checks import Case, as_document, problems_of
+from tests.shopify.admin_schema_storefront import STOREFRONT_VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_PACKAGES = ("segments", "shopseg", "webhooks")
@@ -121,12 +122,10 @@ VARIABLES: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "segments.storefront.pixel:PIXEL_CREATE": lambda: [{"webPixel": {"settings": json.dumps(_pixel_settings())}}],
     "segments.storefront.pixel:PIXEL_UPDATE": lambda: [{"id": "gid://shopify/WebPixel/100000001",
                                                         "webPixel": {"settings": json.dumps(_pixel_settings())}}],
-}
+    **STOREFRONT_VARIABLES}
 
 # Module-level strings that parse as GraphQL but are pieces spliced into documents, not documents.
-NOT_DOCUMENTS = {
-    "segments.mirror.graphql:MONEY": "the `{ shopMoney { amount } }` selection of every MoneyBag field",
-}
+NOT_DOCUMENTS = {"segments.mirror.graphql:MONEY": "the `{ shopMoney { amount } }` selection of every MoneyBag field"}
 
 
 # -- documents built at the call -------------------------------------------------------------------

@@ -111,6 +111,38 @@
     });
   }
 
+  // The ad campaign this visit came from: utm_campaign on the landing page, kept for the session so
+  // later pages still match it. Lower case, as the blocks write their campaigns.
+  var CAMPAIGN_KEY = 'shopseg:campaign';
+  function campaign() {
+    var value = '';
+    try {
+      value = new URLSearchParams(window.location.search).get('utm_campaign') || '';
+    } catch (e) {} // no URLSearchParams: only the remembered campaign
+    value = value.trim().toLowerCase().slice(0, 100);
+    try {
+      if (value) sessionStorage.setItem(CAMPAIGN_KEY, value);
+      else value = sessionStorage.getItem(CAMPAIGN_KEY) || '';
+    } catch (e) {} // storage blocked: this page's campaign only
+    return value;
+  }
+
+  // An ad-driven experience shows the hero of the visit's campaign, else its general one.
+  function showCampaign() {
+    var current = campaign();
+    var groups = document.querySelectorAll('[data-shopseg-campaigns]');
+    Array.prototype.forEach.call(groups, function (group) {
+      var match = null;
+      Array.prototype.forEach.call(group.children, function (child) {
+        if (current && child.getAttribute('data-shopseg-campaign') === current) match = child;
+      });
+      if (!match) return;
+      Array.prototype.forEach.call(group.children, function (child) {
+        child.hidden = child !== match;
+      });
+    });
+  }
+
   function publish(segments) {
     window.shopseg = { segments: segments.slice() };
     var event;
@@ -123,6 +155,7 @@
   }
 
   var tags = customerTags();
+  showCampaign();
   (tags ? Promise.resolve(tags) : visitorSegments()).then(function (segments) {
     reveal(segments);
     publish(segments);

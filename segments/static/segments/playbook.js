@@ -5,6 +5,36 @@
   const form = document.getElementById("playbook-form");
   const status = document.getElementById("save-status");
 
+  const preset = document.getElementById("experience-preset");
+  function showPreset() {
+    form.querySelectorAll("fieldset[data-preset]").forEach((box) => { box.hidden = box.dataset.preset !== preset.value; });
+  }
+  preset.addEventListener("change", showPreset);
+
+  // Anything a number box cannot read goes through as typed, so the API says what is wrong.
+  function number(text, whole) {
+    const value = String(text).trim();
+    if (value === "") return null;
+    return (whole ? /^-?\d+$/ : /^-?\d+(\.\d+)?$/).test(value) ? Number(value) : value;
+  }
+
+  // The picked preset's fields; campaigns are lines of "utm_campaign | heading | link".
+  function experience() {
+    if (!preset.value) return {};
+    const chosen = {preset: preset.value};
+    form.querySelectorAll(`fieldset[data-preset="${CSS.escape(preset.value)}"] [data-field]`).forEach((input) => {
+      const kind = input.dataset.kind;
+      if (kind === "money" || kind === "percent") chosen[input.dataset.field] = number(input.value, kind === "percent");
+      else if (kind === "campaigns") {
+        chosen[input.dataset.field] = input.value.split("\n").map((line) => line.trim()).filter(Boolean).map((line) => {
+          const [campaign = "", heading = "", link = ""] = line.split("|").map((part) => part.trim());
+          return {campaign, heading, link};
+        });
+      } else chosen[input.dataset.field] = input.value;
+    });
+    return chosen;
+  }
+
   function values() {
     const data = new FormData(form);
     const cap = form.elements.frequency_cap.value.trim();
@@ -15,6 +45,7 @@
       campaign_ideas: String(data.get("campaign_ideas")).split("\n").map((s) => s.trim()).filter(Boolean),
       // Anything the number box cannot read goes through as typed, so the API says what is wrong.
       frequency_cap: cap === "" ? null : (/^-?\d+$/.test(cap) ? Number(cap) : cap),
+      experience: experience(), offer_percent: number(form.elements.offer_percent.value, true),
     };
   }
 

@@ -76,7 +76,7 @@ def test_authorize_redirect_asks_for_the_right_things(client, devstore, settings
     assert target.path == f"/shops/{domain}/admin/oauth/authorize"
     assert query["client_id"] == settings.SHOPIFY_API_KEY
     assert query["scope"] == ("read_customers,write_customers,read_orders,read_products,write_pixels,"
-                              "read_customer_events,write_app_proxy,read_all_orders")
+                              "read_customer_events,write_app_proxy,read_discounts,write_discounts,read_all_orders")
     assert query["redirect_uri"] == "http://testserver/auth/callback"
     assert OAuthState.objects.filter(nonce=query["state"], shop=domain, used_at__isnull=True).exists()
     cookie = response.cookies["shopseg_oauth"]

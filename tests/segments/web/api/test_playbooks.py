@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from segments.experiences.models import Playbook
+from segments.experiences.models import Playbook, StorefrontSync
 from tests.segments.web.api.conftest import BUYERS, assert_error, create
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,8 @@ def test_an_unwritten_playbook_reads_as_the_defaults(api, segment):
     assert response.status_code == 200
     assert response.json() == {"segment": segment["id"], "saved": False, "goal": "", "message": "", "channels": [],
                                "offer": "", "campaign_ideas": [], "cadence": "", "frequency_cap": None, "owner": "",
-                               "kpi": "conversion", "updated_by": "", "updated_at": None}
+                               "kpi": "conversion", "experience": {}, "offer_percent": None,
+                               "updated_by": "", "updated_at": None}
     assert Playbook.objects.count() == 0
 
 
@@ -59,6 +60,11 @@ def test_put_writes_the_playbook_and_a_partial_put_keeps_the_rest(api, segment):
     ({"campaign_ideas": ["  "]}, "campaign_ideas[0]"),
     ({"campaign_ideas": [7]}, "campaign_ideas[0]"),
     ({"updated_by": "me"}, "updated_by"),
+    ({"experience": {"preset": "cart_value", "threshold": -5}}, "experience.threshold"),
+    ({"experience": {"preset": "nope"}}, "experience.preset"),
+    ({"experience": "vip_hero"}, "experience"),
+    ({"offer_percent": 0}, "offer_percent"),
+    ({"offer_percent": 91}, "offer_percent"),
 ])
 def test_refused_values_name_their_path_and_save_nothing(api, segment, change, path):
     url = f"/api/segments/{segment['id']}/playbook"
@@ -69,6 +75,7 @@ def test_refused_values_name_their_path_and_save_nothing(api, segment, change, p
 
     assert [p["path"] for p in error["problems"]] == [path]
     assert list(Playbook.objects.values()) == before
+    assert not StorefrontSync.objects.filter(published_at__isnull=True).exists()    # nothing to write
 
 
 def test_refusal_of_a_first_write_creates_no_playbook(api, segment):
@@ -113,3 +120,13 @@ def test_markdown_of_an_unwritten_playbook_says_what_is_missing(api, segment):
     text = api.get(f"/api/segments/{segment['id']}/playbook.md").content.decode()
     assert "## Goal\n\n_not set_" in text and "**KPI:** Conversion rate" in text and "no cap" in text
     assert Playbook.objects.count() == 0
+
+
+def test_the_api_saves_an_experience_and_marks_the_storefront(api, segment):
+    path = f"/api/segments/{segment['id']}/playbook"
+    saved = api.put(path, {"goal": "More", "experience": {"preset": "cart_value", "threshold": 80}, "offer_percent": 12})
+    assert saved.status_code == 200, saved.content
+    body = saved.json()
+    assert body["experience"]["threshold"] == 80.0 and body["experience"]["percent"] == 10
+    assert body["offer_percent"] == 12
+    assert StorefrontSync.objects.filter(published_at__isnull=True).count() == 1

@@ -57,6 +57,7 @@ class OfferState(models.TextChoices):
     LIVE = "live", "Live in Shopify"
     PENDING = "pending", "Waiting to be written to Shopify"
     REFUSED = "refused", "Refused by Shopify"
+    ENDED = "ended", "Ended (deleted in Shopify)"
 
 
 class NativeSegment(models.Model):
@@ -74,9 +75,9 @@ class Offer(models.Model):
     """A discount code a playbook wants for its segment's members, and what Shopify holds for it.
 
     `spec` is what the playbook wants ({"kind": "percentage"|"free_shipping", "percent", "minimum"}),
-    `synced` what was last written; the sweep writes the difference. A row whose segment or playbook
-    no longer wants it (segment null, or not in offers_wanted) is deleted in Shopify, then here:
-    a discount never outlives its playbook."""
+    `synced` what was last written; the sweep writes the difference. An offer its playbook no longer
+    wants (segment archived or deleted, offer removed) is deleted in Shopify and kept here as ended,
+    so its code still counts in the segment's lift: a discount never outlives its playbook."""
     shop = models.ForeignKey("segments.Shop", on_delete=models.CASCADE, related_name="+")
     segment = models.ForeignKey("segments.Segment", on_delete=models.SET_NULL, null=True, related_name="offers")
     key = models.CharField(max_length=40)          # which of the playbook's offers: offers.OFFER_KEYS
@@ -91,8 +92,7 @@ class Offer(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["shop", "code"], name="offer_code_unique"),
-                       models.UniqueConstraint(fields=["segment", "key"], name="offer_segment_key_unique")]
+        constraints = [models.UniqueConstraint(fields=["segment", "key"], name="offer_segment_key_unique")]
 
 
 class StorefrontSync(models.Model):

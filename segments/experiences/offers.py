@@ -67,7 +67,7 @@ def offers_wanted(*, playbook: Playbook) -> dict[str, dict[str, Any]]:
         threshold, percent = experience["threshold"], experience["percent"]
         wanted["cart_free_shipping"] = {"kind": "free_shipping", "percent": None, "minimum": threshold,
                                         "code": f"{stem}-FREESHIP",
-                                        "title": f"{name}: free shipping from {threshold:,.2f}"}
+                                        "title": f"{name}: free shipping from {threshold:,.2f} {segment.shop.currency}"}
         wanted["cart_percent"] = {"kind": "percentage", "percent": percent, "minimum": None,
                                   "code": f"{stem}-{percent}OFF", "title": f"{name}: {percent}% off"}
     if playbook.offer_percent:
@@ -160,12 +160,13 @@ def _offer_write(sender: ShopSender, offer: Offer, spec: dict[str, Any], native:
     offer.save()
 
 
-def _offer_delete(sender: ShopSender, offer: Offer) -> None:
+def _offer_end(sender: ShopSender, offer: Offer) -> None:
     if offer.discount_id:
         payload = _payload(sender.call(DISCOUNT_DELETE, {"id": offer.discount_id}), "discountCodeDelete")
         if payload.get("userErrors") and not payload.get("deletedCodeDiscountId"):
             log.info("offer %s: Shopify did not delete discount (%s); treated as gone", offer.pk, _errors(payload))
-    offer.delete()
+    offer.discount_id, offer.synced, offer.state, offer.error = "", None, OfferState.ENDED, ""
+    offer.save()
 
 
 def offers_write(sender: ShopSender, shop: Shop) -> None:
@@ -180,8 +181,8 @@ def offers_write(sender: ShopSender, shop: Shop) -> None:
         if offer.pk is None or offer.synced != spec or offer.state == OfferState.PENDING:
             _offer_write(sender, offer, spec, natives[segment_id])
     for place, offer in have.items():
-        if place not in wanted:
-            _offer_delete(sender, offer)
+        if place not in wanted and offer.state != OfferState.ENDED:
+            _offer_end(sender, offer)
     for native in NativeSegment.objects.filter(shop=shop).exclude(segment_id__in=list(natives)):
         payload = _payload(sender.call(SEGMENT_DELETE, {"id": native.shopify_id}), "segmentDelete")
         if payload.get("userErrors") and not payload.get("deletedSegmentId"):

@@ -66,7 +66,7 @@ def _fingerprint(shop: Shop) -> str:
     wanted = sorted((segment_id, key, json.dumps(spec, sort_keys=True))
                     for (segment_id, key), spec in shop_offers_wanted(shop=shop).items())
     mirrored = sorted(NativeSegment.objects.filter(shop=shop).values_list("segment_id", "query", "name"))
-    pending = Offer.objects.filter(shop=shop).exclude(state=OfferState.LIVE).count()
+    pending = Offer.objects.filter(shop=shop).exclude(state__in=[OfferState.LIVE, OfferState.ENDED]).count()
     text = json.dumps([wanted, [list(m) for m in mirrored], pending, experiences_document(shop=shop)],
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

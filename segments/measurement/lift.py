@@ -4,7 +4,8 @@ Who is compared: everyone in the segment at the start of the period, by their ho
 to treat: members who leave during the period still count, so leaving cannot flatter the result).
 What: conversion (members with an order in the period over members; two-proportion z test),
 revenue per member (Welch, zeros included; optionally CUPED on the same-length pre-period spend)
-and AOV (per buyer, their net revenue over their orders; Welch). Orders are counted as in the
+and AOV (per buyer, their net revenue over their orders; Welch), and for a playbook with offers, the
+share of members who redeemed one of its discount codes (two-proportion). Orders are counted as in the
 KPI snapshots: not cancelled, net of refunds, on the shop-local day of `created_at`.
 
 Also: the sample-ratio-mismatch test against the configured holdout share, and the minimum
@@ -20,6 +21,7 @@ from django.db import connection
 from django.db.models import Min
 
 from segments.engine import stats
+from segments.experiences.models import Offer
 from segments.measurement.snapshots import members_at_cte
 from segments.membership.models import MembershipEvent, Segment
 from segments.shops.calendar import shop_day_bounds, shop_today
@@ -49,6 +51,11 @@ class Lift:
     cuped_theta: float | None
     mde: dict = field(default_factory=dict)          # {metric: absolute MDE or None}
     warnings: list[str] = field(default_factory=list)
+    # The playbook's offers: members who used one of its discount codes in the period, treated against
+    # holdout (held-out members are not in the code's segment, so theirs measures leakage); None
+    # without offers.
+    offer_codes: list[str] = field(default_factory=list)
+    redemption: stats.Comparison | None = None
 
     def to_dict(self) -> dict:
         return {"segment": self.segment_id, "start": self.start.isoformat(), "end": self.end.isoformat(),
@@ -56,7 +63,8 @@ class Lift:
                 "control_members": self.control_members, "conversion": self.conversion.to_dict(),
                 "revenue_per_member": self.revenue_per_member.to_dict(), "aov": self.aov.to_dict(),
                 "sample_ratio": self.srm.to_dict(), "cuped": self.cuped, "cuped_theta": self.cuped_theta,
-                "mde": self.mde, "warnings": self.warnings}
+                "mde": self.mde, "warnings": self.warnings, "offer_codes": self.offer_codes,
+                "offer_redemption": self.redemption.to_dict() if self.redemption else None}
 
 
 _LIFT_SQL = f"""
@@ -65,7 +73,10 @@ per_member AS (
   SELECT m.customer_id, m.holdout,
          count(o.id) FILTER (WHERE o.created_at >= %(start)s) AS orders,
          COALESCE(sum(o.total - o.total_refunded) FILTER (WHERE o.created_at >= %(start)s), 0) AS revenue,
-         COALESCE(sum(o.total - o.total_refunded) FILTER (WHERE o.created_at < %(start)s), 0) AS pre
+         COALESCE(sum(o.total - o.total_refunded) FILTER (WHERE o.created_at < %(start)s), 0) AS pre,
+         COALESCE(bool_or(o.created_at >= %(start)s AND EXISTS (
+           SELECT 1 FROM jsonb_array_elements_text(o.discount_codes) code WHERE upper(code) = ANY(%(codes)s))),
+           false) AS redeemed
   FROM members m
   LEFT JOIN segments_order o ON o.shop_id = %(shop)s AND o.customer_id = m.customer_id AND o.cancelled_at IS NULL
        AND o.created_at >= %(pre_start)s AND o.created_at < %(end)s
@@ -73,7 +84,8 @@ per_member AS (
 )
 SELECT holdout, GROUPING(holdout) AS overall, count(*), count(*) FILTER (WHERE orders > 0),
        avg(revenue), var_samp(revenue), avg(pre), var_samp(pre), covar_samp(pre, revenue),
-       avg(revenue / orders) FILTER (WHERE orders > 0), var_samp(revenue / orders) FILTER (WHERE orders > 0)
+       avg(revenue / orders) FILTER (WHERE orders > 0), var_samp(revenue / orders) FILTER (WHERE orders > 0),
+       count(*) FILTER (WHERE redeemed)
 FROM per_member GROUP BY GROUPING SETS ((holdout), ())
 """
 
@@ -98,6 +110,7 @@ def default_period(segment: Segment, now: dt.datetime | None = None) -> tuple[dt
 def segment_lift(*, segment: Segment, start: dt.date, end: dt.date, cuped: bool = False,
                  target_lift: float = DEFAULT_TARGET_LIFT, now: dt.datetime | None = None) -> Lift:
     """Treatment against control for the shop-local days start..end (inclusive)."""
+    codes = sorted({code.upper() for code in Offer.objects.filter(segment=segment).values_list("code", flat=True)})
     today = shop_today(segment.shop, now)
     if start > end:
         raise LiftError("The period starts after it ends.")
@@ -112,18 +125,18 @@ def segment_lift(*, segment: Segment, start: dt.date, end: dt.date, cuped: bool 
     pre_start = period_start - (period_end - period_start)
     with connection.cursor() as cursor:
         cursor.execute(_LIFT_SQL, {"shop": segment.shop_id, "segments": [segment.pk], "start": period_start,
-                                   "end": period_end, "pre_start": pre_start})
+                                   "end": period_end, "pre_start": pre_start, "codes": codes})
         rows = cursor.fetchall()
     groups, overall = {}, None
-    for holdout, is_overall, n, buyers, mean_rev, var_rev, mean_pre, var_pre, cov, mean_aov, var_aov in rows:
-        summary = {"n": n, "buyers": buyers, "mean_rev": _f(mean_rev), "var_rev": _f(var_rev),
+    for holdout, is_overall, n, buyers, mean_rev, var_rev, mean_pre, var_pre, cov, mean_aov, var_aov, redeemed in rows:
+        summary = {"n": n, "buyers": buyers, "redeemed": redeemed, "mean_rev": _f(mean_rev), "var_rev": _f(var_rev),
                    "mean_pre": _f(mean_pre), "var_pre": _f(var_pre), "cov": _f(cov),
                    "mean_aov": _f(mean_aov), "var_aov": _f(var_aov)}
         if is_overall:
             overall = summary
         else:
             groups[bool(holdout)] = summary
-    empty = {"n": 0, "buyers": 0, "mean_rev": 0.0, "var_rev": 0.0, "mean_pre": 0.0, "var_pre": 0.0, "cov": 0.0,
+    empty = {"n": 0, "buyers": 0, "redeemed": 0, "mean_rev": 0.0, "var_rev": 0.0, "mean_pre": 0.0, "var_pre": 0.0, "cov": 0.0,
              "mean_aov": 0.0, "var_aov": 0.0}
     t, c = groups.get(False, empty), groups.get(True, empty)
     overall = overall or empty
@@ -155,6 +168,9 @@ def segment_lift(*, segment: Segment, start: dt.date, end: dt.date, cuped: bool 
     lift = Lift(segment.pk, start, end, segment.holdout_percent, t["n"], c["n"], conversion, revenue, aov, srm,
                 cuped, theta, mde)
     lift.warnings = _warnings(lift, baseline_rate, c["mean_rev"], target_lift)
+    if codes:
+        lift.offer_codes = codes
+        lift.redemption = stats.two_proportion_test(t["redeemed"], t["n"], c["redeemed"], c["n"])
     return lift
 
 

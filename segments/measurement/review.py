@@ -1,6 +1,7 @@
 """The monthly review: each segment's KPIs for a calendar month against the month before (from the
 daily snapshots), the biggest movers, playbooks whose holdout shows a significant lift on their
-KPI, and segments to merge or redefine: too small for their holdout to detect a 10% change, or
+KPI, every on-site experience's and offer's lift (significant or not: the merchant decides whether
+to keep it), and segments to merge or redefine: too small for their holdout to detect a 10% change, or
 overlapping another segment by more than OVERLAP_JACCARD of their combined members.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.db import connection
 from django.db.models import Max, Sum
 
 from segments.experiences.models import Playbook, PlaybookKpi
+from segments.experiences.presets import PRESETS
 from segments.measurement.lift import segment_lift
 from segments.measurement.models import SegmentKpiSnapshot
 from segments.membership.models import Segment, SegmentStatus
@@ -100,10 +102,11 @@ class Review:
     lifts: list[dict] = field(default_factory=list)
     too_small: list[dict] = field(default_factory=list)
     overlaps: list[dict] = field(default_factory=list)
+    experiences: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"month": self.month, "segments": self.rows, "movers": self.movers, "significant_playbooks": self.lifts,
-                "too_small": self.too_small, "overlaps": self.overlaps}
+                "experiences": self.experiences, "too_small": self.too_small, "overlaps": self.overlaps}
 
 
 def monthly_review(*, shop: Shop, month: str, now: dt.datetime | None = None) -> Review:
@@ -130,6 +133,8 @@ def monthly_review(*, shop: Shop, month: str, now: dt.datetime | None = None) ->
             continue
         lift = segment_lift(segment=segment, start=start, end=period_end, now=now)
         playbook = playbooks.get(segment.pk)
+        if playbook is not None and (playbook.experience or lift.offer_codes):
+            review.experiences.append(_experience_row(segment, playbook, lift))
         if playbook is not None:
             comparison = getattr(lift, _KPI_FIELD[playbook.kpi])
             if comparison.significant:
@@ -147,6 +152,15 @@ def monthly_review(*, shop: Shop, month: str, now: dt.datetime | None = None) ->
     return review
 
 
+def _experience_row(segment: Segment, playbook: Playbook, lift) -> dict:
+    """An experience's or offer's month: its playbook's KPI treated against holdout, and its codes' redemption."""
+    preset = playbook.experience.get("preset")
+    return {"segment": segment.pk, "name": segment.name, "experience": PRESETS[preset].label if preset else "",
+            "offer_codes": lift.offer_codes, "kpi": playbook.kpi,
+            "lift": getattr(lift, _KPI_FIELD[playbook.kpi]).to_dict(),
+            "redemption": lift.redemption.to_dict() if lift.redemption else None}
+
+
 def review_markdown(review: Review) -> str:
     def pct(value):
         return "—" if value is None else f"{value:+.0%}"
@@ -162,6 +176,14 @@ def review_markdown(review: Review) -> str:
     lines += ["", "## Playbooks with a significant lift", ""] + [
         f"- {x['name']} ({x['kpi']}): {x['diff']:+.4g} (95% CI {x['ci_low']:.4g} to {x['ci_high']:.4g}, "
         f"p = {x['p_value']:.2g})" for x in review.lifts]
+    lines += ["", "## Experiences and offers (treated against holdout)", ""] + [
+        f"- {x['name']}: {x['experience'] or 'offer only'}"
+        + (f", codes {', '.join(x['offer_codes'])}" if x["offer_codes"] else "")
+        + (f"; {x['kpi']} {x['lift']['diff']:+.4g} (95% CI {x['lift']['ci_low']:.4g} to {x['lift']['ci_high']:.4g})"
+           if x["lift"]["ci_low"] is not None else f"; {x['kpi']}: too few members to compare")
+        + (f"; redeemed by {x['redemption']['treatment']:.1%} of members, {x['redemption']['control']:.1%} of holdout"
+           if x["redemption"] and x["redemption"]["treatment"] is not None and x["redemption"]["control"] is not None
+           else "") for x in review.experiences]
     lines += ["", "## Merge or redefine", ""] + [f"- {t['name']}: {t['reason']}" for t in review.too_small] + [
         f"- {o['advice']}" for o in review.overlaps]
     return "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from segments.experiences.models import PlaybookKpi
 from segments.measurement.kpis import MAX_SERIES, kpi_chart_segments, segments_kpi_rows
 from segments.measurement.lift import LiftError, default_period, segment_lift
 from segments.measurement.migration import migration_default_start, segments_migration
@@ -246,7 +247,23 @@ def review_cells(review, currency: str) -> dict:
             write = fmt.points
         lifts.append({"name": x["name"], "kpi": x["kpi"], "diff": write(x["diff"]),
                       "interval": f"{write(x['ci_low'])} to {write(x['ci_high'])}", "p_value": f"{x['p_value']:.3f}"})
-    return {"rows": rows, "movers": movers, "lifts": lifts}
+    return {"rows": rows, "movers": movers, "lifts": lifts,
+            "experiences": [_experience_cells(x, currency) for x in review.experiences]}
+
+
+def _experience_cells(x: dict, currency: str) -> dict:
+    fmt = measurement_format
+    lift, used = x["lift"], x["redemption"]
+
+    def write(v):
+        return fmt.money(v, currency, signed=True) if x["kpi"] in MONEY_KPIS else fmt.points(v)
+    return {"name": x["name"], "experience": x["experience"] or "Offer only", "codes": ", ".join(x["offer_codes"]),
+            "kpi": PlaybookKpi(x["kpi"]).label,
+            "lift": write(lift["diff"]) if lift["diff"] is not None else "—",
+            "interval": f"{write(lift['ci_low'])} to {write(lift['ci_high'])}" if lift["ci_low"] is not None else "—",
+            "significant": lift["p_value"] is not None and lift["p_value"] < 0.05,
+            "redeemed": "—" if not used or used["treatment"] is None else fmt.rate(used["treatment"]),
+            "redeemed_holdout": "—" if not used or used["control"] is None else fmt.rate(used["control"])}
 
 
 @embedded_page

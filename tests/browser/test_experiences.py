@@ -140,7 +140,27 @@ def test_cart_abandoners_get_a_real_code_by_cart_value(storefront, devstore):
     expect(shown(page, ".shopseg-offer h2")).to_have_text("Free shipping on your cart")
     expect(shown(page, ".shopseg-offer__code strong")).to_have_text("FAVOURITES-FREESHIP")
     screenshot(page, "storefront-experience-cart-value")
+    page.goto(f"{store.base}/checkout")
+    page.fill("#discount-code", "FAVOURITES-FREESHIP")
+    page.click("#pay")
+    expect(page.locator("#thanks")).to_be_visible()
     page.context.close()
+
+    # A customer outside the segment cannot use it: refused at checkout, no order.
+    orders = devstore.control("GET", f"/shops/{store.shop.domain}/stats")["orders"]
+    page = store.visit(customer=store.other)
+    page.locator(".card a").first.click()
+    page.click("#add-to-cart")
+    page.goto(f"{store.base}/checkout")
+    page.fill("#discount-code", "FAVOURITES-FREESHIP")
+    page.click("#pay")
+    expect(page.locator("#checkout-error")).to_be_visible()
+    assert page.locator("#thanks").is_hidden()
+    page.context.close()
+    used = {o["codes"][0]: o["redemptions"] for o in
+            devstore.control("GET", f"/shops/{store.shop.domain}/discounts")["discounts"]}
+    assert used == {"FAVOURITES-FREESHIP": 1, "FAVOURITES-10OFF": 0}
+    assert devstore.control("GET", f"/shops/{store.shop.domain}/stats")["orders"] == orders
 
 
 def test_category_loyalists_land_on_their_category(storefront, devstore):

@@ -5,11 +5,14 @@ playbook and copies a theme snippet, retries a failed tag change, and moves arou
 from __future__ import annotations
 
 
+import re
+
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from segments.experiences.models import Playbook
+from segments.experiences.publish import shop_storefront_publish
 from segments.membership.definitions import segment_create
 from segments.membership.models import Membership, Segment, TagChange
 from segments.metrics.models import CustomerMetrics
@@ -149,6 +152,42 @@ def test_write_a_playbook(page, seeded):
     saved.refresh_from_db()
     assert (saved.frequency_cap, saved.owner) == (3, "Dana")
     screenshot(page, "journey-playbook-error")
+
+
+def test_pick_an_experience_and_a_members_code(page, seeded, devstore):
+    shop, admin_url = seeded
+    segment = biggest(shop)
+    frame = open_page(page, admin_url, f"admin/segments/{segment.pk}/playbook")
+    expect(frame.locator("fieldset[data-preset]:visible")).to_have_count(0)
+    frame.select_option("#experience-preset", "cart_value")
+    expect(frame.locator("fieldset[data-preset=cart_value]")).to_be_visible()
+    frame.fill("#exp-cart_value-threshold", "75")
+    frame.fill("#exp-cart_value-percent", "0")            # below the preset's bounds
+    frame.click("button[type=submit]")
+    expect(frame.locator("#experience-error")).to_contain_text("Discount below it (%) must be a number from 1 to 90")
+    assert not Playbook.objects.filter(segment=segment).exists()
+
+    frame.fill("#exp-cart_value-percent", "15")
+    frame.fill("#offer_percent", "20")
+    frame.click("button[type=submit]")
+    expect(frame.locator("#save-status")).to_have_text("Saved")
+    saved = Playbook.objects.get(segment=segment)
+    assert (saved.experience["preset"], saved.experience["threshold"], saved.experience["percent"],
+            saved.offer_percent) == ("cart_value", 75.0, 15, 20)
+    assert shop_storefront_publish(shop_id=shop.pk) == ""       # what the worker's sweep does next
+
+    frame = open_page(page, admin_url, f"admin/segments/{segment.pk}/playbook")
+    expect(frame.locator("#experience-preset")).to_have_value("cart_value")
+    expect(frame.locator("#exp-cart_value-threshold")).to_have_value("75")
+    stem = segment.handle.upper()
+    expect(frame.locator("#offers tbody tr")).to_have_count(3)
+    for code in (f"{stem}-FREESHIP", f"{stem}-15OFF", f"{stem}-MEMBERS"):
+        expect(frame.locator(f"#offers >> text={code}")).to_be_visible()
+    expect(frame.locator("#theme-link")).to_have_attribute("href", re.compile(r"addAppBlockId=.+/segment-experience"))
+    codes = sorted(c for d in devstore.control("GET", f"/shops/{shop.domain}/discounts")["discounts"] for c in d["codes"])
+    assert codes == sorted((f"{stem}-FREESHIP", f"{stem}-15OFF", f"{stem}-MEMBERS"))
+    frame.locator("#offers").scroll_into_view_if_needed()
+    screenshot(page, "journey-playbook-experience")
 
 
 def test_copy_a_theme_snippet(page, seeded, devstore):

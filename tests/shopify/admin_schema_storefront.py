@@ -10,13 +10,14 @@ from segments.experiences import offers, publish
 from segments.experiences.models import Playbook
 from segments.experiences.presets import experience_clean
 from segments.membership.models import Segment
+from segments.shops.models import Shop
 
 NATIVE_SEGMENT, DISCOUNT = "gid://shopify/Segment/520093", "gid://shopify/DiscountCodeNode/1057371"
 
 
 def _offer_inputs(kind: str) -> list[dict[str, Any]]:
     """The discount inputs the app writes for a playbook's offers of `kind`, built by offers itself."""
-    segment = Segment(handle="cart-abandoners", name="Cart abandoners", status="active")
+    segment = Segment(shop=Shop(currency="USD"), handle="cart-abandoners", name="Cart abandoners", status="active")
     book = Playbook(segment=segment, experience=experience_clean({"preset": "cart_value"}), offer_percent=15)
     return [{"discount": offers._discount_input(spec, NATIVE_SEGMENT)}
             for spec in offers.offers_wanted(playbook=book).values() if spec["kind"] == kind]

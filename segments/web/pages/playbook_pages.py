@@ -38,7 +38,9 @@ def _preset_forms(book: Playbook) -> list[dict]:
         fields = []
         for name, field in preset.fields.items():
             value = mine.get(name, field.default)
-            if field.kind == "campaigns":
+            if field.kind == "money":
+                value = f"{value:.2f}".removesuffix(".00")
+            elif field.kind == "campaigns":
                 value = "\n".join(f"{c['campaign']} | {c['heading']} | {c['link']}" for c in value)
             fields.append({"name": name, "field": field, "value": value})
         forms.append({"key": key, "preset": preset, "selected": bool(mine), "fields": fields})

@@ -77,7 +77,7 @@ def test_a_change_updates_in_place_and_removing_the_offer_deletes_it(segment, de
     playbook_update(segment=segment, changes={"experience": {}, "offer_percent": None}, author="test")
     assert shop_storefront_publish(shop_id=shop.pk) == ""
     assert shopify(devstore, shop) == ([], [])
-    assert not Offer.objects.exists() and not NativeSegment.objects.exists()
+    assert set(Offer.objects.values_list("state", flat=True)) == {"ended"} and not NativeSegment.objects.exists()
     assert experiences(devstore, shop) == {}
 
 
@@ -94,7 +94,8 @@ def test_archiving_the_segment_ends_its_discounts(segment, devstore, django_capt
         segment_update(segment=segment, status="archived", author="test")
     assert shops_with_due_storefront() == [segment.shop_id]          # the segment changed since the write
     assert storefront_publish_sweep_task() == 1
-    assert shopify(devstore, segment.shop) == ([], []) and not Offer.objects.exists()
+    assert shopify(devstore, segment.shop) == ([], [])
+    assert list(Offer.objects.values_list("code", "state")) == [("CART-ABANDONERS-MEMBERS", "ended")]  # for its lift
 
 
 def test_a_segment_change_that_alters_nothing_sends_nothing(segment, monkeypatch):

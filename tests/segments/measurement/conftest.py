@@ -31,12 +31,12 @@ class Store:
         return dict(Customer.objects.filter(shop=self.shop, shopify_id__in=list(sids)).values_list("shopify_id", "pk"))
 
     def order(self, sid: int | None, at: dt.datetime, total: str = "50.00", *, refunded: str = "0",
-              cancelled: bool = False) -> int:
+              cancelled: bool = False, codes: tuple[str, ...] = ()) -> int:
         self.next_order += 1
         orders_upsert(shop=self.shop, records=[OrderRecord(
             shopify_id=self.next_order, created_at=at, updated_at=at, customer_shopify_id=sid,
             email="" if sid else f"guest{self.next_order}@example.com", total=Decimal(total), subtotal=Decimal(total),
-            total_refunded=Decimal(refunded), cancelled_at=at if cancelled else None)])
+            total_refunded=Decimal(refunded), cancelled_at=at if cancelled else None, discount_codes=list(codes))])
         return self.next_order
 
     def local(self, day: dt.date, hour: int = 12, minute: int = 0) -> dt.datetime:

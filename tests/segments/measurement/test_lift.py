@@ -12,6 +12,7 @@ from django.utils import timezone
 from scipy import stats as sp
 
 from devstore import mutations
+from segments.experiences.models import Offer
 from segments.measurement.lift import LiftError, segment_lift
 from segments.membership.models import Membership, Segment
 from segments.membership.recompute import segments_recompute
@@ -159,6 +160,34 @@ def test_lift_numbers_equal_an_independent_count_and_cuped_narrows_the_interval(
     width = lambda c: c.ci_high - c.ci_low  # noqa: E731
     assert width(adjusted.revenue_per_member) < 0.8 * width(plain.revenue_per_member)
     assert any("Too few members" in w for w in plain.warnings)      # 300 members cannot see 10%
+
+
+def test_offer_redemptions_are_counted_per_member_treated_against_holdout(shop, store):
+    today = shop_today(shop)
+    start, end = today - dt.timedelta(days=14), today - dt.timedelta(days=1)
+    sids = list(range(1, 201))
+    store.customers(sids, created=store.local(start - dt.timedelta(days=60)))
+    segment = make_segment(shop, "Everyone", EVERYONE, holdout_percent=50)
+    customer_metrics_rebuild(shop=shop)
+    segments_recompute(shop=shop, now=store.local(start - dt.timedelta(days=20)))
+    assert segment_lift(segment=segment, start=start, end=end).redemption is None     # no offers: nothing to count
+    Offer.objects.create(shop=shop, segment=segment, key="members_percent", code="EVERYONE-MEMBERS", title="10% off",
+                         state="ended")          # an ended offer's code still counts for its period
+    members = dict(Membership.objects.filter(segment=segment).values_list("customer__shopify_id", "holdout"))
+    treated = sorted(s for s, h in members.items() if not h)
+    held = sorted(s for s, h in members.items() if h)
+    for sid in treated[::4]:                     # a quarter redeem (codes are matched in any case), twice some
+        store.order(sid, store.local(start + dt.timedelta(days=2)), codes=("everyone-members",))
+        store.order(sid, store.local(start + dt.timedelta(days=3)), codes=("EVERYONE-MEMBERS", "WELCOME5"))
+    for sid in treated[1::4]:                    # others buy without it, or used it before the period
+        store.order(sid, store.local(start + dt.timedelta(days=2)), codes=("WELCOME5",))
+        store.order(sid, store.local(start - dt.timedelta(days=2)), codes=("EVERYONE-MEMBERS",))
+    store.order(held[0], store.local(start + dt.timedelta(days=2)), codes=("EVERYONE-MEMBERS",))   # leaked code
+    lift = segment_lift(segment=segment, start=start, end=end)
+    assert lift.offer_codes == ["EVERYONE-MEMBERS"]
+    assert lift.redemption.treatment == pytest.approx(len(treated[::4]) / len(treated))
+    assert lift.redemption.control == pytest.approx(1 / len(held))
+    assert lift.redemption.significant and lift.to_dict()["offer_redemption"]["diff"] > 0.2
 
 
 def test_bad_periods_are_refused(shop):

@@ -6,11 +6,16 @@ import datetime as dt
 import re
 
 import pytest
+from django.db.models import F
+from django.utils import timezone
 
 from segments.measurement.models import SegmentKpiSnapshot
+from segments.experiences.models import Offer
+from segments.experiences.playbooks import playbook_update
+from segments.measurement.lift import segment_lift
 from segments.measurement.review import monthly_review
 from segments.measurement.snapshots import kpi_snapshot_day, kpi_snapshots_backfill
-from segments.membership.models import ExclusiveGroup
+from segments.membership.models import ExclusiveGroup, Membership, MembershipEvent
 from segments.membership.recompute import segments_recompute
 from segments.metrics.refresh import customer_metrics_rebuild
 from segments.shops.calendar import shop_today
@@ -194,3 +199,33 @@ def test_the_kpi_page_and_api_read_a_period_the_same_way(api, measured, client, 
     yesterday = shop_today(measured) - dt.timedelta(days=1)
     shown = api.get("/api/measurement/kpis").json()
     assert (shown["start"], shown["end"]) == ((yesterday - dt.timedelta(days=89)).isoformat(), yesterday.isoformat())
+
+
+def test_the_review_reports_each_experience_and_offer(api, measured, client, devstore, settings):
+    buyers = measured.fixtures["buyers"]
+    playbook_update(segment=buyers, changes={"experience": {"preset": "vip_hero"}, "kpi": "conversion"}, author="t")
+    Offer.objects.create(shop=measured, segment=buyers, key="members_percent", code="BUYERS-MEMBERS", title="10%")
+    store, today = Store(measured), shop_today(measured)
+    # Members since long before any month start (the fixture's entries are 20 days old), so the month's
+    # comparison has them whatever today's date.
+    MembershipEvent.objects.filter(segment=buyers, at__lt=timezone.now() - dt.timedelta(days=10)).update(
+        at=F("at") - dt.timedelta(days=40))
+    stayed = list(Membership.objects.filter(segment=buyers, holdout=False, customer__shopify_id__gt=10)
+                  .values_list("customer__shopify_id", flat=True))
+    for sid in stayed[:3]:
+        store.order(sid, store.local(today, 0, 5), "30.00", codes=("BUYERS-MEMBERS",))
+    month = today.strftime("%Y-%m")
+    compared = segment_lift(segment=buyers, start=today.replace(day=1), end=today).treatment_members
+    assert compared >= len(stayed) > 3
+    review = api.get("/api/measurement/review", month=month).json()
+    (row,) = review["experiences"]            # Repeat has neither an experience nor an offer
+    assert (row["name"], row["experience"], row["offer_codes"], row["kpi"]) == (
+        "Buyers", "VIP hero", ["BUYERS-MEMBERS"], "conversion")
+    assert row["redemption"]["treatment"] == pytest.approx(3 / compared) and row["redemption"]["control"] == 0
+    assert row["lift"]["treatment"] is not None
+    md = api.get("/api/measurement/review", month=month, export="md").content.decode()
+    assert "- Buyers: VIP hero, codes BUYERS-MEMBERS; conversion " in md
+    token = session_token(devstore, measured, settings.SHOPIFY_API_KEY)
+    html = client.get("/admin/review", {"id_token": token, "shop": measured.domain, "month": month}).content.decode()
+    table = html.split('id="experiences"', 1)[1].split("</table>", 1)[0]
+    assert "VIP hero" in table and "BUYERS-MEMBERS" in table and f"{3 / compared:.1%}" in table

@@ -143,6 +143,15 @@ def test_demo_installs_backfills_repairs_and_prints_the_admin_url(demo):
     assert re.search(r"a customer who is not one \(\d+\) sees the hero: Winter sale: 20% off\n", out)
     proxied = re.search(r"asks the app proxy for its segments .*: (\{.*\})\n", out)
     assert proxied and "seg:new-visitors" in json.loads(proxied[1])["segments"], out[-3000:]
+    # The cart abandoners' playbook picked in the admin became two real codes; a member sees the offer for
+    # their cart's value and pays with it, a non-member is refused.
+    codes = re.search(r"the worker wrote 2 discount codes limited to the segment's members in Shopify: "
+                      r"([A-Z-]+)-10OFF, \1-FREESHIP\n", out)
+    assert codes, out[-3000:]
+    assert re.search(r"a cart abandoner \(\d+\) with an empty cart sees: 10% off your cart\n", out)
+    assert re.search(r"a cart abandoner \(\d+\) with a \$[\d,.]+ cart sees: Free shipping on your cart\n", out)
+    assert re.search(rf"they pay with {codes[1]}-FREESHIP: order \d+ ships free; customer \d+, not in the segment, "
+                     r"is refused: \w", out), out[-3000:]
     # Shopify Flow heard of customers entering and leaving segments, sent by the worker.
     flow = re.search(r"Shopify Flow received ([\d,]+) triggers from the worker: ([\d,]+) \"Customer entered segment\"", out)
     assert flow and int(flow[1].replace(",", "")) > 0 and int(flow[2].replace(",", "")) > 0, out[-3000:]

@@ -144,7 +144,8 @@ class Command(StorefrontSteps, BaseCommand):
         self._say("9/10 writing membership to Shopify as customer tags")
         self._tags(devstore_url, opts["shop"], env)
         self._flush_and_apply(devstore_url, opts["shop"], env)   # Shopify's tag webhooks, recorded by the worker
-        self._theme(devstore_url, opts["shop"], env)
+        cart_tag = self._offers(devstore_url, app_url, opts["shop"], env)
+        self._theme(devstore_url, opts["shop"], env, cart_tag)
         self._flow(devstore_url, opts["shop"])
         self._say("   what the segments are worth (from the KPI history):")
         self._measurement(opts["shop"], env)

@@ -4,13 +4,11 @@ any number of segments at once, set-at-a-time.
 The semantics are docs/rules.md "Evaluation"; the pure-Python reference (tests.segments.engine.reference)
 implements the same section and a property test holds the two together.
 
-Shape of the statement. Conditions read the per-customer metrics table `m` and the customer row `c`
-directly. Everything computed over a window, and the "query" metrics, are *features*: aggregates
-the compiler collects while compiling and computes in at most five grouped passes, one per source
-(orders, line items, checkouts, carts, storefront visitor-days, and the top source per window),
-LEFT JOINed by customer.
-Ten segments that each count orders in the last 90 days share one feature, and every feature of a
-source is one pass over its rows, whatever the number of rules.
+Shape of the statement. Conditions read the per-customer metrics table `m`, the customer row `c` and
+the predictions `pr` directly. Everything computed over a window, and the "query" metrics, are
+*features*: aggregates collected while compiling and computed in grouped passes, one per source
+(orders, line items, checkouts, carts, storefront visitor-days, the top source per window), joined
+by customer. Ten segments counting orders in the last 90 days share one feature.
 
 Time. `now` and the shop's timezone are inputs (Context). Conditions on elapsed days or on dates
 compile to comparisons of the stored timestamp with instants computed here in Python (local
@@ -53,6 +51,7 @@ class Compiler(BrowsingValues):
         self.cart_features: dict[str, str] = {}       # over carts `ca` linked by the customer's checkouts
         self.visit_features: dict[str, str] = {}      # over the visitor-days `vd` of the customer's browsers
         self.top_sources: dict[str, str] = {}         # alias → window flag over orders `o`
+        self.predictions = False                       # whether a condition reads the predictions `pr`
 
     # -- parameters and features ---------------------------------------------------------------
     def param(self, value: object) -> str:
@@ -205,6 +204,9 @@ class Compiler(BrowsingValues):
             return f"c.{key}"
         if key == "has_tag":
             return self._has_tag(str(condition.params["tag"]))
+        if metric.source == "prediction":
+            self.predictions = True
+            return f"pr.{metric.column}"
         if window is None and metric.source == "table":
             return self._table_value(metric)
         flag = self.window_flag("o.created_at", window)

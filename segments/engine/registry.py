@@ -3,7 +3,8 @@
 Rules name metrics by key and are looked up here and nowhere else. A metric's `source` says where
 its value comes from: "table" metrics read a column of the per-customer metrics table (possibly
 derived with `now`, see DERIVATIONS); "query" metrics are computed from the mirror's rows when a
-rule is evaluated. A windowed metric given a window is always computed from the mirror's rows
+rule is evaluated; "prediction" metrics read a column of the customer's predictions
+(segments.predictions: the shop's BG/NBD and Gamma-Gamma models), NULL before the shop's first fit. A windowed metric given a window is always computed from the mirror's rows
 over that window, whatever its source for all time.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from decimal import Decimal
 
 from segments.engine.windows import HOLIDAYS
 
-FAMILIES: tuple[str, ...] = ("purchase", "engagement", "browsing", "timing", "benefits")
+FAMILIES: tuple[str, ...] = ("purchase", "engagement", "browsing", "timing", "benefits", "predictions")
 
 NUMERIC_OPERATORS = ("gt", "gte", "lt", "lte", "eq", "neq", "between")
 CHOICE_OPERATORS = ("eq", "neq", "in", "not_in")
@@ -132,8 +133,8 @@ class Metric:
     label: str
     description: str
     value_type: str
-    source: str                        # "table" | "query"
-    column: str | None = None          # the metrics-table column of a "table" metric
+    source: str                        # "table" | "query" | "prediction"
+    column: str | None = None          # the metrics-table (or predictions) column of a "table" (or "prediction") metric
     derive: str | None = None          # a DERIVATIONS key: how the value follows from the column (or time)
     windowed: bool = False             # whether a condition may give a window
     params: tuple[Param, ...] = ()
@@ -338,6 +339,23 @@ _METRIC_LIST: tuple[Metric, ...] = (
            "The sales channel most of the customer's orders came from, as Shopify names it "
            "(web, pos, iphone, android, shopify_draft_order or an app's id).",
            "text", "table", "top_source", windowed=True),
+    # Predictions (the shop's models, refitted nightly, the customer rescored after each order)
+    Metric("p_alive", "predictions", "Chance still active", "The model's probability that the customer has not "
+           "quietly stopped buying, from 0 to 1 (below 0.3: likely lost).", "ratio", "prediction", "p_alive"),
+    *(Metric(f"expected_orders_{days}d", "predictions", f"Expected orders, next {days} days", "How many orders "
+             f"(days with an order) the model expects from the customer in the next {days} days.",
+             "number", "prediction", f"orders_{days}d") for days in (30, 90, 365)),
+    Metric("expected_next_order_days", "predictions", "Days until next expected order", "In how many days the "
+           "model expects the customer's next order; no value when not within a year.",
+           "days", "prediction", "next_order_days"),
+    Metric("predicted_order_value", "predictions", "Predicted order value", "What the customer's orders are "
+           "expected to be worth on average (Gamma-Gamma; their own average when the shop has too few repeat "
+           "buyers to fit it).", "money", "prediction", "value_per_order"),
+    Metric("predicted_clv", "predictions", "Predicted value, next 365 days", "Expected orders in the next year "
+           "times the predicted order value.", "money", "prediction", "predicted_value"),
+    Metric("predicted_clv_percentile", "predictions", "Predicted value percentile",
+           "Where the customer's predicted value ranks among the shop's buyers, from 0 to 1 (0.8: the top 20%).",
+           "ratio", "prediction", "value_percentile"),
 )
 
 METRICS: dict[str, Metric] = {m.key: m for m in _METRIC_LIST}

@@ -123,6 +123,9 @@ def statement(compiler: Compiler, columns: dict[str, str],
                     f"JOIN segments_visitor v ON v.id = vd.visitor_id WHERE vd.shop_id = %(shop)s "
                     f"AND v.customer_id IS NOT NULL {ids('v.customer_id')} GROUP BY v.customer_id)")
         joins.append("FULL JOIN fv ON fv.customer_id = m.customer_id")
+    if compiler.predictions:
+        ctes.append(f"pr AS (SELECT * FROM segments_customerprediction WHERE shop_id = %(shop)s {ids('customer_id')})")
+        joins.append("FULL JOIN pr ON pr.customer_id = m.customer_id")
     if compiler.top_sources:
         # One row per customer: each window's most frequent source, ties to the first by code point.
         picks = []

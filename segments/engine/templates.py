@@ -259,6 +259,20 @@ TEMPLATES: tuple[Template, ...] = (
               (Editable("include.value", "Campaign (its utm_campaign)", "campaign"),
                Editable("include.window.last_days", "Over the last (days)", "days")),
               "Pick the campaign. Any shopper whose latest campaign visit came by its links matches."),
+    # Predictions (issue 20): the shop's fitted models read every customer's history.
+    _t("likely_to_churn", "Likely to churn, high value",
+       "The model says they have probably stopped buying, yet they rank high on predicted value: win them back.",
+       _doc({"all": [_c("p_alive", "lt", "0.3"), _c("predicted_clv_percentile", "gte", "0.8")]}), None,
+       (Editable("include.all[0].value", "Chance still active below", "p_alive"),
+        Editable("include.all[1].value", "Predicted value percentile at least", "percentile")),
+       "No persona: the models' reading of each history (lapsed frequent buyers land here).", family="predictions"),
+    _t("ordering_soon", "Expected to order soon",
+       "Likely still active and expected to order within two weeks: be there first with what they buy.",
+       _doc({"all": [_c("expected_next_order_days", "lte", 14), _c("p_alive", "gte", "0.5")]}), None,
+       (Editable("include.all[0].value", "Next order expected within (days)", "days"),
+        Editable("include.all[1].value", "Chance still active at least", "p_alive")),
+       "No persona: the models' reading of each history (replenishers and frequent buyers land here).",
+       family="predictions"),
 )
 
 TEMPLATE_BY_KEY: MappingProxyType = MappingProxyType({t.key: t for t in TEMPLATES})

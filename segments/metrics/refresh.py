@@ -17,6 +17,7 @@ from segments.engine import metrics_ranking, metrics_table
 from segments.engine.rules import conditions
 from segments.membership.models import Segment, SegmentStatus
 from segments.membership.recompute import segment_rules, segments_recompute
+from segments.predictions.service import customers_rescore
 from segments.mirror.models import Customer
 from segments.mirror.statistics import table_analyze_if_rewritten
 from segments.shops.models import Shop, ShopStatus
@@ -133,6 +134,7 @@ def _dirty_refresh(shop: Shop, limit: int, now: dt.datetime | None) -> list[int]
         ids = [pk for pk, _, _ in marks]
         causes = {pk: cause for pk, _, cause in marks}
         customer_metrics_refresh(shop=shop, customer_ids=ids, now=now)
+        customers_rescore(shop=shop, customer_ids=ids, now=now)     # their predictions, for the recompute
         moved = customer_ranks_refresh(shop=shop, now=now)
         if moved is None:
             segments_recompute(shop=shop, causes=causes, cause=RANKS_CAUSE, now=now)

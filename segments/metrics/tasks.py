@@ -10,6 +10,7 @@ from segments.membership.recompute import segments_recompute
 from segments.membership.visitors import visitor_segments_recompute
 from segments.metrics.refresh import DIRTY_MARGIN, customer_metrics_rebuild, dirty_marks_clear, dirty_shops_refresh
 from segments.metrics.schedule import shops_due_for_nightly
+from segments.predictions.service import shop_predictions_fit
 from segments.shops.models import Shop, ShopStatus
 from shopseg.enqueue import enqueue
 
@@ -22,13 +23,15 @@ __all__ = ["customer_metrics_rebuild_task", "metrics_dirty_refresh_task", "shops
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=2, retry_backoff_max=60,
              retry_jitter=True, max_retries=8)
 def customer_metrics_rebuild_task(shop_id: int, trigger: str = Trigger.NIGHTLY, cause: str = "") -> int | None:
-    """A whole shop: after its backfill, and nightly (re-ranks what incremental refreshes ranked);
-    then every segment of the shop is recomputed over the fresh table."""
+    """A whole shop: after its backfill, and nightly (re-ranks what incremental refreshes ranked, refits
+    the shop's prediction models and rescores every buyer); then every segment of the shop is
+    recomputed over the fresh table."""
     shop = Shop.objects.filter(pk=shop_id, status=ShopStatus.INSTALLED).first()
     if shop is None:
         return None
     started = timezone.now()
     written = customer_metrics_rebuild(shop=shop, now=started)
+    shop_predictions_fit(shop=shop, now=started)
     segments_recompute(shop=shop, trigger=trigger, cause=cause)
     visitor_segments_recompute(shop=shop)
     # The marks this covered need no incremental pass (after a backfill: every customer's).

@@ -45,3 +45,36 @@ def predictions_score(models: Models, x, t_x, T, m_x) -> dict[str, np.ndarray]:
     out["value_per_order"] = gg.expected_average_value(x, np.where(x > 0, m_x, 0.0))
     out["predicted_value_365d"] = out["orders_365d"] * out["value_per_order"]
     return out
+
+
+def next_order_days(bg: BgNbd, x, t_x, T, *, most: int = 365) -> np.ndarray:
+    """The fewest whole days d <= `most` in which one more order is expected (E[orders in d] >= 1),
+    NaN when not within `most`: a bisection over the distinct histories (E grows with d)."""
+    rows, inverse = np.unique(np.column_stack((x, t_x, T)).astype(float), axis=0, return_inverse=True)
+    gx, gt, gT = rows[:, 0], rows[:, 1], rows[:, 2]
+    reach = bg.expected_purchases(most, gx, gt, gT) >= 1
+    low, high = np.zeros(len(gx)), np.full(len(gx), float(most))      # E(low) < 1 <= E(high)
+    while np.any(high - low > 1):
+        mid = np.floor((low + high) / 2)
+        hit = bg.expected_purchases(mid, gx, gt, gT) >= 1
+        high, low = np.where(hit, mid, high), np.where(hit, low, mid)
+    return np.where(reach, high, np.nan)[inverse.reshape(-1)]
+
+
+def percentiles(values: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """Each value's percentile among `values` as spend_percentile ranks spend (floor(100 c / n) / 100,
+    c = values at most as large), and the breakpoints p_k (the value at rank ceil(k n / 100), k = 0..100)
+    that rank a later value the same way: max{k : p_k <= v} / 100."""
+    ordered = np.sort(values)
+    n = len(ordered)
+    if n == 0:
+        return np.zeros(0), []
+    at_most = np.searchsorted(ordered, values, side="right")
+    ranks = np.maximum(np.ceil(np.arange(101) * n / 100).astype(int), 1) - 1
+    return np.floor(100 * at_most / n) / 100, ordered[ranks].tolist()
+
+
+def percentile_from(breakpoints: list[float], value: float) -> float | None:
+    if not breakpoints:
+        return None
+    return max(k for k, p in enumerate(breakpoints) if p <= value) / 100 if value >= breakpoints[0] else 0.0

@@ -13,7 +13,7 @@
     in: "is one of", not_in: "is none of", is: "is",
   };
   const FAMILIES = {purchase: "Purchase", engagement: "Engagement", browsing: "Browsing (storefront)", timing: "Timing",
-                    benefits: "Benefits sought and channel"};
+                    benefits: "Benefits sought and channel", predictions: "Predictions (per customer)"};
   const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
     "October", "November", "December"];
   const WINDOWS = {"": "All time", last_days: "In the last … days", between: "Between dates", months: "In months",
@@ -839,7 +839,8 @@
     list.replaceChildren();
     list.setAttribute("aria-busy", "false");
     const choices = [{key: "", name: "Blank", why: "Start from one condition and build your own rules."}, ...state.templates];
-    const headings = {purchase: "From purchase history", browsing: "From storefront browsing (the web pixel)"};
+    const headings = {purchase: "From purchase history", browsing: "From storefront browsing (the web pixel)",
+                      predictions: "From predictions (each customer's likely future)"};
     let family = "";
     for (const t of choices) {
       if (t.family && t.family !== family) {

@@ -2,10 +2,10 @@
 
 It implements docs/rules.md, section "Evaluation", as directly as it can be written: the shop's
 mirror rows are loaded with the ORM and every condition's metric is computed per customer in
-Python loops, from the definitions in segments.engine.metrics_table's docstring. Nothing is read
-from the metrics table except which customers have a row (those are the customers evaluated), so a
-test comparing this with the SQL compiler (segments.engine.compiler) checks the compiler's reading
-of the table as well as its own queries.
+Python loops, from the definitions in segments.engine.metrics_table's docstring (predictions, fitted
+elsewhere, are read as stored). Nothing is read from the metrics table except which customers have a
+row (those are evaluated), so a test comparing this with the SQL compiler (segments.engine.compiler)
+checks the compiler's reading of the table as well as its own queries.
 
 Clarity over speed: a shop of a few dozen customers is what it is meant for.
 
@@ -55,6 +55,7 @@ from segments.engine.rules import All, Any_, Condition, Node, Not, RuleSet, cond
 from segments.engine.windows import Window, holiday_windows, resolve_window
 from segments.metrics.models import CustomerMetrics
 from segments.mirror.models import Cart, Checkout, Customer, LineItem, Order
+from segments.predictions.models import CustomerPrediction
 from segments.shops.models import Shop
 from segments.storefront.models import Visitor, VisitorDay
 from tests.segments.engine.reference_compare import (
@@ -139,6 +140,7 @@ class Reference:
             rows.orders.sort(key=lambda o: (o.created_at, o.pk))
             rows.abandoned.sort(key=lambda k: (k.created_at, k.pk))
         self.carts: dict[str, Cart] = {cart.token: cart for cart in Cart.objects.filter(shop=shop)}
+        self.predictions = {p.customer_id: p for p in CustomerPrediction.objects.filter(shop=shop)}
         self.visit_days: dict[int, list[VisitorDay]] = {}
         for day in VisitorDay.objects.filter(shop=shop, visitor__customer__isnull=False).select_related("visitor"):
             self.visit_days.setdefault(day.visitor.customer_id, []).append(day)
@@ -193,6 +195,9 @@ class Reference:
                      params: dict | None = None) -> object:
         """The metric's value for customer `pk` (None: no value), over `window` if given."""
         key = metric if isinstance(metric, str) else metric.key
+        if METRICS[key].source == "prediction":
+            stored = self.predictions.get(pk)
+            return None if stored is None else getattr(stored, METRICS[key].column)
         params = dict(params or {})
         rows = self.rows[pk]
         customer = rows.customer

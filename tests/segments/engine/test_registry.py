@@ -11,6 +11,7 @@ from segments.engine.registry import (
     catalog, rfm_group,
 )
 from segments.engine.windows import HOLIDAYS
+from segments.predictions.models import CustomerPrediction
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "rules.md"
 
@@ -29,6 +30,9 @@ ISSUE_METRICS = (
     "checkouts_started", "high_intent_searches", "checkouts_without_order", "browse_to_buy", "first_visit_date",
     "days_since_first_visit", "days_since_last_visit", "first_landing_page", "last_landing_page", "referrer_site",
     "utm_source", "utm_medium", "utm_campaign", "custom_events",
+    # per-customer predictions (issue 20), from the shop's fitted models
+    "p_alive", "expected_orders_30d", "expected_orders_90d", "expected_orders_365d", "expected_next_order_days",
+    "predicted_order_value", "predicted_clv", "predicted_clv_percentile",
 )
 
 
@@ -55,10 +59,12 @@ def test_metric_is_well_formed(key):
 @pytest.mark.parametrize("key", sorted(METRICS))
 def test_metric_source_names_a_table_column_or_none(key):
     metric = METRICS[key]
-    assert metric.source in ("table", "query")
+    assert metric.source in ("table", "query", "prediction")
     assert metric.derive in DERIVATIONS
     if metric.source == "table":
         assert metric.column in TABLE_COLUMNS
+    elif metric.source == "prediction":     # a column of the predictions, read as stored
+        assert metric.column in {f.column for f in CustomerPrediction._meta.fields} and metric.derive is None
     else:   # a browsing time (VISIT_TIMES) derives days since it, as a table column would
         assert metric.column is None and metric.derive == ("days_since" if key.startswith("days_since") and
                                                            key in VISIT_TIMES else None)

@@ -27,6 +27,8 @@ REQUIRED_KEYS = (
     # browsing (issue 18)
     "browse_heavy_low_purchase", "high_intent_visitors", "new_visitors", "returning_non_buyers", "window_shoppers",
     "category_browsers", "ad_driven_visitors",
+    # predictions (issue 20)
+    "likely_to_churn", "ordering_soon",
 )
 
 
@@ -57,7 +59,7 @@ def test_every_template_parses_and_round_trips(template):
     assert template_document(template.key) == template.rules
     assert template.document() == template.rules
     assert template.name and template.why and "\n" not in template.why and len(template.why) <= 120
-    personas = PERSONAS if template.family == "purchase" else [p for p, _, _ in SHOPPER_PERSONAS]
+    personas = PERSONAS if template.family != "browsing" else [p for p, _, _ in SHOPPER_PERSONAS]
     assert template.persona is None or template.persona in personas
     assert template.persona is not None or template.persona_note   # no single persona: say so
 

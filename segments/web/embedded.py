@@ -30,7 +30,7 @@ NAVIGATION = (
     ("home", "Segments", ("home", "segment-detail", "segment-new", "segment-edit")),
     ("playbooks", "Playbooks", ("playbooks", "playbook")),
     ("theme", "Theme", ("theme",)),
-    ("measurement", "Measurement", ("measurement", "migration", "review", "segment-lift")),
+    ("measurement", "Measurement", ("measurement", "migration", "review", "segment-lift", "predictions")),
     ("sync", "Sync & data", ("sync", "compliance")),
     ("settings", "Settings", ("settings",)),
 )

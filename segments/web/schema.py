@@ -178,7 +178,8 @@ class TemplateSerializer(s.Serializer):
     key = s.CharField()
     name = s.CharField()
     why = s.CharField()
-    family = s.ChoiceField(choices=["purchase", "browsing"], help_text="browsing: built on the web pixel's data")
+    family = s.ChoiceField(choices=["purchase", "browsing", "predictions"],
+                           help_text="browsing: the web pixel's data; predictions: the shop's fitted models")
     rules = json_field("the rule document (docs/rules.md)")
     editable = TemplateEditableSerializer(many=True)
 

@@ -46,6 +46,7 @@ REFUSED_BEYOND_THE_SCHEMA = {
     "GET /api/segments/{id}/kpis": "start not after end, at most 366 days apart",
     "GET /api/measurement/migration": "start not after end, at most 366 days apart",
     "GET /api/segments/{id}/lift": "a period the holdout can be measured over",
+    "PUT /api/segments/{id}/playbook": "an experience's fields are those of its preset (segments/experiences/presets.py)",
 }
 
 

@@ -25,7 +25,7 @@ def test_metrics_and_templates(api):
     by_key = {t["key"]: t for t in templates}
     vip = by_key["vip"]
     assert vip["name"] and vip["why"] and vip["rules"]["include"]["metric"] == "spend_percentile"
-    assert vip["family"] == "purchase" and {t["family"] for t in templates} == {"purchase", "browsing"}
+    assert vip["family"] == "purchase" and {t["family"] for t in templates} == {"purchase", "browsing", "predictions"}
     assert vip["editable"] == [{"name": "percentile", "label": vip["editable"][0]["label"],
                                 "paths": ["include.value"], "value": "0.9"}]
     days = next(e for e in by_key["frequent_buyers"]["editable"] if e["name"] == "days")

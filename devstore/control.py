@@ -3,7 +3,7 @@
 Seed and reset shops, register the app, read a customer's tags as Shopify holds them, edit them
 "by hand" (drift), inject faults, size a shop's rate-limit bucket and count its THROTTLED answers,
 run live traffic, uninstall the app, send compliance requests, read the web pixels apps activated and
-the native segments and code discounts they made.
+the native segments and code discounts they made, and set a variant's cost (control_catalog).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from . import compliance_mutations, mutation_base, mutations, oauth
+from . import compliance_mutations, control_catalog, mutation_base, mutations, oauth
 from .bucket import plan_limits
 from .customer_segments import segments_listing
 from .discount_checkout import discounts_listing
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from .server import DevstoreApp
 
 # Tables holding a shop's data, cleared by reset (apps are global and survive).
-SHOP_TABLES = ("installations", "oauth_codes", "tokens", "products", "variants", "customers", "orders",
-               "line_items", "refunds", "checkouts", "carts", "deleted_resources", "webhook_subscriptions",
+SHOP_TABLES = ("installations", "oauth_codes", "tokens", "products", "variants", "inventory_items", "customers",
+               "orders", "line_items", "refunds", "checkouts", "carts", "deleted_resources", "webhook_subscriptions",
                "webhook_deliveries", "bulk_operations", "staged_uploads", "faults", "web_pixels",
                "customer_segments", "code_discounts", "code_discount_redemptions")
 
@@ -62,6 +62,7 @@ def rules(shop: str) -> list[Rule]:
         Rule(f"/_control/shops/{shop}/orders", endpoint="orders_place", methods=["POST"]),
         Rule("/_control/faults", endpoint="faults", methods=["POST", "DELETE"]),
         Rule("/_control/webhooks/flush", endpoint="webhooks_flush", methods=["POST"]),
+        *control_catalog.rules(shop),
     ]
 
 
@@ -217,7 +218,8 @@ def simulate(app: DevstoreApp, request: Request, shop: str) -> Response:
     _shop(app, shop)
     body = _body(request)
     sim = TrafficSimulator(app.store, shop, seed=int(body.get("seed", 1)),
-                           rate_per_second=float(body.get("rate", 50)))
+                           rate_per_second=float(body.get("rate", 50)),
+                           cost_change_rate=float(body.get("cost_changes", 0)))
     counts = sim.run(count=int(body.get("count", 10)))
     return _json({"actions": counts})
 
@@ -382,4 +384,5 @@ HANDLERS = {
     "compliance": compliance,
     "orders_place": orders_place,
     "faults": faults,
+    **control_catalog.HANDLERS,
 }

@@ -79,7 +79,7 @@ def seed_shop(store: DevStore, shop: str, *, customers: int, seed: int, now: dt.
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-262144")
     try:
-        gen = _Generator(store, shop, row["currency"], rng, today, years, orders_scale)
+        gen = _Generator(store, shop, row["currency"], rng, today, years, orders_scale, seed=seed)
         report = gen.report
         gen.prepare_shop()
         remaining = customers
@@ -98,8 +98,9 @@ class _Generator(CalendarMixin, CatalogMixin, OrderMixin):
     """Holds the shop-wide context (calendar, catalog, counters) and generates batch after batch."""
 
     def __init__(self, store: DevStore, shop: str, currency: str, rng: random.Random, today: dt.date,
-                 years: int, orders_scale: float = 1.0) -> None:
+                 years: int, orders_scale: float = 1.0, *, seed: int = 0) -> None:
         self.store = store
+        self.seed = seed            # the catalog's unit costs come from their own stream of it
         self.orders_scale = orders_scale
         self.shop = shop
         self.currency = currency

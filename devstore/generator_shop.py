@@ -11,6 +11,7 @@ import json
 from bisect import bisect_right
 from collections.abc import Sequence
 
+from .inventory import cost_stream, items_insert, unit_cost
 from .personas import (
     ADJECTIVES, HOLIDAY_LIFT, HOUR_WEIGHT, MONTH_WEIGHT, PERSONA_DEFS, PRODUCT_TYPES, Persona, holiday_windows,
 )
@@ -137,6 +138,7 @@ class CatalogMixin:
         r, rng = self.r, self.rng
         products: list[tuple] = []
         variants: list[tuple] = []
+        created_of_variant: list[str] = []
         product_ids = self.store.next_ids("Product", PRODUCTS)
         specs: list[tuple[int, str, int]] = []   # (product type index, title, variant count)
         taken: set[str] = set()
@@ -160,11 +162,18 @@ class CatalogMixin:
                 price = int(base * (1 + 0.5 * v)) // 100 * 100 + 99 if kind.scaled and v else base
                 sku = f"{kind.name[:3].upper()}-{pid % 100_000:05d}-{v + 1}"
                 variants.append((next(variant_ids), pid, self.shop, kind.options[v], sku, price))
+                created_of_variant.append(created)
+        # Each variant's inventory item, with its unit cost drawn from a stream of its own (so the
+        # catalog, customers and orders of a seed are what they were before devstore kept costs).
+        costs = cost_stream(self.seed)
+        items = [(item_id, variant[0], unit_cost(costs, variant[5]), created) for item_id, variant, created
+                 in zip(self.store.next_ids("InventoryItem", len(variants)), variants, created_of_variant)]
         with self.store.tx() as conn:
             conn.executemany("INSERT INTO products (id, shop, title, handle, product_type, vendor, tags, status, "
                              "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", products)
             conn.executemany("INSERT INTO variants (id, product_id, shop, title, sku, price_cents) "
                              "VALUES (?, ?, ?, ?, ?, ?)", variants)
+            items_insert(conn, self.shop, items)
         self.report.products, self.report.variants = len(products), len(variants)
 
     def _load_catalog(self) -> None:

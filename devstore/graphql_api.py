@@ -42,7 +42,7 @@ from graphql.validation import (
     VariablesInAllowedPositionRule,
 )
 
-from . import customer_segments, discounts
+from . import customer_segments, discounts, inventory
 from .bucket import BucketRegistry, LeakyBucket, ThrottleStatus, plan_limits
 from .bulk import BulkRunner
 from .config import DevstoreConfig
@@ -150,6 +150,7 @@ class AdminAPI:
         self.sleep: Callable[[float], None] = time.sleep   # the latency fault's wait; tests may replace it
         for tables in (ensure_tables, customer_segments.ensure_tables, discounts.ensure_tables):
             tables(store)
+        inventory.items_ensure(store)   # every variant has its inventory item, in older state files too
         self.schema = build_admin_schema()
         self.buckets = BucketRegistry(clock)
         # Per shop: (restore rate, bucket size) set through the control API instead of the plan's

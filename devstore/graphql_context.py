@@ -11,7 +11,7 @@ from graphql import GraphQLError, GraphQLResolveInfo
 
 from .config import DevstoreConfig
 from .state import DevStore, iso
-from .topics import scope_granted
+from .topics import Scope, scope_granted, scope_text
 
 if TYPE_CHECKING:
     from .bulk import BulkRunner
@@ -58,7 +58,7 @@ class RequestContext:
     def currency(self) -> str:
         return self.shop_row["currency"]
 
-    def granted(self, scope: str) -> bool:
+    def granted(self, scope: Scope) -> bool:
         return scope_granted(set(self.scopes), scope)
 
     def order_cutoff(self) -> str | None:
@@ -77,9 +77,10 @@ def app_numeric_id(api_key: str) -> int:
     return zlib.crc32(api_key.encode()) or 1
 
 
-def access_denied(info: GraphQLResolveInfo, scope: str, also: str | None = None) -> GraphQLError:
-    """`also` is what Shopify adds after the scope when a field needs more (another scope, say)."""
-    required = f"`{scope}` access scope." + (f" Also: {also}" if also else "")
+def access_denied(info: GraphQLResolveInfo, scope: Scope, also: str | None = None) -> GraphQLError:
+    """`scope` may be alternatives (a tuple), any one of which would do. `also` is what Shopify adds
+    after the scope when a field needs more (another scope, say)."""
+    required = f"{scope_text(scope)}." + (f" Also: {also}" if also else "")
     return GraphQLError(
         f"Access denied for {info.field_name} field. Required access: {required}",
         nodes=info.field_nodes, path=info.path.as_list(),
@@ -87,6 +88,6 @@ def access_denied(info: GraphQLResolveInfo, scope: str, also: str | None = None)
     )
 
 
-def require(ctx: RequestContext, info: GraphQLResolveInfo, scope: str) -> None:
+def require(ctx: RequestContext, info: GraphQLResolveInfo, scope: Scope) -> None:
     if not ctx.granted(scope):
         raise access_denied(info, scope)

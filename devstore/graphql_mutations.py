@@ -1,5 +1,6 @@
 """Mutation resolvers: tags, metafields, webhook subscriptions, staged uploads and bulk operations (web
-pixels', Flow's, segments' and discounts' live in their own modules and are registered here)."""
+pixels', Flow's, segments', discounts' and inventory items' live in their own modules and are registered
+here)."""
 from __future__ import annotations
 
 import ipaddress
@@ -16,10 +17,11 @@ from .discounts import MUTATION_RESOLVERS as DISCOUNT_MUTATIONS
 from .flow import MUTATION_RESOLVERS as FLOW_MUTATIONS
 from .graphql_connections import Obj, fetch
 from .graphql_context import RequestContext, require
+from .graphql_inventory import MUTATION_RESOLVERS as INVENTORY_MUTATIONS
 from .graphql_metafields import definition_create, metafields_set
 from .graphql_objects import bulk_operation_object, customer_object, order_object, product_object, webhook_object
 from .state import gid, iso, parse_gid, utcnow
-from .topics import ENUM_TO_REST, required_scope, scope_granted
+from .topics import ENUM_TO_REST, required_scope, scope_granted, scope_text
 from .web_pixels import MUTATION_RESOLVERS as WEB_PIXEL_MUTATIONS
 
 Resolver = Callable[..., Any]
@@ -114,9 +116,9 @@ def resolve_webhook_create(_root: None, info: GraphQLResolveInfo, topic: str,
     if rest is None:
         return refuse(["topic"], f"Invalid topic specified: {topic}.")
     needed = required_scope(rest)
-    if not scope_granted(set(ctx.scopes), needed):
-        return refuse(["topic"], f"Invalid topic specified: {rest}. Your app requires the `{needed}` access "
-                                 "scope to subscribe to this topic.")
+    if needed is not None and not scope_granted(set(ctx.scopes), needed):
+        return refuse(["topic"], f"Invalid topic specified: {rest}. Your app requires the {scope_text(needed)} "
+                                 "to subscribe to this topic.")
     uri = (webhookSubscription.get("uri") or webhookSubscription.get("callbackUrl") or "").strip()
     if not uri:
         return refuse(["webhookSubscription", "uri"], "Address can't be blank")
@@ -211,4 +213,5 @@ MUTATION_RESOLVERS: dict[str, Resolver] = {
     **FLOW_MUTATIONS,
     **SEGMENT_MUTATIONS,
     **DISCOUNT_MUTATIONS,
+    **INVENTORY_MUTATIONS,
 }

@@ -16,6 +16,8 @@ from .graphql_connections import Obj, fetch, list_connection, order_listing, tab
 from .graphql_context import RequestContext, app_numeric_id, require
 from .graphql_lists import Listing
 from .graphql_metafields import metafield_connection, metafield_object, metafield_row
+from .inventory import READ_SCOPES as INVENTORY_READ_SCOPES
+from .inventory import item_of_variant
 from .state import gid, money
 
 # -- money ---------------------------------------------------------------------------------------
@@ -168,9 +170,44 @@ def variant_object(ctx: RequestContext, row: sqlite3.Row, product: sqlite3.Row |
         found = product if product is not None else fetch(ctx, "products", row["product_id"])
         return product_object(ctx, found) if found else None
 
+    def inventory_item(info: GraphQLResolveInfo) -> Obj | None:
+        # a line item's variant is read with read_orders alone; its item needs an inventory scope
+        require(ctx, info, INVENTORY_READ_SCOPES)
+        found = item_of_variant(ctx.conn, ctx.shop, row["id"])
+        return inventory_item_object(ctx, found, variant=row) if found else None
+
     return {"__typename": "ProductVariant", "id": gid("ProductVariant", row["id"]),
             "legacyResourceId": str(row["id"]), "title": row["title"], "sku": row["sku"],
-            "price": money(row["price_cents"]), "product": product_of}
+            "price": money(row["price_cents"]), "product": product_of, "inventoryItem": inventory_item}
+
+
+def inventory_item_object(ctx: RequestContext, row: sqlite3.Row, variant: sqlite3.Row | None = None) -> Obj:
+    """A variant's inventory item: its SKU is the variant's, its unit cost in the shop currency."""
+    @cache
+    def variant_row() -> sqlite3.Row | None:
+        return variant if variant is not None else fetch(ctx, "variants", row["variant_id"])
+
+    # ProductVariant is read with read_products: an app holding read_inventory alone sees the item only
+    def variant_of(info: GraphQLResolveInfo) -> Obj | None:
+        require(ctx, info, "read_products")
+        found = variant_row()
+        return variant_object(ctx, found) if found is not None else None
+
+    def variants(info: GraphQLResolveInfo, **args: Any) -> Obj:
+        require(ctx, info, "read_products")
+        found = variant_row()
+        return list_connection(ctx, [variant_object(ctx, found)] if found else [], args)
+
+    cost = row["cost_cents"]
+    return {
+        "__typename": "InventoryItem", "id": gid("InventoryItem", row["id"]), "legacyResourceId": str(row["id"]),
+        "sku": lambda info: found["sku"] if (found := variant_row()) is not None else None,
+        "tracked": bool(row["tracked"]), "requiresShipping": bool(row["requires_shipping"]),
+        "unitCost": money_v2(cost, ctx.currency) if cost is not None else None,
+        "createdAt": row["created_at"], "updatedAt": row["updated_at"],
+        "variant": variant_of,
+        "variants": variants,
+    }
 
 
 def _variant_by_id(ctx: RequestContext, variant_id: int | None) -> Obj | None:

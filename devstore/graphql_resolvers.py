@@ -16,13 +16,19 @@ from .graphql_connections import (
     PRODUCT_SORT, PRODUCT_TEXT, Obj, fetch, order_listing, search, table_connection, visible_order,
 )
 from .graphql_context import RequestContext, require
+from .graphql_inventory import (
+    INVENTORY_ITEM_SEARCH, INVENTORY_ITEM_SORT, PRODUCT_VARIANT_SEARCH, PRODUCT_VARIANT_SORT, PRODUCT_VARIANT_TEXT,
+    load_inventory_item,
+)
 from .graphql_lists import Listing
 from .graphql_metafields import metafield_object
 from .graphql_objects import (
-    bulk_operation_object, checkout_object, customer_object, installation_object, order_object, product_object,
-    shop_object, variant_object, webhook_object,
+    bulk_operation_object, checkout_object, customer_object, installation_object, inventory_item_object,
+    order_object, product_object, shop_object, variant_object, webhook_object,
 )
+from .inventory import READ_SCOPES as INVENTORY_READ_SCOPES
 from .state import parse_gid
+from .topics import Scope
 from .web_pixels import READ_SCOPE as PIXELS_READ_SCOPE
 from .web_pixels import app_pixel_row, load_web_pixel, no_pixel, web_pixel_object
 
@@ -89,12 +95,13 @@ def _load_metafield(ctx: RequestContext, id_: int) -> Obj | None:
     return metafield_object(row) if row else None
 
 
-# kind -> (scope needed to read it, loader)
-NODE_KINDS: dict[str, tuple[str | None, Callable[[RequestContext, int], Obj | None]]] = {
+# kind -> (scope needed to read it, or alternatives any one of which will do; loader)
+NODE_KINDS: dict[str, tuple[Scope | None, Callable[[RequestContext, int], Obj | None]]] = {
     "Customer": ("read_customers", _load_customer),
     "Order": ("read_orders", _load_order),
     "Product": ("read_products", _load_product),
     "ProductVariant": ("read_products", _load_variant),
+    "InventoryItem": (INVENTORY_READ_SCOPES, load_inventory_item),
     "AbandonedCheckout": ("read_orders", _load_checkout),
     "WebhookSubscription": (None, _load_webhook),
     "BulkOperation": (None, _load_bulk),
@@ -143,7 +150,7 @@ def _single(kind: str) -> Resolver:
 
 # -- connections ---------------------------------------------------------------------------------
 
-def _searched_connection(info: GraphQLResolveInfo, args: Any, *, scope: str, table: str, where: str,
+def _searched_connection(info: GraphQLResolveInfo, args: Any, *, scope: Scope, table: str, where: str,
                          fields: Any, text: Any, sort: Any, build: Any) -> Obj:
     """A shop's table read as a connection: scope check, the `query` search, sort, one page."""
     ctx = context(info)
@@ -168,6 +175,18 @@ def resolve_orders(_root: None, info: GraphQLResolveInfo, **args: Any) -> Obj:
 def resolve_products(_root: None, info: GraphQLResolveInfo, **args: Any) -> Obj:
     return _searched_connection(info, args, scope="read_products", table="products", where="",
                                 fields=PRODUCT_SEARCH, text=PRODUCT_TEXT, sort=PRODUCT_SORT, build=product_object)
+
+
+def resolve_product_variants(_root: None, info: GraphQLResolveInfo, **args: Any) -> Obj:
+    return _searched_connection(info, args, scope="read_products", table="variants", where="",
+                                fields=PRODUCT_VARIANT_SEARCH, text=PRODUCT_VARIANT_TEXT, sort=PRODUCT_VARIANT_SORT,
+                                build=variant_object)
+
+
+def resolve_inventory_items(_root: None, info: GraphQLResolveInfo, **args: Any) -> Obj:
+    return _searched_connection(info, args, scope=INVENTORY_READ_SCOPES, table="inventory_items", where="",
+                                fields=INVENTORY_ITEM_SEARCH, text=None, sort=INVENTORY_ITEM_SORT,
+                                build=inventory_item_object)
 
 
 def resolve_abandoned_checkouts(_root: None, info: GraphQLResolveInfo, **args: Any) -> Obj:
@@ -221,6 +240,9 @@ QUERY_RESOLVERS: dict[str, Resolver] = {
     "orders": resolve_orders,
     "product": _single("Product"),
     "products": resolve_products,
+    "productVariants": resolve_product_variants,
+    "inventoryItem": _single("InventoryItem"),
+    "inventoryItems": resolve_inventory_items,
     "abandonedCheckouts": resolve_abandoned_checkouts,
     "webhookSubscription": _single("WebhookSubscription"),
     "webhookSubscriptions": resolve_webhook_subscriptions,

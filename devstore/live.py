@@ -13,6 +13,9 @@ from .state import DevStore
 
 log = logging.getLogger("devstore.live")
 
+# One step in a hundred is the merchant editing a variant's cost (inventory_items/update).
+COST_CHANGE_RATE = 0.01
+
 
 class LiveTraffic:
     """Shop → a simulator running in its own thread until stopped (or replaced at another rate)."""
@@ -26,7 +29,7 @@ class LiveTraffic:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.stop(shop)
-        sim = TrafficSimulator(self._store, shop, seed=seed, rate_per_second=rate)
+        sim = TrafficSimulator(self._store, shop, seed=seed, rate_per_second=rate, cost_change_rate=COST_CHANGE_RATE)
         browsing = ShopperSimulator(self._store, shop, seed=seed + 1)
         counts: Counter = Counter()
         stop = threading.Event()

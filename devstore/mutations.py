@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from . import mutation_base
+from . import inventory, mutation_base
 from .mutation_base import (
     NotFound, action_id, check_fields, dedupe_tags, emit, lines_total, resolve_lines, stored_lines,
 )
@@ -124,11 +124,13 @@ def customer_delete(store: DevStore, shop: str, customer_id: int, *, now: dt.dat
 def product_create(store: DevStore, shop: str, *, title: str, product_type: str, vendor: str,
                    variants: Sequence[dict], tags: Sequence[str] = (), status: str = "active",
                    handle: str | None = None, now: dt.datetime | None = None) -> int:
-    """Add a product with variants ({title, sku, price_cents}): products/create. Returns the product id."""
+    """Add a product with variants ({title, sku, price_cents, cost_cents?}): products/create, and
+    inventory_items/create for each variant's inventory item. Returns the product id."""
     if not variants:
         raise ValueError("a product needs at least one variant")
     product_id = store.next_id("Product")
     variant_ids = store.next_ids("ProductVariant", len(variants))
+    item_ids = store.next_ids("InventoryItem", len(variants))
     stamp = mutation_base.stamp(now)
     with store.tx() as conn:
         conn.execute(
@@ -140,7 +142,11 @@ def product_create(store: DevStore, shop: str, *, title: str, product_type: str,
             "INSERT INTO variants (id, product_id, shop, title, sku, price_cents) VALUES (?, ?, ?, ?, ?, ?)",
             [(variant_id, product_id, shop, v.get("title", "Default Title"), v.get("sku", f"SKU-{variant_id}"),
               int(v["price_cents"])) for variant_id, v in zip(variant_ids, variants)])
+        inventory.items_insert(conn, shop, [(item_id, variant_id, v.get("cost_cents"), stamp)
+                                            for item_id, variant_id, v in zip(item_ids, variant_ids, variants)])
         emit(store, shop, "products/create", "Product", product_id)
+        for item_id in item_ids:
+            emit(store, shop, "inventory_items/create", "InventoryItem", item_id)
     return product_id
 
 
@@ -160,15 +166,18 @@ def product_update(store: DevStore, shop: str, product_id: int, *, now: dt.datet
 
 
 def product_delete(store: DevStore, shop: str, product_id: int, *, now: dt.datetime | None = None) -> None:
-    """Delete a product and its variants: products/delete. Past orders keep their line items."""
+    """Delete a product and its variants: products/delete, and inventory_items/delete for their items.
+    Past orders keep their line items."""
     stamp = mutation_base.stamp(now)
     with store.tx() as conn:
         mutation_base.row(conn, "products", shop, product_id)
+        items = inventory.items_of_product_delete(conn, shop, product_id, stamp)
         conn.execute("DELETE FROM variants WHERE product_id = ?", (product_id,))
         conn.execute("DELETE FROM products WHERE shop = ? AND id = ?", (shop, product_id))
         conn.execute("INSERT OR REPLACE INTO deleted_resources (shop, kind, id, deleted_at) VALUES (?, ?, ?, ?)",
                      (shop, "Product", product_id, stamp))
         emit(store, shop, "products/delete", "Product", product_id)
+        inventory.items_deleted(store, shop, items)
 
 
 # -- orders --------------------------------------------------------------------------------------

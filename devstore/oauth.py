@@ -24,7 +24,7 @@ from .state import DevStore, Event, iso, parse_iso, utcnow
 
 KNOWN_SCOPES = {
     "read_customers", "write_customers", "read_orders", "write_orders", "read_all_orders",
-    "read_products", "write_products", "read_checkouts", "write_checkouts",
+    "read_products", "write_products", "read_inventory", "write_inventory", "read_checkouts", "write_checkouts",
     "read_pixels", "write_pixels", "read_customer_events", "write_app_proxy", "read_discounts", "write_discounts",
 }
 CODE_TTL = dt.timedelta(minutes=10)

@@ -12,8 +12,8 @@ shop shows a deterministic one made from its id (tests/devstore/test_payload_sam
 every topic's body with Shopify's sample, key for key and type for type).
 
 The builders for customers, orders and refunds, and checkouts and carts are in the payload_*.py
-modules beside this one; this module holds the product, bulk-operation and compliance bodies, and
-`build`, which picks the builder for an event's topic.
+modules beside this one; this module holds the product, inventory-item, bulk-operation and compliance
+bodies, and `build`, which picks the builder for an event's topic.
 """
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def product(store: DevStore, ctx: ShopContext, product_id: int) -> Payload | Non
     row = conn.execute("SELECT * FROM products WHERE shop = ? AND id = ?", (ctx.domain, product_id)).fetchone()
     if row is None:
         return None
-    variants = conn.execute("SELECT * FROM variants WHERE product_id = ? ORDER BY id", (product_id,)).fetchall()
+    variants = conn.execute("SELECT v.*, i.id AS inventory_item_id FROM variants v LEFT JOIN inventory_items i "
+                            "ON i.variant_id = v.id WHERE v.product_id = ? ORDER BY v.id", (product_id,)).fetchall()
     created, updated = ctx.time(row["created_at"]), ctx.time(row["updated_at"])
     return {
         "admin_graphql_api_id": gid("Product", row["id"]),
@@ -70,7 +71,7 @@ def product(store: DevStore, ctx: ShopContext, product_id: int) -> Payload | Non
             "option2": None,
             "option3": None,
             "image_id": None,
-            "inventory_item_id": None,
+            "inventory_item_id": v["inventory_item_id"],
             "inventory_quantity": 0,
             "old_inventory_quantity": 0,
         } for position, v in enumerate(variants, start=1)],
@@ -82,6 +83,32 @@ def product(store: DevStore, ctx: ShopContext, product_id: int) -> Payload | Non
                           "updated_at": utc_millis(row["updated_at"])} for v in variants],
         "has_variants_that_requires_components": False,
         "category": None,
+    }
+
+
+def inventory_item(store: DevStore, ctx: ShopContext, item_id: int) -> Payload | None:
+    """`inventory_items/create|update`: the REST InventoryItem, its cost a decimal string or null.
+    devstore keeps no customs data or weights, so those carry the sample's empty values."""
+    row = store.conn().execute(
+        "SELECT i.*, v.sku FROM inventory_items i LEFT JOIN variants v ON v.id = i.variant_id "
+        "WHERE i.shop = ? AND i.id = ?", (ctx.domain, item_id)).fetchone()
+    if row is None:
+        return None
+    return {
+        "id": row["id"],
+        "sku": row["sku"],
+        "created_at": ctx.time(row["created_at"]),
+        "updated_at": ctx.time(row["updated_at"]),
+        "requires_shipping": bool(row["requires_shipping"]),
+        "cost": money(row["cost_cents"]) if row["cost_cents"] is not None else None,
+        "country_code_of_origin": None,
+        "province_code_of_origin": None,
+        "harmonized_system_code": None,
+        "tracked": bool(row["tracked"]),
+        "country_harmonized_system_codes": [],
+        "weight_value": 0.0,
+        "weight_unit": "kg",
+        "admin_graphql_api_id": gid("InventoryItem", row["id"]),
     }
 
 
@@ -150,6 +177,9 @@ BUILDERS: dict[str, Builder] = {
     "products/create": lambda s, c, e, x: product(s, c, e.id),
     "products/update": lambda s, c, e, x: product(s, c, e.id),
     "products/delete": lambda s, c, e, x: {"id": e.id},
+    "inventory_items/create": lambda s, c, e, x: inventory_item(s, c, e.id),
+    "inventory_items/update": lambda s, c, e, x: inventory_item(s, c, e.id),
+    "inventory_items/delete": lambda s, c, e, x: {"id": e.id},
     "app/uninstalled": lambda s, c, e, x: shop_resource(c),
     "shop/update": lambda s, c, e, x: shop_resource(c),
     "app/scopes_update": lambda s, c, e, x: {"id": e.id, "shop_id": gid("Shop", c.id),

@@ -75,6 +75,18 @@ CREATE TABLE IF NOT EXISTS variants (
     price_cents INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS variants_product ON variants (product_id);
+-- One per variant, as on Shopify (ProductVariant.inventoryItem); its SKU is the variant's.
+CREATE TABLE IF NOT EXISTS inventory_items (
+    id INTEGER PRIMARY KEY,
+    shop TEXT NOT NULL,
+    variant_id INTEGER NOT NULL UNIQUE,
+    cost_cents INTEGER,                             -- unit cost in the shop currency; NULL: none entered
+    tracked INTEGER NOT NULL DEFAULT 1,
+    requires_shipping INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inventory_items_updated ON inventory_items (shop, updated_at);
 CREATE TABLE IF NOT EXISTS customers (
     id INTEGER PRIMARY KEY,
     shop TEXT NOT NULL,

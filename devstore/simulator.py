@@ -6,6 +6,10 @@ web order; an abandoned checkout that never completes; refunds and cancellations
 customers editing their details and marketing consent). All randomness comes from one
 `random.Random(seed)`, and tokens are drawn from it too, so the same seed on the same starting store
 does the same things. Products and customers are read from the store (the generator fills them).
+
+With a `cost_change_rate`, that share of steps is instead the merchant editing a variant's unit cost
+(inventory_items/update). Whether a step is one is drawn from a second stream of the seed, so the
+shopper traffic of a seed without cost changes is what it always was.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from collections.abc import Callable, Sequence
 from random import Random
 from typing import Any
 
-from . import mutations, refund_mutations
+from . import inventory, mutations, refund_mutations
 from .state import DevStore, utcnow
 
 # Relative frequency of each action.
@@ -43,14 +47,19 @@ class TrafficSimulator:
     """Drives one shop with weighted random actions at a steady rate."""
 
     def __init__(self, store: DevStore, shop: str, *, seed: int, rate_per_second: float,
-                 now: dt.datetime | Callable[[], dt.datetime] | None = None):
+                 now: dt.datetime | Callable[[], dt.datetime] | None = None, cost_change_rate: float = 0.0):
         """`now`: None for the wall clock; a callable returning the time; or a datetime, which starts a
-        simulated clock that advances 1/rate_per_second per action (replaying traffic into the past)."""
+        simulated clock that advances 1/rate_per_second per action (replaying traffic into the past).
+        `cost_change_rate`: the share of steps that are a merchant's unit-cost edit instead."""
         if store.shop(shop) is None:
             raise ValueError(f"no shop {shop}")
+        if not 0.0 <= cost_change_rate <= 1.0:
+            raise ValueError("cost_change_rate is a share between 0 and 1")
         self._store = store
         self._shop = shop
         self._rng = Random(seed)
+        self._cost_rng = Random(f"{seed}/costs")
+        self._cost_change_rate = cost_change_rate
         self._rate = float(rate_per_second)
         self._now_fn: Callable[[], dt.datetime] | None = now if callable(now) else None
         self._sim_now: dt.datetime | None = now if isinstance(now, dt.datetime) else None
@@ -90,6 +99,9 @@ class TrafficSimulator:
         """One weighted random action; returns its name (a fallback's, when the drawn one is not possible)."""
         if not self._variants():
             raise RuntimeError(f"{self._shop} has no active products; seed the store first")
+        if self._cost_change_rate and self._cost_rng.random() < self._cost_change_rate:
+            self._cost_change(self._moment())
+            return "cost_change"
         action = self._weighted(ACTION_WEIGHTS)
         moment = self._moment()
         for name in (action, "order_guest"):  # a guest can always buy, whatever else is missing
@@ -252,3 +264,12 @@ class TrafficSimulator:
         refund_mutations.order_cancel(self._store, self._shop, order["id"], reason=self._rng.choice(CANCEL_REASONS),
                                       now=moment)
         return True
+
+    def _cost_change(self, moment: dt.datetime) -> None:
+        """The merchant re-prices a variant's cost per item (a new supplier price), now and then entering
+        one that was missing or clearing one."""
+        rng = self._cost_rng
+        variant_id, price = rng.choice(self._variants())
+        low, high = inventory.COST_SHARE
+        cents = None if rng.random() < inventory.NO_COST_SHARE else round(price * rng.uniform(low, high))
+        inventory.variant_cost_set(self._store, self._shop, variant_id, cents, now=moment)

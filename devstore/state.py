@@ -27,6 +27,7 @@ ID_BASE = {
     "Shop": 60_000_000,
     "Product": 8_000_000_000,
     "ProductVariant": 44_000_000_000,
+    "InventoryItem": 46_000_000_000,
     "Customer": 7_000_000_000,
     "Order": 5_000_000_000,
     "LineItem": 13_000_000_000,

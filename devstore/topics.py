@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from shopseg.shopify.app_config import app_config_load
 
+from .inventory import READ_SCOPES as INVENTORY_READ_SCOPES
+
 TOPICS: dict[str, str] = {
     "orders/create": "ORDERS_CREATE",
     "orders/updated": "ORDERS_UPDATED",
@@ -26,6 +28,9 @@ TOPICS: dict[str, str] = {
     "products/create": "PRODUCTS_CREATE",
     "products/update": "PRODUCTS_UPDATE",
     "products/delete": "PRODUCTS_DELETE",
+    "inventory_items/create": "INVENTORY_ITEMS_CREATE",
+    "inventory_items/update": "INVENTORY_ITEMS_UPDATE",
+    "inventory_items/delete": "INVENTORY_ITEMS_DELETE",
     "app/uninstalled": "APP_UNINSTALLED",
     "app/scopes_update": "APP_SCOPES_UPDATE",
     "shop/update": "SHOP_UPDATE",
@@ -40,8 +45,11 @@ COMPLIANCE_TOPICS = tuple(sorted(_DECLARED.compliance_topics))
 
 ENUM_TO_REST: dict[str, str] = {enum: rest for rest, enum in TOPICS.items()}
 
-# Topics that need a scope; delivered only when the installation has it.
-TOPIC_SCOPES: dict[str, str] = {
+# Topics that need a scope; delivered only when the installation has it. A tuple is alternatives,
+# any one of which will do: the inventory item topics "can now be configured with either the
+# read_inventory or read_products scope" (Shopify changelog, for all API versions).
+Scope = str | tuple[str, ...]
+TOPIC_SCOPES: dict[str, Scope] = {
     "orders/": "read_orders",
     "refunds/": "read_orders",
     "checkouts/": "read_orders",
@@ -49,21 +57,32 @@ TOPIC_SCOPES: dict[str, str] = {
     "customers/": "read_customers",
     "customer.": "read_customers",
     "products/": "read_products",
+    "inventory_items/": INVENTORY_READ_SCOPES,
 }
 
 
-def required_scope(rest_topic: str) -> str | None:
+def required_scope(rest_topic: str) -> Scope | None:
     for prefix, scope in TOPIC_SCOPES.items():
         if rest_topic.startswith(prefix):
             return scope
     return None
 
 
-def scope_granted(granted: set[str], needed: str | None) -> bool:
-    """write_X implies read_X, as on Shopify."""
+def scope_granted(granted: set[str], needed: Scope | None) -> bool:
+    """write_X implies read_X, as on Shopify; of alternatives, one is enough."""
     if needed is None:
         return True
+    if isinstance(needed, tuple):
+        return any(scope_granted(granted, one) for one in needed)
     return needed in granted or needed.replace("read_", "write_", 1) in granted
+
+
+def scope_text(needed: Scope) -> str:
+    """How Shopify names what is needed: "`read_orders` access scope", alternatives joined by "or"."""
+    alternatives = needed if isinstance(needed, tuple) else (needed,)
+    return " or ".join(f"`{scope}` access scope" for scope in alternatives)
+
+
 _PATHS = set(_DECLARED.compliance_topics.values())
 if len(_PATHS) != 1 or not next(iter(_PATHS)).startswith("/"):
     raise ValueError("shopify.app.toml must send every compliance topic to one path under application_url")

@@ -152,6 +152,12 @@ def test_demo_installs_backfills_repairs_and_prints_the_admin_url(demo):
     assert re.search(r"a cart abandoner \(\d+\) with a \$[\d,.]+ cart sees: Free shipping on your cart\n", out)
     assert re.search(rf"they pay with {codes[1]}-FREESHIP: order \d+ ships free; customer \d+, not in the segment, "
                      r"is refused: \w", out), out[-3000:]
+    # Predictions: fitted after the backfill, with their quality on the 90 days the quality fit did not see.
+    fitted = re.search(r"predictions: ([\d,]+) buyers fitted and scored in [\d.]+ s", out)
+    assert fitted and int(fitted[1].replace(",", "")) > 50, out[-3000:]
+    assert re.search(r"fitted without the last 90 days, they predicted [\d,]+ orders from [\d,]+ customers; "
+                     r"[\d,]+ happened", out)
+    assert "seg:likely-to-churn" in out and "seg:ordering-soon" in out
     # Shopify Flow heard of customers entering and leaving segments, sent by the worker.
     flow = re.search(r"Shopify Flow received ([\d,]+) triggers from the worker: ([\d,]+) \"Customer entered segment\"", out)
     assert flow and int(flow[1].replace(",", "")) > 0 and int(flow[2].replace(",", "")) > 0, out[-3000:]

@@ -31,6 +31,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from devstore import local_services
 from devstore.children import Children
+from devstore.demo_measurement import MeasurementSteps
 from devstore.demo_storefront import StorefrontSteps
 from devstore.progress import Ticker
 from shopseg.progress import parse as parse_progress
@@ -38,7 +39,7 @@ from shopseg.progress import parse as parse_progress
 DEMO_DIR = Path(settings.BASE_DIR) / ".demo"
 
 
-class Command(StorefrontSteps, BaseCommand):
+class Command(StorefrontSteps, MeasurementSteps, BaseCommand):
     help = "Run the demo: devstore + shopseg + install through OAuth; prints the admin URL."
 
     def add_arguments(self, parser):
@@ -300,17 +301,6 @@ class Command(StorefrontSteps, BaseCommand):
                       f"{'entered' if latest['handle'] == 'customer-entered-segment' else 'left'} "
                       f"{latest['payload']['Segment tag']}")
 
-    def _measurement(self, shop: str, env: dict[str, str]) -> None:
-        result = json.loads(self._app_command(env, "measurement", "--shop", shop, label="measurement"))
-        for row in sorted(result["segments"], key=lambda r: -(r["share_30d"] or 0))[:5]:
-            share = f"{row['share_30d']:.1%}" if row["share_30d"] is not None else "—"
-            self._say(f"   {row['tag']:<30} {share:>6} of the last 30 days' revenue "
-                      f"({row['days']} days of KPIs, {row['backfilled']} backfilled)")
-        review = result["review"]
-        for item in review["overlaps"][:2]:
-            self._say(f"   review: {item['advice']}")
-        for item in review["too_small"][:2]:
-            self._say(f"   review: {item['name']}: {item['reason']}")
 
     def _settle(self, shop: str, env: dict[str, str], timeout: float = 60) -> None:
         """The worker recomputes customers the traffic touched: wait until none is left."""

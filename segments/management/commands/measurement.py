@@ -1,7 +1,8 @@
 """`python manage.py measurement --shop DOMAIN [--month YYYY-MM]`: what the segments are worth, as
 JSON: per segment the days of KPI history (backfilled or observed), revenue and its share of the
 store's over the last 30 days; and the month's review (biggest movers, playbooks with significant
-lift, segments too small or overlapping too much)."""
+lift, segments too small or overlapping too much); and the shop's predictions (the models' fit and
+their quality on the 90 days they did not see)."""
 import datetime as dt
 import json
 
@@ -11,6 +12,7 @@ from django.db.models import Count, Q, Sum
 from segments.measurement.models import SegmentKpiSnapshot
 from segments.measurement.review import monthly_review
 from segments.membership.models import Segment
+from segments.predictions.selectors import predictions_summary
 from segments.shops.calendar import shop_today
 from segments.shops.models import Shop
 
@@ -42,4 +44,5 @@ class Command(BaseCommand):
                              "revenue_30d": str(row.get("revenue") or 0),
                              "share_30d": round(float(row["revenue"]) / float(store), 4) if store else None})
         review = monthly_review(shop=shop, month=opts["month"] or today.strftime("%Y-%m"))
-        self.stdout.write(json.dumps({"segments": segments, "review": review.to_dict()}, default=str))
+        self.stdout.write(json.dumps({"segments": segments, "review": review.to_dict(),
+                                      "predictions": predictions_summary(shop=shop)}, default=str))

@@ -10,11 +10,10 @@ the predictions `pr` directly. Everything computed over a window, and the "query
 (orders, line items, checkouts, carts, storefront visitor-days, the top source per window), joined
 by customer. Ten segments counting orders in the last 90 days share one feature.
 
-Time. `now` and the shop's timezone are inputs (Context). Conditions on elapsed days or on dates
-compile to comparisons of the stored timestamp with instants computed here in Python (local
-midnights, DST included), so the SQL never needs timezone support and indexes stay usable; windows
-resolve to UTC intervals (segments.engine.windows). Every condition is two-valued: a missing value
-makes it false (COALESCE(…, FALSE)), so `not` and `exclude` never meet SQL's NULL.
+Time. `now` and the shop's timezone are inputs (Context). Conditions on elapsed days or dates compile
+to comparisons of the stored timestamp with instants computed in Python (local midnights, DST
+included), so the SQL needs no timezone support; windows resolve to UTC intervals. Every condition
+is two-valued: a missing value makes it false (COALESCE), so `not` and `exclude` never meet NULL.
 """
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ from django.db import connection
 
 from segments.engine.context import Context, context_for, shift
 from segments.engine.browsing import BrowsingValues
+from segments.engine.profit import ProfitValues
 from segments.engine.registry import Metric
 from segments.engine.rules import All, Any_, Condition, Node, Not, RuleSet, conditions
 from segments.engine.statement import statement
@@ -36,7 +36,7 @@ _COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=", "neq": "<
 _FLOAT_TYPES = ("ratio", "number")
 
 
-class Compiler(BrowsingValues):
+class Compiler(BrowsingValues, ProfitValues):
     """Compiles conditions into SQL predicates over `m` (metrics), `c` (customer) and the feature
     passes; `statement` assembles the passes and the predicates into one SELECT."""
 
@@ -52,6 +52,7 @@ class Compiler(BrowsingValues):
         self.visit_features: dict[str, str] = {}      # over the visitor-days `vd` of the customer's browsers
         self.top_sources: dict[str, str] = {}         # alias → window flag over orders `o`
         self.predictions = False                       # whether a condition reads the predictions `pr`
+        self.profit_features: dict[str, str] = {}     # over line items `li` with their unit costs `vc`
 
     # -- parameters and features ---------------------------------------------------------------
     def param(self, value: object) -> str:
@@ -75,9 +76,8 @@ class Compiler(BrowsingValues):
         return "fo." + self._feature(self.order_features, "o", expression)
 
     def orders_with_line(self, flag: str, line_condition: str) -> str:
-        """Orders under `flag` with a line item meeting `line_condition`: each order's line items are
-        reduced to one row first (`ol`), then counted with the other order features (no DISTINCT
-        over the line items, no second pass over the orders)."""
+        """Orders under `flag` with a line item meeting `line_condition`: each order's line items are reduced
+        to one row first (`ol`), then counted with the other order features (no second pass over orders)."""
         has_line = "ol." + self._feature(self.order_line_flags, "a", line_condition)
         return f"COALESCE({self.order_feature(f'sum(CASE WHEN {flag} AND {has_line} THEN 1 ELSE 0 END)')}, 0)"
 
@@ -245,6 +245,8 @@ class Compiler(BrowsingValues):
                 return self._share(orders, self._count(flag))
             case "distinct_product_types":
                 return self.product_types(flag)
+            case "gross_profit" | "gross_margin" | "discount_cost":
+                return self._profit_value(key, flag)
             case "product_type_orders" | "product_type_share" | "vendor_orders" | "vendor_share" | "product_orders":
                 column, param = {"product_type": ("li.product_type", "product_type"),
                                  "vendor": ("li.vendor", "vendor"),
@@ -380,9 +382,8 @@ def judges_visitors(ruleset: RuleSet) -> bool:
 
 
 def evaluate_visitors(ruleset: RuleSet, *, shop, now: dt.datetime, visitor_ids: Sequence[int] | None = None) -> set[int]:
-    """The primary keys of the shop's anonymous visitors (of `visitor_ids`, if given) in the segment at
-    `now`: each judged as a customer with no orders, checkouts, carts, tags or account, whose only
-    browser is itself (docs/rules.md, "Anonymous visitors")."""
+    """The shop's anonymous visitors (of `visitor_ids`, if given) in the segment at `now`, each judged as a
+    customer with no orders, carts, tags or account browsing only itself (docs/rules.md)."""
     compiler = Compiler(context_for(shop, now))
     sql, params = compiler.visitor_statement({"hit": compiler.ruleset(ruleset)}, visitor_ids)
     with connection.cursor() as cursor:
@@ -393,8 +394,7 @@ def evaluate_visitors(ruleset: RuleSet, *, shop, now: dt.datetime, visitor_ids: 
 def evaluate(ruleset: RuleSet, *, shop, now: dt.datetime, customer_ids: Sequence[int] | None = None) -> set[int]:
     """The primary keys of the shop's customers (of `customer_ids`, if given) in the segment at `now`."""
     compiler = Compiler(context_for(shop, now))
-    predicate = compiler.ruleset(ruleset)
-    sql, params = compiler.statement({"hit": predicate}, customer_ids)
+    sql, params = compiler.statement({"hit": compiler.ruleset(ruleset)}, customer_ids)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT customer_id FROM ({sql}) evaluated WHERE hit", params)
         return {row[0] for row in cursor.fetchall()}

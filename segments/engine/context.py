@@ -23,6 +23,7 @@ class Context:
     premium_price: Decimal | None
     history: tuple[dt.datetime, dt.datetime] | None   # first and last order times of the shop's mirror
     tag_prefix: str = OWNED_TAG_PREFIX                 # the shop's own tags, which rules never read
+    default_margin: Decimal | None = None              # the margin assumed for lines without a unit cost
 
     @property
     def zone(self) -> ZoneInfo:
@@ -57,7 +58,8 @@ def context_for(shop, now: dt.datetime) -> Context:
     return Context(shop_id=shop.pk, now=now, tz=shop.iana_timezone or "UTC",
                    abandoned_before=now - dt.timedelta(minutes=shop.checkout_abandon_minutes),
                    premium_price=breakpoints.premium_price if breakpoints else None, history=history,
-                   tag_prefix=(shop.tag_prefix or OWNED_TAG_PREFIX).lower())
+                   tag_prefix=(shop.tag_prefix or OWNED_TAG_PREFIX).lower(),
+                   default_margin=Decimal(shop.default_margin_percent) / 100 if shop.default_margin_percent else None)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from segments.engine.rfm import RFM_GROUPS, RfmGroup, rfm_group  # noqa: F401  (the registry names them)
 from segments.engine.windows import HOLIDAYS
 
 FAMILIES: tuple[str, ...] = ("purchase", "engagement", "browsing", "timing", "benefits", "predictions")
@@ -89,39 +90,6 @@ class Param:
     type: str
     description: str
     required: bool = True
-
-
-@dataclass(frozen=True)
-class RfmGroup:
-    """A named RFM group: the recency and frequency scores (inclusive ranges) that fall in it."""
-
-    name: str
-    recency: tuple[int, int]
-    frequency: tuple[int, int]
-    description: str
-
-
-# Every (recency, frequency) pair of scores 1-5 falls in exactly one group (a test checks the grid).
-RFM_GROUPS: tuple[RfmGroup, ...] = (
-    RfmGroup("champions", (5, 5), (4, 5), "Bought very recently and buy often."),
-    RfmGroup("loyal", (3, 4), (4, 5), "Buy often and bought fairly recently."),
-    RfmGroup("potential_loyalist", (4, 5), (2, 3), "Recent customers with a few orders."),
-    RfmGroup("new", (5, 5), (1, 1), "Bought very recently, for the first time or close to it."),
-    RfmGroup("promising", (4, 4), (1, 1), "Recent customers with a single order or so."),
-    RfmGroup("needs_attention", (3, 3), (1, 3), "Neither recent nor frequent: middling on both."),
-    RfmGroup("at_risk", (1, 2), (3, 4), "Used to buy fairly often but not for a long time."),
-    RfmGroup("cannot_lose", (1, 2), (5, 5), "Among the most frequent buyers, but not for a long time."),
-    RfmGroup("hibernating", (2, 2), (1, 2), "Few orders, long ago."),
-    RfmGroup("lost", (1, 1), (1, 2), "Few orders, the longest ago."),
-)
-
-
-def rfm_group(recency: int, frequency: int) -> str:
-    """The RFM group of a customer with these recency and frequency scores (each 1-5)."""
-    for group in RFM_GROUPS:
-        if group.recency[0] <= recency <= group.recency[1] and group.frequency[0] <= frequency <= group.frequency[1]:
-            return group.name
-    raise ValueError(f"RFM scores must be 1-5, got recency={recency} frequency={frequency}")
 
 
 @dataclass(frozen=True)
@@ -225,6 +193,13 @@ _METRIC_LIST: tuple[Metric, ...] = (
     Metric("product_orders", "purchase", "Orders with product",
            "Number of the customer's orders that include this product.",
            "count", "query", windowed=True, params=(_PRODUCT_ID,)),
+    Metric("gross_profit", "purchase", "Gross profit", "Line revenue after discounts, less the variants' unit "
+           "costs and refunds; no value if a line has no cost and no default margin is set.",
+           "money", "query", windowed=True),
+    Metric("gross_margin", "purchase", "Gross margin", "Gross profit as a share of line revenue after discounts "
+           "and refunds, from 0 to 1.", "ratio", "query", windowed=True),
+    Metric("discount_cost", "purchase", "Discount cost", "What the customer's orders were discounted in total.",
+           "money", "query", windowed=True),
     Metric("distinct_product_types", "purchase", "Product types bought",
            "Number of different product types the customer has bought.",
            "count", "table", "distinct_product_types", windowed=True),

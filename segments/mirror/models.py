@@ -227,3 +227,20 @@ class ComplianceRequest(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     export = models.JSONField(null=True, blank=True)    # the data_request export the merchant downloads
     summary = models.JSONField(default=dict)            # what was erased or exported (counts, never data)
+
+
+class VariantCost(models.Model):
+    """A variant's unit cost as Shopify holds it on the variant's inventory item (`InventoryItem.unitCost`,
+    in the shop's currency; null when the merchant entered none). Keyed by the inventory item, which
+    the inventory_items/* webhooks name; `variant_id` (Shopify's) comes from the backfill's variant
+    export and the products/* webhooks."""
+
+    shop = models.ForeignKey("segments.Shop", on_delete=models.CASCADE, related_name="+")
+    inventory_item_id = models.BigIntegerField()
+    variant_id = models.BigIntegerField(null=True, blank=True)
+    unit_cost = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)     # Shopify's, orders out-of-order updates
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["shop", "inventory_item_id"], name="variantcost_unique_item")]
+        indexes = [models.Index(fields=["shop", "variant_id"], name="variantcost_variant")]

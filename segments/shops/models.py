@@ -44,6 +44,9 @@ class Shop(models.Model):
     inactive_customer_days = models.PositiveIntegerField(default=730)
     checkout_abandon_minutes = models.PositiveIntegerField(default=60)  # a checkout not completed by then is abandoned
     recompute_hour = models.PositiveSmallIntegerField(default=3)        # local hour of the nightly full recompute
+    # The margin assumed for a line whose variant has no unit cost in Shopify (0: none assumed, so a
+    # customer with such a line has no gross profit); whole percent of the line's revenue.
+    default_margin_percent = models.PositiveSmallIntegerField(default=0)
 
     # Tag sync (segments.tags.sync; contract in models/tags.py and the README's "Tag sync").
     tag_prefix = models.CharField(max_length=40, default="seg:")        # segment tags are prefix + handle

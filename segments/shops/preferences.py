@@ -30,6 +30,7 @@ NUMBERS = {
     "checkout_abandon_minutes": (5, 7 * 24 * 60),
     "payload_retention_days": (1, 365),
     "inactive_customer_days": (0, 3650),         # 0: never; else at least OFF_OR_AT_LEAST
+    "default_margin_percent": (0, 95),           # 0: none assumed for lines without a unit cost
 }
 # Numbers where 0 turns the feature off and anything else has a floor above the range's minimum: an
 # inactivity period under a month would anonymise customers who simply buy monthly.
@@ -85,7 +86,7 @@ def shop_settings_update(*, shop: Shop, changes: Mapping[str, object], author: s
         locked.save(update_fields=[*changed, "updated_at"])
         if {"tag_prefix", "holdout_tag", "tag_metafield"} & set(changed):
             shop_tags_resync(shop=locked)
-        if "checkout_abandon_minutes" in changed:
+        if {"checkout_abandon_minutes", "default_margin_percent"} & set(changed):
             enqueue_on_commit("segments.metrics.tasks.customer_metrics_rebuild_task", locked.pk, Trigger.DEFINITION, "settings")
     log.info("shop %s settings changed by %s: %s", shop.pk, author or "merchant", ", ".join(sorted(changed)))
     for name, value in changed.items():

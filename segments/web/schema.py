@@ -341,6 +341,7 @@ class SettingsFieldsSerializer(Body):
     recompute_hour = _number_setting("recompute_hour")
     checkout_abandon_minutes = _number_setting("checkout_abandon_minutes")
     payload_retention_days = _number_setting("payload_retention_days")
+    default_margin_percent = _number_setting("default_margin_percent")
     inactive_customer_days = InactiveDaysField(
         required=False,
         help_text="Customers with no order, checkout or profile change for this many days are anonymised in "

@@ -16,6 +16,7 @@
       checkout_abandon_minutes: number(el.checkout_abandon_minutes),
       payload_retention_days: number(el.payload_retention_days),
       inactive_customer_days: number(el.inactive_customer_days),
+      default_margin_percent: number(el.default_margin_percent),
     };
   }
 
@@ -26,6 +27,7 @@
     checkout_abandon_minutes: Number(el.checkout_abandon_minutes.dataset.initial),
     payload_retention_days: Number(el.payload_retention_days.dataset.initial),
     inactive_customer_days: Number(el.inactive_customer_days.dataset.initial),
+    default_margin_percent: Number(el.default_margin_percent.dataset.initial),
   };
 
   function changes() {

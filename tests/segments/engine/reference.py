@@ -54,13 +54,14 @@ from segments.engine.registry import METRICS, VISIT_ARRIVALS, VISIT_COLUMNS, Met
 from segments.engine.rules import All, Any_, Condition, Node, Not, RuleSet, conditions
 from segments.engine.windows import Window, holiday_windows, resolve_window
 from segments.metrics.models import CustomerMetrics
-from segments.mirror.models import Cart, Checkout, Customer, LineItem, Order
+from segments.mirror.models import Cart, Checkout, Customer, LineItem, Order, VariantCost
 from segments.predictions.models import CustomerPrediction
 from segments.shops.models import Shop
 from segments.storefront.models import Visitor, VisitorDay
 from tests.segments.engine.reference_compare import (
-    compare, inside_intervals, is_discounted, median_gap_days, nearest_rank, net_of,
+    _day_value, compare, inside_intervals, is_discounted, median_gap_days, nearest_rank, net_of,
 )
+from tests.segments.engine.reference_profit import profit_value
 
 CENT = Decimal("0.01")
 EXPEDITED = "expedited"
@@ -141,6 +142,7 @@ class Reference:
             rows.abandoned.sort(key=lambda k: (k.created_at, k.pk))
         self.carts: dict[str, Cart] = {cart.token: cart for cart in Cart.objects.filter(shop=shop)}
         self.predictions = {p.customer_id: p for p in CustomerPrediction.objects.filter(shop=shop)}
+        self.costs = dict(VariantCost.objects.filter(shop=shop, variant_id__isnull=False).values_list("variant_id", "unit_cost"))
         self.visit_days: dict[int, list[VisitorDay]] = {}
         for day in VisitorDay.objects.filter(shop=shop, visitor__customer__isnull=False).select_related("visitor"):
             self.visit_days.setdefault(day.visitor.customer_id, []).append(day)
@@ -261,6 +263,8 @@ class Reference:
                 return self._orders_with(orders, "vendor", params["vendor"])
             case "product_orders":
                 return self._orders_with(orders, "product_id", params["product_id"])
+            case "gross_profit" | "gross_margin" | "discount_cost":
+                return profit_value(key, orders, self.lines, self.costs, self.shop.default_margin_percent)
             case "distinct_product_types":
                 return len({line.product_type for o in orders for line in self.lines.get(o.pk, [])
                             if line.product_type})
@@ -390,11 +394,3 @@ class Reference:
     def _orders_with(self, orders: list[Order], attribute: str, wanted: object) -> int:
         return sum(1 for o in orders if any(getattr(line, attribute) == wanted for line in self.lines.get(o.pk, [])))
 
-
-def _day_value(days: list[VisitorDay], column: str, *, last: bool) -> str | None:
-    """The non-blank value of `column` on the first (or last) of the days by first event, ties to the
-    lowest (or highest) value by code point."""
-    valued = [(day.first_at, getattr(day, column)) for day in days if getattr(day, column) != ""]
-    if not valued:
-        return None
-    return (max(valued) if last else min(valued))[1]

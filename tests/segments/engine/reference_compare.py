@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from segments.engine.rules import Condition
 from segments.mirror.models import Order
+from segments.storefront.models import VisitorDay
 
 
 def compare(condition: Condition, value: object, *, today: dt.date) -> bool:
@@ -87,3 +88,12 @@ def nearest_rank(sorted_values: list, position: int):
     if not sorted_values:
         return None
     return sorted_values[-(-position * len(sorted_values) // 100) - 1]
+
+
+def _day_value(days: list[VisitorDay], column: str, *, last: bool) -> str | None:
+    """The non-blank value of `column` on the first (or last) of the days by first event, ties to the
+    lowest (or highest) value by code point."""
+    valued = [(day.first_at, getattr(day, column)) for day in days if getattr(day, column) != ""]
+    if not valued:
+        return None
+    return (max(valued) if last else min(valued))[1]

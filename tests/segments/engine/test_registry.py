@@ -25,6 +25,8 @@ ISSUE_METRICS = (
     "cart_activity", "email_marketing", "sms_marketing", "has_tag", "season_order_share", "holiday_order_share",
     "customer_age_days", "replenishment_ratio", "expedited_share", "discount_dependence", "premium_share",
     "mobile_share", "desktop_share", "pos_share", "source_channel",
+    # profit (issue 20), from the variants' unit costs
+    "gross_profit", "gross_margin", "discount_cost",
     # the storefront's (issue 18), from the web pixel's rollups
     "storefront_visits", "product_views", "collection_views", "searches", "add_to_carts", "cart_removals",
     "checkouts_started", "high_intent_searches", "checkouts_without_order", "browse_to_buy", "first_visit_date",

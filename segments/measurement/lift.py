@@ -15,6 +15,7 @@ merchant cares about (`target_lift`, relative) is smaller than what the sample c
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -22,6 +23,7 @@ from django.db.models import Min
 
 from segments.engine import stats
 from segments.experiences.models import Offer
+from segments.measurement.profit import ORDER_PROFIT_CTE, PROFIT
 from segments.measurement.snapshots import members_at_cte
 from segments.membership.models import MembershipEvent, Segment
 from segments.shops.calendar import shop_day_bounds, shop_today
@@ -56,6 +58,8 @@ class Lift:
     # without offers.
     offer_codes: list[str] = field(default_factory=list)
     redemption: stats.Comparison | None = None
+    # Gross profit per member (segments.measurement.profit); None while order lines lack costs.
+    profit_per_member: stats.Comparison | None = None
 
     def to_dict(self) -> dict:
         return {"segment": self.segment_id, "start": self.start.isoformat(), "end": self.end.isoformat(),
@@ -64,11 +68,14 @@ class Lift:
                 "revenue_per_member": self.revenue_per_member.to_dict(), "aov": self.aov.to_dict(),
                 "sample_ratio": self.srm.to_dict(), "cuped": self.cuped, "cuped_theta": self.cuped_theta,
                 "mde": self.mde, "warnings": self.warnings, "offer_codes": self.offer_codes,
-                "offer_redemption": self.redemption.to_dict() if self.redemption else None}
+                "offer_redemption": self.redemption.to_dict() if self.redemption else None,
+                "profit_per_member": self.profit_per_member.to_dict() if self.profit_per_member else None}
 
 
 _LIFT_SQL = f"""
-WITH {members_at_cte("start")},
+WITH {members_at_cte("start")}, {ORDER_PROFIT_CTE},
+profits AS (SELECT op.customer_id, sum({PROFIT}) AS profit, sum(op.uncosted_lines) AS uncosted FROM op
+            GROUP BY op.customer_id),
 per_member AS (
   SELECT m.customer_id, m.holdout,
          count(o.id) FILTER (WHERE o.created_at >= %(start)s) AS orders,
@@ -76,8 +83,9 @@ per_member AS (
          COALESCE(sum(o.total - o.total_refunded) FILTER (WHERE o.created_at < %(start)s), 0) AS pre,
          COALESCE(bool_or(o.created_at >= %(start)s AND EXISTS (
            SELECT 1 FROM jsonb_array_elements_text(o.discount_codes) code WHERE upper(code) = ANY(%(codes)s))),
-           false) AS redeemed
-  FROM members m
+           false) AS redeemed,
+         COALESCE(max(p.profit), 0) AS profit, COALESCE(max(p.uncosted), 0) AS uncosted
+  FROM members m LEFT JOIN profits p ON p.customer_id = m.customer_id
   LEFT JOIN segments_order o ON o.shop_id = %(shop)s AND o.customer_id = m.customer_id AND o.cancelled_at IS NULL
        AND o.created_at >= %(pre_start)s AND o.created_at < %(end)s
   GROUP BY m.customer_id, m.holdout
@@ -85,7 +93,7 @@ per_member AS (
 SELECT holdout, GROUPING(holdout) AS overall, count(*), count(*) FILTER (WHERE orders > 0),
        avg(revenue), var_samp(revenue), avg(pre), var_samp(pre), covar_samp(pre, revenue),
        avg(revenue / orders) FILTER (WHERE orders > 0), var_samp(revenue / orders) FILTER (WHERE orders > 0),
-       count(*) FILTER (WHERE redeemed)
+       count(*) FILTER (WHERE redeemed), avg(profit), var_samp(profit), sum(uncosted)
 FROM per_member GROUP BY GROUPING SETS ((holdout), ())
 """
 
@@ -125,18 +133,21 @@ def segment_lift(*, segment: Segment, start: dt.date, end: dt.date, cuped: bool 
     pre_start = period_start - (period_end - period_start)
     with connection.cursor() as cursor:
         cursor.execute(_LIFT_SQL, {"shop": segment.shop_id, "segments": [segment.pk], "start": period_start,
-                                   "end": period_end, "pre_start": pre_start, "codes": codes})
+                                   "end": period_end, "pre_start": pre_start, "codes": codes,
+                                "fill": Decimal(100 - segment.shop.default_margin_percent) / 100})
         rows = cursor.fetchall()
     groups, overall = {}, None
-    for holdout, is_overall, n, buyers, mean_rev, var_rev, mean_pre, var_pre, cov, mean_aov, var_aov, redeemed in rows:
+    for (holdout, is_overall, n, buyers, mean_rev, var_rev, mean_pre, var_pre, cov, mean_aov, var_aov, redeemed,
+         mean_profit, var_profit, uncosted) in rows:
         summary = {"n": n, "buyers": buyers, "redeemed": redeemed, "mean_rev": _f(mean_rev), "var_rev": _f(var_rev),
+                   "mean_profit": _f(mean_profit), "var_profit": _f(var_profit), "uncosted": uncosted or 0,
                    "mean_pre": _f(mean_pre), "var_pre": _f(var_pre), "cov": _f(cov),
                    "mean_aov": _f(mean_aov), "var_aov": _f(var_aov)}
         if is_overall:
             overall = summary
         else:
             groups[bool(holdout)] = summary
-    empty = {"n": 0, "buyers": 0, "redeemed": 0, "mean_rev": 0.0, "var_rev": 0.0, "mean_pre": 0.0, "var_pre": 0.0, "cov": 0.0,
+    empty = {"n": 0, "buyers": 0, "redeemed": 0, "mean_profit": 0.0, "var_profit": 0.0, "uncosted": 0, "mean_rev": 0.0, "var_rev": 0.0, "mean_pre": 0.0, "var_pre": 0.0, "cov": 0.0,
              "mean_aov": 0.0, "var_aov": 0.0}
     t, c = groups.get(False, empty), groups.get(True, empty)
     overall = overall or empty
@@ -168,6 +179,12 @@ def segment_lift(*, segment: Segment, start: dt.date, end: dt.date, cuped: bool 
     lift = Lift(segment.pk, start, end, segment.holdout_percent, t["n"], c["n"], conversion, revenue, aov, srm,
                 cuped, theta, mde)
     lift.warnings = _warnings(lift, baseline_rate, c["mean_rev"], target_lift)
+    if segment.shop.default_margin_percent or not overall["uncosted"]:
+        lift.profit_per_member = stats.welch_from_summary(t["mean_profit"], t["var_profit"], t["n"],
+                                                          c["mean_profit"], c["var_profit"], c["n"])
+    else:
+        lift.warnings.append(f"{overall['uncosted']:,} order lines have no unit cost in Shopify: set a default margin "
+                             "in Settings to measure profit per member.")
     if codes:
         lift.offer_codes = codes
         lift.redemption = stats.two_proportion_test(t["redeemed"], t["n"], c["redeemed"], c["n"])

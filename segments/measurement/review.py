@@ -1,7 +1,8 @@
 """The monthly review: each segment's KPIs for a calendar month against the month before (from the
 daily snapshots), the biggest movers, playbooks whose holdout shows a significant lift on their
 KPI, every on-site experience's and offer's lift (significant or not: the merchant decides whether
-to keep it), and segments to merge or redefine: too small for their holdout to detect a 10% change, or
+to keep it), each segment's gross profit (segments.measurement.profit) with those whose profit per
+member lags the store's profit per customer flagged, and segments to merge or redefine: too small for their holdout to detect a 10% change, or
 overlapping another segment by more than OVERLAP_JACCARD of their combined members.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.db.models import Max, Sum
 from segments.experiences.models import Playbook, PlaybookKpi
 from segments.experiences.presets import PRESETS
 from segments.measurement.lift import segment_lift
+from segments.measurement.profit import segments_profit, store_profit
 from segments.measurement.models import SegmentKpiSnapshot
 from segments.membership.models import Segment, SegmentStatus
 from segments.shops.calendar import shop_today
@@ -103,10 +105,13 @@ class Review:
     too_small: list[dict] = field(default_factory=list)
     overlaps: list[dict] = field(default_factory=list)
     experiences: list[dict] = field(default_factory=list)
+    store_profit: dict = field(default_factory=dict)
+    profit_lags: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"month": self.month, "segments": self.rows, "movers": self.movers, "significant_playbooks": self.lifts,
-                "experiences": self.experiences, "too_small": self.too_small, "overlaps": self.overlaps}
+                "experiences": self.experiences, "too_small": self.too_small, "overlaps": self.overlaps,
+                "store_profit": self.store_profit, "profit_lags": self.profit_lags}
 
 
 def monthly_review(*, shop: Shop, month: str, now: dt.datetime | None = None) -> Review:
@@ -116,9 +121,13 @@ def monthly_review(*, shop: Shop, month: str, now: dt.datetime | None = None) ->
     this = _month_kpis(segments, start, end)
     before = _month_kpis(segments, *month_bounds(previous_month(month)))
     review = Review(month)
+    period_end = min(end, today)
+    profits = segments_profit(shop=shop, segments=segments, start=start, end=period_end) if start <= today else {}
+    review.store_profit = store_profit(shop=shop, start=start, end=period_end) if start <= today else {}
     for segment in segments:
         now_kpis, prev = this.get(segment.pk, {}), before.get(segment.pk, {})
         review.rows.append({"segment": segment.pk, "name": segment.name, "kpis": now_kpis, "previous": prev,
+                            "profit": profits.get(segment.pk, {}),
                             "change": {key: _change(now_kpis.get(key), prev.get(key))
                                        for key in ("members", "revenue", "orders", "aov", "revenue_per_member")}})
     movers = [(abs(r["change"][key]), r, key) for r in review.rows for key in ("members", "revenue")
@@ -126,8 +135,13 @@ def monthly_review(*, shop: Shop, month: str, now: dt.datetime | None = None) ->
     review.movers = [{"segment": r["segment"], "name": r["name"], "kpi": key, "change": r["change"][key]}
                      for _, r, key in sorted(movers, key=lambda m: -m[0])[:MOVERS]]
 
+    store_per_customer = review.store_profit.get("profit_per_customer")
+    review.profit_lags = [
+        {"segment": r["segment"], "name": r["name"], "profit_per_member": r["profit"]["profit_per_member"],
+         "store_profit_per_customer": store_per_customer} for r in review.rows
+        if store_per_customer is not None and r["profit"].get("profit_per_member") is not None
+        and r["profit"]["profit_per_member"] < store_per_customer]
     playbooks = {p.segment_id: p for p in Playbook.objects.filter(segment__in=segments)}
-    period_end = min(end, today)
     for segment in segments:
         if segment.holdout_percent == 0 or start > today:
             continue
@@ -184,6 +198,9 @@ def review_markdown(review: Review) -> str:
         + (f"; redeemed by {x['redemption']['treatment']:.1%} of members, {x['redemption']['control']:.1%} of holdout"
            if x["redemption"] and x["redemption"]["treatment"] is not None and x["redemption"]["control"] is not None
            else "") for x in review.experiences]
+    lines += ["", "## Profit per member below the store's", ""] + [
+        f"- {x['name']}: {x['profit_per_member']:.2f} per member against {x['store_profit_per_customer']:.2f} per "
+        f"customer store-wide" for x in review.profit_lags]
     lines += ["", "## Merge or redefine", ""] + [f"- {t['name']}: {t['reason']}" for t in review.too_small] + [
         f"- {o['advice']}" for o in review.overlaps]
     return "\n".join(lines) + "\n"

@@ -236,7 +236,11 @@ def review_cells(review, currency: str) -> dict:
              "revenue": fmt.money(r["kpis"].get("revenue", 0), currency),
              "revenue_change": fmt.change(r["change"]["revenue"]), "orders": fmt.count(r["kpis"].get("orders", 0)),
              "aov": fmt.money(r["kpis"].get("aov"), currency),
-             "revenue_per_member": fmt.money(r["kpis"].get("revenue_per_member"), currency)} for r in review.rows]
+             "revenue_per_member": fmt.money(r["kpis"].get("revenue_per_member"), currency),
+             "profit": fmt.money(r["profit"].get("gross_profit"), currency),
+             "profit_per_member": fmt.money(r["profit"].get("profit_per_member"), currency),
+             "profit_per_visitor": fmt.money(r["profit"].get("profit_per_visitor"), currency),
+             "orders_per_visit": fmt.rate(r["profit"].get("orders_per_visit"))} for r in review.rows]
     movers = [{"name": m["name"], "kpi": m["kpi"], "change": fmt.change(m["change"])} for m in review.movers]
     lifts = []
     for x in review.lifts:
@@ -247,7 +251,11 @@ def review_cells(review, currency: str) -> dict:
             write = fmt.points
         lifts.append({"name": x["name"], "kpi": x["kpi"], "diff": write(x["diff"]),
                       "interval": f"{write(x['ci_low'])} to {write(x['ci_high'])}", "p_value": f"{x['p_value']:.3f}"})
-    return {"rows": rows, "movers": movers, "lifts": lifts,
+    lags = [{"name": x["name"], "profit_per_member": fmt.money(x["profit_per_member"], currency),
+             "store": fmt.money(x["store_profit_per_customer"], currency)} for x in review.profit_lags]
+    return {"rows": rows, "movers": movers, "lifts": lifts, "profit_lags": lags,
+            "store_profit_per_customer": fmt.money(review.store_profit.get("profit_per_customer"), currency),
+            "uncosted_lines": review.store_profit.get("uncosted_lines", 0),
             "experiences": [_experience_cells(x, currency) for x in review.experiences]}
 
 

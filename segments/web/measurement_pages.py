@@ -17,6 +17,7 @@ from segments.experiences.models import PlaybookKpi
 from segments.measurement.kpis import MAX_SERIES, kpi_chart_segments, segments_kpi_rows
 from segments.measurement.lift import LiftError, default_period, segment_lift
 from segments.measurement.migration import migration_default_start, segments_migration
+from segments.measurement.profit import segments_profit, store_profit
 from segments.measurement.periods import KPI_DAYS, MAX_DAYS, PeriodError, days_before, period_read
 from segments.measurement.review import month_bounds, monthly_review, previous_month, review_markdown
 from segments.membership.models import ExclusiveGroup, Segment, SegmentStatus
@@ -121,8 +122,21 @@ def measurement(request: HttpRequest) -> HttpResponse:
     choices = [{"segment": s, "checked": s.pk in colours, "color": colours.get(s.pk)} for s in segments]
     return render(request, "segments/measurement/kpis.html",
                   _context(request, charts=charts, latest=latest, choices=choices, trimmed=trimmed,
+                           profit=profit_cells(shop=shop, segments=segments, start=start, end=end),
                            max_series=MAX_SERIES, start=start, end=end, error=error,
                            csv_qs=urlencode({"start": start, "end": end, "export": "csv"})))
+
+
+def profit_cells(*, shop, segments: list[Segment], start: dt.date, end: dt.date) -> dict:
+    """Each segment's profit over the period, as the KPI page writes it (segments.measurement.profit)."""
+    fmt, currency = measurement_format, shop.currency
+    found = segments_profit(shop=shop, segments=segments, start=start, end=end)
+    rows = [{"segment": s, **{key: fmt.money(found.get(s.pk, {}).get(key), currency)
+                              for key in ("gross_profit", "profit_per_member", "profit_per_visitor")},
+             "orders_per_visit": fmt.rate(found.get(s.pk, {}).get("orders_per_visit"))} for s in segments]
+    store = store_profit(shop=shop, start=start, end=end)
+    return {"rows": rows, "store": fmt.money(store["profit_per_customer"], currency),
+            "uncosted_lines": store["uncosted_lines"], "measured": store["profit_per_customer"] is not None}
 
 
 def lift_rows(lift, currency: str) -> list[dict]:
@@ -131,8 +145,12 @@ def lift_rows(lift, currency: str) -> list[dict]:
     fmt = measurement_format
     rows = []
     for key, label, is_money in (("conversion", "Conversion rate", False),
-                                 ("revenue_per_member", "Revenue per member", True), ("aov", "Average order value", True)):
+                                 ("revenue_per_member", "Revenue per member", True), ("aov", "Average order value", True),
+                                 ("profit_per_member", "Gross profit per member", True),
+                                 ("redemption", "Redeemed the playbook's codes", False)):
         c = getattr(lift, key)
+        if c is None:     # no costs to measure profit with, or no offers
+            continue
         if is_money:
             def level(v):
                 return fmt.money(v, currency)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db.models import Sum
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from segments.measurement.lift import default_period, segment_lift
@@ -19,7 +20,7 @@ from segments.measurement.snapshots import kpi_snapshot_day, kpi_snapshots_backf
 from segments.membership.models import ExclusiveGroup, Membership, MembershipEvent
 from segments.membership.recompute import segments_recompute
 from segments.metrics.refresh import customer_metrics_rebuild
-from segments.mirror.models import Order
+from segments.mirror.models import Customer, LineItem, Order, VariantCost
 from segments.shops.calendar import shop_today
 from segments.shops.models import Shop
 from tests.browser.conftest import app_frame, screenshot
@@ -258,3 +259,28 @@ def test_many_segments_five_largest_by_default_and_a_wide_matrix_stays_in_its_ca
     assert frame.locator("#migration-matrix thead th").count() == 1 + 2 + len(names) + 1 + 1
     assert_fits(frame, "#migration-matrix")
     full_screenshot(page, frame, "measurement-migration-many")
+
+
+def test_kpis_and_review_pages_show_profit_from_unit_costs(page, measured_app):
+    shop, buyers, admin_url = measured_app
+    frame = open_in_frame(page, admin_url, "/admin/measurement")
+    row = frame.locator("#profit-table tr", has=frame.locator("th", has_text="Buyers"))
+    # The seeded orders have no line items: profit is what was refunded, taken away, so never above $0.
+    shown = row.locator("[data-kpi=gross_profit]").inner_text()
+    assert DOLLARS.match(shown) and (shown == "$0.00" or shown.startswith("−")), shown
+    VariantCost.objects.create(shop=shop, inventory_item_id=1, variant_id=31, unit_cost=Decimal("7.00"))
+    customer = Customer.objects.get(shop=shop, shopify_id=1)
+    at = timezone.now() - dt.timedelta(days=2)
+    order = Order.objects.create(shop=shop, shopify_id=99_000_001, customer=customer, created_at=at, updated_at=at,
+                                 total=Decimal("30.00"))
+    LineItem.objects.create(shop=shop, order=order, shopify_id=99_000_002, variant_id=31, quantity=3,
+                            price=Decimal("10.00"))
+    frame = open_in_frame(page, admin_url, "/admin/measurement")
+    assert frame.locator("#profit-unmeasured").count() == 0
+    expect(frame.locator("#profit-table tbody tr").first).to_be_visible()
+    full_screenshot(page, frame, "measurement-kpis-profit")
+    LineItem.objects.create(shop=shop, order=order, shopify_id=99_000_003, variant_id=32, quantity=1,
+                            price=Decimal("5.00"))     # a variant without a cost
+    frame = open_in_frame(page, admin_url, "/admin/measurement")
+    expect(frame.locator("#profit-unmeasured")).to_contain_text("1 order lines in this period have no unit cost")
+    assert_fits(frame, "#profit-table")

@@ -74,12 +74,13 @@ def histories(*, shop: Shop, until: dt.datetime, customer_ids: list[int] | None 
 
 
 def purchase_days_between(*, shop: Shop, start: dt.datetime, end: dt.datetime, customer_ids: np.ndarray) -> np.ndarray:
-    """Each customer's purchase days in [start, end), in the order of `customer_ids`."""
+    """Each customer's purchase days in [start, end), in the order of `customer_ids` (one grouped pass
+    over the period's orders, matched here: an id list of a whole shop would be slower in SQL)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT o.customer_id, count(DISTINCT (o.created_at AT TIME ZONE %(tz)s)::date) FROM segments_order o "
-            "WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL AND o.customer_id = ANY(%(ids)s) "
+            "WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL AND o.customer_id IS NOT NULL "
             "AND o.created_at >= %(start)s AND o.created_at < %(end)s GROUP BY 1",
-            {"tz": shop.iana_timezone, "shop": shop.pk, "ids": customer_ids.tolist(), "start": start, "end": end})
+            {"tz": shop.iana_timezone, "shop": shop.pk, "start": start, "end": end})
         found = dict(cursor.fetchall())
-    return np.array([found.get(int(pk), 0) for pk in customer_ids], dtype=float)
+    return np.array([found.get(int(pk), 0) for pk in customer_ids.tolist()], dtype=float)

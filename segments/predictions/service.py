@@ -101,8 +101,10 @@ def shop_predictions_fit(*, shop: Shop, now: dt.datetime | None = None) -> Predi
     ranked, breakpoints = percentiles(value)
     bg, gg = models.purchases, models.value
     with transaction.atomic():
-        CustomerPrediction.objects.filter(shop=shop).exclude(customer_id__in=h.customer_ids.tolist()).delete()
         _write(shop, h, scored, ranked.tolist(), now)
+        with connection.cursor() as cursor:     # buyers no longer (every order cancelled, customer deleted)
+            cursor.execute("DELETE FROM segments_customerprediction p WHERE p.shop_id = %s AND NOT EXISTS "
+                           "(SELECT 1 FROM prediction_rows r WHERE r.customer_id = p.customer_id)", [shop.pk])
         model, _ = PredictionModel.objects.update_or_create(shop=shop, defaults={
             "r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b, "p": gg.p if gg else None,
             "q": gg.q if gg else None, "gamma": gg.gamma if gg else None, "customers": len(h), "fitted_at": now,

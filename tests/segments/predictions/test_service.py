@@ -161,3 +161,13 @@ def test_the_registrys_prediction_metrics_compile(shop):
     expected = set(CustomerPrediction.objects.filter(next_order_days__lte=30, value_percentile__gte=0.5)
                    .values_list("customer_id", flat=True))
     assert set(soon.memberships.values_list("customer_id", flat=True)) == expected
+
+
+def test_a_customer_who_is_no_longer_a_buyer_loses_their_predictions_at_the_next_fit(shop):
+    place(shop, simulated(300))
+    shop_predictions_fit(shop=shop, now=NOW)
+    gone = Customer.objects.filter(shop=shop).order_by("pk").first()
+    gone.orders.update(cancelled_at=NOW)
+    shop_predictions_fit(shop=shop, now=NOW)
+    assert not CustomerPrediction.objects.filter(customer=gone).exists()
+    assert CustomerPrediction.objects.filter(shop=shop).count() == Customer.objects.filter(shop=shop).count() - 1

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
-from segments.mirror import orders, rest, writer
+from segments.mirror import costs, orders, rest, rest_costs, writer
 from segments.mirror.backfill import backfill_on_bulk_finish
 from segments.privacy.compliance import compliance_customer_redact, compliance_data_request, compliance_shop_redact
 from segments.shops.details import shop_details_apply, shop_details_parse, shop_scopes_apply, shop_scopes_parse
@@ -198,17 +198,32 @@ def sms_consent_changed(shop_domain: str, payload: dict, occurred_at: dt.datetim
     _consent_apply(shop_domain, rest.sms_consent(payload), occurred_at)
 
 
-# -- products ------------------------------------------------------------------------------------
+# -- products and their variants' costs ---------------------------------------------------------
 def product_changed(shop_domain: str, payload: dict) -> None:
+    """products/create|update: the product, and which inventory item holds each variant's cost."""
     shop = _installed_shop(shop_domain)
     if shop is not None:
         orders.products_upsert(shop=shop, records=[rest.product_record(payload)])
+        costs.variants_link(shop=shop, links=rest_costs.variant_links(payload))
 
 
 def product_deleted(shop_domain: str, payload: dict) -> None:
     shop = _installed_shop(shop_domain)
     if shop is not None:
         orders.product_delete(shop=shop, shopify_id=rest.product_deleted_id(payload))
+
+
+def inventory_item_changed(shop_domain: str, payload: dict) -> None:
+    """inventory_items/create|update: the item's unit cost, applied only when newer than the one held."""
+    shop = _installed_shop(shop_domain)
+    if shop is not None:
+        costs.costs_upsert(shop=shop, records=[rest_costs.inventory_item_record(payload)])
+
+
+def inventory_item_deleted(shop_domain: str, payload: dict) -> None:
+    shop = _installed_shop(shop_domain)
+    if shop is not None:
+        costs.costs_delete(shop=shop, inventory_item_ids=[rest_costs.inventory_item_deleted_id(payload)])
 
 
 # -- backfill and compliance (services owned by their own modules, imported when first needed) ---
@@ -267,6 +282,10 @@ TOPICS: dict[str, Topic] = {
     "products/create": Topic(product_changed, PRODUCTS),
     "products/update": Topic(product_changed, PRODUCTS),
     "products/delete": Topic(product_deleted, PRODUCTS),
+    # Shopify takes read_inventory or read_products for these; the app holds read_products.
+    "inventory_items/create": Topic(inventory_item_changed, PRODUCTS),
+    "inventory_items/update": Topic(inventory_item_changed, PRODUCTS),
+    "inventory_items/delete": Topic(inventory_item_deleted, PRODUCTS),
     "customers/data_request": Topic(customers_data_request, subscribed=False),
     "customers/redact": Topic(customers_redact, subscribed=False),
     "shop/redact": Topic(shop_redact, subscribed=False),

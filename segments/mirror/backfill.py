@@ -2,11 +2,11 @@
 
 A bulk query holds one top-level connection, so history arrives as a list of exports (stages),
 loaded strictly in their order: customers first (so orders link to full rows rather than stubs),
-products, orders with line items in date slices (oldest first), abandoned checkouts. Exporting
-and loading overlap: while one stage loads, the next ones export. Shopify runs up to 5 bulk
-operations per shop at once (API 2026-01 and later); the backfill keeps at most RUNNING_EXPORTS of
-them busy so tag syncs' bulk mutations still find a slot. Finished exports that are not loaded
-yet hold no slot; their files wait (their URLs live 7 days).
+products, orders with line items in date slices (oldest first), abandoned checkouts, the variants'
+unit costs. Exporting and loading overlap: while one stage loads, the next ones export. Shopify runs
+up to 5 bulk operations per shop at once (API 2026-01 and later); the backfill keeps at most
+RUNNING_EXPORTS of them busy so tag syncs' bulk mutations still find a slot. Finished exports that
+are not loaded yet hold no slot; their files wait (their URLs live 7 days).
 
 ShopSync says where a shop is:
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from segments.mirror.models import Device
 from segments.mirror.records import (
-    CheckoutRecord, CustomerRecord, LineItemRecord, OrderRecord, ProductRecord, RefundRecord,
+    CheckoutRecord, CostRecord, CustomerRecord, LineItemRecord, OrderRecord, ProductRecord, RefundRecord,
 )
 from segments.mirror.rest import shipping_speed
 
@@ -26,6 +26,11 @@ CUSTOMER_FIELDS = """id firstName lastName state tags createdAt updatedAt
   defaultEmailAddress { emailAddress marketingState }
   defaultPhoneNumber { phoneNumber smsMarketingConsent { state } }"""
 PRODUCT_FIELDS = "id title productType vendor tags updatedAt"
+# A variant's unit cost lives on its inventory item (unitCost: MoneyV2 in the shop currency, null when
+# none was entered). The backfill exports variants, one JSONL line each (no nested connection);
+# reconciliation pages through the items, which are what `updated_at` searches, and their one variant.
+VARIANT_COST_FIELDS = "id inventoryItem { id unitCost { amount } updatedAt }"
+INVENTORY_ITEM_FIELDS = "id unitCost { amount } updatedAt variants(first: 1) { edges { node { id } } }"
 LINE_ITEM_FIELDS = (f"id title quantity vendor product {{ id productType }} variant {{ id }} "
                     f"originalUnitPriceSet {MONEY} totalDiscountSet {MONEY}")
 
@@ -119,6 +124,23 @@ def product_record(node: dict) -> ProductRecord:
     return ProductRecord(shopify_id=gid_number(node["id"]), updated_at=_time(node.get("updatedAt")),
                          title=node.get("title") or "", product_type=node.get("productType") or "",
                          vendor=node.get("vendor") or "", tags=list(node.get("tags") or []))
+
+
+def _cost_record(item: dict, variant_id: int | None) -> CostRecord:
+    cost = item.get("unitCost")
+    return CostRecord(inventory_item_id=gid_number(item["id"]), updated_at=_time(item.get("updatedAt")),
+                      unit_cost=Decimal(str(cost["amount"])) if cost else None, variant_id=variant_id)
+
+
+def variant_cost_record(node: dict) -> CostRecord | None:
+    """A productVariants node's cost; None for a variant without an inventory item."""
+    item = node.get("inventoryItem")
+    return _cost_record(item, gid_number(node.get("id"))) if item and item.get("id") else None
+
+
+def inventory_item_record(node: dict) -> CostRecord:
+    variants = edge_nodes(node.get("variants"))
+    return _cost_record(node, _id_of(variants[0]) if variants else None)
 
 
 def line_item_record(node: dict) -> LineItemRecord:

@@ -17,9 +17,10 @@ from django.db import models
 from django.utils import timezone
 
 from segments.mirror.cause import RECONCILE, dirty_cause
+from segments.mirror.costs import costs_upsert
 from segments.mirror.graphql import (
-    CUSTOMER_FIELDS, LINE_ITEM_FIELDS, PRODUCT_FIELDS, checkout_fields, checkout_record, customer_record, edge_nodes,
-    gid_number, order_fields, order_record, product_record,
+    CUSTOMER_FIELDS, INVENTORY_ITEM_FIELDS, LINE_ITEM_FIELDS, PRODUCT_FIELDS, checkout_fields, checkout_record,
+    customer_record, edge_nodes, gid_number, inventory_item_record, order_fields, order_record, product_record,
 )
 from segments.mirror.models import BackfillStatus, Checkout, Customer, Order, Product, ShopSync
 from segments.mirror.orders import checkouts_upsert, orders_delete, orders_upsert, products_upsert
@@ -90,6 +91,11 @@ def _checkouts(shop: Shop, nodes: list[dict], sender: ShopSender) -> int:
     return checkouts_upsert(shop=shop, records=[r for r in records if r.token in stale])
 
 
+def _inventory_items(shop: Shop, nodes: list[dict], sender: ShopSender) -> int:
+    """Variants' unit costs; the writer's guard counts only the items whose cost or variant it lacked."""
+    return costs_upsert(shop=shop, records=[inventory_item_record(n) for n in nodes], current=True)
+
+
 @dataclass(frozen=True)
 class Resource:
     root: str
@@ -106,12 +112,14 @@ class Resource:
 
 # Customers first, so orders and checkouts link to full rows rather than stubs. Page sizes keep the
 # requested cost near 750 of the 1,000-point cap (a customer costs ~4 points, a product 1, an order with
-# ten nested line items ~94, a checkout with 25 counted lines ~31); Shopify refunds what is not used.
+# ten nested line items ~94, a checkout with 25 counted lines ~31, an inventory item with its cost and
+# its variant 5); Shopify refunds what is not used.
 RESOURCES = (
     Resource("customers", CUSTOMER_FIELDS, 200, _customers),
     Resource("products", PRODUCT_FIELDS, 250, _products),
     Resource("orders", order_fields(page=10), 8, _orders),
     Resource("abandonedCheckouts", checkout_fields(page=25), 24, _checkouts),
+    Resource("inventoryItems", INVENTORY_ITEM_FIELDS, 150, _inventory_items),
 )
 
 

@@ -102,3 +102,19 @@ class CartRecord:
     updated_at: dt.datetime | None
     total: Decimal = Decimal(0)
     line_item_count: int = 0
+
+
+@dataclass(frozen=True)
+class CostRecord:
+    """A variant's unit cost as its inventory item holds it, in the shop currency (None: no cost entered)."""
+    inventory_item_id: int
+    updated_at: dt.datetime | None
+    unit_cost: Decimal | None = None
+    variant_id: int | None = None      # None: not in this source (inventory_items/* bodies name no variant)
+
+
+@dataclass(frozen=True)
+class VariantLink:
+    """A variant and its inventory item, as a products/* body names them."""
+    variant_id: int
+    inventory_item_id: int

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 
 from django.db import connection
 
-from segments.mirror.models import Checkout, Customer, LineItem, Order, Product, Refund
+from segments.mirror.models import Checkout, Customer, LineItem, Order, Product, Refund, VariantCost
 
 # What a history backfill writes (customer stubs, orders with their line items and refunds,
-# products, abandoned checkouts).
-MIRROR_TABLES = tuple(model._meta.db_table for model in (Customer, Product, Order, LineItem, Refund, Checkout))
+# products, abandoned checkouts, variants' unit costs).
+MIRROR_TABLES = tuple(model._meta.db_table for model in (Customer, Product, Order, LineItem, Refund, Checkout,
+                                                         VariantCost))
 # Autovacuum's default analyze scale factor: a table is stale once a tenth of its rows changed.
 STALE_FRACTION = 0.1
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from segments.engine.metrics_ranking import ranking_drift
 from segments.metrics.models import ShopMetricsBreakpoints
 from segments.mirror.models import Checkout, Customer, Order, Product, ShopSync
+from segments.mirror.selectors import variant_cost_coverage
 from segments.shops.models import Shop
 from shopseg.progress import progress_line
 from webhooks.health import webhook_api_versions, webhook_health
@@ -58,6 +59,8 @@ class Command(BaseCommand):
                 "customers": Customer.objects.filter(shop=shop, deleted_at__isnull=True).count(),
                 "orders": Order.objects.filter(shop=shop).count(),
                 "products": Product.objects.filter(shop=shop, deleted_at__isnull=True).count(),
+                # variants with a cost row, and how many of them have no unit cost (none entered, or not read yet)
+                "variant_costs": variant_cost_coverage(shop=shop),
                 "webhooks": vars(webhook_health(shop_domain=shop.domain)),
                 # deliveries in another API version than the pinned one, or marked deprecated by Shopify
                 "webhook_api": vars(webhook_api_versions(shop_domain=shop.domain)),

@@ -152,6 +152,10 @@ def test_demo_installs_backfills_repairs_and_prints_the_admin_url(demo):
     assert re.search(r"a cart abandoner \(\d+\) with a \$[\d,.]+ cart sees: Free shipping on your cart\n", out)
     assert re.search(rf"they pay with {codes[1]}-FREESHIP: order \d+ ships free; customer \d+, not in the segment, "
                      r"is refused: \w", out), out[-3000:]
+    # Profit from Shopify's unit costs, a 40% margin assumed where a product has none.
+    assert "the merchant assumes a 40% margin for products without a unit cost" in out
+    assert re.search(r"profit this month \(unit costs from Shopify\): \$[\d,.]+ gross, \$[\d,.]+ per customer", out), \
+        out[-3000:]
     # Predictions: fitted after the backfill, with their quality on the 90 days the quality fit did not see.
     fitted = re.search(r"predictions: ([\d,]+) buyers fitted and scored in [\d.]+ s", out)
     assert fitted and int(fitted[1].replace(",", "")) > 50, out[-3000:]

@@ -71,7 +71,7 @@ class StorefrontSteps:
                 time.sleep(0.5)
                 codes = [c for d in http.get(f"{devstore_url}/_control/shops/{shop}/discounts").json()["discounts"]
                          for c in d["codes"]]
-        self._say(f"   in the admin, {segment['name']}'s playbook picks \"Cart abandoners by cart value\" (free "
+        self._say(f"   in the admin, the playbook of {segment['name']} picks \"Cart abandoners by cart value\" (free "
                   f"shipping from $100, else 10% off); the worker wrote {len(codes)} discount codes limited to the "
                   f"segment's members in Shopify: {', '.join(sorted(codes))}")
         return f"seg:{handle}"

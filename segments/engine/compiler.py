@@ -52,7 +52,6 @@ class Compiler(BrowsingValues, ProfitValues):
         self.visit_features: dict[str, str] = {}      # over the visitor-days `vd` of the customer's browsers
         self.top_sources: dict[str, str] = {}         # alias → window flag over orders `o`
         self.predictions = False                       # whether a condition reads the predictions `pr`
-        self.profit_features: dict[str, str] = {}     # over line items `li` with their unit costs `vc`
 
     # -- parameters and features ---------------------------------------------------------------
     def param(self, value: object) -> str:
@@ -206,7 +205,7 @@ class Compiler(BrowsingValues, ProfitValues):
             return self._has_tag(str(condition.params["tag"]))
         if metric.source == "prediction":
             self.predictions = True
-            return f"pr.{metric.column}"
+            return self._predicted_profit() if key == "predicted_profit" else f"pr.{metric.column}"
         if window is None and metric.source == "table":
             return self._table_value(metric)
         flag = self.window_flag("o.created_at", window)

@@ -328,6 +328,10 @@ _METRIC_LIST: tuple[Metric, ...] = (
            "buyers to fit it).", "money", "prediction", "value_per_order"),
     Metric("predicted_clv", "predictions", "Predicted value, next 365 days", "Expected orders in the next year "
            "times the predicted order value.", "money", "prediction", "predicted_value"),
+    Metric("predicted_profit", "predictions", "Predicted profit, next 365 days", "Predicted value times the "
+           "customer's gross margin so far (their orders' unit costs, the shop's default margin where a product "
+           "has none); no value while a cost is missing and no default margin is set.",
+           "money", "prediction", "predicted_value"),
     Metric("predicted_clv_percentile", "predictions", "Predicted value percentile",
            "Where the customer's predicted value ranks among the shop's buyers, from 0 to 1 (0.8: the top 20%).",
            "ratio", "prediction", "value_percentile"),

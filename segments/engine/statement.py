@@ -123,13 +123,6 @@ def statement(compiler: Compiler, columns: dict[str, str],
                     f"JOIN segments_visitor v ON v.id = vd.visitor_id WHERE vd.shop_id = %(shop)s "
                     f"AND v.customer_id IS NOT NULL {ids('v.customer_id')} GROUP BY v.customer_id)")
         joins.append("FULL JOIN fv ON fv.customer_id = m.customer_id")
-    if compiler.profit_features:
-        # The customer's line items with their variants' unit costs (segments.engine.profit).
-        costed = orders.replace("FROM segments_order o", "FROM segments_order o JOIN segments_lineitem li ON "
-                                "li.order_id = o.id AND li.shop_id = o.shop_id LEFT JOIN segments_variantcost vc "
-                                "ON vc.shop_id = o.shop_id AND vc.variant_id = li.variant_id", 1)
-        ctes.append(f"fp AS (SELECT o.customer_id, {_select(compiler.profit_features)} {costed} GROUP BY o.customer_id)")
-        joins.append("FULL JOIN fp ON fp.customer_id = m.customer_id")
     if compiler.predictions:
         ctes.append(f"pr AS (SELECT * FROM segments_customerprediction WHERE shop_id = %(shop)s {ids('customer_id')})")
         joins.append("FULL JOIN pr ON pr.customer_id = m.customer_id")

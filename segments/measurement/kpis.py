@@ -30,7 +30,9 @@ def kpi_row(s: SegmentKpiSnapshot) -> dict:
             "aov": ratio(s.revenue, s.orders), "conversion": ratio(s.buyers, s.members),
             "repeat_rate": ratio(s.repeat_buyers, s.buyers), "avg_clv": ratio(s.clv_total, s.members),
             "predicted_clv": ratio(s.predicted_clv_total, s.members) if s.predicted_clv_total is not None else None,
-            "backfilled": s.backfilled}
+            "gross_profit": float(s.gross_profit) if s.gross_profit is not None else None,
+            "profit_per_member": ratio(s.gross_profit, s.members) if s.gross_profit is not None else None,
+            "uncosted_lines": s.uncosted_lines, "backfilled": s.backfilled}
 
 
 def segments_kpi_rows(*, shop: Shop, segments: list[Segment], start: dt.date, end: dt.date) -> list[dict]:

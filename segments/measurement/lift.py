@@ -15,7 +15,6 @@ merchant cares about (`target_lift`, relative) is smaller than what the sample c
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from dataclasses import dataclass, field
 
 from django.db import connection
@@ -26,6 +25,7 @@ from segments.experiences.models import Offer
 from segments.measurement.profit import ORDER_PROFIT_CTE, PROFIT
 from segments.measurement.snapshots import members_at_cte
 from segments.membership.models import MembershipEvent, Segment
+from segments.mirror.order_costs import margin_fill
 from segments.shops.calendar import shop_day_bounds, shop_today
 
 DEFAULT_PERIOD_DAYS = 30
@@ -134,7 +134,7 @@ def segment_lift(*, segment: Segment, start: dt.date, end: dt.date, cuped: bool 
     with connection.cursor() as cursor:
         cursor.execute(_LIFT_SQL, {"shop": segment.shop_id, "segments": [segment.pk], "start": period_start,
                                    "end": period_end, "pre_start": pre_start, "codes": codes,
-                                "fill": Decimal(100 - segment.shop.default_margin_percent) / 100})
+                                "fill": margin_fill(segment.shop)})
         rows = cursor.fetchall()
     groups, overall = {}, None
     for (holdout, is_overall, n, buyers, mean_rev, var_rev, mean_pre, var_pre, cov, mean_aov, var_aov, redeemed,

@@ -31,6 +31,11 @@ class SegmentKpiSnapshot(models.Model):
     holdout_orders = models.IntegerField(default=0)
     holdout_buyers = models.IntegerField(default=0)
     holdout_revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    # The day's orders' gross profit (segments.mirror.order_costs), at the shop's default margin then;
+    # NULL when some line had no cost and no default margin was set (`uncosted_lines` says how many).
+    gross_profit = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    holdout_gross_profit = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    uncosted_lines = models.IntegerField(default=0)
     backfilled = models.BooleanField(default=False)   # estimated from today's members, not observed
     computed_at = models.DateTimeField(default=timezone.now)
 

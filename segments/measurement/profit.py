@@ -3,7 +3,7 @@ member, and from the web pixel's visits, profit per visitor and orders per visit
 profit per customer to compare with; and each member's profit for the holdout lift.
 
 Gross profit is segments.engine.profit's, per order in the period: line revenue after discounts less
-the variants' unit costs and the order's refunds. A line without a cost takes the shop's default
+the variants' unit costs and the order's refunds, as each order carries them. A line without a cost takes the shop's default
 margin; without one, profit is not measured (None) and `uncosted_lines` says how many lines lack a
 cost, so the page can say why. Members: treated members in the segment at the period's end (held-out
 members are compared in the lift, not counted here). Orders as everywhere: not cancelled.
@@ -11,29 +11,23 @@ members are compared in the lift, not counted here). Orders as everywhere: not c
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from django.db import connection
 
 from segments.measurement.snapshots import members_at_cte
 from segments.membership.models import Segment
+from segments.mirror.order_costs import ORDER_PROFIT, margin_fill
 from segments.shops.calendar import shop_day_bounds
 from segments.shops.models import Shop
 
-# Per order in the period: its customer, revenue, known costs, uncosted revenue and lines, refunds.
-ORDER_PROFIT_CTE = """op AS (
-  SELECT o.id, o.customer_id, o.total_refunded,
-         COALESCE(sum(li.price * li.quantity - li.total_discount), 0) AS revenue,
-         COALESCE(sum(vc.unit_cost * li.quantity), 0) AS cost,
-         COALESCE(sum(li.price * li.quantity - li.total_discount) FILTER (WHERE vc.unit_cost IS NULL), 0) AS uncosted,
-         count(li.id) FILTER (WHERE vc.unit_cost IS NULL) AS uncosted_lines
-  FROM segments_order o LEFT JOIN segments_lineitem li ON li.order_id = o.id
-  LEFT JOIN segments_variantcost vc ON vc.shop_id = o.shop_id AND vc.variant_id = li.variant_id
+# Per order in the period: its customer, gross profit and lines without a cost (from the order's
+# stored revenue and cost of goods, segments.mirror.order_costs).
+ORDER_PROFIT_CTE = f"""op AS (
+  SELECT o.id, o.customer_id, {ORDER_PROFIT} AS profit, o.uncosted_lines FROM segments_order o
   WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL AND o.customer_id IS NOT NULL
     AND o.created_at >= %(start)s AND o.created_at < %(end)s
-  GROUP BY o.id
 )"""
-PROFIT = "(op.revenue - op.cost - op.uncosted * %(fill)s - op.total_refunded)"
+PROFIT = "op.profit"
 
 _SEGMENTS_SQL = f"""
 WITH {members_at_cte("end")}, {ORDER_PROFIT_CTE},
@@ -60,13 +54,9 @@ SELECT sum({PROFIT}), sum(op.uncosted_lines),
 """
 
 
-def _fill(shop: Shop) -> Decimal:
-    return Decimal(100 - shop.default_margin_percent) / 100
-
-
 def _params(shop: Shop, start: dt.date, end: dt.date) -> dict:
     return {"shop": shop.pk, "start": shop_day_bounds(shop, start)[0], "end": shop_day_bounds(shop, end)[1],
-            "fill": _fill(shop)}
+            "fill": margin_fill(shop)}
 
 
 def _measured(shop: Shop, uncosted: int) -> bool:

@@ -16,6 +16,9 @@ beside them.
 - `kpi_snapshots_backfill(segment, days)`: the `days` complete days up to yesterday, for *today's*
   members (there was no membership then), labelled `backfilled`: member counts are today's,
   entries and exits 0, predicted CLV NULL. Days with an observed snapshot are never overwritten.
+
+Gross profit (both): the day's orders' stored revenue less their cost of goods and refunds, lines
+without a cost at the shop's default margin at the time; NULL when such a line has none to take.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from segments.membership.models import Segment, SegmentStatus
+from segments.mirror.order_costs import ORDER_PROFIT, margin_fill
 from segments.shops.calendar import shop_day_bounds, shop_today
 from segments.shops.models import Shop
 
@@ -34,7 +38,8 @@ DEFAULT_BACKFILL_DAYS = 90
 
 _COLUMNS = ("shop_id", "segment_id", "day", "members", "holdout_members", "entries", "exits", "orders", "buyers",
             "repeat_buyers", "revenue", "store_revenue", "clv_total", "predicted_clv_total", "holdout_orders",
-            "holdout_buyers", "holdout_revenue", "backfilled", "computed_at")
+            "holdout_buyers", "holdout_revenue", "gross_profit", "holdout_gross_profit", "uncosted_lines", "backfilled",
+            "computed_at")
 _UPDATE = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[3:])
 _INSERT = f"INSERT INTO segments_segmentkpisnapshot ({', '.join(_COLUMNS)}) "
 
@@ -58,12 +63,19 @@ def members_at_cte(at: str, name: str = "members") -> str:
 )"""
 
 
+def _measured(profit: str, uncosted: str) -> str:
+    """A day's gross profit, or NULL when a line without a cost has no default margin to fill it."""
+    return f"CASE WHEN %(margin)s > 0 OR COALESCE({uncosted}, 0) = 0 THEN ROUND(COALESCE({profit}, 0), 2) END"
+
+
 _DAY_SQL = _INSERT + f"""
 WITH {members_at_cte("end")},
 spend AS (
   SELECT o.customer_id, count(*) AS orders, sum(o.total - o.total_refunded) AS spent, min(o.created_at) AS first_at,
          count(*) FILTER (WHERE o.created_at >= %(start)s) AS day_orders,
-         sum(o.total - o.total_refunded) FILTER (WHERE o.created_at >= %(start)s) AS day_revenue
+         sum(o.total - o.total_refunded) FILTER (WHERE o.created_at >= %(start)s) AS day_revenue,
+         sum({ORDER_PROFIT}) FILTER (WHERE o.created_at >= %(start)s) AS day_profit,
+         sum(o.uncosted_lines) FILTER (WHERE o.created_at >= %(start)s) AS day_uncosted
   FROM segments_order o
   WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL AND o.customer_id IS NOT NULL AND o.created_at < %(end)s
   GROUP BY o.customer_id
@@ -81,7 +93,11 @@ per_segment AS (
         EXTRACT(EPOCH FROM (%(end)s - s.first_at)) / 86400.0))) FILTER (WHERE NOT m.holdout) AS predicted,
     COALESCE(sum(s.day_orders) FILTER (WHERE m.holdout), 0) AS holdout_orders,
     count(*) FILTER (WHERE m.holdout AND s.day_orders > 0) AS holdout_buyers,
-    COALESCE(sum(s.day_revenue) FILTER (WHERE m.holdout), 0) AS holdout_revenue
+    COALESCE(sum(s.day_revenue) FILTER (WHERE m.holdout), 0) AS holdout_revenue,
+    COALESCE(sum(s.day_profit) FILTER (WHERE NOT m.holdout), 0) AS profit,
+    COALESCE(sum(s.day_uncosted) FILTER (WHERE NOT m.holdout), 0) AS uncosted,
+    COALESCE(sum(s.day_profit) FILTER (WHERE m.holdout), 0) AS holdout_profit,
+    COALESCE(sum(s.day_uncosted) FILTER (WHERE m.holdout), 0) AS holdout_uncosted
   FROM members m LEFT JOIN spend s ON s.customer_id = m.customer_id
   GROUP BY m.segment_id
 ),
@@ -99,13 +115,19 @@ SELECT %(shop)s, seg.id, %(day)s, COALESCE(p.members, 0), COALESCE(p.holdout_mem
        COALESCE(mv.entries, 0), COALESCE(mv.exits, 0), COALESCE(p.orders, 0), COALESCE(p.buyers, 0),
        COALESCE(p.repeat_buyers, 0), ROUND(COALESCE(p.revenue, 0), 2), ROUND(store.revenue, 2),
        ROUND(COALESCE(p.clv_total, 0), 2), ROUND(p.predicted, 2), COALESCE(p.holdout_orders, 0),
-       COALESCE(p.holdout_buyers, 0), ROUND(COALESCE(p.holdout_revenue, 0), 2), FALSE, %(now)s
+       COALESCE(p.holdout_buyers, 0), ROUND(COALESCE(p.holdout_revenue, 0), 2),
+       {_measured("p.profit", "p.uncosted")}, {_measured("p.holdout_profit", "p.holdout_uncosted")},
+       COALESCE(p.uncosted, 0), FALSE, %(now)s
 FROM unnest(%(segments)s) AS seg(id)
 CROSS JOIN store
 LEFT JOIN per_segment p ON p.segment_id = seg.id
 LEFT JOIN moves mv ON mv.segment_id = seg.id
 ON CONFLICT (segment_id, day) DO UPDATE SET {_UPDATE}
 """
+
+
+def _margin(shop: Shop) -> dict:
+    return {"margin": shop.default_margin_percent, "fill": margin_fill(shop)}
 
 
 def kpi_snapshot_day(*, shop: Shop, day: dt.date, segments: list[Segment] | None = None,
@@ -120,7 +142,7 @@ def kpi_snapshot_day(*, shop: Shop, day: dt.date, segments: list[Segment] | None
     start, end = shop_day_bounds(shop, day)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_DAY_SQL, {"shop": shop.pk, "segments": ids, "day": day, "start": start, "end": end,
-                                  "now": now or timezone.now()})
+                                  "now": now or timezone.now(), **_margin(shop)})
     return len(ids)
 
 
@@ -140,7 +162,7 @@ before AS (
 ),
 per_day AS (
   SELECT (o.created_at AT TIME ZONE %(tz)s)::date AS day, o.customer_id, mem.holdout, count(*) AS orders,
-         sum(o.total - o.total_refunded) AS revenue
+         sum(o.total - o.total_refunded) AS revenue, sum({profit}) AS profit, sum(o.uncosted_lines) AS uncosted
   FROM segments_order o JOIN mem ON mem.customer_id = o.customer_id
   WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL AND o.created_at >= %(start)s AND o.created_at < %(end)s
   GROUP BY 1, 2, 3
@@ -157,7 +179,9 @@ daily AS (
     COALESCE(sum(revenue) FILTER (WHERE NOT holdout), 0) AS revenue,
     COALESCE(sum(orders) FILTER (WHERE holdout), 0) AS holdout_orders,
     count(*) FILTER (WHERE holdout) AS holdout_buyers,
-    COALESCE(sum(revenue) FILTER (WHERE holdout), 0) AS holdout_revenue
+    COALESCE(sum(revenue) FILTER (WHERE holdout), 0) AS holdout_revenue,
+    sum(profit) FILTER (WHERE NOT holdout) AS profit, sum(uncosted) FILTER (WHERE NOT holdout) AS uncosted,
+    sum(profit) FILTER (WHERE holdout) AS holdout_profit, sum(uncosted) FILTER (WHERE holdout) AS holdout_uncosted
   FROM ranked GROUP BY day
 ),
 store AS (
@@ -173,13 +197,15 @@ SELECT %(shop)s, %(segment)s, days.day, counts.members, counts.holdout_members, 
        ROUND((SELECT COALESCE(sum(spent), 0) FROM before)
              + COALESCE(sum(COALESCE(d.revenue, 0)) OVER (ORDER BY days.day), 0), 2),
        NULL, COALESCE(d.holdout_orders, 0), COALESCE(d.holdout_buyers, 0), ROUND(COALESCE(d.holdout_revenue, 0), 2),
-       TRUE, %(now)s
+       {measured}, {holdout_measured}, COALESCE(d.uncosted, 0), TRUE, %(now)s
 FROM days CROSS JOIN counts
 LEFT JOIN daily d ON d.day = days.day
 LEFT JOIN store st ON st.day = days.day
 ON CONFLICT (segment_id, day) DO UPDATE SET {update}
 WHERE segments_segmentkpisnapshot.backfilled
-""".replace("{update}", _UPDATE)
+""".replace("{update}", _UPDATE).replace("{profit}", ORDER_PROFIT).replace(
+    "{measured}", _measured("d.profit", "d.uncosted")).replace(
+    "{holdout_measured}", _measured("d.holdout_profit", "d.holdout_uncosted"))
 
 
 def kpi_snapshots_backfill(*, segment: Segment, days: int = DEFAULT_BACKFILL_DAYS,
@@ -196,5 +222,6 @@ def kpi_snapshots_backfill(*, segment: Segment, days: int = DEFAULT_BACKFILL_DAY
     _, end = shop_day_bounds(shop, last)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_BACKFILL_SQL, {"shop": shop.pk, "segment": segment.pk, "tz": shop.iana_timezone or "UTC",
-                                       "start": start, "end": end, "first": first, "last": last, "now": now})
+                                       "start": start, "end": end, "first": first, "last": last, "now": now,
+                                       **_margin(shop)})
     return days

@@ -6,12 +6,17 @@ A cost changes only for a strictly newer `updated_at`: a webhook as old as the s
 older, is a late or repeated delivery and changes nothing. A GraphQL read (backfill,
 reconciliation) is Shopify's current state, so it also wins a tie whose cost differs: two edits in
 the same second (Shopify's resolution) are settled by the next read, not by which webhook came last.
+Whatever changes a variant's cost recomputes the orders holding it and marks their buyers dirty
+(segments.mirror.order_costs), in the same transaction.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from django.db import transaction
+
 from segments.mirror.models import VariantCost
+from segments.mirror.order_costs import variant_costs_changed
 from segments.mirror.records import CostRecord, VariantLink
 from segments.mirror.sql import upsert
 from segments.mirror.writer import dedupe
@@ -33,11 +38,14 @@ def costs_upsert(*, shop: Shop, records: Sequence[CostRecord], current: bool = F
              "unit_cost": r.unit_cost, "updated_at": r.updated_at}
             for r in sorted(dedupe(records, "inventory_item_id"), key=lambda r: r.inventory_item_id)]
     newer = CURRENT_COST if current else NEWER_COST
-    return len(upsert(VariantCost, rows, conflict=("shop_id", "inventory_item_id"), update=(),
-                      extra_set={"unit_cost": f"CASE WHEN {newer} THEN excluded.unit_cost ELSE t.unit_cost END",
-                                 "updated_at": f"CASE WHEN {newer} THEN excluded.updated_at ELSE t.updated_at END",
-                                 "variant_id": "COALESCE(excluded.variant_id, t.variant_id)"},
-                      guard=f"{newer} OR {NEW_LINK}"))
+    with transaction.atomic(savepoint=False):
+        changed = upsert(VariantCost, rows, conflict=("shop_id", "inventory_item_id"), update=(),
+                         extra_set={"unit_cost": f"CASE WHEN {newer} THEN excluded.unit_cost ELSE t.unit_cost END",
+                                    "updated_at": f"CASE WHEN {newer} THEN excluded.updated_at ELSE t.updated_at END",
+                                    "variant_id": "COALESCE(excluded.variant_id, t.variant_id)"},
+                         guard=f"{newer} OR {NEW_LINK}", returning=("variant_id",))
+        variant_costs_changed(shop=shop, variant_ids=[variant for variant, in changed])
+    return len(changed)
 
 
 def variants_link(*, shop: Shop, links: Iterable[VariantLink]) -> int:
@@ -46,8 +54,11 @@ def variants_link(*, shop: Shop, links: Iterable[VariantLink]) -> int:
     by_item = {link.inventory_item_id: link for link in links}
     rows = [{"shop_id": shop.pk, "inventory_item_id": item, "variant_id": by_item[item].variant_id}
             for item in sorted(by_item)]
-    return len(upsert(VariantCost, rows, conflict=("shop_id", "inventory_item_id"), update=("variant_id",),
-                      guard="excluded.variant_id IS DISTINCT FROM t.variant_id"))
+    with transaction.atomic(savepoint=False):
+        changed = upsert(VariantCost, rows, conflict=("shop_id", "inventory_item_id"), update=("variant_id",),
+                         guard="excluded.variant_id IS DISTINCT FROM t.variant_id", returning=("variant_id",))
+        variant_costs_changed(shop=shop, variant_ids=[variant for variant, in changed])
+    return len(changed)
 
 
 def costs_delete(*, shop: Shop, inventory_item_ids: Iterable[int]) -> int:
@@ -55,4 +66,9 @@ def costs_delete(*, shop: Shop, inventory_item_ids: Iterable[int]) -> int:
     ids = sorted(set(inventory_item_ids))
     if not ids:
         return 0
-    return VariantCost.objects.filter(shop=shop, inventory_item_id__in=ids).delete()[0]
+    with transaction.atomic(savepoint=False):
+        gone = VariantCost.objects.filter(shop=shop, inventory_item_id__in=ids)
+        variants = list(gone.values_list("variant_id", flat=True))
+        deleted = gone.delete()[0]
+        variant_costs_changed(shop=shop, variant_ids=variants)
+    return deleted

@@ -107,6 +107,11 @@ class Order(models.Model):
     shipping_speed = models.CharField(max_length=10, choices=ShippingSpeed.choices, default=ShippingSpeed.NONE)
     cart_token = models.CharField(max_length=255, blank=True)
     checkout_token = models.CharField(max_length=255, blank=True)
+    # Its lines' revenue after discounts and cost of goods, kept by segments.mirror.order_costs.
+    line_revenue = models.DecimalField(max_digits=14, decimal_places=2, db_default=0)
+    line_cost = models.DecimalField(max_digits=14, decimal_places=2, db_default=0)
+    uncosted_revenue = models.DecimalField(max_digits=14, decimal_places=2, db_default=0)
+    uncosted_lines = models.IntegerField(db_default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["shop", "shopify_id"], name="order_unique_per_shop")]
@@ -129,7 +134,8 @@ class LineItem(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["order", "shopify_id"], name="line_item_unique_per_order")]
-        indexes = [models.Index(fields=["shop", "product_type"]), models.Index(fields=["shop", "vendor"])]
+        indexes = [models.Index(fields=["shop", "product_type"]), models.Index(fields=["shop", "vendor"]),
+                   models.Index(fields=["shop", "variant_id"], name="lineitem_variant")]     # a cost edit's orders
 
 
 class Refund(models.Model):

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from segments.mirror.cause import current_dirty_cause
 from segments.mirror.models import Cart, Checkout, LineItem, Order, Product, Refund
+from segments.mirror.order_costs import orders_costs_set
 from segments.mirror.records import CartRecord, CheckoutRecord, OrderRecord, ProductRecord, RefundRecord
 from segments.mirror.sql import array_types, upsert
 from segments.mirror.writer import (
@@ -133,12 +134,12 @@ def _replace_line_items(*, shop: Shop, records: Sequence[OrderRecord], applied: 
     rows = [(shop.pk, applied[r.shopify_id][0], item.shopify_id, item.product_id, item.variant_id, item.title,
              item.vendor, item.product_type, item.quantity, item.price, item.total_discount)
             for r in with_items for item in r.line_items]
-    if not rows:
-        return
-    columns = ", ".join(LINE_COLUMNS)
-    arrays = ", ".join(f"%s::{db_type}[]" for db_type, _ in array_types(LineItem, LINE_COLUMNS))
-    with connection.cursor() as cursor:
-        cursor.execute(LINES_SQL.format(columns=columns, arrays=arrays), [list(column) for column in zip(*rows)])
+    if rows:
+        columns = ", ".join(LINE_COLUMNS)
+        arrays = ", ".join(f"%s::{db_type}[]" for db_type, _ in array_types(LineItem, LINE_COLUMNS))
+        with connection.cursor() as cursor:
+            cursor.execute(LINES_SQL.format(columns=columns, arrays=arrays), [list(column) for column in zip(*rows)])
+    orders_costs_set(shop=shop, order_pks=[applied[r.shopify_id][0] for r in with_items])
 
 
 def _refunds_insert(*, shop: Shop, records: Sequence[RefundRecord], order_pks: dict[int, int]) -> int:

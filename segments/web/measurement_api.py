@@ -29,7 +29,8 @@ from segments.web.api import Refused, SegmentsAPIView, invalid_param, not_found
 
 MAX_COMPARED = 20
 KPI_FIELDS = ("members", "holdout_members", "entries", "exits", "orders", "buyers", "revenue", "revenue_share",
-              "aov", "conversion", "repeat_rate", "avg_clv", "predicted_clv", "backfilled")
+              "aov", "conversion", "repeat_rate", "avg_clv", "predicted_clv", "gross_profit", "profit_per_member",
+              "uncosted_lines", "backfilled")
 
 
 # What the parameters look like, stated in the schema and matched by the views (re.fullmatch).

@@ -50,7 +50,9 @@ def _context(request: HttpRequest, **extra) -> dict:
 KPI_CHARTS = (("members", "Members", "Members at the end of the day", "count"),
               ("revenue", "Revenue", "Revenue per day ({currency})", "money"),
               ("conversion", "Conversion", "Buyers of the day ÷ members", "rate"),
-              ("avg_clv", "Average CLV (observed)", "Lifetime spend per member ({currency})", "money"))
+              ("avg_clv", "Average CLV (observed)", "Lifetime spend per member ({currency})", "money"),
+              ("profit_per_member", "Gross profit per member", "Gross profit per member per day ({currency})",
+               "money"))
 
 
 def _chosen_ids(request: HttpRequest) -> tuple[list[int] | None, str | None]:
@@ -73,7 +75,7 @@ def _formatter(kind: str, currency: str):
 
 
 def kpi_charts(*, rows: list[dict], chosen: list[Segment], start: dt.date, end: dt.date, currency: str) -> list:
-    """The KPI page's four line charts: one line per chosen segment, in the order their colours follow."""
+    """The KPI page's line charts: one line per chosen segment, in the order their colours follow."""
     by_segment: dict[int, list[dict]] = {}
     for row in rows:
         by_segment.setdefault(row["segment"], []).append(row)

@@ -197,6 +197,9 @@ class Reference:
                      params: dict | None = None) -> object:
         """The metric's value for customer `pk` (None: no value), over `window` if given."""
         key = metric if isinstance(metric, str) else metric.key
+        if key == "predicted_profit":       # predicted value times the customer's gross margin so far
+            value, margin = self.metric_value("predicted_clv", pk), self.metric_value("gross_margin", pk)
+            return None if value is None or margin is None else float(value) * margin
         if METRICS[key].source == "prediction":
             stored = self.predictions.get(pk)
             return None if stored is None else getattr(stored, METRICS[key].column)

@@ -15,6 +15,8 @@ from segments.engine import compiler
 from segments.engine.rules import parse
 from segments.metrics.refresh import customer_metrics_rebuild
 from segments.mirror.models import Customer, LineItem, Order, VariantCost
+from segments.mirror.order_costs import orders_costs_set
+from segments.predictions.models import CustomerPrediction
 from segments.shops.models import Shop
 from tests.segments.engine.reference import reference_values
 
@@ -41,6 +43,7 @@ def order(shop, customer, days_ago: int, lines, *, refunded="0", discounts="0", 
     LineItem.objects.bulk_create([LineItem(shop=shop, order=made, shopify_id=next(IDS), variant_id=variant,
                                            quantity=quantity, price=Decimal(price), total_discount=Decimal(off))
                                   for variant, quantity, price, off in lines])
+    orders_costs_set(shop=shop, order_pks=[made.pk])
 
 
 def values(shop, key, window=None) -> dict[int, object]:
@@ -101,3 +104,19 @@ def test_a_rule_on_profit_selects_by_it(shop):
     rules = parse({"version": 1, "include": {"metric": "gross_profit", "op": "gte", "value": "40"}})
     picked = compiler.evaluate(rules, shop=shop, now=NOW)
     assert set(Customer.objects.filter(pk__in=picked).values_list("shopify_id", flat=True)) == {1}
+
+
+def test_predicted_profit_is_the_predicted_value_at_the_customers_own_margin(shop):
+    a, b, c = (Customer.objects.create(shop=shop, shopify_id=sid) for sid in (1, 2, 3))
+    order(shop, a, 10, [(COSTED, 2, "20.00", "0")])         # 40 - 12: a margin of 70%
+    order(shop, b, 10, [(UNCOSTED, 1, "20.00", "0")])       # no cost and no default margin: no margin
+    customer_metrics_rebuild(shop=shop, now=NOW)
+    for customer, value in ((a, "200.00"), (b, "90.00")):   # c bought nothing and was never scored
+        CustomerPrediction.objects.create(shop=shop, customer=customer, p_alive=0.9, orders_30d=0.2, orders_90d=0.5,
+                                          orders_365d=2.0, value_per_order=Decimal(value) / 2,
+                                          predicted_value=Decimal(value), scored_at=NOW)
+    profit = values(shop, "predicted_profit")
+    assert profit[1] == pytest.approx(140.0) and profit[2] is None and profit[3] is None
+    shop.default_margin_percent = 25
+    shop.save()
+    assert values(shop, "predicted_profit")[2] == pytest.approx(22.5)

@@ -34,7 +34,7 @@ ISSUE_METRICS = (
     "utm_source", "utm_medium", "utm_campaign", "custom_events",
     # per-customer predictions (issue 20), from the shop's fitted models
     "p_alive", "expected_orders_30d", "expected_orders_90d", "expected_orders_365d", "expected_next_order_days",
-    "predicted_order_value", "predicted_clv", "predicted_clv_percentile",
+    "predicted_order_value", "predicted_clv", "predicted_profit", "predicted_clv_percentile",
 )
 
 

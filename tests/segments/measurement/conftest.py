@@ -11,7 +11,7 @@ import pytest
 from segments.membership.definitions import segment_create
 from segments.membership.models import Segment
 from segments.mirror.models import Customer
-from segments.mirror.records import CustomerRecord, OrderRecord
+from segments.mirror.records import CustomerRecord, LineItemRecord, OrderRecord
 from segments.mirror.writer import customers_upsert
 from segments.mirror.orders import orders_upsert
 from segments.shops.models import Shop
@@ -31,12 +31,16 @@ class Store:
         return dict(Customer.objects.filter(shop=self.shop, shopify_id__in=list(sids)).values_list("shopify_id", "pk"))
 
     def order(self, sid: int | None, at: dt.datetime, total: str = "50.00", *, refunded: str = "0",
-              cancelled: bool = False, codes: tuple[str, ...] = ()) -> int:
+              cancelled: bool = False, codes: tuple[str, ...] = (), lines: tuple = ()) -> int:
+        """`lines`: (variant id, quantity, price) of its line items; none by default."""
         self.next_order += 1
+        items = [LineItemRecord(shopify_id=self.next_order * 100 + k, variant_id=variant, quantity=quantity,
+                                price=Decimal(price)) for k, (variant, quantity, price) in enumerate(lines)]
         orders_upsert(shop=self.shop, records=[OrderRecord(
             shopify_id=self.next_order, created_at=at, updated_at=at, customer_shopify_id=sid,
             email="" if sid else f"guest{self.next_order}@example.com", total=Decimal(total), subtotal=Decimal(total),
-            total_refunded=Decimal(refunded), cancelled_at=at if cancelled else None, discount_codes=list(codes))])
+            total_refunded=Decimal(refunded), cancelled_at=at if cancelled else None, discount_codes=list(codes),
+            line_items=items or None)])
         return self.next_order
 
     def local(self, day: dt.date, hour: int = 12, minute: int = 0) -> dt.datetime:

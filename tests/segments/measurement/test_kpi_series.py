@@ -69,8 +69,8 @@ def test_the_kpi_page_writes_the_numbers_its_api_returns(client, devstore, setti
     yesterday = shop_today(shop) - dt.timedelta(days=1)
     a, b = make_segment(shop, "A", NOBODY), make_segment(shop, "B", NOBODY)
     snapshot(a, yesterday, 1200, holdout_members=130, buyers=44, orders=50, revenue="2468.10", store_revenue="9872.40",
-             clv_total="98765.43")
-    snapshot(b, yesterday, 10)
+             clv_total="98765.43", gross_profit="912.60")
+    snapshot(b, yesterday, 10, gross_profit="-4.00")
     api = Api(client, mint(devstore, shop.domain, settings.SHOPIFY_API_KEY))
     row = next(r for r in api.get("/api/measurement/kpis", segments=f"{a.pk},{b.pk}").json()["series"]
                if r["segment"] == a.pk)
@@ -83,6 +83,7 @@ def test_the_kpi_page_writes_the_numbers_its_api_returns(client, devstore, setti
     assert row["conversion"] == round(44 / 1200, 6) and shown["conversion"] == "3.67%"
     assert row["aov"] == 49.362 and shown["aov"] == "$49.36"
     assert row["avg_clv"] == round(98765.43 / 1200, 6) and shown["avg_clv"] == "$82.30"
+    assert row["gross_profit"] == 912.60 and row["profit_per_member"] == round(912.60 / 1200, 6)
     # The chooser asked for B alone: one line per chart, and its checkbox is the one ticked.
-    assert html.count('class="series"') == 4
+    assert html.count('class="series"') == 5      # members, revenue, conversion, CLV, gross profit per member
     assert re.search(rf'value="{b.pk}" checked', html) and not re.search(rf'value="{a.pk}" checked', html)

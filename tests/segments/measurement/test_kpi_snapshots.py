@@ -15,7 +15,7 @@ from segments.membership.definitions import segment_update
 from segments.membership.models import MembershipEvent, Segment
 from segments.membership.recompute import segments_recompute
 from segments.metrics.refresh import customer_metrics_rebuild
-from segments.mirror.models import Order
+from segments.mirror.models import Order, VariantCost
 from segments.shops.calendar import shop_day_bounds, shop_today
 from tests.segments.measurement.conftest import make_segment
 
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.django_db
 BUYERS = {"version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 1}}
 BIG = {"version": 1, "include": {"metric": "total_spent", "op": "gte", "value": 100}}
 BIGGER = {"version": 1, "include": {"metric": "total_spent", "op": "gte", "value": 200}}
+COSTED, UNCOSTED = 41, 42       # variants: one with a unit cost of 12.50, one without
 
 
 def members_at(segment, end: dt.datetime) -> dict[int, bool]:
@@ -57,6 +58,19 @@ def expected(segment, shop, day) -> dict:
     events = MembershipEvent.objects.filter(segment=segment, at__gte=start, at__lt=end, holdout=False)
     out["entries"] = events.filter(entered=True).count()
     out["exits"] = events.filter(entered=False).count()
+    # Gross profit from the line items and the costs as they are, lines without one at the default margin.
+    costs = dict(VariantCost.objects.filter(shop=shop).values_list("variant_id", "unit_cost"))
+    fill = Decimal(100 - shop.default_margin_percent) / 100
+    for prefix, holdout in (("", False), ("holdout_", True)):
+        mine = [o for o in on_day if o.customer_id in members and members[o.customer_id] == holdout]
+        lines = [line for o in mine for line in o.line_items.all()]
+        cost = sum((line.quantity * costs[line.variant_id] if costs.get(line.variant_id) is not None
+                    else line.quantity * line.price * fill for line in lines), Decimal(0))
+        revenue = sum((line.quantity * line.price for line in lines), Decimal(0))
+        refunds = sum((o.total_refunded for o in mine), Decimal(0))
+        out[prefix + "gross_profit"] = (revenue - cost - refunds).quantize(Decimal("0.01"))
+    treated_lines = [line for o in on_day if members.get(o.customer_id) is False for line in o.line_items.all()]
+    out["uncosted_lines"] = sum(1 for line in treated_lines if costs.get(line.variant_id) is None)
     return out
 
 
@@ -66,13 +80,16 @@ def test_snapshot_of_a_day_matches_the_event_log_and_the_orders(shop, store):
     day = today - dt.timedelta(days=1)
     before = today - dt.timedelta(days=5)
     store.customers(range(1, 21), created=store.local(before - dt.timedelta(days=60)))
+    VariantCost.objects.create(shop=shop, inventory_item_id=1, variant_id=COSTED, unit_cost=Decimal("12.50"))
+    shop.default_margin_percent = 40          # fills the lines of UNCOSTED (no unit cost)
+    shop.save()
     # History: most customers bought weeks ago; some again on `day`; a refund, a cancellation, a guest.
     for sid in range(1, 16):
         store.order(sid, store.local(before - dt.timedelta(days=sid)), f"{20 + 7 * sid}.00")
-    store.order(3, store.local(day, 9), "80.00")
-    store.order(3, store.local(day, 23, 30), "20.00", refunded="5.00")
-    store.order(7, store.local(day, 0, 10), "300.00")
-    store.order(16, store.local(day, 15), "45.00")              # a first order on the day
+    store.order(3, store.local(day, 9), "80.00", lines=[(COSTED, 2, "40.00")])
+    store.order(3, store.local(day, 23, 30), "20.00", refunded="5.00", lines=[(UNCOSTED, 1, "20.00")])
+    store.order(7, store.local(day, 0, 10), "300.00", lines=[(COSTED, 1, "100.00"), (UNCOSTED, 4, "50.00")])
+    store.order(16, store.local(day, 15), "45.00", lines=[(UNCOSTED, 3, "15.00")])   # a first order on the day
     store.order(9, store.local(day, 11), "60.00", cancelled=True)
     store.order(None, store.local(day, 10), "33.00")            # a guest: store revenue only
     store.order(4, store.local(day - dt.timedelta(days=1), 23, 50), "99.00")   # the evening before
@@ -105,6 +122,26 @@ def test_snapshot_of_a_day_matches_the_event_log_and_the_orders(shop, store):
     assert buyers_snap.predicted_clv_total >= buyers_snap.clv_total
     assert kpi_snapshot_day(shop=shop, day=day) == 2
     assert SegmentKpiSnapshot.objects.filter(day=day).count() == 2
+    assert buyers_snap.gross_profit is not None and buyers_snap.uncosted_lines > 0
+
+
+def test_a_days_profit_is_not_measured_when_a_line_has_no_cost_and_no_default_margin(shop, store):
+    today = shop_today(shop)
+    day = today - dt.timedelta(days=1)
+    store.customers([1, 2], created=store.local(day - dt.timedelta(days=30)))
+    VariantCost.objects.create(shop=shop, inventory_item_id=1, variant_id=COSTED, unit_cost=Decimal("12.50"))
+    store.order(1, store.local(day, 9), "80.00", lines=[(COSTED, 2, "40.00")])
+    costed = make_segment(shop, "Costed", {"version": 1, "include": {"metric": "gross_profit", "op": "gte",
+                                                                     "value": 0}})
+    everyone = make_segment(shop, "Buyers", BUYERS)
+    store.order(2, store.local(day, 10), "20.00", lines=[(UNCOSTED, 1, "20.00")])
+    customer_metrics_rebuild(shop=shop, now=store.local(day, 12))
+    segments_recompute(shop=shop, now=store.local(day, 12))
+    kpi_snapshot_day(shop=shop, day=day)
+    mine = SegmentKpiSnapshot.objects.get(segment=costed, day=day)
+    assert (mine.members, mine.gross_profit, mine.uncosted_lines) == (1, Decimal("55.00"), 0)   # 80 - 2 x 12.50
+    theirs = SegmentKpiSnapshot.objects.get(segment=everyone, day=day)
+    assert (theirs.members, theirs.gross_profit, theirs.uncosted_lines) == (2, None, 1)
 
 
 def test_snapshot_of_a_segment_nobody_is_in_is_zero_with_no_predicted_clv(shop, store):
@@ -130,7 +167,7 @@ def test_backfill_estimates_past_days_from_todays_members_and_keeps_observed_day
     today = shop_today(shop, now)
     store.customers(range(1, 7), created=store.local(today - dt.timedelta(days=200)))
     store.order(1, store.local(today - dt.timedelta(days=150)), "40.00")        # before the window
-    store.order(1, store.local(today - dt.timedelta(days=10)), "60.00")
+    store.order(1, store.local(today - dt.timedelta(days=10)), "60.00", lines=[(UNCOSTED, 2, "30.00")])
     store.order(2, store.local(today - dt.timedelta(days=10), 22), "25.00", refunded="5.00")
     store.order(2, store.local(today - dt.timedelta(days=3)), "30.00")
     store.order(3, store.local(today - dt.timedelta(days=200)), "500.00")       # before the window
@@ -151,6 +188,8 @@ def test_backfill_estimates_past_days_from_todays_members_and_keeps_observed_day
     assert (ten.orders, ten.buyers, ten.repeat_buyers, ten.revenue) == (2, 2, 1, Decimal("80.00"))
     assert ten.clv_total == Decimal("620.00")            # 40 + 500 before, 60 + 20 that day
     assert ten.predicted_clv_total is None
+    assert (ten.gross_profit, ten.uncosted_lines) == (None, 1)   # no cost and no default margin: not measured
+    assert rows[today - dt.timedelta(days=3)].gross_profit == Decimal("0.00")    # no lines, nothing refunded
     three = rows[today - dt.timedelta(days=3)]
     assert (three.buyers, three.repeat_buyers, three.revenue, three.store_revenue) == (1, 1, Decimal("30.00"),
                                                                                           Decimal("41.00"))

@@ -23,6 +23,7 @@ from segments.shops.models import Shop
 from shopseg.shopify.signatures import webhook_hmac
 from tests.conftest import install_live, settle
 from tests.segments.mirror.test_backfill import run_backfill, seeded_install
+from tests.segments.mirror.test_order_costs import recomputed, stored
 from webhooks.models import EventStatus, WebhookEvent
 from webhooks.services import webhook_event_process
 
@@ -72,6 +73,8 @@ def test_the_backfill_brings_every_variants_cost_and_none_where_there_is_none(cl
     out = StringIO()
     call_command("mirror_status", shop=shop.domain, stdout=out)
     assert json.loads(out.getvalue())[0]["variant_costs"] == {"variants": len(expected), "missing": costs.count(None)}
+    # and every order's revenue and cost of goods follow the costs that came after the orders
+    assert stored(shop) == recomputed(shop) and any(cost for _, cost, _, _ in stored(shop).values())
     # and reconciliation right after finds nothing to repair
     assert shop_reconcile(shop_id=shop.pk) == 0
 
@@ -144,6 +147,7 @@ def test_a_cost_edited_in_the_admin_arrives_by_webhook(devstore, live_shop):
     assert row(shop, unpriced_item)[:2] == (unpriced, Decimal("0.40"))
     assert mirror_costs(shop) == devstore_costs(devstore, shop.domain)
     assert [e.status for e in events(shop, "inventory_items/update")] == [EventStatus.PROCESSED] * 2
+    assert stored(shop) == recomputed(shop)       # the orders holding them carry the new costs
 
     # And clearing the cost a little later clears it (an edit in the same second as the stored one
     # would be as old as it, and wait for reconciliation: test_a_read_of_shopifys_current_state_…)

@@ -22,7 +22,7 @@ from segments.mirror.graphql import (
     CUSTOMER_FIELDS, INVENTORY_ITEM_FIELDS, LINE_ITEM_FIELDS, PRODUCT_FIELDS, checkout_fields, checkout_record,
     customer_record, edge_nodes, gid_number, inventory_item_record, order_fields, order_record, product_record,
 )
-from segments.mirror.models import BackfillStatus, Checkout, Customer, Order, Product, ShopSync
+from segments.mirror.models import BackfillStatus, Checkout, Customer, Order, Product, ShopSync, VariantCost
 from segments.mirror.orders import checkouts_upsert, orders_delete, orders_upsert, products_upsert
 from segments.mirror.writer import customers_upsert
 from segments.shops.graphql import ShopSender, with_shop_sender
@@ -158,9 +158,13 @@ def shop_reconcile(*, shop_id: int) -> int:
     started = timezone.now()
     since = (sync.reconciled_until or sync.backfill_started_at or started) - OVERLAP
     search = changed_since(since)
+    # A shop backfilled before costs were kept has none: its next run reads every inventory item once.
+    no_costs = not VariantCost.objects.filter(shop=shop).exists()
     with dirty_cause(RECONCILE):
         repaired = with_shop_sender(shop_id=shop_id, max_transient_wait=MAX_TRANSIENT_WAIT, call=lambda sender: sum(
-            _reconcile_resource(shop=shop, sender=sender, resource=r, search=search) for r in RESOURCES))
+            _reconcile_resource(shop=shop, sender=sender, resource=r,
+                                search="" if no_costs and r.root == "inventoryItems" else search)
+            for r in RESOURCES))
     ShopSync.objects.filter(pk=sync.pk).update(reconciled_until=started, last_reconcile_at=timezone.now(),
                                                last_reconcile_repaired=repaired, updated_at=timezone.now())
     if repaired:

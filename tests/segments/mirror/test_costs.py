@@ -12,11 +12,13 @@ from io import StringIO
 import httpx
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from devstore import inventory, mutations
 from segments.mirror import rest
 from segments.mirror.costs import costs_upsert
-from segments.mirror.models import BackfillStatus, Product, VariantCost
+from segments.mirror.models import BackfillStatus, Product, ShopSync, VariantCost
+from segments.mirror.order_costs import order_costs_refresh
 from segments.mirror.reconcile import shop_reconcile
 from segments.mirror.records import CostRecord
 from segments.shops.models import Shop
@@ -246,6 +248,24 @@ def test_reconciliation_repairs_a_cost_and_a_product_whose_webhooks_were_lost(de
     assert row(shop, item)[:2] == (variant, Decimal("3.10"))
     assert mirror_costs(shop) == devstore_costs(devstore, shop.domain)
     assert Product.objects.filter(shop=shop, shopify_id=product).exists()
+    assert shop_reconcile(shop_id=shop.pk) == 0
+
+
+@LIVE
+def test_a_shop_backfilled_before_costs_were_kept_gets_every_cost_on_its_next_reconciliation(devstore, live_shop):
+    # Given a shop whose history came in before costs were kept: no costs, and a watermark after every edit
+    shop = live_shop
+    VariantCost.objects.filter(shop=shop).delete()
+    ShopSync.objects.filter(shop=shop).update(reconciled_until=timezone.now() + dt.timedelta(minutes=10))
+    order_costs_refresh(shop=shop)
+    assert not any(cost for _, cost, _, _ in stored(shop).values())
+
+    # When reconciliation runs, every item is read once, whatever the watermark
+    assert shop_reconcile(shop_id=shop.pk) == len(devstore_costs(devstore, shop.domain))
+
+    # Then the costs are Shopify's and the orders carry them; the next run goes back to changes only
+    assert mirror_costs(shop) == devstore_costs(devstore, shop.domain)
+    assert stored(shop) == recomputed(shop) and any(cost for _, cost, _, _ in stored(shop).values())
     assert shop_reconcile(shop_id=shop.pk) == 0
 
 

@@ -6,6 +6,9 @@ its orders' totals net of refunds. For a customer whose first purchase day is d0
 day `until` falls on: x = purchase days after d0, t_x = days from d0 to their last purchase day,
 T = days from d0 to the watching day, m_x = mean value of the purchase days after d0 (0 if none).
 Deleted customers and guest orders are left out.
+
+The nightly fit reads the histories now, as they stood at its quality cut, and the purchase days
+since the cut in one pass over the shop's orders (shop_histories), straight into numpy arrays.
 """
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
 
+from segments.engine.planner import planner_settings
 from segments.shops.models import Shop
 
 _HISTORIES_SQL = """
@@ -35,6 +39,38 @@ ORDER BY d.customer_id
 """
 
 
+# _HISTORIES_SQL for `until` and for `cut` at once. A day's value at the cut is its orders' before the
+# cut (a day can hold orders on both sides; NULL when it has none before), and "bought by the cut" is a
+# first purchase day before the cut's day, as histories(until=cut, first_before=cut) reads them. Every
+# column is a non-null float8 (the id an int8; numeric's cast to float8 rounds as float(Decimal) does),
+# so the rows arrive in COPY's binary format at a fixed width, read by numpy as they are.
+_SHOP_SQL = """
+WITH d AS (
+  SELECT o.customer_id, (o.created_at AT TIME ZONE %(tz)s)::date AS day, sum(o.total - o.total_refunded) AS value,
+         sum(o.total - o.total_refunded) FILTER (WHERE o.created_at < %(cut)s) AS cut_value,
+         bool_or(o.created_at >= %(cut)s) AS after_cut
+  FROM segments_order o JOIN segments_customer c ON c.id = o.customer_id AND c.deleted_at IS NULL
+  WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL AND o.customer_id IS NOT NULL AND o.created_at < %(until)s
+  GROUP BY 1, 2
+), f AS (
+  SELECT d.*, min(day) OVER w AS first_day, min(day) FILTER (WHERE cut_value IS NOT NULL) OVER w AS cut_first_day
+  FROM d WINDOW w AS (PARTITION BY customer_id)
+)
+SELECT customer_id, (count(*) - 1)::float8, (max(day) - min(first_day))::float8,
+       (%(until_day)s - min(first_day))::float8, COALESCE(avg(value) FILTER (WHERE day > first_day), 0)::float8,
+       COALESCE(min(cut_first_day) < %(cut_day)s, false)::int::float8, (count(cut_value) - 1)::float8,
+       COALESCE(max(day) FILTER (WHERE cut_value IS NOT NULL) - min(cut_first_day), 0)::float8,
+       COALESCE(%(cut_day)s - min(cut_first_day), 0)::float8,
+       COALESCE(avg(cut_value) FILTER (WHERE day > cut_first_day), 0)::float8,
+       (count(*) FILTER (WHERE after_cut))::float8
+FROM f
+GROUP BY customer_id
+ORDER BY customer_id
+"""
+_SHOP_COLUMNS = ("x", "t_x", "T", "m_x", "at_cut", "cut_x", "cut_t_x", "cut_T", "cut_m_x", "since_cut")
+_COPY_HEADER = 19       # signature, flags and the header extension's length (PostgreSQL's COPY binary format)
+
+
 @dataclass(frozen=True)
 class Histories:
     customer_ids: np.ndarray
@@ -45,6 +81,15 @@ class Histories:
 
     def __len__(self) -> int:
         return len(self.customer_ids)
+
+
+@dataclass(frozen=True)
+class ShopHistories:
+    """The buyers' histories now; as they stood at the cut, of those who had bought by its day; and
+    how many purchase days each of those has had since the cut (in the order of `at_cut`)."""
+    now: Histories
+    at_cut: Histories
+    since_cut: np.ndarray
 
 
 def _local_day(shop: Shop, at: dt.datetime) -> dt.date:
@@ -73,14 +118,30 @@ def histories(*, shop: Shop, until: dt.datetime, customer_ids: list[int] | None 
                      np.array(T, dtype=float), np.array([float(v) for v in m_x]))
 
 
-def purchase_days_between(*, shop: Shop, start: dt.datetime, end: dt.datetime, customer_ids: np.ndarray) -> np.ndarray:
-    """Each customer's purchase days in [start, end), in the order of `customer_ids` (one grouped pass
-    over the period's orders, matched here: an id list of a whole shop would be slower in SQL)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT o.customer_id, count(DISTINCT (o.created_at AT TIME ZONE %(tz)s)::date) FROM segments_order o "
-            "WHERE o.shop_id = %(shop)s AND o.cancelled_at IS NULL AND o.customer_id IS NOT NULL "
-            "AND o.created_at >= %(start)s AND o.created_at < %(end)s GROUP BY 1",
-            {"tz": shop.iana_timezone, "shop": shop.pk, "start": start, "end": end})
-        found = dict(cursor.fetchall())
-    return np.array([found.get(int(pk), 0) for pk in customer_ids.tolist()], dtype=float)
+def shop_histories(*, shop: Shop, until: dt.datetime, cut: dt.datetime) -> ShopHistories:
+    """histories(until=until) and histories(until=cut, first_before=cut), with each of the latter's
+    customers' purchase days in [cut, until), in one pass over the shop's orders instead of three."""
+    params = {"shop": shop.pk, "tz": shop.iana_timezone, "until": until, "until_day": _local_day(shop, until),
+              "cut": cut, "cut_day": _local_day(shop, cut)}
+    with transaction.atomic(), connection.cursor() as cursor, planner_settings(cursor):
+        ids, columns = _copied(cursor, _SHOP_SQL, params, _SHOP_COLUMNS)
+    now = Histories(ids, columns["x"], columns["t_x"], columns["T"], columns["m_x"])
+    at = columns["at_cut"] == 1
+    at_cut = Histories(ids[at], *(columns[name][at] for name in ("cut_x", "cut_t_x", "cut_T", "cut_m_x")))
+    return ShopHistories(now=now, at_cut=at_cut, since_cut=columns["since_cut"][at])
+
+
+def _copied(cursor, sql: str, params: dict, names: tuple[str, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The int8 first column and the float8 others of a query without nulls, through COPY's binary
+    format: each row a field count, then each field's length and big-endian value."""
+    row = np.dtype([("count", ">i2"), ("id_length", ">i4"), ("id", ">i8")]
+                   + [field for name in names for field in ((f"{name}_length", ">i4"), (name, ">f8"))])
+    data = bytearray()
+    with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)", params) as copy:
+        for chunk in copy:
+            data += chunk
+    start = _COPY_HEADER + int.from_bytes(data[_COPY_HEADER - 4:_COPY_HEADER], "big")
+    rows = np.frombuffer(memoryview(data)[start:len(data) - 2], dtype=row)      # the trailer: a count of -1
+    if (rows["count"] != len(names) + 1).any():
+        raise ValueError("unexpected COPY row layout")
+    return rows["id"].astype(np.int64), {name: rows[name].astype(float) for name in names}

@@ -23,9 +23,23 @@ class Models:
     value: GammaGamma
 
 
+def _distinct(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct rows of a 2-d table in order (as np.unique(axis=0) gives them), how many rows
+    each stands for, and each row's distinct row: by a lexsort of the columns, several times faster
+    than np.unique's sort of whole rows on a million customers."""
+    order = np.lexsort(table.T[::-1])
+    ordered = table[order]
+    new = np.ones(len(ordered), dtype=bool)
+    np.any(ordered[1:] != ordered[:-1], axis=1, out=new[1:])
+    starts = np.flatnonzero(new)
+    inverse = np.empty(len(order), dtype=np.intp)
+    inverse[order] = np.cumsum(new) - 1
+    return ordered[starts], np.diff(np.append(starts, len(ordered))), inverse
+
+
 def grouped(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """The distinct rows of `columns` and how many customers each stands for."""
-    rows, counts = np.unique(np.column_stack(columns), axis=0, return_counts=True)
+    rows, counts, _ = _distinct(np.column_stack(columns))
     return [rows[:, i] for i in range(rows.shape[1])], counts
 
 
@@ -50,7 +64,7 @@ def predictions_score(models: Models, x, t_x, T, m_x) -> dict[str, np.ndarray]:
 def next_order_days(bg: BgNbd, x, t_x, T, *, most: int = 365) -> np.ndarray:
     """The fewest whole days d <= `most` in which one more order is expected (E[orders in d] >= 1),
     NaN when not within `most`: a bisection over the distinct histories (E grows with d)."""
-    rows, inverse = np.unique(np.column_stack((x, t_x, T)).astype(float), axis=0, return_inverse=True)
+    rows, _, inverse = _distinct(np.column_stack((x, t_x, T)).astype(float))
     gx, gt, gT = rows[:, 0], rows[:, 1], rows[:, 2]
     reach = bg.expected_purchases(most, gx, gt, gT) >= 1
     low, high = np.zeros(len(gx)), np.full(len(gx), float(most))      # E(low) < 1 <= E(high)
@@ -58,7 +72,7 @@ def next_order_days(bg: BgNbd, x, t_x, T, *, most: int = 365) -> np.ndarray:
         mid = np.floor((low + high) / 2)
         hit = bg.expected_purchases(mid, gx, gt, gT) >= 1
         high, low = np.where(hit, mid, high), np.where(hit, low, mid)
-    return np.where(reach, high, np.nan)[inverse.reshape(-1)]
+    return np.where(reach, high, np.nan)[inverse]
 
 
 def percentiles(values: np.ndarray) -> tuple[np.ndarray, list[float]]:

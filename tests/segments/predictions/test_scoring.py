@@ -24,6 +24,15 @@ def test_grouping_keeps_every_customer_once():
     assert sorted(zip(a, b, counts)) == [(0.0, 0.0, 1), (1.0, 2.0, 2), (1.0, 3.0, 1)]
 
 
+def test_grouping_finds_numpys_distinct_rows_in_its_order():
+    rng = np.random.default_rng(5)
+    x, t_x = rng.integers(0, 4, 5000).astype(float), rng.choice([0.0, 0.5, 7.25, 1e6], 5000)
+    T = rng.integers(0, 3, 5000) + t_x
+    (a, b, c), counts = grouped(x, t_x, T)
+    rows, expected = np.unique(np.column_stack((x, t_x, T)), axis=0, return_counts=True)
+    assert np.array_equal(np.column_stack((a, b, c)), rows) and np.array_equal(counts, expected)
+
+
 def test_the_grouped_fit_is_the_fit_on_every_row(shop):
     x, t_x, T, m_x = shop
     models = models_fit(x, t_x, T, m_x)

@@ -22,7 +22,8 @@ from segments.mirror.writer import customers_upsert
 from segments.predictions.bgnbd import BgNbd
 from segments.predictions.histories import histories
 from segments.predictions.models import CustomerPrediction, PredictionModel
-from segments.predictions.service import customers_rescore, shop_predictions_fit
+from segments.predictions.scoring import models_fit, next_order_days, percentiles, predictions_score
+from segments.predictions.service import _cents, customers_rescore, shop_predictions_fit
 from segments.shops.models import Shop
 
 pytestmark = pytest.mark.django_db
@@ -171,3 +172,56 @@ def test_a_customer_who_is_no_longer_a_buyer_loses_their_predictions_at_the_next
     shop_predictions_fit(shop=shop, now=NOW)
     assert not CustomerPrediction.objects.filter(customer=gone).exists()
     assert CustomerPrediction.objects.filter(shop=shop).count() == Customer.objects.filter(shop=shop).count() - 1
+
+
+def money(value: float) -> Decimal | None:
+    return None if np.isnan(value) else Decimal(str(round(value, 2))).quantize(Decimal("0.01"))
+
+
+def test_the_fit_stores_the_models_of_the_histories_and_each_buyers_scores_as_they_are(shop):
+    place(shop, simulated(400))
+    model = shop_predictions_fit(shop=shop, now=NOW)
+    h = histories(shop=shop, until=NOW)
+    fitted = models_fit(h.x, h.t_x, h.T, np.maximum(h.m_x, 0.01))
+    assert (model.r, model.alpha, model.a, model.b) == (fitted.purchases.r, fitted.purchases.alpha,
+                                                        fitted.purchases.a, fitted.purchases.b)
+    assert (model.p, model.q, model.gamma) == (fitted.value.p, fitted.value.q, fitted.value.gamma)
+    scores = predictions_score(fitted, h.x, h.t_x, h.T, h.m_x)
+    ranked, breakpoints = percentiles(np.nan_to_num(scores["predicted_value_365d"], nan=0.0))
+    days = next_order_days(fitted.purchases, h.x, h.t_x, h.T)
+    assert model.value_breakpoints == breakpoints
+    rows = list(CustomerPrediction.objects.filter(shop=shop).order_by("customer_id"))
+    assert [r.customer_id for r in rows] == h.customer_ids.tolist()
+    for i, r in enumerate(rows):
+        assert (r.p_alive, r.orders_30d, r.orders_90d, r.orders_365d, r.value_percentile) == (
+            scores["p_alive"][i], scores["orders_30d"][i], scores["orders_90d"][i], scores["orders_365d"][i], ranked[i])
+        assert (r.value_per_order, r.predicted_value) == (money(scores["value_per_order"][i]),
+                                                          money(scores["predicted_value_365d"][i]))
+        assert r.next_order_days == (None if np.isnan(days[i]) else int(days[i]))
+    assert any(r.next_order_days is None for r in rows) and any(r.next_order_days is not None for r in rows)
+
+
+def test_without_enough_repeat_buyers_for_spend_a_buyers_own_average_stands_in(shop):
+    first = NOW - dt.timedelta(days=200)
+    repeats = {1: ("0.12", "0.13"), 2: ("2.67", "2.68"), 3: ("0.01", "0.02"), 4: ("10.00", "10.01")}
+    place(shop, [(sid, first + dt.timedelta(days=sid), "20.00") for sid in range(1, 61)]
+          + [(sid, first + dt.timedelta(days=sid + 30 * n), total) for sid, totals in repeats.items()
+             for n, total in enumerate(totals, start=1)])
+    model = shop_predictions_fit(shop=shop, now=NOW)
+    assert model.p is None and model.r > 0
+    rows = {r.customer.shopify_id: r for r in CustomerPrediction.objects.filter(shop=shop).select_related("customer")}
+    assert len(rows) == 60
+    # Means of 0.125, 2.675, 0.015 and 10.005 to the cent as Python rounds them (0.125 is a half: to even).
+    assert [rows[sid].value_per_order for sid in repeats] == [money(v) for v in (0.125, 2.675, 0.015, 10.005)] == [
+        Decimal("0.12"), Decimal("2.67"), Decimal("0.01"), Decimal("10.01")]
+    assert rows[6].value_per_order is None and rows[6].predicted_value is None
+
+
+def test_cents_round_each_value_as_python_rounds_it():
+    rng = np.random.default_rng(11)
+    values = np.concatenate([
+        [0.125, 0.375, 2.675, 1.005, 0.005, 0.015, 99.995, 1234567.125, -0.125, -2.675, 0.0, 1e-9, 5e11 + 0.125],
+        rng.integers(0, 10**7, 50_000) / 1000,           # thousandths: a tenth of them are half cents
+        rng.uniform(0, 1000, 50_000), rng.exponential(300, 50_000)])
+    assert _cents(values).tolist() == [round(round(v, 2) * 100) for v in values.tolist()]
+    assert np.isnan(_cents(np.array([np.nan, 1.0]))[0])

@@ -6,21 +6,24 @@ A line's revenue is its price times quantity less its discount; its cost, its va
 (VariantCost) times quantity. A line whose variant has no cost adds its revenue to
 `uncosted_revenue` and one to `uncosted_lines` instead, so a missing cost is never a free line.
 
-Kept current wherever either side changes, in the writer's transaction: when an order's line items
-are written (orders.py) and when a variant's cost changes, its item is linked to it or deleted
+Kept current wherever either side changes, in the writer's transaction: computed from an order's line
+items as the order is written (orders.py, in the same row write), and recomputed when a variant's cost changes, its item is linked to it or deleted
 (costs.py). A cost edit changes the orders holding the variant and marks their customers dirty, so
 profit segments follow it like any other change. `order_costs_refresh(shop=…)` without variants
-recomputes every order of the shop (migration 0023 did it once for the orders stored before).
+recomputes every order of the shop (migration 0023 did it once for the orders stored before; tests
+use it after writing rows directly).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from django.db import connection
 from django.utils import timezone
 
 from segments.mirror.cause import current_dirty_cause
+from segments.mirror.models import VariantCost
+from segments.mirror.records import OrderRecord
 from segments.shops.models import Shop
 
 
@@ -28,6 +31,7 @@ def margin_fill(shop: Shop) -> Decimal:
     """What share of an uncosted line's revenue is taken as its cost: 1 - the shop's default margin."""
     return Decimal(100 - shop.default_margin_percent) / 100
 
+COST_COLUMNS = ("line_revenue", "line_cost", "uncosted_revenue", "uncosted_lines")
 LINE_REVENUE = "(li.price * li.quantity - li.total_discount)"
 # An order `o`'s gross profit, its uncosted revenue costing %(fill)s of itself (1 - the default margin).
 ORDER_PROFIT = "(o.line_revenue - o.line_cost - o.uncosted_revenue * %(fill)s - o.total_refunded)"
@@ -52,17 +56,33 @@ locked AS (SELECT id FROM segments_customer WHERE shop_id = %(shop)s
            AND id IN (SELECT customer_id FROM changed) ORDER BY id FOR NO KEY UPDATE)
 UPDATE segments_customer SET dirty_at = %(now)s, dirty_cause = %(cause)s WHERE id IN (SELECT id FROM locked)"""
 
-BY_ORDER = "AND x.id = ANY(%(orders)s)"
 BY_VARIANT = ("AND x.id IN (SELECT l.order_id FROM segments_lineitem l WHERE l.shop_id = %(shop)s "
               "AND l.variant_id = ANY(%(variants)s))")
 
 
-def orders_costs_set(*, shop: Shop, order_pks: Iterable[int]) -> None:
-    """The orders' line items were just written: their sums follow (their customers are already dirty)."""
-    pks = sorted(set(order_pks))
-    if pks:
-        with connection.cursor() as cursor:
-            cursor.execute(_UPDATE.format(only=BY_ORDER), {"shop": shop.pk, "orders": pks})
+def orders_cost_columns(*, shop: Shop, records: Sequence[OrderRecord]) -> dict[int, dict]:
+    """{shopify id: the four columns} for the records that carry their line items, from those lines and
+    the stored costs, so an order is written once with them (orders.py), not written and then updated."""
+    variants = {line.variant_id for r in records for line in r.line_items or () if line.variant_id is not None}
+    costs = dict(VariantCost.objects.filter(shop=shop, variant_id__in=variants)
+                 .values_list("variant_id", "unit_cost")) if variants else {}
+    out = {}
+    for r in records:
+        if r.line_items is None:
+            continue
+        revenue = cost = uncosted = Decimal(0)
+        lines = 0
+        for line in r.line_items:
+            value = line.price * line.quantity - line.total_discount
+            revenue += value
+            unit = costs.get(line.variant_id)
+            if unit is None:
+                uncosted, lines = uncosted + value, lines + 1
+            else:
+                cost += unit * line.quantity
+        out[r.shopify_id] = {"line_revenue": revenue, "line_cost": cost, "uncosted_revenue": uncosted,
+                             "uncosted_lines": lines}
+    return out
 
 
 def variant_costs_changed(*, shop: Shop, variant_ids: Iterable[int | None]) -> int:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from segments.mirror.cause import current_dirty_cause
 from segments.mirror.models import Cart, Checkout, LineItem, Order, Product, Refund
-from segments.mirror.order_costs import orders_costs_set
+from segments.mirror.order_costs import COST_COLUMNS, orders_cost_columns
 from segments.mirror.records import CartRecord, CheckoutRecord, OrderRecord, ProductRecord, RefundRecord
 from segments.mirror.sql import array_types, upsert
 from segments.mirror.writer import (
@@ -50,19 +50,26 @@ def orders_upsert(*, shop: Shop, records: Sequence[OrderRecord]) -> list[int]:
         return []
     with transaction.atomic(savepoint=False):
         customer_of = customer_resolver(shop=shop, records=records)
+        costed = orders_cost_columns(shop=shop, records=records)
         rows = []
         for r in records:
             row = {f: getattr(r, f) for f in ORDER_FIELDS}
             row["email"] = normal_email(r.email)
             row["discount_codes"] = list(r.discount_codes)
             customer = customer_of(r)
-            rows.append({"shop_id": shop.pk, "shopify_id": r.shopify_id, "customer_id": customer, **row})
+            rows.append({"shop_id": shop.pk, "shopify_id": r.shopify_id, "customer_id": customer, **row,
+                         **costed.get(r.shopify_id, {})})
         update = [f for f in ORDER_FIELDS if f != "device"] + ["customer_id"]
-        # xmax = 0 tells a fresh row from an updated one: fresh orders have no line items to drop
-        applied = {sid: (pk, cust, bool(new)) for pk, sid, cust, new in upsert(
-            Order, rows, conflict=("shop_id", "shopify_id"), update=update, extra_set=keep_known(ORDER_NOT_KNOWN),
-            guard=newer_or_changed([*update, "device"], ORDER_TIE, ORDER_NOT_KNOWN),
-            returning=("id", "shopify_id", "customer_id", "(xmax = 0)"))}
+        applied = {}
+        # An order delivered with its line items takes their revenue and costs; one without keeps its own.
+        for part, also in (([row for row in rows if row["shopify_id"] in costed], COST_COLUMNS),
+                           ([row for row in rows if row["shopify_id"] not in costed], ())):
+            # xmax = 0 tells a fresh row from an updated one: fresh orders have no line items to drop
+            applied |= {sid: (pk, cust, bool(new)) for pk, sid, cust, new in upsert(
+                Order, part, conflict=("shop_id", "shopify_id"), update=[*update, *also],
+                extra_set=keep_known(ORDER_NOT_KNOWN), guard=newer_or_changed([*update, "device"], ORDER_TIE,
+                                                                              ORDER_NOT_KNOWN),
+                returning=("id", "shopify_id", "customer_id", "(xmax = 0)"))}
         _replace_line_items(shop=shop, records=[r for r in records if r.shopify_id in applied], applied=applied)
         refunds = [f for r in records if r.shopify_id in applied and r.refunds for f in r.refunds]
         _refunds_insert(shop=shop, records=refunds, order_pks={sid: v[0] for sid, v in applied.items()})
@@ -139,7 +146,6 @@ def _replace_line_items(*, shop: Shop, records: Sequence[OrderRecord], applied: 
         arrays = ", ".join(f"%s::{db_type}[]" for db_type, _ in array_types(LineItem, LINE_COLUMNS))
         with connection.cursor() as cursor:
             cursor.execute(LINES_SQL.format(columns=columns, arrays=arrays), [list(column) for column in zip(*rows)])
-    orders_costs_set(shop=shop, order_pks=[applied[r.shopify_id][0] for r in with_items])
 
 
 def _refunds_insert(*, shop: Shop, records: Sequence[RefundRecord], order_pks: dict[int, int]) -> int:

@@ -21,7 +21,7 @@ from segments.membership.models import ExclusiveGroup, Membership, MembershipEve
 from segments.membership.recompute import segments_recompute
 from segments.metrics.refresh import customer_metrics_rebuild
 from segments.mirror.models import Customer, LineItem, Order, VariantCost
-from segments.mirror.order_costs import orders_costs_set
+from segments.mirror.order_costs import order_costs_refresh
 from segments.shops.calendar import shop_today
 from segments.shops.models import Shop
 from tests.browser.conftest import app_frame, screenshot
@@ -276,14 +276,14 @@ def test_kpis_and_review_pages_show_profit_from_unit_costs(page, measured_app):
                                  total=Decimal("30.00"))
     LineItem.objects.create(shop=shop, order=order, shopify_id=99_000_002, variant_id=31, quantity=3,
                             price=Decimal("10.00"))
-    orders_costs_set(shop=shop, order_pks=[order.pk])
+    order_costs_refresh(shop=shop)
     frame = open_in_frame(page, admin_url, "/admin/measurement")
     assert frame.locator("#profit-unmeasured").count() == 0
     expect(frame.locator("#profit-table tbody tr").first).to_be_visible()
     full_screenshot(page, frame, "measurement-kpis-profit")
     LineItem.objects.create(shop=shop, order=order, shopify_id=99_000_003, variant_id=32, quantity=1,
                             price=Decimal("5.00"))     # a variant without a cost
-    orders_costs_set(shop=shop, order_pks=[order.pk])
+    order_costs_refresh(shop=shop)
     frame = open_in_frame(page, admin_url, "/admin/measurement")
     expect(frame.locator("#profit-unmeasured")).to_contain_text("1 order lines in this period have no unit cost")
     assert_fits(frame, "#profit-table")

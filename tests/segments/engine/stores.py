@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from segments.mirror.models import Cart, Checkout, Customer, LineItem, Order
-from segments.mirror.order_costs import order_costs_refresh, orders_costs_set
+from segments.mirror.order_costs import order_costs_refresh
 from segments.storefront.models import Visitor, VisitorDay
 from segments.shops.models import Shop
 
@@ -65,7 +65,7 @@ class Store:
             LineItem(shop=self.shop, order=order, shopify_id=next(_ids), price=Decimal(line.price),
                      product_type=line.product_type, vendor=line.vendor, product_id=line.product_id)
             for line in lines])
-        orders_costs_set(shop=self.shop, order_pks=[order.pk])
+        order_costs_refresh(shop=self.shop)
         return order
 
     def checkout(self, customer: Customer | None, at: dt.datetime, total: str = "80.00", *, completed: bool = False,

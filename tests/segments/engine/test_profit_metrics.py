@@ -15,7 +15,7 @@ from segments.engine import compiler
 from segments.engine.rules import parse
 from segments.metrics.refresh import customer_metrics_rebuild
 from segments.mirror.models import Customer, LineItem, Order, VariantCost
-from segments.mirror.order_costs import orders_costs_set
+from segments.mirror.order_costs import order_costs_refresh
 from segments.predictions.models import CustomerPrediction
 from segments.shops.models import Shop
 from tests.segments.engine.reference import reference_values
@@ -43,7 +43,7 @@ def order(shop, customer, days_ago: int, lines, *, refunded="0", discounts="0", 
     LineItem.objects.bulk_create([LineItem(shop=shop, order=made, shopify_id=next(IDS), variant_id=variant,
                                            quantity=quantity, price=Decimal(price), total_discount=Decimal(off))
                                   for variant, quantity, price, off in lines])
-    orders_costs_set(shop=shop, order_pks=[made.pk])
+    order_costs_refresh(shop=shop)
 
 
 def values(shop, key, window=None) -> dict[int, object]:

@@ -18,7 +18,7 @@ from segments.measurement.review import monthly_review
 from segments.membership.recompute import segments_recompute
 from segments.metrics.refresh import customer_metrics_rebuild
 from segments.mirror.models import Customer, LineItem, Order, VariantCost
-from segments.mirror.order_costs import orders_costs_set
+from segments.mirror.order_costs import order_costs_refresh
 from segments.shops.calendar import shop_today
 from segments.storefront.models import Visitor, VisitorDay
 from tests.segments.measurement.conftest import make_segment
@@ -38,7 +38,7 @@ def buy(shop, customer, at, lines, refunded="0"):
                                  total=Decimal("1"), total_refunded=Decimal(refunded))
     LineItem.objects.bulk_create([LineItem(shop=shop, order=order, shopify_id=next(IDS), variant_id=variant,
                                            quantity=quantity, price=Decimal(price)) for variant, quantity, price in lines])
-    orders_costs_set(shop=shop, order_pks=[order.pk])
+    order_costs_refresh(shop=shop)
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ A line's revenue is its price times quantity less its discount; its cost, its va
 `uncosted_revenue` and one to `uncosted_lines` instead, so a missing cost is never a free line.
 
 Kept current wherever either side changes, in the writer's transaction: computed from an order's line
-items as the order is written (orders.py, in the same row write), and recomputed when a variant's cost changes, its item is linked to it or deleted
-(costs.py). A cost edit changes the orders holding the variant and marks their customers dirty, so
+items as the order is written (orders.py, in the same row write), and recomputed when a variant's
+cost changes, its item is linked to it or deleted (costs.py). A cost edit changes the orders holding the variant and marks their customers dirty, so
 profit segments follow it like any other change. `order_costs_refresh(shop=…)` without variants
 recomputes every order of the shop (migration 0023 did it once for the orders stored before; tests
 use it after writing rows directly).
@@ -25,11 +25,6 @@ from segments.mirror.cause import current_dirty_cause
 from segments.mirror.models import VariantCost
 from segments.mirror.records import OrderRecord
 from segments.shops.models import Shop
-
-
-def margin_fill(shop: Shop) -> Decimal:
-    """What share of an uncosted line's revenue is taken as its cost: 1 - the shop's default margin."""
-    return Decimal(100 - shop.default_margin_percent) / 100
 
 COST_COLUMNS = ("line_revenue", "line_cost", "uncosted_revenue", "uncosted_lines")
 LINE_REVENUE = "(li.price * li.quantity - li.total_discount)"
@@ -58,6 +53,11 @@ UPDATE segments_customer SET dirty_at = %(now)s, dirty_cause = %(cause)s WHERE i
 
 BY_VARIANT = ("AND x.id IN (SELECT l.order_id FROM segments_lineitem l WHERE l.shop_id = %(shop)s "
               "AND l.variant_id = ANY(%(variants)s))")
+
+
+def margin_fill(shop: Shop) -> Decimal:
+    """What share of an uncosted line's revenue is taken as its cost: 1 - the shop's default margin."""
+    return Decimal(100 - shop.default_margin_percent) / 100
 
 
 def orders_cost_columns(*, shop: Shop, records: Sequence[OrderRecord]) -> dict[int, dict]:

@@ -15,22 +15,25 @@ from __future__ import annotations
 
 
 class ProfitValues:
-    def _order_sum(self, flag: str, column: str) -> str:
-        return f"COALESCE({self.order_feature(f'sum(CASE WHEN {flag} THEN o.{column} ELSE 0 END)')}, 0)"
+    def _order_sum(self, flag: str, expression: str) -> str:
+        return f"COALESCE({self.order_feature(f'sum(CASE WHEN {flag} THEN {expression} ELSE 0 END)')}, 0)"
 
     def _profit_value(self, key: str, flag: str) -> str:
+        # As few sums as the value needs (one for profit, two for margin): every sum is a state per
+        # customer in the order pass, and a whole shop's pass holds a million customers.
         if key == "discount_cost":
-            return self._order_sum(flag, "total_discounts")
-        revenue, costs = self._order_sum(flag, "line_revenue"), self._order_sum(flag, "line_cost")
-        refunds = self._order_sum(flag, "total_refunded")
+            return self._order_sum(flag, "o.total_discounts")
+        costed = "o.line_revenue - o.line_cost - o.total_refunded"
         if self.ctx.default_margin is not None:
-            filled = f"{self._order_sum(flag, 'uncosted_revenue')} * {self.param(1 - self.ctx.default_margin)}"
-            profit = f"({revenue} - {costs} - {filled} - {refunds})"
+            # Numeric arithmetic is exact: filling each order's uncosted revenue sums to the filled total.
+            fill = self.param(1 - self.ctx.default_margin)
+            profit = self._order_sum(flag, f"{costed} - o.uncosted_revenue * {fill}")
         else:
-            profit = f"(CASE WHEN {self._order_sum(flag, 'uncosted_lines')} = 0 THEN {revenue} - {costs} - {refunds} END)"
+            profit = (f"(CASE WHEN {self._order_sum(flag, 'o.uncosted_lines')} = 0 "
+                      f"THEN {self._order_sum(flag, costed)} END)")
         if key == "gross_profit":
             return profit
-        return self._share(profit, f"({revenue} - {refunds})")
+        return self._share(profit, self._order_sum(flag, "o.line_revenue - o.total_refunded"))
 
     def _predicted_profit(self) -> str:
         """The predicted value (`pr`) at the customer's own gross margin over all their orders."""

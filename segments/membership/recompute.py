@@ -157,7 +157,8 @@ def _decide(cursor, shop: Shop, chosen: Sequence[Segment], customer_ids, now: dt
     if not columns:
         return 0
     sql, params = compiler.statement(columns, customer_ids)
-    settings = planner.planner_settings(cursor) if customer_ids is None else contextlib.nullcontext()
+    settings = (planner.planner_settings(cursor, planner.RECOMPUTE_SETTINGS) if customer_ids is None
+                else contextlib.nullcontext())
     with settings:
         cursor.execute(f"INSERT INTO {DESIRED} (segment_id, customer_id) WITH evaluated AS ({sql}) {rows}", params)
     if customer_ids is None:

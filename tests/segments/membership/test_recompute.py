@@ -78,6 +78,34 @@ def test_full_recompute_writes_members_history_and_tag_changes(shop, store):
     assert (MembershipEvent.objects.count(), TagChange.objects.count()) == before
 
 
+def test_a_full_recompute_aggregates_sorted_and_leaves_the_callers_planner_settings_as_they_were(shop, store):
+    from django.db import connection, transaction
+
+    from segments.engine.planner import RECOMPUTE_SETTINGS
+
+    make_segment(shop, "repeat", {"version": 1, "include": {"metric": "orders_count", "op": "gte", "value": 2,
+                                                             "window": {"last_days": 400}}})
+    seen = []
+    settings = "SELECT current_setting('enable_hashagg'), current_setting('work_mem')"
+
+    def spy(execute, sql, params, many, context):
+        if sql.startswith(f"INSERT INTO {membership_service.DESIRED} (segment_id, customer_id) WITH"):
+            with connection.cursor() as cursor:     # the deciding statement runs under the settings
+                cursor.execute(settings)
+                seen.append(cursor.fetchone())
+        return execute(sql, params, many, context)
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(settings)
+        before = cursor.fetchone()
+        with connection.execute_wrapper(spy):
+            segments_recompute(shop=shop, now=NOW)
+        cursor.execute(settings)
+        after = cursor.fetchone()
+    assert seen == [("off", RECOMPUTE_SETTINGS["work_mem"])] != [before]
+    assert after == before
+
+
 def test_incremental_run_touches_only_the_given_customers_and_records_their_cause(shop, store):
     repeat = make_segment(shop, "repeat", REPEAT)
     segments_recompute(shop=shop, now=NOW)
